@@ -1,0 +1,88 @@
+"""Send and read messages; explain a route without sending."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from ..app_state import state
+from ..auth import require_scope
+from ..domain.statuses import Scope
+from ..errors import ApiError, ErrorCode
+from ..schemas import SendRequest
+from ..services import message_view, messages
+from ..services.messages import check_against_policy, decide_route
+
+bp = Blueprint("messages", __name__, url_prefix="/v1")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@bp.post("/messages")
+@require_scope(Scope.SEND)
+def send_message():
+    st = state()
+    raw, req = _send_request()
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (0 < len(key) <= 255):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1 to 255 characters",
+                       field=IDEMPOTENCY_HEADER)
+    result = messages.accept(
+        st.db, st.policies.active(), req, g.api_key, raw_body=raw, idempotency_key=key,
+        now=st.clock(), max_content_chars=st.settings.max_content_chars,
+        deadline_seconds=st.settings.attempt_deadline_seconds,
+    )
+    if result.due_attempt_ids and st.dispatcher is not None:
+        st.dispatcher.enqueue_many(result.due_attempt_ids)
+    response = jsonify(result.body)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, result.status_code
+
+
+@bp.get("/messages/<message_id>")
+@require_scope(Scope.READ, Scope.COMPLIANCE_READ)
+def get_message(message_id: str):
+    with state().db.session() as session:
+        message = message_view.load_message(session, message_id)
+        if message is None or not _visible(message):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id")
+        return jsonify(message_view.message_dict(session, message))
+
+
+@bp.post("/routing/explain")
+@require_scope(Scope.SEND, Scope.READ, Scope.COMPLIANCE_READ)
+def explain_route():
+    st = state()
+    _, req = _send_request()
+    policy = st.policies.active()
+    now = st.clock()
+    check_against_policy(policy, req, now, st.settings.max_content_chars)
+    with st.db.session() as session:
+        plan, mfacts, rfacts = decide_route(session, policy, req, now)
+    body = plan.to_dict()
+    body["inputs"] = {"message": mfacts.to_dict(), "recipient": _masked_facts(rfacts.to_dict())}
+    return jsonify(body)
+
+
+def _send_request() -> tuple[bytes, SendRequest]:
+    from .requests import parse_body
+
+    return parse_body(SendRequest)
+
+
+def _visible(message) -> bool:
+    """A key sees the messages it sent; compliance and admin keys see all."""
+    scopes = g.api_key.scope_set
+    return message.api_key_id == g.api_key.id or bool(
+        scopes & {Scope.COMPLIANCE_READ.value, Scope.ADMIN.value}
+    )
+
+
+def _masked_facts(facts: dict) -> dict:
+    from ..domain.addresses import mask_email, mask_phone
+
+    facts = dict(facts)
+    facts["email"] = mask_email(facts.get("email")) or None
+    facts["phone"] = mask_phone(facts.get("phone")) or None
+    facts["devices"] = [{**d, "token": d["token"][:6] + "…"} for d in facts.get("devices", [])]
+    return facts

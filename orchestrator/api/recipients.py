@@ -1,0 +1,62 @@
+"""Recipient profiles and presence heartbeats."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from ..app_state import state
+from ..auth import require_scope
+from ..domain.statuses import Scope
+from ..errors import ApiError, ErrorCode
+from ..schemas import PresenceIn, RecipientUpsert, UserId
+from ..services import recipients
+from ..services.facts import load_recipient
+from .requests import parse_body
+
+bp = Blueprint("recipients", __name__, url_prefix="/v1/recipients")
+
+
+def _check_user_id(user_id: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(UserId).validate_python(user_id)
+    except ValidationError:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
+                       "user_id: 1-200 characters of letters, digits and . _ : @ -", field="user_id") from None
+
+
+@bp.put("/<user_id>")
+@require_scope(Scope.RECIPIENTS, Scope.SEND)
+def put_recipient(user_id: str):
+    user_id = _check_user_id(user_id)
+    _, data = parse_body(RecipientUpsert)
+    with state().db.session() as session:
+        row, created = recipients.upsert(session, user_id, data)
+        body = recipients.to_dict(row)
+    return jsonify(body), 201 if created else 200
+
+
+@bp.get("/<user_id>")
+@require_scope(Scope.RECIPIENTS, Scope.READ)
+def get_recipient(user_id: str):
+    with state().db.session() as session:
+        row = load_recipient(session, _check_user_id(user_id))
+        if row is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no recipient '{user_id}'", field="user_id")
+        return jsonify(recipients.to_dict(row))
+
+
+@bp.post("/<user_id>/presence")
+@require_scope(Scope.RECIPIENTS, Scope.SEND)
+def presence(user_id: str):
+    st = state()
+    user_id = _check_user_id(user_id)
+    parse_body(PresenceIn, allow_empty=True)
+    now = st.clock()
+    with st.db.session() as session:
+        row = recipients.heartbeat(session, user_id, now)
+        body = {"user_id": row.user_id, "last_heartbeat_at": now.isoformat()}
+    if st.dispatcher is not None:
+        st.dispatcher.release_held_in_app(user_id)
+    return jsonify(body)

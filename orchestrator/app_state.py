@@ -1,0 +1,34 @@
+"""The per-app runtime objects (database, settings, policy store, dispatcher, providers),
+kept in `app.extensions` so blueprints reach them without globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .services.policy_store import PolicyStore
+    from .storage.db import Database
+
+EXTENSION_KEY = "orchestrator"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    policies: PolicyStore
+    dispatcher: Any = None      # orchestrator.dispatch.Dispatcher, set by the app factory
+    providers: Any = None       # orchestrator.dispatch.registry.ProviderRegistry
+    presence: Any = None        # orchestrator.inapp.presence.Presence
+    # The one clock the service reads; tests replace it instead of sleeping.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def state() -> AppState:
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,46 @@
+"""The Celery app and its one task. The broker only wakes workers: the task carries an
+attempt id, and everything it needs is read from the database."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from ..config import Settings
+
+celery_app = Celery("orchestrator")
+DELIVER_TASK = "orchestrator.deliver_attempt"
+
+_runtime = None  # set by configure_runtime in each process that runs tasks
+
+
+def configure(settings: Settings) -> Celery:
+    broker = settings.broker_url
+    celery_app.conf.update(
+        broker_url=broker,
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        # Ack after the task ran: a worker killed mid-task leaves the message for another.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # Polling transports default to a 1 s poll (~16 tasks/s); 50 ms keeps latency low.
+        broker_transport_options={"polling_interval": 0.05},
+        task_default_queue="orchestrator",
+    )
+    return celery_app
+
+
+def configure_runtime(runtime) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+@celery_app.task(name=DELIVER_TASK, bind=True, acks_late=True)
+def deliver_attempt_task(self, attempt_id: str) -> str:
+    if _runtime is None:
+        raise RuntimeError("worker runtime not configured: start it with `orchestrator worker`")
+    return _runtime.deliver(attempt_id)

@@ -1,0 +1,261 @@
+"""Delivering one attempt. The task body both brokers run:
+
+1. claim the attempt with a conditional UPDATE (a redelivered task finds nothing to claim);
+2. check expiry and, for escalations, whether the watched status already arrived;
+3. send through the provider candidates, retrying transient errors briefly in-task
+   (tenacity) and then durably, by moving `due_at` forward;
+4. record the outcome and advance the plan (fallback, escalation, message status).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
+
+from .. import metrics
+from ..storage.models import Attempt, Device, Message, Recipient
+from . import plan_progress
+from .receipts import apply_parked
+
+log = logging.getLogger("orchestrator.dispatch")
+
+IN_TASK_TRIES = 3
+MAX_BACKOFF_SECONDS = 300
+
+
+class Outcome:
+    NOT_CLAIMED = "not_claimed"
+    SENT = "sent"
+    RETRY_LATER = "retry_later"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class DeliveryContext:
+    db: object
+    registry: object
+    clock: object
+    lease_seconds: int
+    worker_id: str
+    enqueue_many: object
+    on_message_change: object = None
+
+
+def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str) -> bool:
+    """Conditional UPDATE: only a queued, released, due attempt, or one whose lease ran out
+    (its worker died mid-send), can be claimed. Exactly one claimer wins."""
+    stmt = (
+        update(Attempt)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.released.is_(True),
+            Attempt.due_at <= now,
+            or_(
+                Attempt.status == AttemptStatus.QUEUED,
+                and_(Attempt.status == AttemptStatus.SENDING, Attempt.lease_until < now),
+            ),
+        )
+        .values(status=AttemptStatus.SENDING, lease_until=now + timedelta(seconds=lease_seconds),
+                leased_by=worker_id, tries=Attempt.tries + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def _load(session: Session, attempt_id: str) -> tuple[Attempt, Message]:
+    attempt = session.get(Attempt, attempt_id)
+    message = session.scalar(
+        select(Message).where(Message.id == attempt.message_id).options(selectinload(Message.attempts))
+    )
+    attempt = next(a for a in message.attempts if a.id == attempt_id)
+    return attempt, message
+
+
+def build_delivery(attempt: Attempt, message: Message, public_base_url: str = "") -> Delivery:
+    content = message.content or {}
+    return Delivery(
+        message_id=message.id, attempt_id=attempt.id, channel=Channel(attempt.channel),
+        to=attempt.address or message.user_id, title=content.get("title", ""), body=content.get("body", ""),
+        html=content.get("html"), data=dict(content.get("data", {})), category=message.category,
+        urgency=message.urgency, expires_at=message.expires_at, platform=attempt.platform,
+        image_url=content.get("image_url"), action_url=content.get("action_url"),
+        marketing=bool(message.route.get("facts", {}).get("marketing", False)),
+        status_callback_url=f"{public_base_url}/webhooks/twilio" if public_base_url else None,
+    )
+
+
+def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str = "") -> str:
+    now = ctx.clock()
+    with ctx.db.session() as session:
+        if not claim(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id):
+            return Outcome.NOT_CLAIMED
+    with ctx.db.session() as session:
+        attempt, message = _load(session, attempt_id)
+        if attempt.due_at:
+            metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
+        early = _precheck(attempt, message, now)
+        if early:
+            attempt.lease_until = None
+            released = _finish(ctx, session, message, now)
+        else:
+            delivery = build_delivery(attempt, message, public_base_url)
+    if early:
+        ctx.enqueue_many(released)
+        return early
+    # The provider call happens outside any transaction: no lock is held across the network.
+    result, error, provider_name = _send(ctx, attempt, delivery, now)
+    with ctx.db.session() as session:
+        attempt, message = _load(session, attempt_id)
+        if attempt.status != AttemptStatus.SENDING or attempt.leased_by != ctx.worker_id:
+            # Our lease expired and another worker took over; its outcome wins.
+            log.warning("lease lost during send", extra={"attempt_id": attempt_id})
+            return Outcome.NOT_CLAIMED
+        attempt.provider = provider_name or attempt.provider
+        attempt.lease_until = None
+        if result is not None:
+            _record_sent(session, attempt, result, ctx.clock())
+            outcome = Outcome.SENT
+        else:
+            outcome = _record_error(session, attempt, message, error, ctx.clock())
+        released = _finish(ctx, session, message, ctx.clock())
+    ctx.enqueue_many(released)  # after commit: a released attempt is durable before it is announced
+    return outcome
+
+
+def _precheck(attempt: Attempt, message: Message, now: datetime) -> str | None:
+    if message.expires_at is not None and message.expires_at <= now:
+        attempt.status, attempt.error_detail = AttemptStatus.EXPIRED, "message expired before sending"
+        return Outcome.EXPIRED
+    if attempt.mode == "escalate":
+        earlier = [a for a in message.attempts if a.step_index < attempt.step_index]
+        if plan_progress.watched_reached(earlier, attempt.unless_status):
+            attempt.status = AttemptStatus.CANCELLED
+            attempt.error_detail = f"escalation cancelled: '{attempt.unless_status}' reached in time"
+            metrics.ESCALATIONS.labels("cancelled").inc()
+            return Outcome.CANCELLED
+        metrics.ESCALATIONS.labels("fired").inc()
+    return None
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.error_class == ErrorClass.TRANSIENT
+
+
+def _send(ctx: DeliveryContext, attempt: Attempt, delivery: Delivery, now: datetime
+          ) -> tuple[SendResult | None, ProviderError | None, str | None]:
+    remaining = max((attempt.deadline_at - now).total_seconds(), 1.0) if attempt.deadline_at else 30.0
+    last_error: ProviderError | None = None
+    last_name: str | None = None
+    for provider in ctx.registry.candidates(attempt.channel, attempt.platform, attempt.provider):
+        breaker = ctx.registry.breakers[provider.name]
+        last_name = provider.name
+        try:
+            for try_ in Retrying(retry=retry_if_exception(_transient), reraise=True,
+                                 stop=stop_after_attempt(IN_TASK_TRIES) | stop_before_delay(min(remaining, 10)),
+                                 wait=wait_exponential_jitter(initial=0.1, max=2)):
+                with try_:
+                    if try_.retry_state.attempt_number > 1:
+                        metrics.RETRIES.labels(attempt.channel, provider.name).inc()
+                    result = provider.send(delivery)
+            breaker.record_success()
+            return result, None, provider.name
+        except ProviderError as exc:
+            last_error = exc
+            if exc.error_class != ErrorClass.PERMANENT:
+                breaker.record_failure()
+            if exc.error_class == ErrorClass.PERMANENT:
+                break  # the address is at fault, not the provider: another won't help
+            if exc.error_class == ErrorClass.CONFIGURATION:
+                log.error("provider misconfigured; failing over",
+                          extra={"attempt_id": attempt.id, "provider": provider.name, "error_code": exc.code})
+            continue
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the attempt
+            log.exception("provider raised unexpectedly", extra={"attempt_id": attempt.id,
+                                                                 "provider": provider.name})
+            breaker.record_failure()
+            last_error = ProviderError(ErrorClass.TRANSIENT, type(exc).__name__, provider=provider.name)
+    return None, last_error, last_name
+
+
+def _record_sent(session: Session, attempt: Attempt, result: SendResult, now: datetime) -> None:
+    attempt.status = result.status if result.status != AttemptStatus.QUEUED else AttemptStatus.SENT
+    attempt.provider = result.provider
+    attempt.provider_message_id = result.provider_message_id
+    attempt.sandboxed = result.sandboxed
+    attempt.sent_at = now
+    attempt.send_count += 1
+    attempt.error_class = attempt.error_code = None
+    metrics.ATTEMPTS_SENT.labels(attempt.channel, result.provider).inc()
+    log.info("attempt sent", extra={"message_id": attempt.message_id, "attempt_id": attempt.id,
+                                    "channel": attempt.channel, "provider": result.provider})
+    apply_parked(session, attempt, now)
+
+
+def _record_error(session: Session, attempt: Attempt, message: Message, error: ProviderError | None,
+                  now: datetime) -> str:
+    error = error or ProviderError(ErrorClass.CONFIGURATION, "no_provider", "no provider for this channel")
+    attempt.error_class, attempt.error_code = error.error_class.value, error.code
+    attempt.error_detail = error.detail[:500] if error.detail else None
+    extra = {"message_id": message.id, "attempt_id": attempt.id, "channel": attempt.channel,
+             "provider": error.provider, "error_class": error.error_class.value, "error_code": error.code}
+    if error.error_class == ErrorClass.TRANSIENT:
+        backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(attempt.tries, 12)) * random.uniform(0.5, 1.5)
+        retry_at = now + timedelta(seconds=backoff)
+        if attempt.deadline_at is None or retry_at < attempt.deadline_at:
+            if error.retry_after:
+                retry_at = max(retry_at, now + timedelta(seconds=error.retry_after))
+            attempt.status, attempt.due_at = AttemptStatus.QUEUED, retry_at
+            metrics.RETRIES.labels(attempt.channel, error.provider or "-").inc()
+            log.warning("transient failure; retrying later", extra=extra)
+            return Outcome.RETRY_LATER
+    attempt.status = AttemptStatus.FAILED
+    if error.deactivate_address:
+        _mark_address_dead(session, attempt, now)
+    metrics.ATTEMPTS_FAILED.labels(attempt.channel, error.provider or "-", error.error_class.value).inc()
+    log.warning("attempt failed", extra=extra)
+    return Outcome.FAILED
+
+
+def _mark_address_dead(session: Session, attempt: Attempt, now: datetime) -> None:
+    """So the policy stops choosing an address the provider told us is dead."""
+    if attempt.channel == Channel.PUSH:
+        for device in session.scalars(select(Device).where(Device.user_id == attempt.user_id,
+                                                           Device.token == attempt.address)):
+            device.active, device.deactivated_at = False, now
+        return
+    recipient = session.get(Recipient, attempt.user_id)
+    if recipient is None:
+        return
+    if attempt.channel == Channel.SMS and recipient.phone == attempt.address:
+        recipient.phone_valid = False
+    elif attempt.channel == Channel.EMAIL and recipient.email == attempt.address:
+        recipient.email_valid = False
+
+
+def _finish(ctx: DeliveryContext, session: Session, message: Message, now: datetime) -> list[str]:
+    """Advances the plan; returns the ids of attempts released to run now."""
+    before = message.status
+    released = plan_progress.advance(message, now)
+    for a in released:
+        if a.mode == "fallback":
+            metrics.FALLBACKS.labels(a.channel).inc()
+    session.flush()
+    if ctx.on_message_change and message.status != before:
+        ctx.on_message_change(session, message, before)
+    return [a.id for a in released]

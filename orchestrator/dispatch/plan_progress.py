@@ -1,0 +1,83 @@
+"""How a message's plan moves on after one of its attempts changes: fallback groups are
+released when the group before them has failed, cancelled once it has delivered;
+escalations are cancelled when the status they watch arrives. Pure functions over rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from providers.base import TERMINAL_FAILURES, AttemptStatus
+
+from ..domain.statuses import derive_message_status
+from ..storage.models import Attempt, Message
+from .planning import MODE_ESCALATE, MODE_FALLBACK, step_groups
+
+# Which attempt facts satisfy an escalation's `unless_status`.
+WATCHED = {
+    "delivered": lambda a: a.status == AttemptStatus.DELIVERED or a.seen_at or a.read_at,
+    "seen": lambda a: a.seen_at or a.read_at or a.acknowledged_at,
+    "read": lambda a: a.read_at or a.acknowledged_at,
+    "acknowledged": lambda a: a.acknowledged_at,
+}
+
+
+def groups_of(message: Message) -> dict[int, list[Attempt]]:
+    steps = message.route.get("steps", [])
+    group_ids = step_groups(tuple(_ModeOnly(s["mode"]) for s in steps))
+    grouped: dict[int, list[Attempt]] = {}
+    for attempt in message.attempts:
+        grouped.setdefault(group_ids[attempt.step_index], []).append(attempt)
+    return dict(sorted(grouped.items()))
+
+
+class _ModeOnly:
+    __slots__ = ("mode",)
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+
+def _failed(group: list[Attempt]) -> bool:
+    return all(AttemptStatus(a.status) in TERMINAL_FAILURES for a in group)
+
+
+def _delivered(group: list[Attempt]) -> bool:
+    return any(a.status == AttemptStatus.DELIVERED or a.read_at or a.seen_at for a in group)
+
+
+def watched_reached(attempts: list[Attempt], unless_status: str | None) -> bool:
+    check = WATCHED.get(unless_status or "")
+    return bool(check) and any(check(a) for a in attempts)
+
+
+def advance(message: Message, now: datetime) -> list[Attempt]:
+    """Updates attempts in place; returns those newly released and due now."""
+    released: list[Attempt] = []
+    groups = groups_of(message)
+    order = list(groups)
+    for prev_id, group_id in zip(order, order[1:], strict=False):
+        prev, group = groups[prev_id], groups[group_id]
+        pending = [a for a in group if a.status == AttemptStatus.QUEUED]
+        if not pending:
+            continue
+        if group[0].mode == MODE_FALLBACK and not group[0].released:
+            if _failed(prev):
+                for a in pending:
+                    a.released, a.due_at = True, now
+                released.extend(pending)
+            elif _delivered(prev):
+                for a in pending:
+                    a.status, a.error_detail = AttemptStatus.CANCELLED, "not needed: earlier step delivered"
+        elif group[0].mode == MODE_ESCALATE:
+            if watched_reached(prev, group[0].unless_status):
+                for a in pending:
+                    a.status = AttemptStatus.CANCELLED
+                    a.error_detail = f"escalation cancelled: '{a.unless_status}' reached in time"
+            elif _failed(prev):
+                # Nothing to wait for: the step being watched can no longer succeed.
+                due_now = [a for a in pending if a.due_at is None or a.due_at > now]
+                for a in due_now:
+                    a.due_at = now
+                released.extend(due_now)
+    message.status = derive_message_status(message.attempts)
+    return released

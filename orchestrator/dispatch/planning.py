@@ -1,0 +1,86 @@
+"""Turns a RoutePlan into attempt rows. Every timer is a row with `due_at`:
+- first/parallel steps are due now (or at `not_before` when deferred for quiet hours);
+- escalate steps are due `after` their group starts; the watched status cancels them;
+- fallback steps wait unreleased until every attempt of the group before them has failed;
+- an in-app step held for the user's next session waits with `hold_until`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from policies import RecipientFacts, RoutePlan, Step
+from providers.base import AttemptStatus, Channel
+
+from ..storage.models import Attempt, Message
+
+MODE_FIRST = "first"
+MODE_PARALLEL = "parallel"
+MODE_FALLBACK = "fallback"
+MODE_ESCALATE = "escalate"
+
+
+def addresses_for(channel: str, facts: RecipientFacts) -> list[tuple[str | None, str | None]]:
+    """(address, platform) pairs a step on `channel` delivers to; push fans out per device."""
+    if channel == Channel.SMS:
+        return [(facts.phone, None)] if facts.phone else []
+    if channel == Channel.EMAIL:
+        return [(facts.email, None)] if facts.email else []
+    if channel == Channel.PUSH:
+        return [(d.token, d.platform) for d in facts.devices if d.active]
+    return [(None, None)]  # in-app: the inbox is the address
+
+
+def step_groups(steps: tuple[Step, ...]) -> list[int]:
+    """Group number per step: a parallel step joins the group before it."""
+    groups: list[int] = []
+    for i, step in enumerate(steps):
+        if i > 0 and step.mode == MODE_PARALLEL:
+            groups.append(groups[-1])
+        else:
+            groups.append(len(set(groups)))
+    return groups
+
+
+def build_attempts(message: Message, plan: RoutePlan, facts: RecipientFacts, now: datetime,
+                   deadline_seconds: int) -> list[Attempt]:
+    deadline = now + timedelta(seconds=deadline_seconds)
+    if message.expires_at is not None:
+        deadline = min(deadline, message.expires_at)
+    attempts: list[Attempt] = []
+    groups = step_groups(plan.steps)
+    group_start: dict[int, datetime | None] = {}
+    for index, (step, group) in enumerate(zip(plan.steps, groups, strict=True)):
+        released = True
+        due: datetime | None = now
+        if step.mode == MODE_FALLBACK or (
+            step.mode == MODE_PARALLEL and group in group_start and group_start[group] is None
+        ):
+            released, due = False, None
+        elif step.mode == MODE_ESCALATE:
+            base = group_start.get(group - 1) or now
+            due = base + (step.after or timedelta(0))
+        if due is not None and step.not_before is not None:
+            due = max(due, step.not_before)
+        group_start.setdefault(group, due)
+        hold_until = now + step.hold_ttl if step.hold_ttl else None
+        for address, platform in addresses_for(step.channel, facts):
+            attempts.append(Attempt(
+                message_id=message.id,
+                user_id=message.user_id,
+                step_index=index,
+                channel=step.channel,
+                mode=step.mode,
+                provider=step.provider,
+                address=address,
+                platform=platform,
+                status=AttemptStatus.QUEUED,
+                released=released,
+                # A held in-app step is due when the user's next session starts.
+                due_at=None if hold_until else due,
+                hold_until=hold_until,
+                deadline_at=max(deadline, hold_until) if hold_until else deadline,
+                escalate_after_seconds=int(step.after.total_seconds()) if step.after else None,
+                unless_status=step.unless_status,
+            ))
+    return attempts

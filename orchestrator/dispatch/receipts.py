@@ -1,0 +1,118 @@
+"""Receipt ingestion. Every receipt is appended as an event, whatever it says; the
+attempt's status only moves forward; engagement sets a timestamp once; a receipt for a
+send we have not committed yet is parked and applied when the send commits."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
+
+from .. import metrics
+from ..domain.statuses import ReceiptOutcome
+from ..storage.models import Attempt, Message, ReceiptEvent
+from . import plan_progress
+
+log = logging.getLogger("orchestrator.receipts")
+
+ENGAGEMENT_COLUMN = {
+    Engagement.SEEN: "seen_at",
+    Engagement.READ: "read_at",
+    Engagement.CLICKED: "clicked_at",
+    Engagement.ACKNOWLEDGED: "acknowledged_at",
+}
+# Engagement implies the steps before it (a read message was seen).
+IMPLIED = {
+    Engagement.READ: (Engagement.SEEN,),
+    Engagement.CLICKED: (Engagement.SEEN, Engagement.READ),
+    Engagement.ACKNOWLEDGED: (Engagement.SEEN, Engagement.READ),
+}
+
+
+def find_attempt(session: Session, receipt: Receipt, attempt_id: str | None = None) -> Attempt | None:
+    if attempt_id:
+        return session.get(Attempt, attempt_id)
+    if not receipt.provider_message_id:
+        return None
+    return session.scalar(select(Attempt).where(Attempt.provider_message_id == receipt.provider_message_id))
+
+
+def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: datetime) -> bool:
+    changed = False
+    if status:
+        new = AttemptStatus(status)
+        if moves_forward(AttemptStatus(attempt.status), new):
+            attempt.status = new
+            if new == AttemptStatus.DELIVERED:
+                attempt.delivered_at = at
+            changed = True
+    if engagement:
+        eng = Engagement(engagement)
+        for e in (*IMPLIED.get(eng, ()), eng):
+            column = ENGAGEMENT_COLUMN[e]
+            if getattr(attempt, column) is None:
+                setattr(attempt, column, at)
+                changed = True
+        # Engagement proves delivery even if the carrier never said so.
+        if moves_forward(AttemptStatus(attempt.status), AttemptStatus.DELIVERED):
+            attempt.status, attempt.delivered_at = AttemptStatus.DELIVERED, attempt.delivered_at or at
+            changed = True
+    return changed
+
+
+def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
+           attempt_id: str | None = None) -> tuple[ReceiptOutcome, list[str]]:
+    """Records the receipt; returns its outcome and any attempt ids released by it."""
+    duplicate = session.scalar(select(ReceiptEvent.id).where(
+        ReceiptEvent.source == source, ReceiptEvent.provider_event_id == receipt.event_id).limit(1))
+    attempt = find_attempt(session, receipt, attempt_id)
+    event = ReceiptEvent(
+        source=source, provider=receipt.provider, provider_message_id=receipt.provider_message_id,
+        provider_event_id=receipt.event_id,
+        status=receipt.status.value if receipt.status else None,
+        engagement=receipt.engagement.value if receipt.engagement else None,
+        error_code=receipt.error_code, raw=receipt.raw, occurred_at=receipt.occurred_at, received_at=now,
+        message_id=attempt.message_id if attempt else receipt.message_id,
+        attempt_id=attempt.id if attempt else None,
+    )
+    released: list[str] = []
+    if duplicate is not None:
+        event.outcome, event.applied = ReceiptOutcome.DUPLICATE, True
+    elif attempt is None or attempt.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
+        event.outcome, event.applied = ReceiptOutcome.PARKED, False
+    else:
+        changed = _apply(attempt, event.status, event.engagement, receipt.occurred_at or now)
+        event.outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
+        event.applied = True
+        if changed:
+            released = _advance_message(session, attempt.message_id, now)
+    session.add(event)
+    session.flush()
+    metrics.RECEIPTS.labels(source, event.outcome).inc()
+    log.info("receipt", extra={"message_id": event.message_id, "attempt_id": event.attempt_id,
+                               "event": source, "status": event.outcome})
+    return ReceiptOutcome(event.outcome), released
+
+
+def _advance_message(session: Session, message_id: str, now: datetime) -> list[str]:
+    message = session.scalar(select(Message).where(Message.id == message_id)
+                             .options(selectinload(Message.attempts)))
+    return [a.id for a in plan_progress.advance(message, now)]
+
+
+def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
+    """Applies receipts that arrived before this attempt's send was committed."""
+    if not attempt.provider_message_id:
+        return 0
+    parked = session.scalars(select(ReceiptEvent).where(
+        ReceiptEvent.applied.is_(False), ReceiptEvent.provider_message_id == attempt.provider_message_id,
+    ).order_by(ReceiptEvent.id)).all()
+    for event in parked:
+        _apply(attempt, event.status, event.engagement, event.occurred_at or now)
+        event.applied, event.outcome = True, ReceiptOutcome.APPLIED
+        event.attempt_id, event.message_id = attempt.id, attempt.message_id
+    return len(parked)

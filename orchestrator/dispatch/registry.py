@@ -1,0 +1,121 @@
+"""Which provider client carries an attempt. Configured providers come from the
+environment; a channel with none configured is served by the sandbox, and `/readyz` says
+which is which. Several providers for one channel are tried in order, skipping any whose
+circuit breaker is open."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.base import Channel, Provider
+from providers.sandbox import SandboxProvider
+
+from ..config import Settings
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures and lets one trial through after
+    `cooldown` seconds (half-open). Hand-written: a dozen lines of per-process state, and
+    breaker libraries wrap calls in decorators, while we decide per classified error."""
+
+    def __init__(self, threshold: int = 5, cooldown: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if self.clock() - self.opened_at >= self.cooldown else "open"
+
+    def allows(self) -> bool:
+        return self.state != "open"
+
+    def record_success(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.opened_at = None
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.failures >= self.threshold or self.opened_at is not None:
+                self.opened_at = self.clock()
+
+
+@dataclass
+class ProviderRegistry:
+    by_channel: dict[str, list[Provider]]
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    push_platforms: dict[str, list[Provider]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for provider in self.all():
+            self.breakers.setdefault(provider.name, CircuitBreaker())
+
+    def all(self) -> list[Provider]:
+        seen: dict[str, Provider] = {}
+        for group in (*self.by_channel.values(), *self.push_platforms.values()):
+            for p in group:
+                seen.setdefault(p.name, p)
+        return list(seen.values())
+
+    def candidates(self, channel: str, platform: str | None = None,
+                   preferred: str | None = None) -> list[Provider]:
+        """Providers to try for one attempt, in order; breakers that are open are skipped
+        unless every provider is open (then the first is tried: a trial beats giving up)."""
+        pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
+        pool = pool or list(self.by_channel.get(channel, []))
+        if preferred:
+            pool.sort(key=lambda p: p.name != preferred)
+        allowed = [p for p in pool if self.breakers[p.name].allows()]
+        return allowed or pool[:1]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            p.name: {
+                "channel": str(p.channel),
+                "mode": "sandbox" if isinstance(p, SandboxProvider) else "live",
+                "circuit": self.breakers[p.name].state,
+            }
+            for p in self.all()
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Settings, extra: Mapping[str, list[Provider]] | None = None
+                      ) -> ProviderRegistry:
+        from providers.apns import APNsProvider
+        from providers.fcm import FCMProvider
+        from providers.smtp_email import SMTPEmailProvider
+        from providers.twilio_sms import TwilioSMSProvider
+
+        from ..inapp.provider import InAppProvider
+
+        env = settings.env
+        sink = settings.sandbox_sink
+
+        def live_or_sandbox(channel: Channel, *found: Provider | None) -> list[Provider]:
+            live = [p for p in found if p is not None]
+            return live or [SandboxProvider(channel, sink)]
+
+        fcm, apns = FCMProvider.from_env(env), APNsProvider.from_env(env)
+        push_sandbox = SandboxProvider(Channel.PUSH, sink)
+        by_channel: dict[str, list[Provider]] = {
+            Channel.SMS: live_or_sandbox(Channel.SMS, TwilioSMSProvider.from_env(env)),
+            Channel.EMAIL: live_or_sandbox(Channel.EMAIL, SMTPEmailProvider.from_env(env)),
+            Channel.PUSH: [push_sandbox],
+            Channel.IN_APP: [InAppProvider()],
+        }
+        platforms = {"fcm": [fcm or push_sandbox], "apns": [apns or push_sandbox]}
+        for channel, providers in (extra or {}).items():
+            by_channel[channel] = list(providers)
+        return cls(by_channel=by_channel, push_platforms=platforms)

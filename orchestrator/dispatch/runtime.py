@@ -1,0 +1,107 @@
+"""The dispatcher: enqueues attempt ids after commit, runs tasks, and, in the embedded
+default, hosts a Celery worker and the sweeper as threads of the web process (with the
+`memory://` broker nothing else could read the queue). Scaled out, `orchestrator worker`
+and `orchestrator scheduler` run the same code in their own processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from ..storage.models import Attempt
+from . import sweeper
+from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
+from .deliver import DeliveryContext, deliver_attempt
+
+log = logging.getLogger("orchestrator.dispatch")
+
+
+class Dispatcher:
+    def __init__(self, state, *, celery=True) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._worker = None
+        self.celery = configure(self.settings) if celery else None
+        configure_runtime(self)
+
+    # -- producing ---------------------------------------------------------------------
+    def enqueue_many(self, attempt_ids: list[str]) -> None:
+        if not attempt_ids:
+            return
+        now = self.state.clock()
+        with self.state.db.session() as session:
+            session.execute(update(Attempt).where(Attempt.id.in_(attempt_ids)).values(enqueued_at=now)
+                            .execution_options(synchronize_session=False))
+        for attempt_id in attempt_ids:
+            try:
+                deliver_attempt_task.apply_async(args=(attempt_id,), retry=False)
+            except Exception:  # noqa: BLE001 - the broker is a wake-up call; the sweeper recovers
+                log.warning("enqueue failed; the sweeper will pick it up", extra={"attempt_id": attempt_id},
+                            exc_info=True)
+
+    def release_held_in_app(self, user_id: str) -> None:
+        self.enqueue_many(sweeper.release_held_in_app(self.state.db, user_id, self.state.clock()))
+
+    # -- consuming ---------------------------------------------------------------------
+    def context(self) -> DeliveryContext:
+        return DeliveryContext(
+            db=self.state.db, registry=self.state.providers, clock=self.state.clock,
+            lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
+            enqueue_many=self.enqueue_many,
+        )
+
+    def deliver(self, attempt_id: str) -> str:
+        return deliver_attempt(self.context(), attempt_id, self.settings.public_base_url)
+
+    def sweep_once(self) -> dict[str, int]:
+        return sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many)
+
+    def broker_description(self) -> dict[str, object]:
+        url = self.settings.broker_url
+        return {"url": url.split("@")[-1] if "@" in url else url,
+                "embedded_worker": self._worker is not None}
+
+    # -- background threads ------------------------------------------------------------
+    def start_background(self, *, worker: bool | None = None, sweeper_thread: bool = True) -> None:
+        if worker if worker is not None else self.settings.embedded_worker:
+            self._start_worker()
+        if sweeper_thread:
+            t = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _start_worker(self) -> None:
+        # A WorkController in a thread, as celery.contrib.testing does: no signal handlers,
+        # no forked pool (threads), no remote control chatter.
+        self._worker = celery_app.WorkController(
+            pool_cls="threads", concurrency=self.settings.worker_concurrency, loglevel="WARNING",
+            without_heartbeat=True, without_mingle=True, without_gossip=True, hostname=self.worker_id,
+            queues=["orchestrator"],
+        )
+        t = threading.Thread(target=self._worker.start, name="celery-worker", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _sweep_loop(self) -> None:
+        ttl = timedelta(seconds=max(self.settings.sweep_interval_seconds * 5, 10))
+        while not self._stop.wait(self.settings.sweep_interval_seconds):
+            try:
+                if sweeper.acquire_lease(self.state.db, self.worker_id, self.state.clock(), ttl):
+                    self.sweep_once()
+            except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
+                log.exception("sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.stop(in_sighandler=False)
+        for t in self._threads:
+            t.join(timeout=5)

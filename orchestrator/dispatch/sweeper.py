@@ -1,0 +1,100 @@
+"""The sweeper makes the database the source of truth: it re-enqueues attempts that are due
+and unleased (a lost broker message or a killed worker only delays them), releases held
+in-app attempts whose user is back, and ends what can no longer be sent. Several processes
+may run it; a row in `leases` lets one at a time do the work."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from providers.base import AttemptStatus
+
+from .. import metrics
+from ..storage.models import Attempt, Lease, Message
+from . import plan_progress
+
+log = logging.getLogger("orchestrator.sweeper")
+
+LEASE_NAME = "sweeper"
+REENQUEUE_GRACE = timedelta(seconds=5)
+BATCH = 500
+
+
+def acquire_lease(db, holder: str, now: datetime, ttl: timedelta) -> bool:
+    with db.session() as session:
+        taken = session.execute(
+            update(Lease).where(Lease.name == LEASE_NAME, or_(Lease.holder == holder, Lease.until < now))
+            .values(holder=holder, until=now + ttl).execution_options(synchronize_session=False)
+        ).rowcount
+        if taken:
+            return True
+    try:
+        with db.session() as session:
+            session.add(Lease(name=LEASE_NAME, holder=holder, until=now + ttl))
+        return True
+    except IntegrityError:
+        return False
+
+
+def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
+    """One pass. Returns counts, for logs and tests."""
+    counts = {"requeued": 0, "expired": 0, "released": 0}
+    with db.session() as session:
+        # End what can no longer be sent: expired messages and passed deadlines.
+        stale = session.scalars(
+            select(Attempt).join(Message).where(
+                Attempt.status == AttemptStatus.QUEUED,
+                or_(Message.expires_at <= now, Attempt.deadline_at <= now),
+            ).limit(BATCH)
+        ).all()
+        touched: set[str] = set()
+        for a in stale:
+            expired = a.message.expires_at is not None and a.message.expires_at <= now
+            if not a.released and not expired:
+                a.status, a.error_detail = AttemptStatus.CANCELLED, "not needed before its deadline"
+            else:
+                a.status = AttemptStatus.EXPIRED
+                a.error_detail = "message expired before sending" if expired else "deadline passed"
+            touched.add(a.message_id)
+            counts["expired"] += 1
+        released: list[str] = []
+        for message_id in touched:
+            message = session.get(Message, message_id)
+            released.extend(a.id for a in plan_progress.advance(message, now))
+        counts["released"] = len(released)
+
+        due = select(Attempt.id).where(
+            Attempt.released.is_(True),
+            Attempt.due_at <= now,
+            or_(
+                and_(Attempt.status == AttemptStatus.QUEUED,
+                     or_(Attempt.enqueued_at.is_(None), Attempt.enqueued_at <= now - REENQUEUE_GRACE)),
+                and_(Attempt.status == AttemptStatus.SENDING, Attempt.lease_until < now),
+            ),
+        ).order_by(Attempt.due_at).limit(BATCH)
+        ids = list(session.scalars(due))
+        metrics.DUE_BACKLOG.set(session.scalar(select(func.count()).select_from(Attempt).where(
+            Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)) or 0)
+    to_enqueue = released + ids
+    if to_enqueue:
+        enqueue_many(to_enqueue)
+    counts["requeued"] = len(ids)
+    if any(counts.values()):
+        log.info("sweep", extra={"count": counts})
+    return counts
+
+
+def release_held_in_app(db, user_id: str, now: datetime) -> list[str]:
+    """The user is back: held in-app attempts become due now."""
+    with db.session() as session:
+        held = session.scalars(select(Attempt).where(
+            Attempt.user_id == user_id, Attempt.status == AttemptStatus.QUEUED,
+            Attempt.hold_until.is_not(None), Attempt.due_at.is_(None), Attempt.hold_until > now,
+        )).all()
+        for a in held:
+            a.due_at = now
+        return [a.id for a in held]

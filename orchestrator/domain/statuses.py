@@ -1,0 +1,105 @@
+"""Status vocabularies. Attempt statuses and engagement come from `providers.base` (providers
+map their receipts onto them); message-level statuses and derivation live here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from providers.base import AttemptStatus, Engagement, is_terminal
+
+__all__ = [
+    "AttemptStatus",
+    "Engagement",
+    "MessageStatus",
+    "PolicyStatus",
+    "Scope",
+    "derive_message_status",
+    "is_terminal",
+]
+
+
+class MessageStatus(StrEnum):
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    SENT = "sent"  # handed to a provider that will not confirm delivery (push, sandbox)
+    DELIVERED = "delivered"
+    READ = "read"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+FINAL_MESSAGE_STATUSES = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.READ,
+        MessageStatus.ACKNOWLEDGED,
+        MessageStatus.FAILED,
+        MessageStatus.EXPIRED,
+        MessageStatus.SUPPRESSED,
+        MessageStatus.CANCELLED,
+    }
+)
+
+
+class ReceiptOutcome(StrEnum):
+    APPLIED = "applied"        # moved the attempt forward or set an engagement time
+    IGNORED = "ignored"        # late or out of order: recorded, status not moved back
+    DUPLICATE = "duplicate"    # same provider event id seen before
+    PARKED = "parked"          # arrived before its send was committed; applied later
+
+
+class PolicyStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class Scope(StrEnum):
+    SEND = "send"
+    READ = "read"
+    RECIPIENTS = "recipients"
+    COMPLIANCE_READ = "compliance:read"
+    POLICY_WRITE = "policy:write"
+    POLICY_APPROVE = "policy:approve"
+    ADMIN = "admin"
+
+
+class AttemptView:
+    """The attempt fields status derivation needs (a Protocol in spirit; any object works)."""
+
+    status: str
+    read_at: object
+    acknowledged_at: object
+
+
+def derive_message_status(attempts: Iterable[AttemptView]) -> MessageStatus:
+    """Message status from its attempts. Engagement beats delivery; while any attempt is
+    queued or sending (an escalation waiting for its time included) the message is in
+    progress; `sent` means handed over with no confirmation (push ends there unless the
+    client reports more); failure only once nothing can deliver it any more."""
+    attempts = list(attempts)
+    if not attempts:
+        return MessageStatus.SUPPRESSED
+    if any(a.acknowledged_at for a in attempts):
+        return MessageStatus.ACKNOWLEDGED
+    if any(a.read_at for a in attempts):
+        return MessageStatus.READ
+    statuses = {AttemptStatus(a.status) for a in attempts}
+    if AttemptStatus.DELIVERED in statuses:
+        return MessageStatus.DELIVERED
+    if statuses & {AttemptStatus.QUEUED, AttemptStatus.SENDING}:
+        return MessageStatus.IN_PROGRESS
+    if AttemptStatus.SENT in statuses:
+        return MessageStatus.SENT
+    if statuses == {AttemptStatus.CANCELLED}:
+        return MessageStatus.CANCELLED
+    if AttemptStatus.EXPIRED in statuses and not statuses & {
+        AttemptStatus.FAILED, AttemptStatus.BOUNCED, AttemptStatus.UNDELIVERED
+    }:
+        return MessageStatus.EXPIRED
+    return MessageStatus.FAILED

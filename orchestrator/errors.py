@@ -1,0 +1,101 @@
+"""Every 4xx is JSON: a stable machine `code`, a human `message` naming the field, and the
+`field` itself where one is at fault. Codes are constants so tests and clients share them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+
+class ErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    VALIDATION_ERROR = "validation_error"
+    UNKNOWN_CATEGORY = "unknown_category"
+    INVALID_PHONE = "invalid_phone"
+    INVALID_TIMEZONE = "invalid_timezone"
+    ALREADY_EXPIRED = "already_expired"
+    CONTENT_TOO_LARGE = "content_too_large"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    IDEMPOTENCY_CONFLICT = "idempotency_key_reused"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    BAD_SIGNATURE = "bad_signature"
+    INTERNAL = "internal_error"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: ErrorCode, message: str, *, field: str | None = None,
+                 details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "body"
+
+
+def from_validation_error(exc: ValidationError) -> ApiError:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = field_path(err["loc"])
+        # Custom validators raise ValueError("code: sentence"): keep their stable code.
+        msg = err["msg"].removeprefix("Value error, ")
+        code = ErrorCode.VALIDATION_ERROR
+        if ": " in msg and msg.split(": ", 1)[0] in ErrorCode._value2member_map_:
+            code_str, msg = msg.split(": ", 1)
+            code = ErrorCode(code_str)
+        details.append({"field": path, "code": str(code), "message": msg})
+    first = details[0]
+    return ApiError(
+        422, ErrorCode(first["code"]), f"{first['field']}: {first['message']}",
+        field=first["field"], details=details,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):
+        err = from_validation_error(exc)
+        return jsonify(err.to_dict()), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            413: ErrorCode.PAYLOAD_TOO_LARGE,
+            415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        }.get(exc.code or 500, ErrorCode.VALIDATION_ERROR)
+        message = {
+            413: f"request body is larger than {app.config.get('MAX_CONTENT_LENGTH')} bytes",
+        }.get(exc.code or 500, exc.description or exc.name)
+        return jsonify(ApiError(exc.code or 500, code, message).to_dict()), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Never leak internals; the log line carries the traceback for operators.
+        app.logger.exception("unhandled error")
+        return jsonify(ApiError(500, ErrorCode.INTERNAL, "internal error").to_dict()), 500

@@ -1,0 +1,136 @@
+"""Accepting a message: validate against the policy, decide the route, and commit the
+message, its attempts and the idempotency record in ONE transaction. Enqueueing happens
+only after that commit (the caller does it), so a crash in between loses nothing: the
+sweeper finds the due attempts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import policies
+from policies import Policy, RoutePlan
+
+from ..dispatch.planning import build_attempts
+from ..domain.statuses import MessageStatus
+from ..errors import ApiError, ErrorCode
+from ..schemas import SendRequest
+from ..storage.db import Database
+from ..storage.models import ApiKey, IdempotencyRecord, Message
+from .facts import message_facts, recipient_facts
+
+ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
+                     "requires", "trace")
+
+
+@dataclass
+class Acceptance:
+    status_code: int
+    body: dict[str, Any]
+    due_attempt_ids: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+
+def request_hash(raw: bytes) -> str:
+    """Hash of the canonical JSON, so whitespace or key order do not make a 'different' body."""
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = raw
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def check_against_policy(policy: Policy, req: SendRequest, now: datetime, max_content_chars: int) -> None:
+    if not policy.has_category(req.category):
+        known = ", ".join(sorted(policy.categories))
+        raise ApiError(422, ErrorCode.UNKNOWN_CATEGORY,
+                       f"category: '{req.category}' is not a category of policy {policy.version}; "
+                       f"known categories: {known}", field="category")
+    if req.expires_at is not None and req.expires_at <= now:
+        raise ApiError(422, ErrorCode.ALREADY_EXPIRED,
+                       f"expires_at: {req.expires_at.isoformat()} is already in the past", field="expires_at")
+    size = len(req.content.title) + len(req.content.body)
+    if size > max_content_chars:
+        raise ApiError(422, ErrorCode.CONTENT_TOO_LARGE,
+                       f"content.body: title and body are {size} characters; the limit is {max_content_chars}",
+                       field="content.body")
+
+
+def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime):
+    rfacts = recipient_facts(session, req.recipient, now)
+    mfacts = message_facts(req)
+    plan = policies.decide(policy, mfacts, rfacts, now)
+    return plan, mfacts, rfacts
+
+
+def public_route(plan_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: plan_dict[k] for k in ROUTE_PUBLIC_KEYS if k in plan_dict}
+
+
+def initial_status(plan: RoutePlan, attempts: list) -> MessageStatus:
+    return MessageStatus.SUPPRESSED if plan.suppressed or not attempts else MessageStatus.ACCEPTED
+
+
+def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, raw_body: bytes,
+           idempotency_key: str | None, now: datetime, max_content_chars: int,
+           deadline_seconds: int) -> Acceptance:
+    digest = request_hash(raw_body)
+    if idempotency_key:
+        replay = _replay(db, api_key.id, idempotency_key, digest)
+        if replay:
+            return replay
+    check_against_policy(policy, req, now, max_content_chars)
+    try:
+        with db.session() as session:
+            plan, mfacts, rfacts = decide_route(session, policy, req, now)
+            plan_dict = plan.to_dict()
+            message = Message(
+                api_key_id=api_key.id, user_id=req.recipient.user_id, category=req.category,
+                urgency=req.urgency.value, status=MessageStatus.ACCEPTED,
+                content=req.content.model_dump(exclude_none=True), meta=req.metadata,
+                overrides=req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
+                expires_at=req.expires_at, policy_version=plan.policy_version, route=plan_dict,
+                decision_facts={"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),
+                                "now": now.isoformat()},
+                decided_at=now, created_at=now,
+            )
+            session.add(message)
+            session.flush()
+            attempts = build_attempts(message, plan, rfacts, now, deadline_seconds)
+            message.status = initial_status(plan, attempts)
+            session.add_all(attempts)
+            session.flush()
+            body = {"id": message.id, "status": message.status, "route": public_route(plan_dict)}
+            if idempotency_key:
+                session.add(IdempotencyRecord(
+                    api_key_id=api_key.id, key=idempotency_key, request_hash=digest,
+                    response_status=202, response_body=body, message_id=message.id,
+                ))
+            due = [a.id for a in attempts if a.released and a.due_at is not None and a.due_at <= now]
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race: answer as it did.
+        replay = _replay(db, api_key.id, idempotency_key or "", digest)
+        if replay:
+            return replay
+        raise
+    return Acceptance(202, body, due)
+
+
+def _replay(db: Database, api_key_id: str, key: str, digest: str) -> Acceptance | None:
+    with db.session() as session:
+        record = session.scalar(select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key))
+        if record is None:
+            return None
+        if record.request_hash != digest:
+            raise ApiError(409, ErrorCode.IDEMPOTENCY_CONFLICT,
+                           "Idempotency-Key was already used with a different request body",
+                           field="Idempotency-Key")
+        return Acceptance(record.response_status, record.response_body, replayed=True)

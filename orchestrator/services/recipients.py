@@ -1,0 +1,83 @@
+"""Recipient profiles and presence. A PUT replaces the fields it names and leaves the rest;
+devices given replace the device list (tokens already known keep their history)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..domain.addresses import mask_email, mask_phone
+from ..schemas import RecipientUpsert
+from ..storage.models import Device, Recipient
+from .facts import load_recipient
+
+
+def upsert(session: Session, user_id: str, data: RecipientUpsert) -> tuple[Recipient, bool]:
+    row = load_recipient(session, user_id)
+    created = row is None
+    if row is None:
+        row = Recipient(user_id=user_id, consents={}, devices=[])
+        session.add(row)
+    given = data.model_fields_set
+    if "email" in given:
+        if data.email != row.email:
+            row.email_valid = True  # a new address gets a fresh start
+        row.email = data.email
+    if "phone" in given:
+        if data.phone != row.phone:
+            row.phone_valid = True
+        row.phone = data.phone
+    if "timezone" in given:
+        row.timezone = data.timezone or "UTC"
+    if "locale" in given:
+        row.locale = data.locale
+    if "last_active_at" in given:
+        row.last_active_at = data.last_active_at
+    if "quiet_hours" in given:
+        row.quiet_hours = list(data.quiet_hours) if data.quiet_hours else None
+    if data.consents is not None:
+        merged = dict(row.consents or {})
+        merged.update(data.consents.model_dump(exclude_unset=True))
+        row.consents = merged
+    if data.devices is not None:
+        known = {(d.token, d.platform): d for d in row.devices}
+        keep = []
+        for dev in data.devices:
+            existing = known.get((dev.token, dev.platform.value))
+            keep.append(existing or Device(token=dev.token, platform=dev.platform.value, active=True))
+        row.devices = keep
+    session.flush()
+    return row, created
+
+
+def heartbeat(session: Session, user_id: str, now: datetime) -> Recipient:
+    row = load_recipient(session, user_id)
+    if row is None:
+        row = Recipient(user_id=user_id, consents={}, devices=[])
+        session.add(row)
+    row.last_heartbeat_at = now
+    row.last_active_at = now
+    session.flush()
+    return row
+
+
+def to_dict(row: Recipient) -> dict[str, Any]:
+    """Profile as the API shows it: addresses masked, tokens shortened."""
+    return {
+        "user_id": row.user_id,
+        "email": mask_email(row.email) or None,
+        "email_valid": row.email_valid,
+        "phone": mask_phone(row.phone) or None,
+        "phone_valid": row.phone_valid,
+        "timezone": row.timezone,
+        "locale": row.locale,
+        "consents": row.consents or {},
+        "quiet_hours": row.quiet_hours,
+        "devices": [
+            {"platform": d.platform, "token": d.token[:6] + "…", "active": d.active} for d in row.devices
+        ],
+        "last_active_at": row.last_active_at.isoformat() if row.last_active_at else None,
+        "last_heartbeat_at": row.last_heartbeat_at.isoformat() if row.last_heartbeat_at else None,
+    }

@@ -1,0 +1,266 @@
+"""SQLAlchemy 2 models. The database is the source of truth: a message, its attempts (each
+a row with `due_at` and a lease) and every receipt event live here; the broker only wakes
+workers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+from ulid import ULID
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+class UTCDateTime(TypeDecorator):
+    """SQLite drops tzinfo; PostgreSQL keeps it. Store UTC, always hand back aware values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(500))
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    callback_secret: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str | None] = mapped_column(String(35))
+    consents: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quiet_hours: Mapped[list[Any] | None]
+    last_active_at: Mapped[datetime | None]
+    last_heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="recipient", cascade="all, delete-orphan", order_by="Device.id"
+    )
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("user_id", "token", name="uq_devices_user_token"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("recipients.user_id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(4096))
+    platform: Mapped[str] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+    recipient: Mapped[Recipient] = relationship(back_populates="devices")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_user_created", "user_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
+    user_id: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64))
+    urgency: Mapped[str] = mapped_column(String(16), default="normal")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime | None]
+    policy_version: Mapped[str] = mapped_column(String(64))
+    route: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The facts the decision saw, so any past decision can be re-explained and replayed.
+    decision_facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="message", order_by="Attempt.step_index, Attempt.id"
+    )
+
+
+class Attempt(Base):
+    """One step of a message's plan on one channel. `due_at` + `lease_until` make it a
+    durable job: the sweeper re-enqueues due, unleased attempts; a worker claims one with a
+    conditional UPDATE so a redelivered task never sends twice."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        Index("ix_attempts_due", "status", "due_at"),
+        Index("ix_attempts_provider_msg", "provider_message_id"),
+        Index("ix_attempts_inbox", "user_id", "channel", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    step_index: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(4096))
+    platform: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    # Fallback steps are planned but not released until the steps before them have failed.
+    released: Mapped[bool] = mapped_column(Boolean, default=True)
+    due_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    # When the broker was last asked to run this attempt; the sweeper re-asks only after a
+    # grace period, so a backlog is not multiplied by re-enqueues.
+    enqueued_at: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    send_count: Mapped[int] = mapped_column(Integer, default=0)
+    escalate_after_seconds: Mapped[int | None] = mapped_column(Integer)
+    unless_status: Mapped[str | None] = mapped_column(String(16))
+    hold_until: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    sandboxed: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_class: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    clicked_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    message: Mapped[Message] = relationship(back_populates="attempts")
+
+
+class ReceiptEvent(Base):
+    """Append-only: every status change of every attempt, from whatever source. A receipt
+    that arrives before its attempt is known is stored with `applied=False` (parked) and
+    applied when the send commits."""
+
+    __tablename__ = "receipt_events"
+    __table_args__ = (
+        Index("ix_receipts_event", "source", "provider_event_id"),
+        Index("ix_receipts_parked", "applied", "provider_message_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    attempt_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_event_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(16))
+    engagement: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # ReceiptOutcome
+    applied: Mapped[bool] = mapped_column(Boolean, default=True)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    api_key_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any]] = mapped_column()
+    message_id: Mapped[str | None] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    document: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_at: Mapped[datetime | None]
+    activated_at: Mapped[datetime | None]
+    retired_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Append-only; each entry carries the hash of the previous one (tamper-evident)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Lease(Base):
+    """Named leases, so only one process at a time runs the sweeper."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    until: Mapped[datetime]
+
+
+class InAppToken(Base):
+    """Per-user tokens for the in-app client (inbox, stream, engagement). Hashed like keys."""
+
+    __tablename__ = "in_app_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

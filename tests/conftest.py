@@ -1,0 +1,166 @@
+"""Shared fixtures: a migrated database per test, on SQLite and on PostgreSQL.
+
+PostgreSQL tests use the server at TEST_POSTGRES_URL (default 127.0.0.1:5432/test) in a
+schema of their own, so parallel runs don't collide. Under CI (CI=true) an unreachable
+server fails the run; elsewhere those tests skip with the reason shown."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from orchestrator.config import Settings
+from orchestrator.storage.db import Database
+from orchestrator.storage.migrate import upgrade
+from orchestrator.storage.models import Base
+
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(service: str, reason: str) -> None:
+    """Fail loudly under CI, skip visibly elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{service} is required under CI but unreachable: {reason}")
+    pytest.skip(f"{service} unreachable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001
+        yield f"unavailable:{type(exc).__name__}: {exc}".splitlines()[0]
+        return
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "orchestrator.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("pg_schema_url")
+    if url.startswith("unavailable:"):
+        unavailable("PostgreSQL", url.removeprefix("unavailable:"))
+    db = Database(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db.dispose()
+    yield url
+
+
+class Clock:
+    """A settable clock: tests move time instead of sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs) -> datetime:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))  # a Tuesday, midday UTC
+
+
+@pytest.fixture
+def settings_env(database_url, tmp_path) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": "memory://",
+        "EMBEDDED_WORKER": "false",
+        "ORCHESTRATOR_DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def make_app(settings_env, clock):
+    from orchestrator.app import create_app
+    from orchestrator.app_state import EXTENSION_KEY
+
+    apps = []
+
+    def factory(**extra_env):
+        settings = Settings.from_env({**settings_env, **{k: str(v) for k, v in extra_env.items()}})
+        app = create_app(settings, migrate=False)
+        app.extensions[EXTENSION_KEY].clock = clock
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        st = app.extensions[EXTENSION_KEY]
+        st.dispatcher.stop()
+        st.db.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def state(app):
+    from orchestrator.app_state import EXTENSION_KEY
+
+    return app.extensions[EXTENSION_KEY]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(state):
+    from orchestrator.auth import create_api_key
+
+    def factory(scopes=("send", "read", "recipients"), name="test"):
+        with state.db.session() as session:
+            _, plaintext = create_api_key(session, name, scopes)
+        return {"Authorization": f"Bearer {plaintext}"}
+
+    return factory
+
+
+@pytest.fixture
+def auth(make_key):
+    return make_key()
