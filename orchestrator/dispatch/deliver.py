@@ -21,7 +21,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
@@ -167,8 +167,9 @@ def _send(ctx: DeliveryContext, attempt: Attempt, delivery: Delivery, now: datet
         last_name = provider.name
         try:
             for try_ in Retrying(retry=retry_if_exception(_transient), reraise=True,
-                                 stop=stop_after_attempt(IN_TASK_TRIES) | stop_before_delay(min(remaining, 10)),
-                                 wait=wait_exponential_jitter(initial=0.1, max=2)):
+                                 stop=stop_after_attempt(IN_TASK_TRIES)
+                                 | stop_before_delay(min(remaining, 10)),
+                                 wait=wait_random_exponential(multiplier=0.1, max=2)):
                 with try_:
                     if try_.retry_state.attempt_number > 1:
                         metrics.RETRIES.labels(attempt.channel, provider.name).inc()

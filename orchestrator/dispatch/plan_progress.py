@@ -63,7 +63,11 @@ def advance(message: Message, now: datetime) -> list[Attempt]:
         if group[0].mode == MODE_FALLBACK and not group[0].released:
             if _failed(prev):
                 for a in pending:
+                    window = a.deadline_at - a.created_at
                     a.released, a.due_at = True, now
+                    a.deadline_at = now + window
+                    if message.expires_at:
+                        a.deadline_at = min(a.deadline_at, message.expires_at)
                 released.extend(pending)
             elif _delivered(prev):
                 for a in pending:

@@ -44,9 +44,13 @@ def step_groups(steps: tuple[Step, ...]) -> list[int]:
 
 def build_attempts(message: Message, plan: RoutePlan, facts: RecipientFacts, now: datetime,
                    deadline_seconds: int) -> list[Attempt]:
-    deadline = now + timedelta(seconds=deadline_seconds)
-    if message.expires_at is not None:
-        deadline = min(deadline, message.expires_at)
+    window = timedelta(seconds=deadline_seconds)
+
+    def deadline_from(start: datetime) -> datetime:
+        # Each attempt gets the same sending window from when it may start, never past expiry.
+        end = start + window
+        return min(end, message.expires_at) if message.expires_at else end
+
     attempts: list[Attempt] = []
     groups = step_groups(plan.steps)
     group_start: dict[int, datetime | None] = {}
@@ -79,7 +83,10 @@ def build_attempts(message: Message, plan: RoutePlan, facts: RecipientFacts, now
                 # A held in-app step is due when the user's next session starts.
                 due_at=None if hold_until else due,
                 hold_until=hold_until,
-                deadline_at=max(deadline, hold_until) if hold_until else deadline,
+                created_at=now,
+                # Unreleased fallback steps keep the window from now: if the step before them
+                # neither fails nor delivers within it, they are cancelled as not needed.
+                deadline_at=hold_until if hold_until else deadline_from(due or now),
                 escalate_after_seconds=int(step.after.total_seconds()) if step.after else None,
                 unless_status=step.unless_status,
             ))

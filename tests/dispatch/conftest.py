@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from orchestrator.storage.models import Attempt
+from providers.base import AttemptStatus
+from tests.fakes.twilio_fake import TwilioFake
+
+SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
+
+
+@pytest.fixture
+def twilio():
+    with TwilioFake(SID, TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(make_app, twilio):
+    return make_app(TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
+                    TWILIO_API_BASE_URL=twilio.base_url, PUBLIC_BASE_URL="http://localhost")
+
+
+def due_ids(state) -> list[str]:
+    now = state.clock()
+    with state.db.session() as s:
+        return list(s.scalars(select(Attempt.id).where(
+            Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)))
+
+
+@pytest.fixture
+def drain(state):
+    """Runs the worker's task body for every due attempt until none is left: the same code
+    Celery runs, without a broker in between (broker paths have their own tests)."""
+
+    def run(max_rounds: int = 20) -> list[str]:
+        outcomes = []
+        for _ in range(max_rounds):
+            state.dispatcher.sweep_once()
+            ids = due_ids(state)
+            if not ids:
+                return outcomes
+            outcomes += [state.dispatcher.deliver(i) for i in ids]
+        raise AssertionError("attempts kept coming due")
+
+    return run
+
+
+@pytest.fixture
+def user(client, auth):
+    def make(user_id="u-1", **profile):
+        data = {"email": "ada@example.com", "phone": "+44 7400 123456", "timezone": "UTC",
+                "consents": {"sms": True, "email": True, "push": True}}
+        data.update(profile)
+        r = client.put(f"/v1/recipients/{user_id}", headers=auth, json=data)
+        assert r.status_code in (200, 201), r.get_json()
+        return user_id
+
+    return make
+
+
+@pytest.fixture
+def send(client, auth):
+    def post(category="otp", body="Your code is 123456", urgency="high", user_id="u-1", **extra):
+        payload = {"recipient": {"user_id": user_id}, "category": category, "urgency": urgency,
+                   "content": {"title": "Hi", "body": body}, **extra}
+        r = client.post("/v1/messages", headers=auth, json=payload)
+        assert r.status_code == 202, r.get_json()
+        return r.get_json()
+
+    return post
+
+
+@pytest.fixture
+def message(client, auth):
+    def get(message_id):
+        return client.get(f"/v1/messages/{message_id}", headers=auth).get_json()
+
+    return get
