@@ -1,0 +1,52 @@
+"""Fixed vocabularies shared by the policy document, the engine and the plan.
+
+Kept in one place so the schema validator, the engine and the golden runner cannot drift apart.
+"""
+
+from __future__ import annotations
+
+IN_APP = "in_app"
+PUSH = "push"
+SMS = "sms"
+EMAIL = "email"
+
+# Canonical order: used whenever the engine must enumerate channels deterministically
+# (exclusion lists, fallback ordering when no rule chose a route).
+CHANNELS: tuple[str, ...] = (IN_APP, PUSH, EMAIL, SMS)
+OUT_OF_APP_CHANNELS: frozenset[str] = frozenset({PUSH, EMAIL, SMS})
+
+MODE_FIRST = "first"
+MODE_PARALLEL = "parallel"
+MODE_FALLBACK = "fallback"
+MODE_ESCALATE = "escalate"
+MODES: tuple[str, ...] = (MODE_FIRST, MODE_PARALLEL, MODE_FALLBACK, MODE_ESCALATE)
+# A route entry may ask for these; "first" is assigned by the engine to whichever step survives first.
+ROUTE_MODES: tuple[str, ...] = (MODE_PARALLEL, MODE_FALLBACK, MODE_ESCALATE)
+
+ESCALATION_STATUSES: tuple[str, ...] = ("seen", "read", "delivered", "acknowledged")
+CONFIRMATIONS: tuple[str, ...] = ("delivery_confirmation", "read_confirmation")
+
+URGENCIES: tuple[str, ...] = ("low", "normal", "high", "critical")
+PRESENCE_VALUES: tuple[str, ...] = ("online", "offline")
+LIFECYCLE_VALUES: tuple[str, ...] = ("active", "dormant", "churned", "unknown")
+SMS_ENCODINGS: tuple[str, ...] = ("GSM-7", "UCS-2")
+PLATFORMS: tuple[str, ...] = ("fcm", "apns")
+
+CONSENT_KEYS: tuple[str, ...] = (IN_APP, PUSH, SMS, EMAIL, "marketing")
+
+# The taxonomy every policy must define (the HTTP API accepts these category names).
+REQUIRED_CATEGORIES: tuple[str, ...] = (
+    "security_alert", "payment_failure", "otp", "legal_notice", "winback", "transactional",
+    "onboarding", "feature_announcement", "promotion", "social", "reminder", "support",
+    "trial_expiry", "survey", "invitation", "system_outage",
+)
+REQUIRED_CATEGORY_ATTRIBUTES: tuple[str, ...] = ("critical", "marketing", "bulk")
+
+# Rule ids used by the engine's own safety floor. They are not in any document; they show up
+# only when a policy forgot a guard the engine will not do without.
+ENGINE_AVAILABILITY = "engine:availability"
+ENGINE_PRESENCE = "engine:presence"
+ENGINE_EXPIRED = "engine:expired"
+ENGINE_CRITICAL = "engine:critical-out-of-app"
+ENGINE_ROUTE = "engine:route"
+ENGINE_NO_CHANNEL = "engine:no-channel"

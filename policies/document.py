@@ -1,0 +1,305 @@
+"""Policy documents: YAML in, a validated and compiled `Policy` out.
+
+Validation collects every problem rather than stopping at the first, and each message names
+the rule id and the field, e.g. ``rule 'otp-by-sms': field 'then.exclude': unknown channel 'fax'``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .conditions import Condition, FactSpec, compile_condition, fact_specs
+from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
+from .effects import Effects, parse_effects
+from .plan import RuleMatch
+
+CATEGORIES_DEFAULT_PATH = Path(__file__).with_name("default.yaml")
+
+TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "thresholds", "rules")
+RULE_KEYS = ("id", "title", "description", "cites", "when", "then", "reason")
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+
+# Missing consent keys: transactional channels are allowed, marketing needs an explicit yes.
+DEFAULT_CONSENTS: dict[str, bool] = {
+    "in_app": True, "push": True, "sms": True, "email": True, "marketing": False,
+}
+
+# name -> (check, description); every key is required.
+_THRESHOLDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "presence_window_seconds": (lambda v: _is_int(v) and v > 0, "a positive number of seconds"),
+    "dormant_after_days": (lambda v: _is_int(v) and v > 0, "a positive number of days"),
+    "churned_after_days": (lambda v: _is_int(v) and v > 0, "a positive number of days"),
+    "in_app_cap_per_day": (lambda v: _is_int(v) and v >= 0, "a number >= 0"),
+    "in_app_cap_per_week": (lambda v: _is_int(v) and v >= 0, "a number >= 0"),
+    "sms_max_segments": (lambda v: _is_int(v) and v >= 1, "a number >= 1"),
+    "quiet_hours": (
+        lambda v: isinstance(v, list) and len(v) == 2
+        and all(isinstance(x, str) and _HHMM.match(x) for x in v),
+        'a pair of "HH:MM" times, e.g. ["22:00", "08:00"]',
+    ),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class PolicyError(ValueError):
+    """An invalid policy document. ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    description: str
+    cites: tuple[str, ...]
+    when: Condition = field(repr=False, compare=False)
+    effects: Effects = field(compare=False)
+    reason_template: str = ""
+    match: RuleMatch = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The trace entry never changes, so it is built once here instead of once per decision.
+        object.__setattr__(self, "match", RuleMatch(self.id, self.title, self.effects.summary))
+
+    def reason(self, facts: Mapping[str, Any], thresholds: Mapping[str, Any]) -> str:
+        """The rule's sentence with ``{fact}`` / ``{threshold}`` placeholders filled in."""
+        template = self.reason_template or self.title
+        if "{" not in template:
+            return template
+
+        def fill(m: re.Match[str]) -> str:
+            key = m.group(1)
+            return str(facts[key] if key in facts else thresholds[key])
+
+        return _PLACEHOLDER.sub(fill, template)
+
+
+@dataclass(frozen=True, eq=False)  # identity semantics: a compiled policy is used as a cache key
+class Policy:
+    version: str
+    document: dict[str, Any] = field(repr=False, compare=False)
+    categories: dict[str, dict[str, bool]] = field(repr=False)
+    thresholds: dict[str, Any] = field(repr=False)
+    consent_defaults: dict[str, bool] = field(repr=False)
+    rules: tuple[Rule, ...] = field(repr=False)
+    facts: dict[str, FactSpec] = field(repr=False, compare=False)
+    # {"security_alert": {"category.critical": True, ...}}: merged into the facts of each decision.
+    category_facts: dict[str, dict[str, bool]] = field(repr=False, compare=False, default_factory=dict)
+
+    def has_category(self, name: str) -> bool:
+        return name in self.categories
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def _read_source(source: str | Path | Mapping[str, Any]) -> Any:
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, Path):
+        return yaml.safe_load(source.read_text(encoding="utf-8"))
+    if isinstance(source, str):
+        if "\n" not in source and len(source) < 4096:
+            try:
+                path = Path(source)
+                if path.is_file():
+                    return yaml.safe_load(path.read_text(encoding="utf-8"))
+            except OSError:
+                pass
+        return yaml.safe_load(source)
+    raise TypeError(f"policy source must be a path, YAML text or a dict, not {type(source).__name__}")
+
+
+def _check_categories(raw: Any, errors: list[str]) -> dict[str, dict[str, bool]]:
+    if not isinstance(raw, Mapping) or not raw:
+        errors.append("field 'categories': expected a mapping of category name -> attributes")
+        return {}
+    categories: dict[str, dict[str, bool]] = {}
+    for name, attrs in raw.items():
+        where = f"category '{name}'"
+        if not isinstance(attrs, Mapping):
+            errors.append(f"{where}: expected a mapping of attribute -> true/false")
+            continue
+        for attr, value in attrs.items():
+            if not isinstance(value, bool):
+                errors.append(f"{where}: field '{attr}': expected true or false, got {value!r}")
+        for attr in REQUIRED_CATEGORY_ATTRIBUTES:
+            if attr not in attrs:
+                errors.append(f"{where}: field '{attr}': missing (every category states "
+                              f"{', '.join(REQUIRED_CATEGORY_ATTRIBUTES)})")
+        categories[str(name)] = {str(k): v is True for k, v in attrs.items()}
+    missing = [c for c in REQUIRED_CATEGORIES if c not in categories]
+    if missing:
+        errors.append(f"field 'categories': missing required categories: {', '.join(missing)}")
+    # Every attribute is a fact; a category that does not mention one has it false.
+    attributes = {a for attrs in categories.values() for a in attrs}
+    return {name: {a: attrs.get(a, False) for a in sorted(attributes)} for name, attrs in categories.items()}
+
+
+def _check_thresholds(raw: Any, errors: list[str]) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        errors.append("field 'thresholds': expected a mapping")
+        return {}
+    for key in raw:
+        if key not in _THRESHOLDS:
+            errors.append(f"field 'thresholds.{key}': unknown threshold (known: {', '.join(_THRESHOLDS)})")
+    for key, (check, description) in _THRESHOLDS.items():
+        if key not in raw:
+            errors.append(f"field 'thresholds.{key}': missing ({description})")
+        elif not check(raw[key]):
+            errors.append(f"field 'thresholds.{key}': expected {description}, got {raw[key]!r}")
+    thresholds = dict(raw)
+    dormant, churned = thresholds.get("dormant_after_days"), thresholds.get("churned_after_days")
+    if _is_int(dormant) and _is_int(churned) and churned <= dormant:
+        errors.append("field 'thresholds.churned_after_days': must be greater than dormant_after_days")
+    return thresholds
+
+
+def _check_consents(raw: Any, errors: list[str]) -> dict[str, bool]:
+    consents = dict(DEFAULT_CONSENTS)
+    if raw is None:
+        return consents
+    if not isinstance(raw, Mapping):
+        errors.append("field 'consent_defaults': expected a mapping")
+        return consents
+    for key, value in raw.items():
+        if key not in CONSENT_KEYS:
+            known = ", ".join(CONSENT_KEYS)
+            errors.append(f"field 'consent_defaults.{key}': unknown consent (known: {known})")
+        elif not isinstance(value, bool):
+            errors.append(f"field 'consent_defaults.{key}': expected true or false")
+        else:
+            consents[key] = value
+    return consents
+
+
+def _check_text(rule: Mapping[str, Any], key: str, prefix: str, errors: list[str]) -> str:
+    value = rule.get(key)
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{prefix}field '{key}': required, a non-empty sentence")
+        return ""
+    return value.strip()
+
+
+def _compile_rule(raw: Any, index: int, specs: Mapping[str, FactSpec], thresholds: Mapping[str, Any],
+                  seen: set[str], errors: list[str]) -> Rule | None:
+    if not isinstance(raw, Mapping):
+        errors.append(f"rules[{index}]: expected a mapping")
+        return None
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
+        errors.append(f"rules[{index}]: field 'id': required, lowercase letters, digits and dashes; "
+                      f"got {rule_id!r}")
+        rule_id = f"rules[{index}]"
+    elif rule_id in seen:
+        errors.append(f"rule '{rule_id}': field 'id': duplicate rule id")
+    seen.add(rule_id)
+    prefix = f"rule '{rule_id}': "
+    for key in raw:
+        if key not in RULE_KEYS:
+            errors.append(f"{prefix}field '{key}': unknown field (allowed: {', '.join(RULE_KEYS)})")
+    title = _check_text(raw, "title", prefix, errors)
+    description = _check_text(raw, "description", prefix, errors)
+    cites = raw.get("cites")
+    cites = [cites] if isinstance(cites, str) else cites
+    if not isinstance(cites, list) or not cites or not all(isinstance(c, str) and c.strip() for c in cites):
+        errors.append(f"{prefix}field 'cites': required, the guideline(s) this rule implements")
+        cites = []
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str):
+        errors.append(f"{prefix}field 'reason': expected a sentence")
+        reason = ""
+    for name in _PLACEHOLDER.findall(reason):
+        if name not in specs and name not in thresholds:
+            errors.append(f"{prefix}field 'reason': unknown placeholder '{{{name}}}'")
+    if "then" not in raw:
+        errors.append(f"{prefix}field 'then': required")
+    when = compile_condition(raw.get("when"), specs, thresholds, errors, prefix)
+    effects = parse_effects(raw.get("then"), errors, prefix, thresholds)
+    return Rule(rule_id, title, description, tuple(c.strip() for c in cites), when, effects, reason.strip())
+
+
+def _build(doc: Any) -> tuple[Policy | None, list[str]]:
+    errors: list[str] = []
+    if not isinstance(doc, Mapping):
+        return None, ["document: expected a YAML mapping at the top level"]
+    for key in doc:
+        if key not in TOP_LEVEL_KEYS:
+            errors.append(f"field '{key}': unknown top-level field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
+    version = doc.get("version")
+    if isinstance(version, (date, datetime, int, float)) and not isinstance(version, bool):
+        version = str(version)  # YAML reads 2026-01-01 as a date and 3 as an int; both are fine names
+    if not isinstance(version, str) or not version.strip():
+        errors.append("field 'version': required, e.g. \"2026-01-15.1\"")
+        version = ""
+    categories = _check_categories(doc.get("categories"), errors)
+    thresholds = _check_thresholds(doc.get("thresholds"), errors)
+    consents = _check_consents(doc.get("consent_defaults"), errors)
+    specs = fact_specs(categories)
+    raw_rules = doc.get("rules")
+    rules: list[Rule] = []
+    if not isinstance(raw_rules, list) or not raw_rules:
+        errors.append("field 'rules': expected a non-empty list of rules")
+    else:
+        seen: set[str] = set()
+        for i, raw in enumerate(raw_rules):
+            rule = _compile_rule(raw, i, specs, thresholds, seen, errors)
+            if rule is not None:
+                rules.append(rule)
+    if errors:
+        return None, errors
+    category_facts = {
+        name: {f"category.{attr}": value for attr, value in attrs.items()}
+        for name, attrs in categories.items()
+    }
+    policy = Policy(version.strip(), dict(doc), categories, thresholds, consents, tuple(rules), specs,
+                    category_facts)
+    return policy, []
+
+
+def load_policy(source: str | Path | Mapping[str, Any]) -> Policy:
+    """Load and compile a policy from a file path, YAML text or a parsed dict. Raises PolicyError."""
+    try:
+        doc = _read_source(source)
+    except yaml.YAMLError as exc:
+        raise PolicyError([f"yaml: {exc}"]) from exc
+    except OSError as exc:
+        raise PolicyError([f"cannot read policy: {exc}"]) from exc
+    policy, errors = _build(doc)
+    if policy is None:
+        raise PolicyError(errors)
+    return policy
+
+
+def lint_document(text_or_path: str | Path | Mapping[str, Any]) -> list[str]:
+    """Every problem in a policy document; an empty list when it is valid."""
+    try:
+        load_policy(text_or_path)
+    except PolicyError as exc:
+        return exc.errors
+    return []
+
+
+@lru_cache(maxsize=1)
+def load_default_policy() -> Policy:
+    return load_policy(CATEGORIES_DEFAULT_PATH)
+
+
+__all__ = ["CATEGORIES_DEFAULT_PATH", "CHANNELS", "Policy", "PolicyError", "Rule", "lint_document",
+           "load_default_policy", "load_policy"]

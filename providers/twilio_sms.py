@@ -1,0 +1,353 @@
+"""SMS through Twilio's Programmable Messaging API, using the official `twilio` SDK (9.x).
+
+Pointing the SDK elsewhere (tests, a regional proxy): every REST call of the `api` domain
+is built as `client.api.base_url + "/2010-04-01/..."` at request time, so setting
+`client.api.base_url` to TWILIO_API_BASE_URL redirects message sends without touching
+the SDK. Edge/region are read from os.environ by the SDK unless given; we pass an explicit
+environment so a stray TWILIO_REGION cannot rewrite that URL.
+
+Errors: the SDK raises `TwilioRestException` (`.status`, `.code`) for HTTP errors, but lets
+`requests` exceptions (connection refused/reset, timeouts) propagate raw; both are turned
+into `ProviderError` here (see `twilio_errors` for the table).
+
+Phone numbers and bodies are never logged in clear: logs carry our message id, Twilio's
+SID and `mask_phone(...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from .base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, Receipt, SendResult
+from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
+from .twilio_statuses import FAILURE_STATUSES, TwilioMessageStatus, map_status
+from .twilio_webhooks import (
+    PROVIDER_NAME,
+    WEBHOOK_PUBLIC_URL_ENV,
+    parse_status_callback,
+    public_url_for,
+    verify_twilio_signature,
+)
+
+__all__ = [
+    "DEFAULT_API_BASE_URL",
+    "ENV_ACCOUNT_SID",
+    "ENV_API_BASE_URL",
+    "ENV_AUTH_TOKEN",
+    "ENV_FROM_NUMBER",
+    "ENV_MESSAGING_SERVICE_SID",
+    "ENV_STATUS_CALLBACK_URL",
+    "MAX_VALIDITY_PERIOD_S",
+    "WEBHOOK_PUBLIC_URL_ENV",
+    "TwilioMessageStatus",
+    "TwilioSMSProvider",
+    "error_for_receipt",
+    "mask_phone",
+    "parse_status_callback",
+    "public_url_for",
+    "verify_twilio_signature",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
+ENV_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
+ENV_FROM_NUMBER = "TWILIO_FROM_NUMBER"
+ENV_MESSAGING_SERVICE_SID = "TWILIO_MESSAGING_SERVICE_SID"
+ENV_API_BASE_URL = "TWILIO_API_BASE_URL"
+ENV_STATUS_CALLBACK_URL = "TWILIO_STATUS_CALLBACK_URL"
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
+
+# Twilio accepts ValidityPeriod of 1..36000 s (10 h, also its default).
+MAX_VALIDITY_PERIOD_S = 36000
+
+# Error codes of our own, for failures that carry no Twilio code.
+CODE_CONNECTION = "connection_error"
+CODE_TIMEOUT = "timeout"
+CODE_BAD_RESPONSE = "bad_response"
+CODE_EXPIRED = "expired_before_send"
+
+
+def mask_phone(number: str | None) -> str:
+    """+447700900789 -> +44******789. Fixed-width mask, so the length is not revealed either."""
+    if not number:
+        return ""
+    if len(number) <= 6:
+        return "*" * len(number)
+    return f"{number[:3]}******{number[-3:]}"
+
+
+class _HeaderKeepingHttpClient(TwilioHttpClient):
+    """TwilioHttpClient that remembers, per thread, the last response it got.
+
+    `TwilioRestException` does not carry response headers, and Retry-After lives there. The
+    SDK's own `_test_only_last_response` is one attribute shared by all threads, so a
+    worker pool could read another send's response; a thread-local cannot.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    def request(self, *args: Any, **kwargs: Any) -> Response:
+        self._local.last = None
+        response = super().request(*args, **kwargs)
+        self._local.last = response
+        return response
+
+    def last_header(self, name: str) -> str | None:
+        response = getattr(self._local, "last", None)
+        if response is None or not response.headers:
+            return None
+        return response.headers.get(name)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    # Only the delta-seconds form: Twilio sends that, and an HTTP-date needs a clock compare
+    # that the orchestrator's own backoff handles anyway.
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+class TwilioSMSProvider:
+    name = PROVIDER_NAME
+    channel = Channel.SMS
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str | None = None,
+        status_callback_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if not account_sid or not auth_token:
+            raise ValueError("Twilio account SID and auth token are required")
+        if not from_number and not messaging_service_sid:
+            raise ValueError(f"Twilio needs {ENV_FROM_NUMBER} or {ENV_MESSAGING_SERVICE_SID} to send from")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.account_sid = account_sid
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self.base_url = (base_url or DEFAULT_API_BASE_URL).rstrip("/")
+        self.status_callback_url = status_callback_url
+        self.timeout = timeout
+        # Kept for webhook verification; Twilio signs callbacks with the same token.
+        self._auth_token = auth_token
+        # timeout applies to connect and to each read, so a hung Twilio costs at most ~2x.
+        self._http = _HeaderKeepingHttpClient(timeout=timeout)
+        self._client = Client(
+            account_sid,
+            auth_token,
+            http_client=self._http,
+            # Non-empty on purpose: the SDK falls back to os.environ for an empty mapping.
+            environment={ENV_ACCOUNT_SID: account_sid},
+        )
+        self._client.api.base_url = self.base_url
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TwilioSMSProvider | None:
+        """A provider from environment-style settings, or None when the account SID or auth
+        token is absent (the orchestrator then runs SMS in sandbox mode). SID and token
+        present but no sender is a configuration mistake and raises ValueError."""
+        sid = (env.get(ENV_ACCOUNT_SID) or "").strip()
+        token = (env.get(ENV_AUTH_TOKEN) or "").strip()
+        if not sid or not token:
+            return None
+        return cls(
+            sid,
+            token,
+            from_number=(env.get(ENV_FROM_NUMBER) or "").strip() or None,
+            messaging_service_sid=(env.get(ENV_MESSAGING_SERVICE_SID) or "").strip() or None,
+            base_url=(env.get(ENV_API_BASE_URL) or "").strip() or None,
+            status_callback_url=(env.get(ENV_STATUS_CALLBACK_URL) or "").strip() or None,
+        )
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TwilioSMSProvider(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
+
+    # --- sending -------------------------------------------------------------------------
+
+    def send(self, delivery: Delivery) -> SendResult:
+        if delivery.channel != Channel.SMS:
+            raise ValueError(f"TwilioSMSProvider sends SMS, not {delivery.channel}")
+        params: dict[str, Any] = {
+            "to": delivery.to,
+            "body": delivery.body,
+            "status_callback": delivery.status_callback_url or self.status_callback_url,
+        }
+        if self.from_number:
+            params["from_"] = self.from_number
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        validity = self._validity_period(delivery)
+        if validity is not None:
+            params["validity_period"] = validity
+
+        masked = mask_phone(delivery.to)
+        try:
+            message = self._client.messages.create(**params)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise self._rest_error(exc, delivery, masked) from exc
+        except requests.ConnectTimeout as exc:
+            # Never reached Twilio: nothing was sent, retrying is safe.
+            log.warning("twilio connect timeout message=%s to=%s", delivery.message_id, masked)
+            raise ProviderError(
+                ErrorClass.TRANSIENT, CODE_CONNECTION, type(exc).__name__, provider=self.name
+            ) from exc
+        except requests.Timeout as exc:
+            # Read timeout. Ambiguous: Twilio may have accepted the message before the read
+            # timed out, and its Messages API has no idempotency key, so a retry can
+            # double-send. Still TRANSIENT per the design; the distinct code lets the
+            # orchestrator tell the two apart.
+            log.warning("twilio timeout message=%s to=%s", delivery.message_id, masked)
+            raise ProviderError(
+                ErrorClass.TRANSIENT, CODE_TIMEOUT, type(exc).__name__, provider=self.name
+            ) from exc
+        except requests.RequestException as exc:
+            # Connection refused/reset, DNS, TLS: the SDK does not wrap these.
+            log.warning("twilio connection error message=%s to=%s: %s",
+                        delivery.message_id, masked, type(exc).__name__)
+            raise ProviderError(
+                ErrorClass.TRANSIENT, CODE_CONNECTION, type(exc).__name__, provider=self.name
+            ) from exc
+        except json.JSONDecodeError as exc:
+            # A 2xx whose body is not JSON (a proxy page?): unknown whether it was sent.
+            raise ProviderError(
+                ErrorClass.TRANSIENT, CODE_BAD_RESPONSE, "unparseable 2xx body", provider=self.name
+            ) from exc
+
+        if not message.sid:
+            # 2xx without a message SID: nothing to track receipts by.
+            raise ProviderError(
+                ErrorClass.TRANSIENT, CODE_BAD_RESPONSE, "2xx without a message sid", provider=self.name
+            )
+        raw = {field: getattr(message, field, None) for field in _RESULT_FIELDS}
+        status, _ = map_status(message.status)
+        if message.status in FAILURE_STATUSES:
+            # Rare, but Twilio can answer 201 with a message that already failed.
+            rule = classify_delivery_error(message.error_code)
+            raise ProviderError(
+                rule.error_class,
+                str(message.error_code or message.status),
+                rule.meaning,
+                provider=self.name,
+                deactivate_address=rule.deactivate_address,
+            )
+        log.info("twilio sent message=%s sid=%s to=%s status=%s",
+                 delivery.message_id, message.sid, masked, message.status)
+        return SendResult(
+            provider=self.name,
+            provider_message_id=message.sid,
+            # An unrecognised success status still means Twilio holds the message.
+            status=status or AttemptStatus.QUEUED,
+            raw=raw,
+        )
+
+    def _validity_period(self, delivery: Delivery) -> int | None:
+        """Seconds Twilio may keep the message queued: until the message expires, so an OTP
+        does not arrive after it stopped being useful."""
+        if delivery.expires_at is None:
+            return None
+        expires = delivery.expires_at
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        remaining = int((expires - datetime.now(UTC)).total_seconds())
+        if remaining < 1:
+            raise ProviderError(
+                ErrorClass.PERMANENT, CODE_EXPIRED, "message expired before sending", provider=self.name
+            )
+        return min(remaining, MAX_VALIDITY_PERIOD_S)
+
+    def _rest_error(
+        self, exc: TwilioRestException | TwilioServiceException, delivery: Delivery, masked: str
+    ) -> ProviderError:
+        status = int(exc.status or 0)
+        # For non-JSON error bodies the SDK puts the HTTP status in .code; that is no
+        # Twilio code, so the HTTP status rules apply (rule_for_code finds nothing).
+        code = exc.code
+        rule: TwilioErrorRule = classify_http_error(status, code)
+        if rule_for_code(code) is None:
+            log.warning("twilio unlisted error http=%s code=%s message=%s to=%s -> %s",
+                        status, code, delivery.message_id, masked, rule.error_class)
+        else:
+            log.info("twilio refused http=%s code=%s message=%s to=%s -> %s",
+                     status, code, delivery.message_id, masked, rule.error_class)
+        retry_after = None
+        if rule.error_class == ErrorClass.TRANSIENT:
+            retry_after = _retry_after_seconds(self._http.last_header("Retry-After"))
+        return ProviderError(
+            rule.error_class,
+            str(code if code is not None else status),
+            f"HTTP {status}: {rule.meaning}",
+            provider=self.name,
+            retry_after=retry_after,
+            deactivate_address=rule.deactivate_address,
+        )
+
+    # --- receipts ------------------------------------------------------------------------
+
+    parse_status_callback = staticmethod(parse_status_callback)
+
+    def verify_signature(
+        self, url: str, params: Mapping[str, Any] | None, signature_header: str | None,
+        *, body: str | bytes | None = None,
+    ) -> None:
+        """`verify_twilio_signature` with this account's auth token."""
+        verify_twilio_signature(self._auth_token, url, params, signature_header, body=body)
+
+
+def error_for_receipt(receipt: Receipt) -> ProviderError | None:
+    """The classified error behind an undelivered/failed Twilio receipt, or None for any
+    other receipt. Lets the orchestrator treat a late carrier failure (30003-30008) like a
+    refused send: fall back, and deactivate the number when the code says it is dead."""
+    if receipt.status not in _FAILED_ATTEMPT_STATUSES:
+        return None
+    rule = classify_delivery_error(receipt.error_code)
+    return ProviderError(
+        rule.error_class,
+        receipt.error_code or str(receipt.status),
+        rule.meaning,
+        provider=PROVIDER_NAME,
+        deactivate_address=rule.deactivate_address,
+    )
+
+
+_FAILED_ATTEMPT_STATUSES = frozenset({AttemptStatus.UNDELIVERED, AttemptStatus.FAILED})
+
+# What SendResult.raw keeps of Twilio's reply: ids, status, cost and size. `to` and `body`
+# are left out on purpose, since the orchestrator stores raw as-is.
+_RESULT_FIELDS = (
+    "sid",
+    "status",
+    "account_sid",
+    "messaging_service_sid",
+    "num_segments",
+    "num_media",
+    "error_code",
+    "error_message",
+    "price",
+    "price_unit",
+    "direction",
+    "api_version",
+)

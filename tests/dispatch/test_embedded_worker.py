@@ -1,0 +1,60 @@
+"""The embedded default for real: the Celery WorkController thread consuming the memory://
+broker inside the app process, plus the sweeper thread — what `orchestrator serve` runs."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+
+@pytest.fixture
+def live_app(make_app, clock):
+    app = make_app(EMBEDDED_WORKER="true", SWEEP_INTERVAL_SECONDS="0.2")
+    from orchestrator.app_state import EXTENSION_KEY
+
+    st = app.extensions[EXTENSION_KEY]
+    st.clock = lambda: datetime.now(UTC)  # threads run on real time here
+    st.dispatcher.start_background()
+    return app
+
+
+def wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_messages_flow_through_the_embedded_celery_worker(live_app):
+    client = live_app.test_client()
+    auth = make_key_for(live_app)
+    client.put("/v1/recipients/u-1", headers=auth, json={"email": "a@example.com", "phone": "+447400123456"})
+    ids = []
+    for i in range(10):
+        r = client.post("/v1/messages", headers=auth, json={
+            "recipient": {"user_id": "u-1"}, "category": "otp", "urgency": "high",
+            "content": {"body": f"code {i}"}})
+        assert r.status_code == 202
+        ids.append(r.get_json()["id"])
+
+    def all_sent():
+        states = [client.get(f"/v1/messages/{i}", headers=auth).get_json()["status"] for i in ids]
+        return all(s in ("sent", "in_progress") for s in states) and all(
+            any(a["status"] == "sent" for a in client.get(f"/v1/messages/{i}", headers=auth).get_json()["attempts"])
+            for i in ids)
+
+    wait_for(all_sent)
+
+
+def make_key_for(app):
+    from orchestrator.app_state import EXTENSION_KEY
+    from orchestrator.auth import create_api_key
+
+    with app.extensions[EXTENSION_KEY].db.session() as session:
+        _, key = create_api_key(session, "live", ["send", "read", "recipients"])
+    return {"Authorization": f"Bearer {key}"}
