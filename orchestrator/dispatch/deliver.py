@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -78,11 +78,9 @@ def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, 
     return session.execute(stmt).rowcount == 1
 
 
-def _load(session: Session, attempt_id: str) -> tuple[Attempt, Message]:
-    attempt = session.get(Attempt, attempt_id)
-    message = session.scalar(
-        select(Message).where(Message.id == attempt.message_id).options(selectinload(Message.attempts))
-    )
+def _load(session: Session, attempt_id: str, now: datetime) -> tuple[Attempt, Message]:
+    message_id = session.scalar(select(Attempt.message_id).where(Attempt.id == attempt_id))
+    message = plan_progress.lock_message(session, message_id, now)
     attempt = next(a for a in message.attempts if a.id == attempt_id)
     return attempt, message
 
@@ -106,7 +104,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         if not claim(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id):
             return Outcome.NOT_CLAIMED
     with ctx.db.session() as session:
-        attempt, message = _load(session, attempt_id)
+        attempt, message = _load(session, attempt_id, now)
         if attempt.due_at:
             metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
         early = _precheck(attempt, message, now)
@@ -121,7 +119,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:
-        attempt, message = _load(session, attempt_id)
+        attempt, message = _load(session, attempt_id, ctx.clock())
         if attempt.status != AttemptStatus.SENDING or attempt.leased_by != ctx.worker_id:
             # Our lease expired and another worker took over; its outcome wins.
             log.warning("lease lost during send", extra={"attempt_id": attempt_id})

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
 from providers.base import TERMINAL_FAILURES, AttemptStatus
 
 from ..domain.statuses import derive_message_status
@@ -19,6 +22,19 @@ WATCHED = {
     "read": lambda a: a.read_at or a.acknowledged_at,
     "acknowledged": lambda a: a.acknowledged_at,
 }
+
+
+def lock_message(session: Session, message_id: str, now: datetime) -> Message:
+    """Loads a message and its attempts after taking its row lock. Every change that
+    advances a plan goes through here first: two workers finishing sibling attempts at the
+    same time would otherwise each see the other still `sending`, and the message would
+    keep a stale status or never release its fallback. The UPDATE takes the row lock on
+    PostgreSQL and the write lock on SQLite, so the reads that follow are current."""
+    session.execute(update(Message).where(Message.id == message_id).values(updated_at=now)
+                    .execution_options(synchronize_session=False))
+    return session.scalar(select(Message).where(Message.id == message_id)
+                          .options(selectinload(Message.attempts))
+                          .execution_options(populate_existing=True))
 
 
 def groups_of(message: Message) -> dict[int, list[Attempt]]:

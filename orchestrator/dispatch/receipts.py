@@ -8,13 +8,13 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
 
 from .. import metrics
 from ..domain.statuses import ReceiptOutcome
-from ..storage.models import Attempt, Message, ReceiptEvent
+from ..storage.models import Attempt, ReceiptEvent
 from . import plan_progress
 
 log = logging.getLogger("orchestrator.receipts")
@@ -85,23 +85,19 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
     elif attempt is None or attempt.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
         event.outcome, event.applied = ReceiptOutcome.PARKED, False
     else:
+        message = plan_progress.lock_message(session, attempt.message_id, now)
+        attempt = next(a for a in message.attempts if a.id == attempt.id)
         changed = _apply(attempt, event.status, event.engagement, receipt.occurred_at or now)
         event.outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
         event.applied = True
         if changed:
-            released = _advance_message(session, attempt.message_id, now)
+            released = [a.id for a in plan_progress.advance(message, now)]
     session.add(event)
     session.flush()
     metrics.RECEIPTS.labels(source, event.outcome).inc()
     log.info("receipt", extra={"message_id": event.message_id, "attempt_id": event.attempt_id,
                                "event": source, "status": event.outcome})
     return ReceiptOutcome(event.outcome), released
-
-
-def _advance_message(session: Session, message_id: str, now: datetime) -> list[str]:
-    message = session.scalar(select(Message).where(Message.id == message_id)
-                             .options(selectinload(Message.attempts)))
-    return [a.id for a in plan_progress.advance(message, now)]
 
 
 def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:

@@ -63,7 +63,7 @@ def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
             counts["expired"] += 1
         released: list[str] = []
         for message_id in touched:
-            message = session.get(Message, message_id)
+            message = plan_progress.lock_message(session, message_id, now)
             released.extend(a.id for a in plan_progress.advance(message, now))
         counts["released"] = len(released)
 

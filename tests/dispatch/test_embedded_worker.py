@@ -58,3 +58,21 @@ def make_key_for(app):
     with app.extensions[EXTENSION_KEY].db.session() as session:
         _, key = create_api_key(session, "live", ["send", "read", "recipients"])
     return {"Authorization": f"Bearer {key}"}
+
+
+def test_parallel_attempts_finishing_together_leave_a_current_message_status(live_app):
+    """Two worker threads finish sibling attempts at once; each must see the other's
+    outcome, so the message ends `sent`, not stuck `in_progress`."""
+    client = live_app.test_client()
+    auth = make_key_for(live_app)
+    client.put("/v1/recipients/u-2", headers=auth, json={"email": "b@example.com", "phone": "+447400123457"})
+    ids = []
+    for i in range(12):
+        r = client.post("/v1/messages", headers=auth, json={
+            "recipient": {"user_id": "u-2"}, "category": "security_alert", "urgency": "critical",
+            "content": {"body": f"sign-in {i}"}})
+        steps = r.get_json()["route"]["steps"]
+        assert [s["mode"] for s in steps][:2] == ["first", "parallel"]
+        ids.append(r.get_json()["id"])
+    wait_for(lambda: all(client.get(f"/v1/messages/{i}", headers=auth).get_json()["status"] == "sent"
+                         for i in ids))
