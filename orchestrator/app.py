@@ -40,9 +40,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
         st.dispatcher.start_background()
 
     register_error_handlers(app)
-    from .api import health, messages, openapi, recipients, webhooks
+    from .api import email_webhooks, health, messages, openapi, recipients, webhooks
 
-    for module in (health, messages, recipients, openapi, webhooks):
+    for module in (health, messages, recipients, openapi, webhooks, email_webhooks):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
 

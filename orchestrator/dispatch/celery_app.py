@@ -9,6 +9,7 @@ from ..config import Settings
 
 celery_app = Celery("orchestrator")
 DELIVER_TASK = "orchestrator.deliver_attempt"
+CALLBACK_TASK = "orchestrator.deliver_callback"
 
 _runtime = None  # set by configure_runtime in each process that runs tasks
 
@@ -44,3 +45,10 @@ def deliver_attempt_task(self, attempt_id: str) -> str:
     if _runtime is None:
         raise RuntimeError("worker runtime not configured: start it with `orchestrator worker`")
     return _runtime.deliver(attempt_id)
+
+
+@celery_app.task(name=CALLBACK_TASK, bind=True, acks_late=True)
+def deliver_callback_task(self, callback_id: int) -> str:
+    if _runtime is None:
+        raise RuntimeError("worker runtime not configured: start it with `orchestrator worker`")
+    return _runtime.deliver_callback(callback_id)

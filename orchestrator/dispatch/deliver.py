@@ -54,7 +54,6 @@ class DeliveryContext:
     lease_seconds: int
     worker_id: str
     enqueue_many: object
-    on_message_change: object = None
 
 
 def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str) -> bool:
@@ -249,12 +248,9 @@ def _mark_address_dead(session: Session, attempt: Attempt, now: datetime) -> Non
 
 def _finish(ctx: DeliveryContext, session: Session, message: Message, now: datetime) -> list[str]:
     """Advances the plan; returns the ids of attempts released to run now."""
-    before = message.status
     released = plan_progress.advance(message, now)
     for a in released:
         if a.mode == "fallback":
             metrics.FALLBACKS.labels(a.channel).inc()
     session.flush()
-    if ctx.on_message_change and message.status != before:
-        ctx.on_message_change(session, message, before)
     return [a.id for a in released]

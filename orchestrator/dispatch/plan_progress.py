@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from providers.base import TERMINAL_FAILURES, AttemptStatus
 
 from ..domain.statuses import derive_message_status
+from .callbacks import record_status_change
 from ..storage.models import Attempt, Message
 from .planning import MODE_ESCALATE, MODE_FALLBACK, step_groups
 
@@ -67,7 +68,9 @@ def watched_reached(attempts: list[Attempt], unless_status: str | None) -> bool:
 
 
 def advance(message: Message, now: datetime) -> list[Attempt]:
-    """Updates attempts in place; returns those newly released and due now."""
+    """Updates attempts in place; returns those newly released and due now. A status
+    change is announced to the product backend (callbacks outbox) in the same transaction."""
+    previous = message.status
     released: list[Attempt] = []
     groups = groups_of(message)
     order = list(groups)
@@ -100,4 +103,8 @@ def advance(message: Message, now: datetime) -> list[Attempt]:
                     a.due_at = now
                 released.extend(due_now)
     message.status = derive_message_status(message.attempts)
+    if message.status != previous:
+        session = object_session(message)
+        if session is not None:
+            record_status_change(session, message, previous, now)
     return released

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from ..storage.models import Attempt
-from . import sweeper
+from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
 from .deliver import DeliveryContext, deliver_attempt
 
@@ -61,8 +61,17 @@ class Dispatcher:
     def deliver(self, attempt_id: str) -> str:
         return deliver_attempt(self.context(), attempt_id, self.settings.public_base_url)
 
+    def deliver_callback(self, callback_id: int) -> str:
+        return callbacks.deliver(self.state.db, callback_id, self.state.clock())
+
     def sweep_once(self) -> dict[str, int]:
-        return sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many)
+        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many)
+        with self.state.db.session() as session:
+            due = callbacks.due_callbacks(session, self.state.clock())
+        for callback_id in due:
+            callbacks.enqueue(callback_id)
+        counts["callbacks"] = len(due)
+        return counts
 
     def broker_description(self) -> dict[str, object]:
         url = self.settings.broker_url

@@ -48,6 +48,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session, hook) -> None:
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
@@ -60,7 +67,9 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on error."""
+        """A unit of work: commits on success, rolls back on error. Callables appended to
+        `session.info["after_commit"]` run once the commit succeeded — how work is announced
+        to the broker only after it is durable."""
         session = self.session_factory()
         try:
             yield session
@@ -69,7 +78,12 @@ class Database:
             session.rollback()
             raise
         finally:
+            hooks = session.info.pop(AFTER_COMMIT, [])
+            committed = not session.in_transaction()
             session.close()
+        if committed:
+            for hook in hooks:
+                hook()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -264,3 +264,23 @@ class InAppToken(Base):
     user_id: Mapped[str] = mapped_column(String(200), index=True)
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusCallback(Base):
+    """Outbox of status changes to post to the product backend (the API key's callback URL).
+    A row per change, delivered and retried by the dispatcher like an attempt."""
+
+    __tablename__ = "status_callbacks"
+    __table_args__ = (Index("ix_callbacks_due", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[str] = mapped_column(String(26))
+    message_id: Mapped[str] = mapped_column(String(26), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16))  # CallbackState
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

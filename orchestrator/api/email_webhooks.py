@@ -1,0 +1,227 @@
+"""Email delivery receipts: SendGrid's Event Webhook and Amazon SES events via SNS.
+
+Same shape as the Twilio webhook: verify the signature, parse, record every receipt in one
+short transaction, enqueue what the receipts released after commit, answer fast. Receipts
+that say something about the address or the person are applied to the recipient in the
+same transaction: a hard bounce marks the address invalid, a spam report, unsubscribe or
+complaint withdraws email consent."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from flask import Blueprint, current_app, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from providers.base import AttemptStatus, Channel, Receipt, SignatureError
+from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
+
+from ..app_state import state
+from ..dispatch.receipts import ingest
+from ..domain.statuses import ReceiptOutcome
+from ..errors import ApiError, ErrorCode
+from ..storage.models import Attempt, ReceiptEvent, Recipient
+
+bp = Blueprint("email_webhooks", __name__, url_prefix="/webhooks")
+
+SENDGRID_SOURCE = "sendgrid"
+SES_SOURCE = "ses"
+
+# Receipt signals about the address (it is dead) and about the person (they said no).
+HARD_BOUNCE_CODES = frozenset({"hard_bounce", "bounce"})
+CONSENT_WITHDRAWN_CODES = frozenset({"spamreport", "unsubscribe", "complaint"})
+
+HTTP_TIMEOUT_SECONDS = 10.0
+# SubscribeURL hosts we will GET: the SNS endpoints ("sns.<region>.amazonaws.com[.cn]").
+_SNS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+
+# SNS signing certificates by URL. They rotate rarely and the URL names the certificate.
+_cert_cache: dict[str, bytes] = {}
+_cert_lock = threading.Lock()
+
+
+def fetch_certificate(url: str) -> bytes:
+    """The default fetcher: HTTPS GET with certificate verification (that verification is
+    where trust in the SNS signing certificate comes from), cached by URL."""
+    with _cert_lock:
+        cached = _cert_cache.get(url)
+    if cached is not None:
+        return cached
+    response = httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS, verify=True, follow_redirects=False)
+    response.raise_for_status()
+    with _cert_lock:
+        _cert_cache[url] = response.content
+    return response.content
+
+
+def confirm_subscription(url: str) -> None:
+    """The default confirmer: GET the SubscribeURL SNS sent us."""
+    response = httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS, verify=True, follow_redirects=False)
+    response.raise_for_status()
+
+
+def _cert_fetcher() -> Callable[[str], bytes]:
+    return current_app.config.get("SNS_CERT_FETCHER") or fetch_certificate
+
+
+def _confirmer() -> Callable[[str], Any]:
+    return current_app.config.get("SNS_SUBSCRIBE_CONFIRMER") or confirm_subscription
+
+
+# -- recording ------------------------------------------------------------------------------
+
+
+def _recorded_attempt(session: Session, source: str, receipt: Receipt) -> Attempt | None:
+    """The attempt the receipt just recorded was attributed to (None when parked)."""
+    attempt_id = session.scalar(
+        select(ReceiptEvent.attempt_id)
+        .where(ReceiptEvent.source == source, ReceiptEvent.provider_event_id == receipt.event_id)
+        .order_by(ReceiptEvent.id.desc()).limit(1)
+    )
+    return session.get(Attempt, attempt_id) if attempt_id else None
+
+
+def _same_address(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and a.strip().lower() == b.strip().lower()
+
+
+def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt) -> None:
+    if attempt.channel != Channel.EMAIL:
+        return
+    hard_bounce = receipt.status == AttemptStatus.BOUNCED and receipt.error_code in HARD_BOUNCE_CODES
+    withdrawn = receipt.error_code in CONSENT_WITHDRAWN_CODES
+    if not (hard_bounce or withdrawn):
+        return
+    recipient = session.get(Recipient, attempt.user_id)
+    if recipient is None:
+        return
+    # Only the address we sent to is dead; a user who has since changed address keeps the new one.
+    if hard_bounce and _same_address(recipient.email, attempt.address):
+        recipient.email_valid = False
+    if withdrawn and (recipient.consents or {}).get("email") is not False:
+        # A new dict, so the JSON column sees the change.
+        recipient.consents = {**(recipient.consents or {}), "email": False}
+
+
+def _record(source: str, receipts: list[Receipt]) -> list[str]:
+    st = state()
+    released: list[str] = []
+    outcomes: list[str] = []
+    with st.db.session() as session:
+        for receipt in receipts:
+            outcome, more = ingest(session, source, receipt, st.clock())
+            released.extend(more)
+            outcomes.append(str(outcome))
+            if outcome == ReceiptOutcome.DUPLICATE:
+                continue
+            attempt = _recorded_attempt(session, source, receipt)
+            if attempt is not None:
+                apply_recipient_signals(session, attempt, receipt)
+    st.dispatcher.enqueue_many(released)
+    return outcomes
+
+
+# -- SendGrid -------------------------------------------------------------------------------
+
+
+@bp.post("/sendgrid")
+def sendgrid_events():
+    from providers.sendgrid_events import (
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        parse_sendgrid_events,
+        verify_sendgrid_signature,
+    )
+
+    st = state()
+    key = (st.settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or "").strip()
+    if not key:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "SendGrid events are not configured on this service")
+    body = request.get_data(cache=True)
+    try:
+        verify_sendgrid_signature(
+            key, body, request.headers.get(SIGNATURE_HEADER, ""), request.headers.get(TIMESTAMP_HEADER, ""),
+            now=st.clock().timestamp(),
+        )
+    except SignatureError as exc:
+        field = TIMESTAMP_HEADER if "timestamp" in str(exc).lower() else SIGNATURE_HEADER
+        raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"{field}: {exc}", field=field) from None
+    try:
+        receipts = parse_sendgrid_events(body)
+    except ValueError as exc:
+        raise ApiError(400, ErrorCode.INVALID_JSON, f"body: {exc}", field="body") from None
+    _record(SENDGRID_SOURCE, receipts)
+    return "", 204
+
+
+# -- Amazon SES via SNS ---------------------------------------------------------------------
+
+
+def _allowed_topics() -> list[str]:
+    raw = state().settings.env.get("SES_SNS_TOPIC_ARNS") or ""
+    return [arn.strip() for arn in raw.split(",") if arn.strip()]
+
+
+def _subscribe_url_allowed(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    return (parts.scheme == "https" and port in (None, 443) and not parts.username
+            and host.startswith("sns.") and host.endswith(_SNS_HOST_SUFFIXES))
+
+
+def _message_id_domain(env: Mapping[str, str]) -> str:
+    """The domain our Message-IDs carry, derived as the SMTP provider derives it, so a foreign
+    Message-ID of the same shape is not mistaken for ours."""
+    explicit = (env.get("SMTP_MESSAGE_ID_DOMAIN") or "").strip()
+    if explicit:
+        return explicit
+    _, sender = email.utils.parseaddr((env.get("SMTP_FROM") or "").strip())
+    return sender.rpartition("@")[2] or DEFAULT_MESSAGE_ID_DOMAIN
+
+
+@bp.post("/ses")
+def ses_events():
+    from providers.ses_events import SubscriptionConfirmation, parse_ses_notification, verify_sns_message
+
+    st = state()
+    topics = _allowed_topics()
+    if not topics:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "SES events are not configured on this service")
+    # SNS posts JSON as text/plain, so the body is read as bytes whatever the content type.
+    try:
+        message = json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, ErrorCode.INVALID_JSON, "body: SNS message is not JSON", field="body") from None
+    if not isinstance(message, dict):
+        raise ApiError(400, ErrorCode.INVALID_JSON, "body: SNS message must be a JSON object", field="body")
+    try:
+        verify_sns_message(message, fetch_certificate=_cert_fetcher(), now=st.clock().timestamp(),
+                           allowed_topic_arns=topics)
+    except SignatureError as exc:
+        raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"Signature: {exc}", field="Signature") from None
+    try:
+        parsed = parse_ses_notification(message, message_id_domain=_message_id_domain(st.settings.env))
+    except ValueError as exc:
+        raise ApiError(400, ErrorCode.VALIDATION_ERROR, f"Type: {exc}", field="Type") from None
+    if isinstance(parsed, SubscriptionConfirmation):
+        # Verified and topic-checked above; checked again here so the GET can never go elsewhere.
+        if parsed.topic_arn not in topics:
+            raise ApiError(403, ErrorCode.BAD_SIGNATURE, "TopicArn: not one of ours", field="TopicArn")
+        if not _subscribe_url_allowed(parsed.subscribe_url):
+            raise ApiError(403, ErrorCode.BAD_SIGNATURE, "SubscribeURL: not an SNS https URL",
+                           field="SubscribeURL")
+        _confirmer()(parsed.subscribe_url)
+        return "", 204
+    _record(SES_SOURCE, parsed)
+    return "", 204
