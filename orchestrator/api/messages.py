@@ -32,7 +32,7 @@ def send_message():
         deadline_seconds=st.settings.attempt_deadline_seconds,
     )
     if result.due_attempt_ids and st.dispatcher is not None:
-        st.dispatcher.enqueue_many(result.due_attempt_ids)
+        st.dispatcher.publish(result.due_attempt_ids)
     response = jsonify(result.body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

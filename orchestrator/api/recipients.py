@@ -23,7 +23,8 @@ def _check_user_id(user_id: str) -> str:
         return TypeAdapter(UserId).validate_python(user_id)
     except ValidationError:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       "user_id: 1-200 characters of letters, digits and . _ : @ -", field="user_id") from None
+                       "user_id: 1-200 characters of letters, digits and . _ : @ -",
+                       field="user_id") from None
 
 
 @bp.put("/<user_id>")

@@ -20,7 +20,8 @@ def raw_json_object() -> tuple[bytes, dict]:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, ErrorCode.INVALID_JSON, f"request body is not valid JSON: {exc}", field="body") from None
+        raise ApiError(400, ErrorCode.INVALID_JSON, f"request body is not valid JSON: {exc}",
+                       field="body") from None
     if not isinstance(data, dict):
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "request body must be a JSON object", field="body")
     return raw, data

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, object_session, selectinload
 from providers.base import TERMINAL_FAILURES, AttemptStatus
 
 from ..domain.statuses import derive_message_status
-from .callbacks import record_status_change
 from ..storage.models import Attempt, Message
+from .callbacks import record_status_change
 from .planning import MODE_ESCALATE, MODE_FALLBACK, step_groups
 
 # Which attempt facts satisfy an escalation's `unless_status`.

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from policies import RecipientFacts, RoutePlan, Step
 from providers.base import AttemptStatus, Channel
 
-from ..storage.models import Attempt, Message
+from ..storage.models import Attempt, Message, new_id
 
 MODE_FIRST = "first"
 MODE_PARALLEL = "parallel"
@@ -70,6 +70,7 @@ def build_attempts(message: Message, plan: RoutePlan, facts: RecipientFacts, now
         hold_until = now + step.hold_ttl if step.hold_ttl else None
         for address, platform in addresses_for(step.channel, facts):
             attempts.append(Attempt(
+                id=new_id(),  # known before flush, so the caller can announce it after commit
                 message_id=message.id,
                 user_id=message.user_id,
                 step_index=index,

@@ -34,12 +34,17 @@ class Dispatcher:
 
     # -- producing ---------------------------------------------------------------------
     def enqueue_many(self, attempt_ids: list[str]) -> None:
+        """Marks the attempts as announced (so the sweeper waits its grace period) and
+        publishes them. Callers that set `enqueued_at` in their own transaction publish."""
         if not attempt_ids:
             return
         now = self.state.clock()
         with self.state.db.session() as session:
             session.execute(update(Attempt).where(Attempt.id.in_(attempt_ids)).values(enqueued_at=now)
                             .execution_options(synchronize_session=False))
+        self.publish(attempt_ids)
+
+    def publish(self, attempt_ids: list[str]) -> None:
         for attempt_id in attempt_ids:
             try:
                 deliver_attempt_task.apply_async(args=(attempt_id,), retry=False)

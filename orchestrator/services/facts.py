@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from policies import Device as PolicyDevice
 from policies import MessageFacts, RecipientFacts
@@ -18,9 +18,9 @@ from ..storage.models import Attempt, Recipient
 
 
 def load_recipient(session: Session, user_id: str) -> Recipient | None:
-    return session.scalar(
-        select(Recipient).where(Recipient.user_id == user_id).options(selectinload(Recipient.devices))
-    )
+    return session.scalars(
+        select(Recipient).where(Recipient.user_id == user_id).options(joinedload(Recipient.devices))
+    ).unique().one_or_none()
 
 
 def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tuple[int, int]:
@@ -28,12 +28,13 @@ def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tup
     local_midnight = now.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = now - timedelta(days=7)
     day_start = local_midnight.astimezone(now.tzinfo)
-    base = select(func.count()).select_from(Attempt).where(
-        Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.sent_at.is_not(None)
-    )
-    week = session.scalar(base.where(Attempt.sent_at >= week_start)) or 0
-    day = session.scalar(base.where(Attempt.sent_at >= day_start)) or 0
-    return day, week
+    since = min(week_start, day_start)
+    day, week = session.execute(
+        select(func.count(case((Attempt.sent_at >= day_start, 1))),
+               func.count(case((Attempt.sent_at >= week_start, 1))))
+        .where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.sent_at >= since)
+    ).one()
+    return day or 0, week or 0
 
 
 def recipient_facts(session: Session, ref: RecipientRef, now: datetime) -> RecipientFacts:

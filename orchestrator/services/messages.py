@@ -23,7 +23,7 @@ from ..domain.statuses import MessageStatus
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database
-from ..storage.models import ApiKey, IdempotencyRecord, Message
+from ..storage.models import ApiKey, IdempotencyRecord, Message, new_id
 from .facts import message_facts, recipient_facts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
@@ -92,7 +92,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, r
             plan, mfacts, rfacts = decide_route(session, policy, req, now)
             plan_dict = plan.to_dict()
             message = Message(
-                api_key_id=api_key.id, user_id=req.recipient.user_id, category=req.category,
+                id=new_id(), api_key_id=api_key.id, user_id=req.recipient.user_id, category=req.category,
                 urgency=req.urgency.value, status=MessageStatus.ACCEPTED,
                 content=req.content.model_dump(exclude_none=True), meta=req.metadata,
                 overrides=req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
@@ -102,18 +102,19 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, r
                 decided_at=now, created_at=now,
             )
             session.add(message)
-            session.flush()
             attempts = build_attempts(message, plan, rfacts, now, deadline_seconds)
             message.status = initial_status(plan, attempts)
             session.add_all(attempts)
-            session.flush()
             body = {"id": message.id, "status": message.status, "route": public_route(plan_dict)}
             if idempotency_key:
                 session.add(IdempotencyRecord(
                     api_key_id=api_key.id, key=idempotency_key, request_hash=digest,
                     response_status=202, response_body=body, message_id=message.id,
                 ))
-            due = [a.id for a in attempts if a.released and a.due_at is not None and a.due_at <= now]
+            due = [a for a in attempts if a.released and a.due_at is not None and a.due_at <= now]
+            for a in due:
+                a.enqueued_at = now  # announced right after this commit (no second transaction)
+            due = [a.id for a in due]
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
         replay = _replay(db, api_key.id, idempotency_key or "", digest)

@@ -94,14 +94,13 @@ def test_transient_errors_retry_later_then_succeed(user, send, drain, message, t
 
 def test_receipt_before_send_commits_is_parked_then_applied(client, user, send, message, twilio, state):
     """Twilio can call back before our worker has committed the send; the receipt must wait."""
-    from tests.fakes.twilio_fake import signed_callback
-
     from tests.dispatch.conftest import TOKEN, due_ids
+    from tests.fakes.twilio_fake import signed_callback
 
     user()
     sent = send()
     sid_to_come = "SM" + "a" * 32
-    twilio.respond_next(201, '{"sid": "%s", "status": "queued", "error_code": null}' % sid_to_come,
+    twilio.respond_next(201, f'{{"sid": "{sid_to_come}", "status": "queued", "error_code": null}}',
                         {"Content-Type": "application/json"})
     cb = signed_callback(TOKEN, "http://localhost/webhooks/twilio", message_sid=sid_to_come, status="delivered")
     assert client.post("/webhooks/twilio", data=cb.form, headers=cb.headers).status_code == 204
