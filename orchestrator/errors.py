@@ -27,6 +27,11 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency_key_reused"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     BAD_SIGNATURE = "bad_signature"
+    INVALID_POLICY = "invalid_policy"
+    VERSION_EXISTS = "version_exists"
+    VERSION_MISMATCH = "version_mismatch"
+    INVALID_TRANSITION = "invalid_transition"
+    SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
     INTERNAL = "internal_error"
 
 

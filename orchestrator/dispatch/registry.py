@@ -52,6 +52,16 @@ class CircuitBreaker:
                 self.opened_at = self.clock()
 
 
+BACKUP_MARK = "_BACKUP_"
+
+
+def backup_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """`TWILIO_BACKUP_ACCOUNT_SID` etc. as `TWILIO_ACCOUNT_SID`: a second account of the same
+    provider, tried when the first fails over (configuration error, outage, open breaker)."""
+    marker = f"{prefix}{BACKUP_MARK}"
+    return {f"{prefix}_{k[len(marker):]}": v for k, v in env.items() if k.startswith(marker)}
+
+
 @dataclass
 class ProviderRegistry:
     by_channel: dict[str, list[Provider]]
@@ -108,9 +118,12 @@ class ProviderRegistry:
             return live or [SandboxProvider(channel, sink)]
 
         fcm, apns = FCMProvider.from_env(env), APNsProvider.from_env(env)
+        sms_backup = TwilioSMSProvider.from_env(backup_env(env, "TWILIO"))
+        if sms_backup is not None:
+            sms_backup.name = "twilio-backup"  # breakers and attempts tell the two apart
         push_sandbox = SandboxProvider(Channel.PUSH, sink)
         by_channel: dict[str, list[Provider]] = {
-            Channel.SMS: live_or_sandbox(Channel.SMS, TwilioSMSProvider.from_env(env)),
+            Channel.SMS: live_or_sandbox(Channel.SMS, TwilioSMSProvider.from_env(env), sms_backup),
             Channel.EMAIL: live_or_sandbox(Channel.EMAIL, SMTPEmailProvider.from_env(env)),
             Channel.PUSH: [push_sandbox],
             Channel.IN_APP: [InAppProvider()],

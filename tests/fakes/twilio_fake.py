@@ -254,6 +254,11 @@ class TwilioFake:
         """Read the next request, then drop the connection with a TCP RST."""
         self._push(_Script("reset"))
 
+    def clear_script(self) -> None:
+        """Forget scripted answers not yet used (the outage is over)."""
+        with self._lock:
+            self._script.clear()
+
     def _push(self, script: _Script) -> None:
         with self._lock:
             self._script.append(script)

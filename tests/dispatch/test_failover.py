@@ -1,0 +1,69 @@
+"""Two SMS providers: configuration errors and outages move traffic to the backup; a
+circuit breaker takes the failing one out for a while and lets it back."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dispatch.conftest import SID, TOKEN
+from tests.fakes.twilio_fake import TwilioFake
+
+BACKUP_SID, BACKUP_TOKEN = "AC" + "2" * 32, "backup-token"
+
+
+@pytest.fixture
+def backup():
+    with TwilioFake(BACKUP_SID, BACKUP_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(make_app, twilio, backup):
+    return make_app(TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
+                    TWILIO_API_BASE_URL=twilio.base_url,
+                    TWILIO_BACKUP_ACCOUNT_SID=BACKUP_SID, TWILIO_BACKUP_AUTH_TOKEN=BACKUP_TOKEN,
+                    TWILIO_BACKUP_FROM_NUMBER="+15005550007", TWILIO_BACKUP_API_BASE_URL=backup.base_url,
+                    PUBLIC_BASE_URL="http://localhost")
+
+
+def sms_attempt(message, message_id):
+    return next(a for a in message(message_id)["attempts"] if a["channel"] == "sms")
+
+
+def test_readyz_lists_both_providers(client):
+    providers = client.get("/readyz").get_json()["checks"]["providers"]
+    assert providers["twilio"]["mode"] == providers["twilio-backup"]["mode"] == "live"
+
+
+def test_bad_credentials_fail_over_to_the_backup(user, send, drain, message, twilio, backup):
+    user()
+    twilio.fail_next(401, 20003)
+    sent = send()
+    drain()
+    attempt = sms_attempt(message, sent["id"])
+    assert attempt["status"] == "sent" and attempt["provider"] == "twilio-backup"
+    assert len(backup.messages) == 1 and twilio.messages == {}
+
+
+def test_outage_opens_the_breaker_then_recovery_lets_it_back(user, send, drain, message, twilio, backup, state):
+    user()
+    for _ in range(100):
+        twilio.fail_next(503)
+    ids = [send(body=f"code {i}")["id"] for i in range(8)]
+    drain()
+    assert all(sms_attempt(message, i)["provider"] == "twilio-backup" for i in ids)
+    breaker = state.providers.breakers["twilio"]
+    assert breaker.state == "open"
+    primary_calls = len(twilio.requests)
+    assert primary_calls < 8 * 3, "an open breaker must stop traffic to the failing provider"
+    # While open, new traffic skips the primary entirely.
+    send(body="while open")
+    drain()
+    assert len(twilio.requests) == primary_calls
+    # The outage ends and the cooldown passes: one trial goes through and closes the breaker.
+    twilio.clear_script()
+    breaker.opened_at -= breaker.cooldown + 1
+    recovered = send(body="after recovery")
+    drain()
+    assert sms_attempt(message, recovered["id"])["provider"] == "twilio"
+    assert breaker.state == "closed"
