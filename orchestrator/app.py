@@ -33,16 +33,18 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
 
     from .dispatch.registry import ProviderRegistry
     from .dispatch.runtime import Dispatcher
+    from .inapp.presence import make_presence
 
+    st.presence = make_presence(settings.redis_url)
     st.providers = ProviderRegistry.from_settings(settings)
     st.dispatcher = Dispatcher(st)
     if start_background:
         st.dispatcher.start_background()
 
     register_error_handlers(app)
-    from .api import email_webhooks, health, messages, openapi, recipients, webhooks
+    from .api import email_webhooks, health, messages, openapi, policies, recipients, webhooks
 
-    for module in (health, messages, recipients, openapi, webhooks, email_webhooks):
+    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
 

@@ -11,6 +11,8 @@ import click
 
 from .config import Settings
 
+CLI_ACTOR = "cli"
+
 
 @click.group()
 def main() -> None:
@@ -116,9 +118,11 @@ def keys() -> None:
 @click.option("--scopes", default="send,read", show_default=True,
               help="Comma-separated: send, read, recipients, compliance:read, policy:write, policy:approve, admin.")
 @click.option("--callback-url", default=None, help="Where status changes are posted (signed).")
-def keys_create(name: str, scopes: str, callback_url: str | None) -> None:
+@click.option("--reason", default="", help="Why (recorded in the audit log).")
+def keys_create(name: str, scopes: str, callback_url: str | None, reason: str) -> None:
     """Create a key. It is printed once; only its hash is stored."""
     from .auth import create_api_key, parse_scopes
+    from .services import audit
     from .storage.db import Database
     from .storage.migrate import upgrade
 
@@ -130,9 +134,78 @@ def keys_create(name: str, scopes: str, callback_url: str | None) -> None:
     upgrade(database)
     with database.session() as session:
         key, plaintext = create_api_key(session, name, scope_list, callback_url)
+        audit.append(session, actor=CLI_ACTOR, action=audit.AuditAction.KEY_CREATE, subject=f"key:{key.id}",
+                     detail={"name": name, "scopes": scope_list, "prefix": key.prefix}, reason=reason,
+                     now=datetime.now(UTC))
         click.echo(json.dumps({"id": key.id, "name": name, "scopes": scope_list, "key": plaintext,
                                "callback_secret": key.callback_secret}, indent=2))
     click.echo("Store the key now: it cannot be shown again.", err=True)
+
+
+@keys.command("set-scopes")
+@click.argument("key_id")
+@click.option("--scopes", required=True, help="The key's new comma-separated scopes.")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
+    """Change a key's scopes (audited)."""
+    from .auth import parse_scopes
+    from .services import audit
+    from .storage.models import ApiKey
+
+    try:
+        scope_list = parse_scopes(scopes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scopes") from None
+    with _database().session() as session:
+        key = session.get(ApiKey, key_id)
+        if key is None:
+            raise click.ClickException(f"no API key with id {key_id}")
+        before = sorted(key.scope_set)
+        key.scopes = ",".join(scope_list)
+        audit.append(session, actor=CLI_ACTOR, action=audit.AuditAction.KEY_SCOPES, subject=f"key:{key.id}",
+                     detail={"name": key.name, "before": before, "after": scope_list}, reason=reason,
+                     now=datetime.now(UTC))
+    click.echo(json.dumps({"id": key_id, "scopes": scope_list}))
+
+
+def _database():
+    from .storage.db import Database
+    from .storage.migrate import upgrade
+
+    database = Database(Settings.from_env().database_url)
+    upgrade(database)
+    return database
+
+
+# -- audit ------------------------------------------------------------------------------
+@main.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 naming the first broken entry."""
+    from .services import audit
+
+    with _database().session() as session:
+        result = audit.verify(session)
+    if not result.ok:
+        click.echo(result.message, err=True)
+        sys.exit(1)
+    click.echo(result.message)
+
+
+@audit_group.command("list")
+@click.option("--limit", default=20, show_default=True)
+def audit_list(limit: int) -> None:
+    """The most recent entries, newest first."""
+    from .services import audit
+
+    with _database().session() as session:
+        for e in audit.recent(session, limit):
+            click.echo(f"{e.id:>6} {e.at.isoformat(timespec='seconds')} {e.actor:<16} {e.action:<16} "
+                       f"{e.subject}  {e.reason}")
 
 
 # -- policy -----------------------------------------------------------------------------
@@ -185,6 +258,55 @@ def policy_test(file: str | None, policy_file: str | None) -> None:
         click.echo(f"FAIL {r.name}\n{r.diff}", err=True)
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed else 0)
+
+
+@policy.command("simulate")
+@click.argument("draft")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366),
+              help="Replay the messages of the last N days.")
+@click.option("--show", default=10, show_default=True, help="How many changed messages to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
+    """Replay recent messages through DRAFT (a policy file, or a stored version) and show
+    what would change: the channel mix before/after and the messages whose plan changes."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    import policies
+
+    from .services import simulation
+    from .services.policy_store import PolicyStore
+
+    database = _database()
+    if Path(draft).is_file():
+        try:
+            pol = policies.load_policy(Path(draft))
+        except policies.PolicyError as exc:
+            for err in exc.errors:
+                click.echo(f"{draft}: {err}", err=True)
+            sys.exit(1)
+    else:
+        try:
+            pol = PolicyStore(database).get(draft)
+        except LookupError:
+            raise click.ClickException(f"{draft}: neither a file nor a stored policy version") from None
+    since = datetime.now(UTC) - timedelta(days=days)
+    total = simulation.count_messages(database, since)
+    with click.progressbar(length=total, label=f"replaying {total} messages", file=sys.stderr) as bar:
+        result = simulation.simulate(database, pol, since=since, progress=bar.update)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"policy {pol.version}: {result.messages} messages from the last {days} days "
+               f"replayed in {result.seconds:.1f}s")
+    click.echo(simulation.format_channel_mix(result))
+    click.echo(f"changed: {result.changed_count} messages"
+               + (f"; {result.error_count} could not be replayed" if result.error_count else ""))
+    for rule, n in result.rules_responsible.most_common(10):
+        click.echo(f"  rule {rule}: {n} messages")
+    for change in result.changed[:show]:
+        click.echo(f"  {change.message_id} {change.category}: {' '.join(change.before) or '(none)'} -> "
+                   f"{' '.join(change.after) or '(none)'}  [{', '.join(change.rules)}]")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def send_message():
     result = messages.accept(
         st.db, st.policies.active(), req, g.api_key, raw_body=raw, idempotency_key=key,
         now=st.clock(), max_content_chars=st.settings.max_content_chars,
-        deadline_seconds=st.settings.attempt_deadline_seconds,
+        deadline_seconds=st.settings.attempt_deadline_seconds, presence=st.presence,
     )
     if result.due_attempt_ids and st.dispatcher is not None:
         st.dispatcher.publish(result.due_attempt_ids)
@@ -58,7 +58,7 @@ def explain_route():
     now = st.clock()
     check_against_policy(policy, req, now, st.settings.max_content_chars)
     with st.db.session() as session:
-        plan, mfacts, rfacts = decide_route(session, policy, req, now)
+        plan, mfacts, rfacts = decide_route(session, policy, req, now, st.presence)
     body = plan.to_dict()
     body["inputs"] = {"message": mfacts.to_dict(), "recipient": _masked_facts(rfacts.to_dict())}
     return jsonify(body)

@@ -24,9 +24,64 @@ def _json(name: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     described = {400: "Malformed JSON", 401: "Missing or unknown API key", 403: "Key lacks the scope",
-                 404: "Not found", 409: "Idempotency-Key reused with another body",
+                 404: "Not found", 409: "Conflict (Idempotency-Key reused; policy version exists or wrong status)",
                  413: "Body too large", 422: "Validation failed; `field` names the culprit"}
     return {str(c): {"description": described[c], **_json("ErrorResponse")} for c in codes}
+
+
+def _compliance_paths(auth: list) -> dict:
+    """Compliance review (orchestrator/api/policies.py): scopes compliance:read, policy:write,
+    policy:approve; the actor recorded in the audit log is the API key's name."""
+    ver = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    doc_body = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["document"],
+        "properties": {"document": {"type": "string", "description": "policy YAML"}, "reason": {"type": "string"}}}}}}
+    reason_body = {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"reason": {"type": "string"}}}}}}
+    sim_body = {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 366},
+                                         "document": {"type": "string"}}}}}}
+
+    def op(summary: str, ok: str, *errs: int, params: list | None = None, body: dict | None = None) -> dict:
+        out = {"summary": summary, "security": auth, "parameters": params or [],
+               "responses": {"200": {"description": ok}, **_errors(401, 403, *errs)}}
+        if body:
+            out["requestBody"] = body
+        return out
+
+    return {
+        "/v1/policies": {
+            "get": op("Policy versions: status, author, approver, times", "List"),
+            "post": {**op("Create a draft from a policy document (its `version` names it)", "Draft", 400, 409, 422,
+                          body=doc_body), "responses": {"201": {"description": "Draft created"},
+                                                        **_errors(400, 401, 403, 409, 422)}}},
+        "/v1/policies/{version}": {
+            "get": op("A version: document and rules (id, title, description, cites)", "Version", 404, params=[ver]),
+            "put": op("Edit a draft", "Draft", 400, 404, 409, 422, params=[ver], body=doc_body)},
+        "/v1/policies/{version}/approve": {"post": op(
+            "Approve a draft (not by its author: 403 self_approval_forbidden)", "Approved", 404, 409,
+            params=[ver], body=reason_body)},
+        "/v1/policies/{version}/activate": {"post": op(
+            "Activate an approved version; the previous active one is retired", "Active", 404, 409,
+            params=[ver], body=reason_body)},
+        "/v1/policies/{a}/diff/{b}": {"get": op(
+            "Rule-by-rule differences from version a to version b", "Changes", 404,
+            params=[{**ver, "name": "a"}, {**ver, "name": "b"}])},
+        "/v1/policies/{version}/simulate": {"post": op(
+            "Replay the last N days of messages through a version: channel mix before/after, changed messages",
+            "Simulation", 404, 422, params=[ver], body=sim_body)},
+        "/v1/policies/simulate": {"post": op("Simulate a posted policy document", "Simulation", 400, 422,
+                                             body=sim_body)},
+        "/v1/audit": {"get": op("Recent audit log entries (newest first)", "Entries", 422)},
+        "/v1/audit/verify": {"get": op("Verify the audit hash chain; names the first broken entry", "Result")},
+        "/v1/messages/{id}/explain": {"get": op(
+            "Re-explain a past decision: stored trace + replay under the stored policy version", "Explanation", 404,
+            params=[{**ver, "name": "id"}])},
+        "/v1/decisions.csv": {"get": op(
+            "CSV export of decisions (from/to inclusive, ISO 8601)", "text/csv", 422,
+            params=[{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("from", "to")])},
+    }
 
 
 def build_spec() -> dict:
@@ -76,6 +131,7 @@ def build_spec() -> dict:
                                         "responses": {"204": {"description": "Recorded"}}}},
         "/webhooks/ses": {"post": {"summary": "Amazon SES events via SNS (signature v1/v2, topic allow-list)",
                                    "responses": {"204": {"description": "Recorded"}}}},
+        **_compliance_paths(auth),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         "/readyz": {"get": {"summary": "Readiness: database, policy, providers live or sandboxed",
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not"}}}},

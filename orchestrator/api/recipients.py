@@ -56,8 +56,8 @@ def presence(user_id: str):
     parse_body(PresenceIn, allow_empty=True)
     now = st.clock()
     with st.db.session() as session:
-        row = recipients.heartbeat(session, user_id, now)
-        body = {"user_id": row.user_id, "last_heartbeat_at": now.isoformat()}
+        st.presence.touch(session, user_id, now)
+        body = {"user_id": user_id, "last_heartbeat_at": now.isoformat(), "store": st.presence.kind}
     if st.dispatcher is not None:
         st.dispatcher.release_held_in_app(user_id)
     return jsonify(body)

@@ -16,7 +16,6 @@ from ..auth import require_scope
 from ..dispatch.receipts import ingest
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
-from ..services import recipients as recipient_service
 from ..storage.models import Attempt
 from . import tokens
 
@@ -82,7 +81,7 @@ def report(attempt_id: str, event: str):
                           event_id=f"{attempt.id}:{event}", occurred_at=now, raw={"event": event},
                           engagement=Engagement(event), message_id=attempt.message_id)
         outcome, released = ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt.id)
-        recipient_service.heartbeat(session, user_id, now)  # engaging is being active
+        st.presence.touch(session, user_id, now)  # engaging is being active
     st.dispatcher.enqueue_many(released)
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})
 
@@ -95,12 +94,19 @@ def stream():
     st = state()
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, st.clock())
-        recipient_service.heartbeat(session, user_id, st.clock())
+        conn_id = st.presence.open_connection(session, user_id, st.clock())
     st.dispatcher.release_held_in_app(user_id)
 
     def events():
         last_beat = time.monotonic()
         yield "retry: 2000\n\n"
+        try:
+            yield from stream_loop(last_beat)
+        finally:
+            # The client went away (or the server is stopping): not connected any more.
+            st.presence.close_connection(user_id, conn_id)
+
+    def stream_loop(last_beat: float):
         while True:
             # Items the inbox holds but no client has been shown live yet: streaming one
             # is its delivery. (With several devices open, the first stream takes it; the
@@ -118,7 +124,7 @@ def stream():
                     released.extend(ingest(session, INAPP_SOURCE, receipt, st.clock(), attempt_id=a.id)[1])
                 beat_due = time.monotonic() - last_beat > STREAM_HEARTBEAT_SECONDS
                 if beat_due:
-                    recipient_service.heartbeat(session, user_id, st.clock())
+                    st.presence.refresh_connection(session, user_id, conn_id, st.clock())
             st.dispatcher.enqueue_many(released)
             for attempt_id, entry in payloads:
                 yield f"id: {attempt_id}\nevent: message\ndata: {json.dumps(entry)}\n\n"

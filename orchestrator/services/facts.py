@@ -37,13 +37,17 @@ def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tup
     return day or 0, week or 0
 
 
-def recipient_facts(session: Session, ref: RecipientRef, now: datetime) -> RecipientFacts:
+def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence=None) -> RecipientFacts:
+    """`presence` (inapp.presence) adds what the database row cannot know: a heartbeat kept
+    in Redis and whether a live stream is open right now."""
     row = load_recipient(session, ref.user_id)
+    beat, connected = presence.overlay(ref.user_id, now) if presence is not None else (None, False)
     tz = ref.timezone or (row.timezone if row else None) or "UTC"
     day, week = in_app_counts(session, ref.user_id, tz, now)
     if row is None:
         return RecipientFacts(
             user_id=ref.user_id, email=ref.email, phone=ref.phone, timezone=tz,
+            last_heartbeat_at=beat, connected=connected,
             in_app_count_day=day, in_app_count_week=week,
         )
     return RecipientFacts(
@@ -57,8 +61,8 @@ def recipient_facts(session: Session, ref: RecipientRef, now: datetime) -> Recip
         timezone=tz,
         quiet_hours=tuple(row.quiet_hours) if row.quiet_hours else None,
         last_active_at=row.last_active_at,
-        last_heartbeat_at=row.last_heartbeat_at,
-        connected=False,
+        last_heartbeat_at=max(filter(None, (row.last_heartbeat_at, beat)), default=None),
+        connected=connected,
         in_app_count_day=day,
         in_app_count_week=week,
     )

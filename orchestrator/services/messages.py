@@ -63,8 +63,8 @@ def check_against_policy(policy: Policy, req: SendRequest, now: datetime, max_co
                        field="content.body")
 
 
-def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime):
-    rfacts = recipient_facts(session, req.recipient, now)
+def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None):
+    rfacts = recipient_facts(session, req.recipient, now, presence)
     mfacts = message_facts(req)
     plan = policies.decide(policy, mfacts, rfacts, now)
     return plan, mfacts, rfacts
@@ -80,7 +80,7 @@ def initial_status(plan: RoutePlan, attempts: list) -> MessageStatus:
 
 def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, raw_body: bytes,
            idempotency_key: str | None, now: datetime, max_content_chars: int,
-           deadline_seconds: int) -> Acceptance:
+           deadline_seconds: int, presence=None) -> Acceptance:
     digest = request_hash(raw_body)
     if idempotency_key:
         replay = _replay(db, api_key.id, idempotency_key, digest)
@@ -89,7 +89,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, r
     check_against_policy(policy, req, now, max_content_chars)
     try:
         with db.session() as session:
-            plan, mfacts, rfacts = decide_route(session, policy, req, now)
+            plan, mfacts, rfacts = decide_route(session, policy, req, now, presence)
             plan_dict = plan.to_dict()
             message = Message(
                 id=new_id(), api_key_id=api_key.id, user_id=req.recipient.user_id, category=req.category,

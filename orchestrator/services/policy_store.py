@@ -15,6 +15,7 @@ from policies import Policy
 from ..domain.statuses import PolicyStatus
 from ..storage.db import Database
 from ..storage.models import PolicyVersion, utcnow
+from . import audit
 
 SYSTEM_ACTOR = "system"
 
@@ -48,6 +49,10 @@ class PolicyStore:
             else:
                 existing.status = PolicyStatus.ACTIVE
                 existing.activated_at = now
+            audit.append(session, actor=SYSTEM_ACTOR, action=audit.AuditAction.POLICY_SEED,
+                         subject=f"policy:{policy.version}", now=now,
+                         detail={"version": policy.version, "source": self.seed_file or "shipped default"},
+                         reason="first start: no active policy")
         self.refresh()
 
     def refresh(self) -> None:

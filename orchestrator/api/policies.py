@@ -1,0 +1,202 @@
+"""Compliance review: policy versions (draft, edit, approve, activate), diff, impact
+simulation, the audit log, re-explaining a past message, and the decisions CSV export.
+Thin handlers: the logic is in services.policy_versions / audit / simulation /
+decision_replay / decisions_export. The actor is the API key's name."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
+
+from ..app_state import state
+from ..auth import require_scope
+from ..domain.statuses import Scope
+from ..errors import ApiError, ErrorCode
+from ..services import audit, decision_replay, decisions_export, policy_versions, simulation
+from .requests import raw_json_object
+
+bp = Blueprint("policies", __name__, url_prefix="/v1")
+
+MAX_SIMULATION_DAYS = 366
+MAX_REASON_CHARS = 2000
+
+
+def _body(*, required: bool = True) -> dict[str, Any]:
+    if not required and not request.get_data(cache=True).strip():
+        return {}
+    return raw_json_object()[1]
+
+
+def _reason(body: dict[str, Any], *, required: bool = False) -> str:
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"reason: a sentence of at most {MAX_REASON_CHARS} characters",
+                       field="reason")
+    if required and not reason.strip():
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "reason: required, say why", field="reason")
+    return reason.strip()
+
+
+def _document(body: dict[str, Any]) -> str:
+    document = body.get("document")
+    if not isinstance(document, str):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "document: required, the policy YAML as a string",
+                       field="document")
+    return document
+
+
+def _actor() -> str:
+    return g.api_key.name
+
+
+def _datetime_arg(name: str, default: datetime) -> datetime:
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not an ISO 8601 date or datetime: {raw!r}",
+                       field=name) from None
+    return value if value.tzinfo else value.replace(tzinfo=default.tzinfo)
+
+
+# -- versions -----------------------------------------------------------------------------
+@bp.get("/policies")
+@require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
+def list_policies():
+    with state().db.session() as session:
+        return jsonify({"policies": [policy_versions.version_dict(r) for r in policy_versions.list_versions(session)]})
+
+
+@bp.get("/policies/<version>")
+@require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
+def get_policy(version: str):
+    with state().db.session() as session:
+        return jsonify(policy_versions.detail_dict(policy_versions.get_version(session, version)))
+
+
+@bp.post("/policies")
+@require_scope(Scope.POLICY_WRITE)
+def create_policy():
+    st = state()
+    body = _body()
+    with st.db.session() as session:
+        row = policy_versions.create_draft(session, _document(body), _actor(), _reason(body), st.clock())
+        return jsonify(policy_versions.version_dict(row)), 201
+
+
+@bp.put("/policies/<version>")
+@require_scope(Scope.POLICY_WRITE)
+def edit_policy(version: str):
+    st = state()
+    body = _body()
+    with st.db.session() as session:
+        row = policy_versions.edit_draft(session, version, _document(body), _actor(), _reason(body), st.clock())
+        return jsonify(policy_versions.version_dict(row))
+
+
+@bp.post("/policies/<version>/approve")
+@require_scope(Scope.POLICY_APPROVE)
+def approve_policy(version: str):
+    st = state()
+    body = _body(required=False)
+    with st.db.session() as session:
+        row = policy_versions.approve(session, version, _actor(), _reason(body), st.clock())
+        return jsonify(policy_versions.version_dict(row))
+
+
+@bp.post("/policies/<version>/activate")
+@require_scope(Scope.POLICY_APPROVE)
+def activate_policy(version: str):
+    st = state()
+    body = _body(required=False)
+    return jsonify(policy_versions.activate_and_refresh(st.db, st.policies, version, _actor(), _reason(body),
+                                                       st.clock()))
+
+
+@bp.get("/policies/<version_a>/diff/<version_b>")
+@require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
+def diff_policies(version_a: str, version_b: str):
+    with state().db.session() as session:
+        return jsonify({"from": version_a, "to": version_b,
+                        "changes": policy_versions.diff(session, version_a, version_b)})
+
+
+# -- simulation ---------------------------------------------------------------------------
+def _simulate(policy) -> Response:
+    st = state()
+    body = _body(required=False)
+    days = body.get("days", 7)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_SIMULATION_DAYS:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"days: a whole number from 1 to {MAX_SIMULATION_DAYS}",
+                       field="days")
+    now = st.clock()
+    result = simulation.simulate(st.db, policy, since=now - timedelta(days=days))
+    return jsonify(result.to_dict())
+
+
+@bp.post("/policies/<version>/simulate")
+@require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
+def simulate_version(version: str):
+    st = state()
+    with st.db.session() as session:
+        policy_versions.get_version(session, version)  # 404 before compiling
+    return _simulate(st.policies.get(version))
+
+
+@bp.post("/policies/simulate")
+@require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
+def simulate_document():
+    body = _body()
+    return _simulate(policy_versions.validate_document(_document(body)))
+
+
+# -- audit --------------------------------------------------------------------------------
+@bp.get("/audit")
+@require_scope(Scope.COMPLIANCE_READ)
+def audit_log():
+    try:
+        limit = int(request.args.get("limit", 100))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "limit: a whole number from 1 to 1000", field="limit")
+    with state().db.session() as session:
+        entries = audit.recent(session, limit, subject=request.args.get("subject"),
+                               action=request.args.get("action"))
+        return jsonify({"entries": [audit.entry_dict(e) for e in entries]})
+
+
+@bp.get("/audit/verify")
+@require_scope(Scope.COMPLIANCE_READ)
+def audit_verify():
+    with state().db.session() as session:
+        result = audit.verify(session)
+    return jsonify({**result.to_dict(), "message": result.message})
+
+
+# -- decisions ----------------------------------------------------------------------------
+@bp.get("/messages/<message_id>/explain")
+@require_scope(Scope.COMPLIANCE_READ)
+def explain_message(message_id: str):
+    st = state()
+    with st.db.session() as session:
+        return jsonify(decision_replay.explain_message(session, st.policies, message_id))
+
+
+@bp.get("/decisions.csv")
+@require_scope(Scope.COMPLIANCE_READ)
+def decisions_csv():
+    st = state()
+    now = st.clock()
+    until = _datetime_arg("to", now)
+    since = _datetime_arg("from", until - timedelta(days=7))
+    if since >= until:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "from: must be before 'to'", field="from")
+    chunks = decisions_export.iter_csv(st.db, since, until)
+    filename = f"decisions-{since.date().isoformat()}-{until.date().isoformat()}.csv"
+    return Response(stream_with_context(chunks), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
