@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
+from .. import metrics
 from ..app_state import state
 from ..auth import require_scope
 from ..domain.statuses import Scope
@@ -31,6 +32,8 @@ def send_message():
         now=st.clock(), max_content_chars=st.settings.max_content_chars,
         deadline_seconds=st.settings.attempt_deadline_seconds, presence=st.presence,
     )
+    if not result.replayed and result.status_code == 202:
+        metrics.MESSAGES_ACCEPTED.labels(req.category).inc()
     if result.due_attempt_ids and st.dispatcher is not None:
         st.dispatcher.publish(result.due_attempt_ids)
     response = jsonify(result.body)

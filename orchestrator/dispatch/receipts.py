@@ -49,6 +49,7 @@ def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: dat
             attempt.status = new
             if new == AttemptStatus.DELIVERED:
                 attempt.delivered_at = at
+                metrics.ATTEMPTS_DELIVERED.labels(attempt.channel, attempt.provider or "-").inc()
             changed = True
     if engagement:
         eng = Engagement(engagement)
@@ -60,6 +61,7 @@ def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: dat
         # Engagement proves delivery even if the carrier never said so.
         if moves_forward(AttemptStatus(attempt.status), AttemptStatus.DELIVERED):
             attempt.status, attempt.delivered_at = AttemptStatus.DELIVERED, attempt.delivered_at or at
+            metrics.ATTEMPTS_DELIVERED.labels(attempt.channel, attempt.provider or "-").inc()
             changed = True
     return changed
 

@@ -176,3 +176,25 @@ def test_in_app_engagement_needs_the_users_own_token(client, auth, user, send, d
     other = client.post("/v1/recipients/u-2/inapp-token", headers=auth).get_json()["token"]
     theirs = client.get("/v1/inbox", headers={"Authorization": f"Bearer {other}"}).get_json()
     assert theirs["items"] == []
+
+
+def test_metrics_count_accepted_sent_and_delivered(client, user, send, drain, twilio):
+    def sample(name, **labels):
+        from orchestrator.metrics import REGISTRY
+
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    user()
+    before = (sample("orchestrator_messages_accepted_total", category="otp"),
+              sample("orchestrator_attempts_sent_total", channel="sms", provider="twilio"),
+              sample("orchestrator_attempts_delivered_total", channel="sms", provider="twilio"))
+    send()
+    drain()
+    cb = twilio.status_callback_for(next(iter(twilio.messages)), "delivered")
+    client.post("/webhooks/twilio", data=cb.form, headers=cb.headers)
+    after = (sample("orchestrator_messages_accepted_total", category="otp"),
+             sample("orchestrator_attempts_sent_total", channel="sms", provider="twilio"),
+             sample("orchestrator_attempts_delivered_total", channel="sms", provider="twilio"))
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "orchestrator_queue_lag_seconds_bucket" in text
