@@ -41,4 +41,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
+    # The Twilio SDK logs each request at INFO (headers, and in some versions the form
+    # with the phone number and body): keep it to warnings.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     _configured = True
