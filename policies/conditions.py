@@ -16,6 +16,7 @@ document rather than a rule that silently never matches. Nothing is ever eval'd.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,11 +74,12 @@ def fact_specs(categories: Mapping[str, Mapping[str, bool]]) -> dict[str, FactSp
 
 class _Compiler:
     def __init__(self, specs: Mapping[str, FactSpec], thresholds: Mapping[str, Any], errors: list[str],
-                 prefix: str):
+                 prefix: str, known: Mapping[str, Any] | None = None):
         self.specs = specs
         self.thresholds = thresholds
         self.errors = errors
         self.prefix = prefix
+        self.known = known or {}  # facts fixed in advance: their tests are folded to constants
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{self.prefix}field '{path}': {message}")
@@ -96,6 +98,8 @@ class _Compiler:
         (key, value), = node.items()
         if key == "not":
             inner = self.compile(value, f"{path}.not")
+            if inner is _always or inner is _never:
+                return _never if inner is _always else _always
             return lambda f: not inner(f)
         if key not in ("all", "any"):
             self.error(path, f"unknown operator '{key}'")
@@ -126,7 +130,10 @@ class _Compiler:
         value = self._value(spec, op, node[op], f"{path}.{op}", name)
         if value is _INVALID:
             return _never
-        return _leaf_closure(name, op, value)
+        test = _leaf_closure(name, op, value)
+        if name in self.known:
+            return _always if test(self.known) else _never
+        return test
 
     def _value(self, spec: FactSpec, op: str, raw: Any, path: str, name: str) -> Any:
         if op in ("in", "not_in"):
@@ -174,7 +181,19 @@ def _never(_f: Mapping[str, Any]) -> bool:
     return False
 
 
+_PAIR_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "is": operator.eq, "is_not": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+    "lte": operator.le, "in": lambda a, v: a in v, "not_in": lambda a, v: a not in v,
+}
+
+
 def _leaf_closure(name: str, op: str, v: Any) -> Condition:
+    test = _leaf_test(name, op, v)
+    test.leaf = (name, op, v)  # type: ignore[attr-defined]  # lets _all fuse two leaves into one call
+    return test
+
+
+def _leaf_test(name: str, op: str, v: Any) -> Condition:
     # One small closure per operator: no dispatch at evaluation time.
     if op == "is":
         return lambda f: f[name] == v
@@ -194,10 +213,21 @@ def _leaf_closure(name: str, op: str, v: Any) -> Condition:
 
 
 def _all(parts: tuple[Condition, ...]) -> Condition:
+    if _never in parts:
+        return _never
+    parts = tuple(p for p in parts if p is not _always)
+    if not parts:
+        return _always
     if len(parts) == 1:
         return parts[0]
     if len(parts) == 2:
         a, b = parts
+        leaf_a, leaf_b = getattr(a, "leaf", None), getattr(b, "leaf", None)
+        if leaf_a and leaf_b:
+            # The most common shape ("critical is false and presence is offline"): one call.
+            (n1, o1, v1), (n2, o2, v2) = leaf_a, leaf_b
+            op1, op2 = _PAIR_OPS[o1], _PAIR_OPS[o2]
+            return lambda f: op1(f[n1], v1) and op2(f[n2], v2)
         return lambda f: a(f) and b(f)
 
     def check(f: Mapping[str, Any]) -> bool:
@@ -210,6 +240,11 @@ def _all(parts: tuple[Condition, ...]) -> Condition:
 
 
 def _any(parts: tuple[Condition, ...]) -> Condition:
+    if _always in parts:
+        return _always
+    parts = tuple(p for p in parts if p is not _never)
+    if not parts:
+        return _never
     if len(parts) == 1:
         return parts[0]
 
@@ -223,6 +258,19 @@ def _any(parts: tuple[Condition, ...]) -> Condition:
 
 
 def compile_condition(node: Any, specs: Mapping[str, FactSpec], thresholds: Mapping[str, Any],
-                      errors: list[str], prefix: str = "", path: str = "when") -> Condition:
-    """Compile a `when` node. Problems are appended to ``errors``; the result is then unusable."""
-    return _Compiler(specs, thresholds, errors, prefix).compile(node, path)
+                      errors: list[str], prefix: str = "", path: str = "when",
+                      known: Mapping[str, Any] | None = None) -> Condition:
+    """Compile a `when` node. Problems are appended to ``errors``; the result is then unusable.
+
+    ``known`` fixes some facts in advance (the engine passes a category's facts): tests on them
+    are folded away, so a rule specialised for one category checks only what can still vary.
+    """
+    return _Compiler(specs, thresholds, errors, prefix, known).compile(node, path)
+
+
+def is_always(condition: Condition) -> bool:
+    return condition is _always
+
+
+def is_never(condition: Condition) -> bool:
+    return condition is _never

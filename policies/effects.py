@@ -83,6 +83,9 @@ class Effects:
     confirmations: tuple[str, ...] = ()
     providers: Mapping[str, str] = field(default_factory=dict)
     summary: str = ""
+    # The two most common kinds of rule; the engine takes a shortcut for them.
+    exclude_only: bool = False
+    route_only: bool = False
 
 
 class _Parser:
@@ -196,7 +199,8 @@ class _Parser:
                 self.channels(list(raw), "then.provider")
                 kw["providers"] = dict(raw)
                 parts.append("provider " + ", ".join(f"{k}={v}" for k, v in raw.items()))
-        return Effects(summary="; ".join(parts), **kw)
+        return Effects(summary="; ".join(parts), exclude_only=set(then) == {"exclude"},
+                       route_only=set(then) == {"route"} and "route" in kw, **kw)
 
     def cap(self, raw: Any) -> tuple[int, int] | None:
         day = self.thresholds.get("in_app_cap_per_day")

@@ -13,7 +13,9 @@ Evaluation, in order:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from .constants import (
@@ -41,9 +43,16 @@ _UNAVAILABLE = {
     "sms": "no usable phone number or no SMS consent",
     "email": "no usable email address or no email consent",
 }
-
-
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 _NO_MARKETING = "no marketing consent for a marketing message"
+# Fact keys the floor reads, built once (f-strings in the hot path cost more than the lookups).
+_FLOOR_KEYS = tuple((ch, f"available.{ch}", f"reachable.{ch}", f"consent.{ch}") for ch in CHANNELS)
+_FLOOR_MATCHES = {ch: RuleMatch(ENGINE_AVAILABILITY, "Channel needs address and consent", f"exclude {ch}")
+                  for ch in CHANNELS}
+_OFFLINE = "the user is offline and in-app is not held"
+_EXPIRED_MATCH = RuleMatch(ENGINE_EXPIRED, "Expired messages are not sent", "suppress")
+_CRITICAL_MATCH = RuleMatch(ENGINE_CRITICAL, "Critical never in-app alone", "suppress")
+_PRESENCE_MATCH = RuleMatch(ENGINE_PRESENCE, "In-app needs a session", "exclude in_app")
 
 
 class _Decision:
@@ -53,24 +62,30 @@ class _Decision:
                  "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons")
 
     def __init__(self, policy: Policy, facts: dict[str, Any]):
+        # Rarely used parts start as shared empty tuples / mappings and are replaced on first
+        # write: fewer allocations per decision, less garbage-collector work.
         self.policy = policy
         self.facts = facts
-        self.excluded: dict[str, tuple[str, str]] = {}
+        self.excluded: dict[str, Exclusion] = {}
         self.trace: list[RuleMatch] = []
         self.route: tuple[RouteEntry, ...] = _DEFAULT_ROUTE
         self.route_rule: Rule | None = None
-        self.required: list[tuple[str, Rule]] = []
-        self.required_any: list[tuple[tuple[str, ...], Rule]] = []
+        self.required: tuple[tuple[str, Rule], ...] = ()
+        self.required_any: tuple[tuple[tuple[str, ...], Rule], ...] = ()
         self.hold: timedelta | None = None
         self.hold_rule: Rule | None = None
-        self.defer: dict[str, Rule] = {}
-        self.suppressed: list[tuple[str, str]] = []  # (rule id, reason)
-        self.requires: list[str] = []
-        self.providers: dict[str, str] = {}
-        self.reasons: dict[str, str] = {}
+        self.defer: Mapping[str, Rule] = _NOTHING
+        self.suppressed: tuple[tuple[str, str], ...] = ()  # (rule id, reason)
+        self.requires: tuple[str, ...] = ()
+        self.providers: Mapping[str, str] = _NOTHING
+        self.reasons: dict[str, str] | None = None
 
     def reason(self, rule: Rule) -> str:
+        if rule.static_reason is not None:
+            return rule.static_reason
         # Rendered lazily and once: most matching rules never need their sentence.
+        if self.reasons is None:
+            self.reasons = {}
         text = self.reasons.get(rule.id)
         if text is None:
             text = self.reasons[rule.id] = rule.reason(self.facts, self.policy.thresholds)
@@ -78,24 +93,24 @@ class _Decision:
 
     def exclude(self, channel: str, rule_id: str, reason: str) -> None:
         if channel not in self.excluded:
-            self.excluded[channel] = (rule_id, reason)
+            self.excluded[channel] = _exclusion(channel, rule_id, reason)
 
     def apply(self, rule: Rule) -> None:
         e = rule.effects
         self.trace.append(rule.match)
         for ch in e.exclude:
             if ch not in self.excluded:
-                self.excluded[ch] = (rule.id, self.reason(rule))
+                self.excluded[ch] = _exclusion(ch, rule.id, self.reason(rule))
         if e.route is not None:
             self.route, self.route_rule = e.route, rule
-        for ch in e.require:
-            self.required.append((ch, rule))
+        if e.require:
+            self.required += tuple((ch, rule) for ch in e.require)
         if e.require_any:
-            self.required_any.append((e.require_any, rule))
+            self.required_any += ((e.require_any, rule),)
         if e.hold_in_app is not None:
             self.hold, self.hold_rule = e.hold_in_app, rule
-        for ch in e.defer_in_quiet_hours:
-            self.defer.setdefault(ch, rule)
+        if e.defer_in_quiet_hours:
+            self.defer = {ch: rule for ch in e.defer_in_quiet_hours} | dict(self.defer)
         if e.cap_in_app is not None:
             day, week = e.cap_in_app
             f = self.facts
@@ -106,39 +121,42 @@ class _Decision:
                 self.exclude(IN_APP, rule.id,
                              f"in-app cap reached: {f['in_app_count_week']} this week (cap {week})")
         if e.suppress:
-            self.suppressed.append((rule.id, self.reason(rule)))
+            self.suppressed += ((rule.id, self.reason(rule)),)
         for c in e.confirmations:
             if c not in self.requires:
-                self.requires.append(c)
-        self.providers.update(e.providers)
+                self.requires += (c,)
+        if e.providers:
+            self.providers = {**self.providers, **e.providers}
 
     def floor(self) -> None:
         f = self.facts
         if f["expired"] and not self.suppressed:
-            self.suppressed.append((ENGINE_EXPIRED, "the message expired before it could be sent"))
-            self.trace.append(RuleMatch(ENGINE_EXPIRED, "Expired messages are not sent", "suppress"))
+            self.suppressed += ((ENGINE_EXPIRED, "the message expired before it could be sent"),)
+            self.trace.append(_EXPIRED_MATCH)
         if self.suppressed:
             return  # nothing will be sent; every channel gets the suppression as its reason
-        for ch in CHANNELS:
-            if not f[f"available.{ch}"] and ch not in self.excluded:
-                why = _NO_MARKETING if f[f"reachable.{ch}"] and f[f"consent.{ch}"] else _UNAVAILABLE[ch]
-                self.excluded[ch] = (ENGINE_AVAILABILITY, why)
-                self.trace.append(RuleMatch(ENGINE_AVAILABILITY, "Channel needs address and consent",
-                                            f"exclude {ch}"))
+        for ch, available, reachable, consent in _FLOOR_KEYS:
+            if not f[available] and ch not in self.excluded:
+                why = _NO_MARKETING if f[reachable] and f[consent] else _UNAVAILABLE[ch]
+                self.excluded[ch] = _exclusion(ch, ENGINE_AVAILABILITY, why)
+                self.trace.append(_FLOOR_MATCHES[ch])
         offline = f["presence"] == "offline"
         if offline and self.hold is None and IN_APP not in self.excluded:
-            self.excluded[IN_APP] = (ENGINE_PRESENCE, "the user is offline and in-app is not held")
-            self.trace.append(RuleMatch(ENGINE_PRESENCE, "In-app needs a session", "exclude in_app"))
+            self.excluded[IN_APP] = _exclusion(IN_APP, ENGINE_PRESENCE, _OFFLINE)
+            self.trace.append(_PRESENCE_MATCH)
 
     def steps(self) -> list[tuple[RouteEntry, str]]:
         """(entry, reason) for each channel used, before modes are finalised."""
+        excluded = self.excluded
         route_reason = self.reason(self.route_rule) if self.route_rule else "default channel order"
-        chosen = [(e, route_reason) for e in self.route if e.channel not in self.excluded]
+        chosen = [(e, route_reason) for e in self.route if e.channel not in excluded]
+        if not self.required and not self.required_any:
+            return chosen
         used = {e.channel for e, _ in chosen}
         for ch, rule in self.required:
             if ch in self.excluded:
-                rule_id, why = self.excluded[ch]
-                self.suppressed.append((rule.id, f"{ch} is required but not usable ({rule_id}: {why})"))
+                ex = self.excluded[ch]
+                self.suppressed += ((rule.id, f"{ch} is required but not usable ({ex.rule}: {ex.reason})"),)
             elif ch not in used:
                 chosen.append((RouteEntry(ch), self.reason(rule)))
                 used.add(ch)
@@ -147,97 +165,137 @@ class _Decision:
                 continue
             usable = [ch for ch in group if ch not in self.excluded]
             if not usable:
-                self.suppressed.append(
-                    (rule.id, f"needs one of {', '.join(group)}, none is usable ({self.reason(rule)})"))
+                why = f"needs one of {', '.join(group)}, none is usable ({self.reason(rule)})"
+                self.suppressed += ((rule.id, why),)
             else:
                 chosen.append((RouteEntry(usable[0]), self.reason(rule)))
                 used.add(usable[0])
-        if self.facts.get("category.critical") and chosen and used <= {IN_APP}:
-            self.suppressed.append((ENGINE_CRITICAL, "a critical message cannot rely on in-app alone"))
-            self.trace.append(RuleMatch(ENGINE_CRITICAL, "Critical never in-app alone", "suppress"))
         return chosen
 
 
 def decide(policy: Policy, message: MessageFacts, facts: RecipientFacts, now: datetime) -> RoutePlan:
+    """Route one message to one recipient at ``now``. Pure and deterministic."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)  # naive means UTC, as everywhere in the service
-    f = derive(policy, message, facts, now)
+    f, quiet_end = derive(policy, message, facts, now)
     d = _Decision(policy, f)
-    for rule in policy.rules:
-        if rule.when(f):
-            d.apply(rule)
+    excluded, trace = d.excluded, d.trace
+    for when, rule, static_exclusions, route in policy.rules_by_category[message.category]:
+        if when(f):
+            # Shortcuts for the two common kinds of rule; apply() handles everything else.
+            if static_exclusions:
+                trace.append(rule.match)
+                for ex in static_exclusions:
+                    if ex.channel not in excluded:
+                        excluded[ex.channel] = ex
+            elif route is not None:
+                trace.append(rule.match)
+                d.route, d.route_rule = route, rule
+            else:
+                d.apply(rule)
     d.floor()
     chosen = d.steps()
+    steps = [] if d.suppressed else _materialise(d, chosen, quiet_end, message.expires_at, now)
+    if steps and f["category.critical"] and all(s.channel == IN_APP for s in steps):
+        # Whatever the rules and deferrals left, a critical message never rides on in-app alone.
+        d.suppressed += ((ENGINE_CRITICAL, "a critical message cannot rely on in-app alone"),)
+        trace.append(_CRITICAL_MATCH)
+        steps = []
+    return _finish(d, steps)
 
-    expires_at = message.expires_at
+
+def _materialise(d: _Decision, chosen: list[tuple[RouteEntry, str]], quiet_end: datetime | None,
+                 expires_at: datetime | None, now: datetime) -> list[Step]:
+    """Chosen route entries -> Steps: modes, quiet-hours deferral, in-app hold, providers."""
+    f = d.facts
     steps: list[Step] = []
-    if not d.suppressed:
-        for entry, reason in chosen:
-            ch = entry.channel
-            not_before = None
-            defer_rule = d.defer.get(ch)
-            if defer_rule is not None and f["in_quiet_hours"]:
-                not_before = f["quiet_hours_end"]
-                if expires_at is not None and not_before >= expires_at:
-                    d.exclude(ch, defer_rule.id, "quiet hours end after the message expires")
-                    continue
-            hold = None
-            if ch == IN_APP and f["presence"] == "offline":
-                hold = d.hold
-                if expires_at is not None:
-                    hold = min(hold, expires_at - now)  # type: ignore[type-var]
-                reason = d.reason(d.hold_rule) if d.hold_rule else reason
-            mode = entry.mode if steps else MODE_FIRST
-            escalate = mode == MODE_ESCALATE
-            steps.append(fast_new(Step, {
-                "channel": ch,
-                "mode": mode,
-                "provider": d.providers.get(ch),
-                "after": entry.after if escalate else None,
-                "unless_status": entry.unless if escalate else None,
-                "not_before": not_before,
-                "hold_ttl": hold,
-                "reason": reason,
-            }))
-    if not steps and not d.suppressed:
-        why = "; ".join(f"{ch}: {d.excluded[ch][1]}" for ch in CHANNELS if ch in d.excluded)
-        d.suppressed.append((ENGINE_NO_CHANNEL, f"no usable channel ({why})" if why else "no usable channel"))
-
-    used = {s.channel for s in steps}
-    on_route = {e.channel for e in d.route}
-    for ch in CHANNELS:
-        if ch in used or ch in d.excluded:
-            continue
-        # Off the route: the route's rule says why. On it but unused: only suppression explains it.
-        if ch not in on_route and d.route_rule is not None:
-            d.excluded[ch] = (d.route_rule.id, d.reason(d.route_rule))
-        elif d.suppressed:
-            d.excluded[ch] = d.suppressed[0]
+    for entry, reason in chosen:
+        ch = entry.channel
+        not_before = None
+        defer_rule = d.defer.get(ch)
+        if defer_rule is not None and f["in_quiet_hours"]:
+            not_before = quiet_end
+            if expires_at is not None and not_before >= expires_at:  # type: ignore[operator]
+                d.exclude(ch, defer_rule.id, "quiet hours end after the message expires")
+                continue
+        hold = None
+        if ch == IN_APP and f["presence"] == "offline":
+            hold = d.hold  # the floor excluded in-app for offline users unless a rule holds it
+            if expires_at is not None:
+                hold = min(hold, expires_at - now)  # type: ignore[type-var]
+            reason = d.reason(d.hold_rule) if d.hold_rule else reason
+        mode = entry.mode if steps else MODE_FIRST  # whichever step survives first starts first
+        provider = d.providers.get(ch)
+        if mode == MODE_ESCALATE:
+            steps.append(_step(ch, mode, provider, entry.after, entry.unless, not_before, hold, reason))
         else:
-            d.excluded[ch] = (ENGINE_ROUTE, "not on the route")
+            steps.append(_step(ch, mode, provider, None, None, not_before, hold, reason))
+    return steps
 
-    excluded = tuple(
-        fast_new(Exclusion, {"channel": ch, "rule": d.excluded[ch][0], "reason": d.excluded[ch][1]})
-        for ch in CHANNELS if ch not in used
-    )
+
+def _finish(d: _Decision, steps: list[Step]) -> RoutePlan:
+    """Explain every unused channel and freeze the plan."""
+    excluded = d.excluded
+    if not steps and not d.suppressed:
+        why = "; ".join(f"{ch}: {excluded[ch].reason}" for ch in CHANNELS if ch in excluded)
+        d.suppressed += ((ENGINE_NO_CHANNEL, f"no usable channel ({why})" if why else "no usable channel"),)
+
+    # A used channel is never in `excluded`, so the two together cover all four channels once
+    # every unused channel has its exclusion.
+    if len(steps) + len(excluded) < len(CHANNELS):
+        used = {s.channel for s in steps}
+        on_route = {e.channel for e in d.route}
+        for ch in CHANNELS:
+            if ch in used or ch in excluded:
+                continue
+            # Off the route: the route's rule says why. On it but unused: only suppression explains it.
+            if ch not in on_route and d.route_rule is not None:
+                excluded[ch] = _exclusion(ch, d.route_rule.id, d.reason(d.route_rule))
+            elif d.suppressed:
+                excluded[ch] = _exclusion(ch, *d.suppressed[0])
+            else:
+                excluded[ch] = _exclusion(ch, ENGINE_ROUTE, "not on the route")
+
+    suppressed = d.suppressed
     return fast_new(RoutePlan, {
-        "policy_version": policy.version,
+        "policy_version": d.policy.version,
         "steps": tuple(steps),
-        "excluded": excluded,
-        "suppressed": bool(d.suppressed),
-        "suppressed_reasons": tuple(f"{rule_id}: {why}" for rule_id, why in d.suppressed),
+        "excluded": tuple([excluded[ch] for ch in CHANNELS if ch in excluded]),
+        "suppressed": bool(suppressed),
+        "suppressed_reasons": tuple([f"{rule}: {why}" for rule, why in suppressed]) if suppressed else (),
         "trace": tuple(d.trace),
-        "facts": _public_facts(f),
-        "requires": tuple(d.requires),
+        "facts": d.facts,
+        "requires": d.requires,
     })
 
 
-def _public_facts(f: dict[str, Any]) -> dict[str, Any]:
-    out = dict(f)
-    end = out["quiet_hours_end"]
-    out["quiet_hours_end"] = end.isoformat() if end is not None else None
-    out["available"] = [ch for ch in CHANNELS if f[f"available.{ch}"]]
-    return out
+# Steps and exclusions are immutable and highly repetitive across decisions: one shared
+# instance per distinct value saves most allocations (and garbage-collector work). Bounded,
+# because reasons with placeholders, deferrals and hold TTLs vary.
+_CACHE_LIMIT = 10_000
+_STEPS: dict[tuple[Any, ...], Step] = {}
+_EXCLUSIONS: dict[tuple[str, str, str], Exclusion] = {}
+
+
+def _step(channel: str, mode: str, provider: str | None, after: timedelta | None, unless: str | None,
+          not_before: datetime | None, hold: timedelta | None, reason: str) -> Step:
+    key = (channel, mode, provider, after, unless, not_before, hold, reason)
+    found = _STEPS.get(key)
+    if found is None:
+        if len(_STEPS) > _CACHE_LIMIT:
+            _STEPS.clear()
+        found = _STEPS[key] = Step(channel, mode, provider, after, unless, not_before, hold, reason)
+    return found
+
+
+def _exclusion(channel: str, rule: str, reason: str) -> Exclusion:
+    key = (channel, rule, reason)
+    found = _EXCLUSIONS.get(key)
+    if found is None:
+        if len(_EXCLUSIONS) > _CACHE_LIMIT:
+            _EXCLUSIONS.clear()
+        found = _EXCLUSIONS[key] = Exclusion(channel, rule, reason)
+    return found
 
 
 def explain(policy: Policy, message_dict: dict[str, Any], facts_dict: dict[str, Any], now: datetime) -> dict:

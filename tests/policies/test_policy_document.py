@@ -195,3 +195,19 @@ def test_compact_forms_are_accepted(default_doc):
     assert rule.effects.exclude == ("push",)
     assert rule.effects.require == ("email",)
     assert rule.when({}) is True
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    missing = str(tmp_path / "nope.yaml")
+    assert lint_document(missing) == [f"cannot read policy: no such file: {missing}"]
+
+
+def test_policies_package_is_pure():
+    """No clock reads and no imports of the service or the providers (DESIGN §3)."""
+    package = CATEGORIES_DEFAULT_PATH.parent
+    for path in package.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        for forbidden in ("datetime.now(", "utcnow(", "time.time(", "date.today(", "import orchestrator",
+                          "from orchestrator", "import providers", "from providers", "import flask",
+                          "eval(", "exec("):
+            assert forbidden not in source, f"{path.name} contains {forbidden!r}"

@@ -307,3 +307,33 @@ def test_default_quiet_hours_defer_to_utc_end(policy):
     plan = decide(policy, message("social"), recipient(connected=False), now)
     assert plan.steps[0].not_before == datetime(2026, 3, 4, 23, 0, tzinfo=UTC)
     assert plan.steps[1].not_before is None  # email does not interrupt
+
+
+def test_unknown_urgency_is_rejected(policy):
+    with pytest.raises(ValueError, match="unknown urgency 'meh'"):
+        decide(policy, message(urgency="meh"), recipient(), NOW)
+
+
+@pytest.mark.parametrize("window", [("25:00", "08:00"), ("22:00",), ("late", "early")])
+def test_unreadable_personal_quiet_hours_fall_back_to_the_policy_default(policy, window):
+    now = datetime(2026, 3, 4, 14, 0, tzinfo=UTC)  # 23:00 in Seoul: inside the default 22:00-08:00
+    plan = decide(policy, message(), recipient(quiet_hours=window), now)
+    assert plan.facts["in_quiet_hours"] is True
+
+
+def test_critical_floor_also_applies_after_quiet_hours_drop_steps(doc_with_rules):
+    policy = load_policy(doc_with_rules([
+        rule("route", {"route": ["in_app", {"channel": "push", "mode": "parallel"}],
+                       "defer_in_quiet_hours": ["push"]}),
+    ]))
+    night = datetime(2026, 3, 4, 14, 0, tzinfo=UTC)  # 23:00 Seoul; quiet hours end 23:00Z
+    soon = night + timedelta(hours=1)
+    plan = decide(policy, message("security_alert", expires_at=soon), recipient(), night)
+    assert plan.suppressed and plan.steps == ()
+    assert plan.excluded_by("push").rule == "route"
+    assert plan.suppressed_reasons == (
+        "engine:critical-out-of-app: a critical message cannot rely on in-app alone",)
+    # the same message with time to spare keeps both steps, push deferred
+    plan = decide(policy, message("security_alert"), recipient(), night)
+    assert [(s.channel, s.not_before) for s in plan.steps] == [
+        ("in_app", None), ("push", datetime(2026, 3, 4, 23, 0, tzinfo=UTC))]
