@@ -55,9 +55,17 @@ def _datetime_arg(name: str, default: datetime) -> datetime:
     raw = request.args.get(name)
     if not raw:
         return default
+    raw = raw.strip().replace("Z", "+00:00")
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(raw)
     except ValueError:
+        value = None
+    if value is None and raw.count(" ") == 1 and "T" in raw:  # an unencoded "+01:00" arrives as " 01:00"
+        try:
+            value = datetime.fromisoformat(raw.replace(" ", "+"))
+        except ValueError:
+            value = None
+    if value is None:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not an ISO 8601 date or datetime: {raw!r}",
                        field=name) from None
     return value if value.tzinfo else value.replace(tzinfo=default.tzinfo)
@@ -143,8 +151,9 @@ def _simulate(policy) -> Response:
 def simulate_version(version: str):
     st = state()
     with st.db.session() as session:
-        policy_versions.get_version(session, version)  # 404 before compiling
-    return _simulate(st.policies.get(version))
+        row = policy_versions.get_version(session, version)
+        policy = policy_versions.compile_row(row, st.policies)
+    return _simulate(policy)
 
 
 @bp.post("/policies/simulate")

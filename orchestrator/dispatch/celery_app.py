@@ -16,6 +16,14 @@ _runtime = None  # set by configure_runtime in each process that runs tasks
 
 def configure(settings: Settings) -> Celery:
     broker = settings.broker_url
+    if celery_app.conf.broker_url not in (None, broker):
+        # Celery caches its connection and producer pools on first publish; a process that
+        # reconfigures (tests, the benchmark) would keep publishing to the old broker while
+        # its worker consumes the new one. Forget them, as Celery itself does after a fork.
+        # (Only forget: kombu shares pools process-wide, so closing one breaks later users.)
+        celery_app._pool = None
+        if "amqp" in celery_app.__dict__:
+            celery_app.amqp._producer_pool = None
     celery_app.conf.update(
         broker_url=broker,
         task_ignore_result=True,
@@ -31,6 +39,8 @@ def configure(settings: Settings) -> Celery:
         # Polling transports default to a 1 s poll (~16 tasks/s); 50 ms keeps latency low.
         broker_transport_options={"polling_interval": 0.05},
         task_default_queue="orchestrator",
+        # Nothing here uses remote control; it only adds broadcast queues and chatter.
+        worker_enable_remote_control=False,
     )
     return celery_app
 

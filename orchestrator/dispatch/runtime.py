@@ -94,7 +94,7 @@ class Dispatcher:
 
     def _start_worker(self) -> None:
         # A WorkController in a thread, as celery.contrib.testing does: no signal handlers,
-        # no forked pool (threads), no remote control chatter.
+        # no forked pool (threads); remote control is off in the Celery config.
         self._worker = celery_app.WorkController(
             pool_cls="threads", concurrency=self.settings.worker_concurrency, loglevel="WARNING",
             without_heartbeat=True, without_mingle=True, without_gossip=True, hostname=self.worker_id,
@@ -113,9 +113,27 @@ class Dispatcher:
             except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
                 log.exception("sweep failed")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
         if self._worker is not None:
-            self._worker.stop(in_sighandler=False)
+            self._stop_worker(timeout)
         for t in self._threads:
             t.join(timeout=5)
+
+    def _stop_worker(self, timeout: float) -> None:
+        """Asks the embedded worker to stop itself, as a signal would. Calling
+        WorkController.stop() from another thread cancels its consumers over the worker
+        thread's broker connection — not thread-safe with py-amqp, where it blocked ~180 s
+        waiting for a reply the worker thread had already read."""
+        from celery.worker import state as worker_state
+
+        thread = next((t for t in self._threads if t.name == "celery-worker"), None)
+        worker_state.should_stop = 0
+        try:
+            if thread is not None:
+                thread.join(timeout)
+        finally:
+            worker_state.should_stop = None
+        if thread is not None and thread.is_alive():
+            self._worker.stop(in_sighandler=False)
+        self._worker = None

@@ -17,6 +17,7 @@ the API key's name):
   (``activate_and_refresh(db, store, ...)`` does both)
 - ``version_dict(row)``, ``detail_dict(row)`` (document + rules), ``diff(session, a, b)``
 - ``validate_document(text) -> Policy`` (422 ``invalid_policy`` with every error)
+- ``compile_row(row, store=None) -> Policy`` (what simulation.simulate takes)
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def lint_details(errors: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def normalise_text(text: str) -> str:
+    """Stored and compiled text always ends with a newline, so it is never taken for a file path."""
+    return text if text.endswith("\n") else text + "\n"
+
+
 def validate_document(text: str) -> Policy:
     """Compile a policy document; 422 ``invalid_policy`` naming every rule and field at fault."""
     if not isinstance(text, str) or not text.strip():
@@ -68,12 +74,20 @@ def validate_document(text: str) -> Policy:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR,
                        f"document: {len(text)} characters; the limit is {MAX_DOCUMENT_CHARS}", field="document")
     try:
-        return policies.load_policy(text if "\n" in text else text + "\n")  # never read as a file path
+        return policies.load_policy(normalise_text(text))
     except PolicyError as exc:
         details = lint_details(exc.errors)
         raise ApiError(422, ErrorCode.INVALID_POLICY,
                        f"the policy document has {len(details)} error(s); first: {details[0]['message']}",
                        field="document", details=details) from None
+
+
+def compile_row(row: PolicyVersion, store: Any | None = None) -> Policy:
+    """The compiled policy of a stored version: drafts (mutable) are compiled from their current
+    text; other versions come from the PolicyStore's cache when one is given."""
+    if row.status != PolicyStatus.DRAFT and store is not None:
+        return store.get(row.version)
+    return policies.load_policy(normalise_text(row.document))
 
 
 def list_versions(session: Session) -> list[PolicyVersion]:
@@ -109,7 +123,7 @@ def create_draft(session: Session, document_text: str, actor: str, reason: str, 
         raise ApiError(409, ErrorCode.VERSION_EXISTS,
                        f"version: policy version '{policy.version}' already exists; change the document's "
                        "`version` field", field="version")
-    row = PolicyVersion(version=policy.version, document=document_text, status=PolicyStatus.DRAFT,
+    row = PolicyVersion(version=policy.version, document=normalise_text(document_text), status=PolicyStatus.DRAFT,
                         author=actor, created_at=now)
     session.add(row)
     session.flush()
@@ -131,7 +145,7 @@ def edit_draft(session: Session, version: str, document_text: str, actor: str, r
                        f"version: the document says '{policy.version}' but this draft is '{row.version}'; "
                        "create a new draft for a new version", field="version")
     changes = diff_documents(_parse(row.document), policy.document)
-    row.document = document_text
+    row.document = normalise_text(document_text)
     audit.append(session, actor=actor, action=AuditAction.POLICY_EDIT, subject=f"policy:{version}",
                  detail={"version": version, "changes": [c.sentence for c in changes][:50]},
                  reason=reason, now=now)

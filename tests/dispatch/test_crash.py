@@ -1,0 +1,229 @@
+"""A worker killed with SIGKILL mid-dispatch loses nothing.
+
+Real processes: `orchestrator worker` subprocesses consume from Redis and send SMS through a
+slow HTTP fake of Twilio (each send takes SEND_DELAY, so the worker is always mid-send);
+the API (in this process) accepts the messages and enqueues them. The first worker is
+killed with SIGKILL while sends are in flight; a second worker and the sweeper must finish
+every message. Acks are late, so the dead worker's prefetched tasks stay unacked in Redis
+(for the transport's visibility timeout, an hour); the database leases and the sweeper are
+what bring them back. An attempt whose request reached the provider but whose outcome was
+never committed is sent again: at-least-once, so duplicates are bounded by the sends that
+were in flight at the kill.
+
+Needs PostgreSQL and Redis: under CI=true an unreachable server fails the run."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from orchestrator.app_state import EXTENSION_KEY
+from orchestrator.auth import create_api_key
+from orchestrator.storage.models import Attempt
+from providers.base import AttemptStatus
+from tests.dispatch.test_brokers import purge_queue, require_tcp, truncated_pg_url
+from tests.fakes.twilio_fake import TwilioFake
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+REPO = Path(__file__).resolve().parents[2]
+ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))
+BROKER = "redis://127.0.0.1:6379/13"  # a database of its own: test_brokers purges /14
+SID, TOKEN = "AC" + "2" * 32, "twilio-crash-token"
+PHONE = "+447400123456"
+N_MESSAGES = 40
+CONCURRENCY = 4
+SEND_DELAY = 0.25
+LEASE_SECONDS = 3
+
+
+@pytest.fixture
+def database_url(pg_schema_url):
+    """PostgreSQL only: several processes share the database."""
+    return truncated_pg_url(pg_schema_url)
+
+
+@pytest.fixture
+def celery_producer():
+    from orchestrator.dispatch.celery_app import celery_app
+
+    return celery_app
+
+
+@pytest.fixture
+def slow_twilio():
+    with TwilioFake(SID, TOKEN) as fake:
+        for _ in range(N_MESSAGES * 5):  # every send (and re-send) is slow
+            fake.hang_next(SEND_DELAY)
+        yield fake
+
+
+class Worker:
+    """`orchestrator worker` in a process group of its own, output to a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [ORCHESTRATOR, "worker", "-c", str(CONCURRENCY)], env=env, cwd=REPO,
+            stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)  # the group: children too, if it ever forks
+        except ProcessLookupError:
+            pass
+
+    def stop(self) -> None:
+        if self.alive():
+            self.kill(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill(signal.SIGKILL)
+        self.kill(signal.SIGKILL)  # anything left in the group
+        try:
+            self.proc.wait(5)
+        finally:
+            self._out.close()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def wait_until(predicate, timeout: float, what: str, workers=()):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = predicate()
+        if ok:
+            return last
+        for w in workers:
+            if not w.alive():
+                raise AssertionError(f"worker {w.pid} exited ({w.proc.returncode}) while waiting for {what}:\n"
+                                     f"{w.tail()}")
+        time.sleep(0.1)
+    logs = "\n".join(f"--- worker {w.pid}:\n{w.tail()}" for w in workers)
+    raise AssertionError(f"{what}: not within {timeout} s; last state: {last}\n{logs}")
+
+
+def sms_states(st, ids) -> dict[str, int]:
+    with st.db.session() as s:
+        rows = s.execute(select(Attempt.status, func.count()).where(
+            Attempt.message_id.in_(ids), Attempt.channel == "sms").group_by(Attempt.status)).all()
+    return {str(status): n for status, n in rows}
+
+
+def test_a_worker_killed_mid_dispatch_loses_nothing(database_url, celery_producer, make_app, slow_twilio,
+                                                   tmp_path):
+    require_tcp("Redis", BROKER)
+    started = time.monotonic()
+    env_extra = {
+        "CELERY_BROKER_URL": BROKER, "EMBEDDED_WORKER": "false", "LEASE_SECONDS": str(LEASE_SECONDS),
+        "SWEEP_INTERVAL_SECONDS": "0.5", "WORKER_CONCURRENCY": str(CONCURRENCY),
+        "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": "+15005550006",
+        "TWILIO_API_BASE_URL": slow_twilio.base_url,
+    }
+    app = make_app(**env_extra)  # the API; no worker, no sweeper (yet) in this process
+    st = app.extensions[EXTENSION_KEY]
+    st.clock = lambda: datetime.now(UTC)
+    purge_queue(celery_producer)
+    worker_env = {
+        **os.environ, **env_extra, "DATABASE_URL": database_url, "ORCHESTRATOR_DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
+    }
+    worker_env.pop("CI", None)
+
+    client = app.test_client()
+    with st.db.session() as s:
+        _, key = create_api_key(s, "crash", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    r = client.put("/v1/recipients/u-1", headers=auth, json={"email": "a@example.com", "phone": PHONE})
+    assert r.status_code in (200, 201), r.get_json()
+
+    workers: list[Worker] = []
+    try:
+        first = Worker(worker_env, tmp_path / "worker-1.log")
+        workers.append(first)
+        body_of: dict[str, str] = {}
+        for i in range(N_MESSAGES):
+            body = f"code {i:06d}"
+            r = client.post("/v1/messages", headers=auth, json={
+                "recipient": {"user_id": "u-1"}, "category": "otp", "urgency": "high", "content": {"body": body}})
+            assert r.status_code == 202, r.get_json()
+            body_of[r.get_json()["id"]] = body
+        ids = list(body_of)
+
+        # Kill it once it is well into the batch: some sends done, CONCURRENCY in flight.
+        wait_until(lambda: (len(slow_twilio.requests) >= 10, len(slow_twilio.requests)), 45,
+                   "first worker sending", [first])
+        first.kill(signal.SIGKILL)
+        first.proc.wait(5)
+        killed_at = time.monotonic()
+        received_before_kill = len(slow_twilio.requests)
+        with st.db.session() as s:
+            in_flight = s.execute(select(Attempt.message_id).where(
+                Attempt.message_id.in_(ids), Attempt.status == AttemptStatus.SENDING,
+                Attempt.leased_by.like(f"%:{first.pid}:%"))).scalars().all()
+        states_at_kill = sms_states(st, ids)
+        print(f"\nkilled worker {first.pid} after {received_before_kill} requests at the fake; "
+              f"SMS attempts {states_at_kill}; in flight (sending, its lease): {len(in_flight)}")
+        assert states_at_kill.get("sent", 0) < N_MESSAGES, "the kill came too late to test anything"
+        assert 1 <= len(in_flight) <= CONCURRENCY
+
+        # Recovery: a second worker, and the sweeper (its real loop, with the DB lease).
+        workers.append(Worker(worker_env, tmp_path / "worker-2.log"))
+        st.dispatcher.start_background(worker=False, sweeper_thread=True)
+
+        def all_sent():
+            states = sms_states(st, ids)
+            return states.get("sent", 0) == N_MESSAGES, states
+
+        final = wait_until(all_sent, 60, "every SMS attempt sent after the crash", workers[1:])
+        recovered_in = time.monotonic() - killed_at
+        time.sleep(SEND_DELAY * 2)  # a stray re-send would reach the fake by now
+
+        sends = collections.Counter(m["body"] for m in list(slow_twilio.messages.values()))
+        duplicates = sum(sends.values()) - N_MESSAGES
+        duplicated_bodies = {b for b, n in sends.items() if n > 1}
+        print(f"recovered in {recovered_in:.1f} s (total {time.monotonic() - started:.1f} s); final {final}; "
+              f"fake sends {sum(sends.values())} for {N_MESSAGES} messages: {duplicates} duplicate(s)")
+
+        assert set(sends) == set(body_of.values()), "every message reached the provider"
+        assert duplicates >= 0
+        assert duplicates <= len(in_flight) <= CONCURRENCY, "only sends in flight at the kill may repeat"
+        assert duplicated_bodies <= {body_of[m] for m in in_flight}
+        with st.db.session() as s:
+            attempts = s.scalars(select(Attempt).where(Attempt.message_id.in_(ids), Attempt.channel == "sms")).all()
+            assert len(attempts) == N_MESSAGES
+            assert all(a.status == AttemptStatus.SENT and a.send_count == 1 and a.lease_until is None
+                       and a.provider_message_id in slow_twilio.messages for a in attempts)
+            # What the dead worker held was taken over: claimed again under another lease.
+            taken_over = [a for a in attempts if a.message_id in set(in_flight)]
+            assert all(a.tries >= 2 and f":{first.pid}:" not in (a.leased_by or "") for a in taken_over)
+            # The email fallback is only released when SMS fails: none may have been sent.
+            assert not s.scalar(select(func.count()).select_from(Attempt).where(
+                Attempt.message_id.in_(ids), Attempt.channel == "email", Attempt.status == AttemptStatus.SENT))
+    finally:
+        for w in workers:
+            w.stop()
