@@ -58,6 +58,10 @@ def _failed(group: list[Attempt]) -> bool:
     return all(AttemptStatus(a.status) in TERMINAL_FAILURES for a in group)
 
 
+def _open(group: list[Attempt]) -> bool:
+    return any(a.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING) for a in group)
+
+
 def _delivered(group: list[Attempt]) -> bool:
     return any(a.status == AttemptStatus.DELIVERED or a.read_at or a.seen_at for a in group)
 
@@ -91,6 +95,12 @@ def advance(message: Message, now: datetime) -> list[Attempt]:
             elif _delivered(prev):
                 for a in pending:
                     a.status, a.error_detail = AttemptStatus.CANCELLED, "not needed: earlier step delivered"
+            elif not _open(prev) and all(a.deadline_at and a.deadline_at <= now for a in pending):
+                # The step before was handed over (e.g. SMS `sent`) and neither failed nor
+                # confirmed within the window: stop waiting, or the message never settles.
+                for a in pending:
+                    a.status = AttemptStatus.CANCELLED
+                    a.error_detail = "not needed: the step before neither failed nor delivered in time"
         elif group[0].mode == MODE_ESCALATE:
             if watched_reached(prev, group[0].unless_status):
                 for a in pending:

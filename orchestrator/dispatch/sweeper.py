@@ -40,9 +40,20 @@ def acquire_lease(db, holder: str, now: datetime, ttl: timedelta) -> bool:
         return False
 
 
+def _end_of_window(a: Attempt, now: datetime) -> tuple[AttemptStatus, str]:
+    """Why a released, queued attempt ends when its time is up: `expired` is the message's
+    own expiry or an in-app hold's TTL; anything else ran out of its sending window while
+    retrying, which is a failure."""
+    if a.message.expires_at is not None and a.message.expires_at <= now:
+        return AttemptStatus.EXPIRED, "message expired before sending"
+    if a.hold_until is not None:
+        return AttemptStatus.EXPIRED, "the user did not come back within the in-app hold"
+    return AttemptStatus.FAILED, "sending window passed while retrying"
+
+
 def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
     """One pass. Returns counts, for logs and tests."""
-    counts = {"requeued": 0, "expired": 0, "released": 0}
+    counts = {"requeued": 0, "ended": 0, "released": 0}
     with db.session() as session:
         # End what can no longer be sent: expired messages and passed deadlines.
         stale = session.scalars(
@@ -53,14 +64,13 @@ def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
         ).all()
         touched: set[str] = set()
         for a in stale:
-            expired = a.message.expires_at is not None and a.message.expires_at <= now
-            if not a.released and not expired:
-                a.status, a.error_detail = AttemptStatus.CANCELLED, "not needed before its deadline"
-            else:
-                a.status = AttemptStatus.EXPIRED
-                a.error_detail = "message expired before sending" if expired else "deadline passed"
             touched.add(a.message_id)
-            counts["expired"] += 1
+            message_expired = a.message.expires_at is not None and a.message.expires_at <= now
+            # Unreleased fallbacks are the plan's call (plan_progress.advance), unless the
+            # message itself expired.
+            if a.released or message_expired:
+                a.status, a.error_detail = _end_of_window(a, now)
+                counts["ended"] += 1
         released: list[str] = []
         for message_id in touched:
             message = plan_progress.lock_message(session, message_id, now)

@@ -198,3 +198,24 @@ def test_metrics_count_accepted_sent_and_delivered(client, user, send, drain, tw
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
     text = client.get("/metrics").get_data(as_text=True)
     assert "orchestrator_queue_lag_seconds_bucket" in text
+
+
+def test_outage_retries_then_falls_back_then_recovers(user, send, drain, message, twilio, clock):
+    """SMS down for longer than the attempt's sending window: retried durably, then the
+    email fallback goes out; once the outage ends, new messages go by SMS again."""
+    user()
+    for _ in range(200):
+        twilio.fail_next(503)
+    sent = send()
+    drain()
+    for _ in range(12):  # keep retrying through the window (default 600 s)
+        clock.advance(minutes=1)
+        drain()
+    msg = message(sent["id"])
+    sms = by_channel(msg, "sms")[0]
+    assert sms["status"] == "failed" and sms["error"]["class"] == "transient" and sms["tries"] > 2
+    assert by_channel(msg, "email")[0]["status"] == "sent"
+    twilio.clear_script()
+    after = send(body="after the outage")
+    drain()
+    assert by_channel(message(after["id"]), "sms")[0]["status"] == "sent"
