@@ -1,0 +1,154 @@
+"""Sign-in, the session cookie, CSRF and scope checks for the review pages.
+
+The browser never holds the API key after sign-in: the key is checked once with
+``orchestrator.auth.authenticate`` and only its id goes into Flask's signed session cookie.
+Every page loads the key again by id, so a revoked key or a removed scope takes effect at
+the next click.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+
+from ..app_state import EXTENSION_KEY, state
+from ..auth import authenticate
+from ..domain.statuses import Scope
+from ..errors import ApiError
+from ..storage.models import ApiKey
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+SESSION_KEY_ID = "review_key_id"
+SESSION_CSRF = "review_csrf"
+MAX_KEY_CHARS = 200
+
+
+@bp.record_once
+def _setup(setup_state) -> None:
+    """The session cookie is signed with SECRET_KEY. Without one, a random key per process:
+    sessions then end at restart and do not work across several processes."""
+    app = setup_state.app
+    secret = app.extensions[EXTENSION_KEY].settings.env.get("SECRET_KEY")
+    if not secret:
+        log.warning("SECRET_KEY is not set: review sessions use a random per-process key; "
+                    "set SECRET_KEY for sessions that survive restarts and span processes")
+        secret = secrets.token_urlsafe(32)
+    app.secret_key = secret
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+
+
+# -- CSRF -----------------------------------------------------------------------------------
+# A per-session random token in a hidden field, compared on every POST. Written by hand: one
+# hidden field does not justify another dependency (Flask-WTF), and the check is five lines.
+def csrf_token() -> str:
+    token = session.get(SESSION_CSRF)
+    if not token:
+        token = session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return token
+
+
+@bp.before_request
+def _check_csrf():
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        expected = session.get(SESSION_CSRF, "")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            return render_template("review/error.html", title="Form expired",
+                                   message="The form's security token is missing or does not match this "
+                                           "session. Reload the page and try again."), 400
+    return None
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "current_key": g.get("review_key")}
+
+
+# -- who is signed in -----------------------------------------------------------------------
+def current_key() -> ApiKey | None:
+    """The signed-in key, reloaded from the database; None when absent or revoked."""
+    key_id = session.get(SESSION_KEY_ID)
+    if not key_id:
+        return None
+    with state().db.session() as s:
+        key = s.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        session.pop(SESSION_KEY_ID, None)
+        return None
+    return key
+
+
+def holds(key: ApiKey | None, scope: Scope) -> bool:
+    return key is not None and (Scope.ADMIN in key.scope_set or scope in key.scope_set)
+
+
+def page(scope: Scope) -> Callable:
+    """View decorator: signed in (else to the login page) and holding `scope` (else 403 page)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            key = current_key()
+            if key is None:
+                return redirect(url_for("review.login", next=request.full_path.rstrip("?")))
+            g.review_key = key
+            if not holds(key, scope):
+                return render_template("review/error.html", title="Not allowed",
+                                       message=f"The key '{key.name}' lacks the '{scope.value}' scope "
+                                               "these pages need."), 403
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths under /review: never an open redirect."""
+    if target and target.startswith("/review") and not urlsplit(target).netloc and "\\" not in target:
+        return target
+    return url_for("review.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        raw = request.form.get("api_key", "").strip()[:MAX_KEY_CHARS]
+        try:
+            with state().db.session() as s:
+                key = authenticate(s, f"Bearer {raw}")
+        except ApiError as exc:
+            error = exc.message
+        else:
+            session.clear()  # a fresh session (and CSRF token) for the new identity
+            session[SESSION_KEY_ID] = key.id
+            csrf_token()
+            return redirect(_safe_next(request.form.get("next")))
+    return render_template("review/login.html", error=error, next=request.values.get("next", "")), (
+        401 if error else 200)
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("review.login"))
+
+
+def not_found(message: str):
+    return render_template("review/error.html", title="Not found", message=message), 404
+
+
+__all__ = ["abort", "bp", "csrf_token", "current_key", "holds", "not_found", "page"]
