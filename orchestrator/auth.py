@@ -80,7 +80,7 @@ def require_scope(*scopes: Scope) -> Callable:
         def wrapper(*args: Any, **kwargs: Any):
             from .app_state import state  # late import: the app factory builds the state
 
-            with state().db.session() as session:
+            with state().db.session_factory() as session:  # read-only: nothing to commit
                 key = authenticate(session, request.headers.get("Authorization"))
             held = key.scope_set
             if Scope.ADMIN not in held and not held.intersection(s.value for s in scopes):

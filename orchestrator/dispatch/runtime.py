@@ -45,12 +45,14 @@ class Dispatcher:
         self.publish(attempt_ids)
 
     def publish(self, attempt_ids: list[str]) -> None:
-        for attempt_id in attempt_ids:
-            try:
-                deliver_attempt_task.apply_async(args=(attempt_id,), retry=False)
-            except Exception:  # noqa: BLE001 - the broker is a wake-up call; the sweeper recovers
-                log.warning("enqueue failed; the sweeper will pick it up", extra={"attempt_id": attempt_id},
-                            exc_info=True)
+        """One task per attempt (parallel steps run in parallel), one producer per batch."""
+        try:
+            with celery_app.producer_or_acquire() as producer:
+                for attempt_id in attempt_ids:
+                    deliver_attempt_task.apply_async(args=(attempt_id,), retry=False, producer=producer)
+        except Exception:  # noqa: BLE001 - the broker is a wake-up call; the sweeper recovers
+            log.warning("enqueue failed; the sweeper will pick it up", extra={"count": len(attempt_ids)},
+                        exc_info=True)
 
     def release_held_in_app(self, user_id: str) -> None:
         self.enqueue_many(sweeper.release_held_in_app(self.state.db, user_id, self.state.clock()))
