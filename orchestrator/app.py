@@ -49,4 +49,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     from .inapp import api as inapp_api
 
     app.register_blueprint(inapp_api.bp)
+    from . import review
+
+    app.register_blueprint(review.bp)
     return app

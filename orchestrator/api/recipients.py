@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from sqlalchemy.exc import IntegrityError
 
 from ..app_state import state
 from ..auth import require_scope
@@ -16,7 +17,7 @@ from .requests import parse_body
 bp = Blueprint("recipients", __name__, url_prefix="/v1/recipients")
 
 
-def _check_user_id(user_id: str) -> str:
+def check_user_id(user_id: str) -> str:
     from pydantic import TypeAdapter, ValidationError
 
     try:
@@ -30,19 +31,34 @@ def _check_user_id(user_id: str) -> str:
 @bp.put("/<user_id>")
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def put_recipient(user_id: str):
-    user_id = _check_user_id(user_id)
+    user_id = check_user_id(user_id)
     _, data = parse_body(RecipientUpsert)
-    with state().db.session() as session:
-        row, created = recipients.upsert(session, user_id, data)
-        body = recipients.to_dict(row)
+    row, created, body = retry_on_conflict(lambda session: _upsert(session, user_id, data))
     return jsonify(body), 201 if created else 200
+
+
+def _upsert(session, user_id: str, data: RecipientUpsert):
+    row, created = recipients.upsert(session, user_id, data)
+    return row, created, recipients.to_dict(row)
+
+
+def retry_on_conflict(work):
+    """Two requests creating the same recipient at once: the loser's INSERT conflicts; the
+    row exists now, so doing the work again updates it."""
+    for attempt in (1, 2):
+        try:
+            with state().db.session() as session:
+                return work(session)
+        except IntegrityError:
+            if attempt == 2:
+                raise
 
 
 @bp.get("/<user_id>")
 @require_scope(Scope.RECIPIENTS, Scope.READ)
 def get_recipient(user_id: str):
     with state().db.session() as session:
-        row = load_recipient(session, _check_user_id(user_id))
+        row = load_recipient(session, check_user_id(user_id))
         if row is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no recipient '{user_id}'", field="user_id")
         return jsonify(recipients.to_dict(row))
@@ -52,12 +68,11 @@ def get_recipient(user_id: str):
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def presence(user_id: str):
     st = state()
-    user_id = _check_user_id(user_id)
+    user_id = check_user_id(user_id)
     parse_body(PresenceIn, allow_empty=True)
     now = st.clock()
-    with st.db.session() as session:
-        st.presence.touch(session, user_id, now)
-        body = {"user_id": user_id, "last_heartbeat_at": now.isoformat(), "store": st.presence.kind}
+    retry_on_conflict(lambda session: st.presence.touch(session, user_id, now))
+    body = {"user_id": user_id, "last_heartbeat_at": now.isoformat(), "store": st.presence.kind}
     if st.dispatcher is not None:
         st.dispatcher.release_held_in_app(user_id)
     return jsonify(body)

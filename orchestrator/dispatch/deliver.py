@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,9 +57,17 @@ class DeliveryContext:
     enqueue_many: object
 
 
-def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str) -> bool:
+def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str) -> str | None:
     """Conditional UPDATE: only a queued, released, due attempt, or one whose lease ran out
-    (its worker died mid-send), can be claimed. Exactly one claimer wins."""
+    (its worker died mid-send), can be claimed; exactly one claimer wins and gets a token of
+    its own. The message row is locked first, so a claim never interleaves with a plan change
+    (sweeper, receipt) that could cancel or end the same attempt."""
+    message_id = session.scalar(select(Attempt.message_id).where(Attempt.id == attempt_id))
+    if message_id is None:
+        return None
+    session.execute(update(Message).where(Message.id == message_id).values(updated_at=now)
+                    .execution_options(synchronize_session=False))
+    token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
     stmt = (
         update(Attempt)
         .where(
@@ -71,10 +80,10 @@ def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, 
             ),
         )
         .values(status=AttemptStatus.SENDING, lease_until=now + timedelta(seconds=lease_seconds),
-                leased_by=worker_id, tries=Attempt.tries + 1)
+                leased_by=token, tries=Attempt.tries + 1)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).rowcount == 1
+    return token if session.execute(stmt).rowcount == 1 else None
 
 
 def _load(session: Session, attempt_id: str, now: datetime) -> tuple[Attempt, Message]:
@@ -100,10 +109,13 @@ def build_delivery(attempt: Attempt, message: Message, public_base_url: str = ""
 def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str = "") -> str:
     now = ctx.clock()
     with ctx.db.session() as session:
-        if not claim(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id):
-            return Outcome.NOT_CLAIMED
+        token = claim(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id)
+    if token is None:
+        return Outcome.NOT_CLAIMED
     with ctx.db.session() as session:
         attempt, message = _load(session, attempt_id, now)
+        if attempt.status != AttemptStatus.SENDING or attempt.leased_by != token:
+            return Outcome.NOT_CLAIMED  # someone else ended or retook it since our claim
         if attempt.due_at:
             metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
         early = _precheck(attempt, message, now)
@@ -119,7 +131,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:
         attempt, message = _load(session, attempt_id, ctx.clock())
-        if attempt.status != AttemptStatus.SENDING or attempt.leased_by != ctx.worker_id:
+        if attempt.status != AttemptStatus.SENDING or attempt.leased_by != token:
             # Our lease expired and another worker took over; its outcome wins.
             log.warning("lease lost during send", extra={"attempt_id": attempt_id})
             return Outcome.NOT_CLAIMED
@@ -184,8 +196,9 @@ def _send(ctx: DeliveryContext, attempt: Attempt, delivery: Delivery, now: datet
                           extra={"attempt_id": attempt.id, "provider": provider.name, "error_code": exc.code})
             continue
         except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the attempt
-            log.exception("provider raised unexpectedly", extra={"attempt_id": attempt.id,
-                                                                 "provider": provider.name})
+            # No traceback text: a provider's exception message may carry the address.
+            log.error("provider raised unexpectedly", extra={"attempt_id": attempt.id, "provider": provider.name,
+                                                             "error_code": type(exc).__name__})
             breaker.record_failure()
             last_error = ProviderError(ErrorClass.TRANSIENT, type(exc).__name__, provider=provider.name)
     return None, last_error, last_name

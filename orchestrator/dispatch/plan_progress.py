@@ -55,15 +55,18 @@ class _ModeOnly:
 
 
 def _failed(group: list[Attempt]) -> bool:
-    return all(AttemptStatus(a.status) in TERMINAL_FAILURES for a in group)
+    """Every attempt ended and at least one really failed. A group cancelled as not needed
+    did not fail: it must not release what comes after it."""
+    statuses = [AttemptStatus(a.status) for a in group]
+    return all(s in TERMINAL_FAILURES for s in statuses) and any(s != AttemptStatus.CANCELLED for s in statuses)
 
 
 def _open(group: list[Attempt]) -> bool:
     return any(a.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING) for a in group)
 
 
-def _delivered(group: list[Attempt]) -> bool:
-    return any(a.status == AttemptStatus.DELIVERED or a.read_at or a.seen_at for a in group)
+def _delivered(attempts: list[Attempt]) -> bool:
+    return any(a.status == AttemptStatus.DELIVERED or a.read_at or a.seen_at for a in attempts)
 
 
 def watched_reached(attempts: list[Attempt], unless_status: str | None) -> bool:
@@ -71,44 +74,56 @@ def watched_reached(attempts: list[Attempt], unless_status: str | None) -> bool:
     return bool(check) and any(check(a) for a in attempts)
 
 
+def _cancel(pending: list[Attempt], why: str) -> None:
+    for a in pending:
+        a.status, a.error_detail = AttemptStatus.CANCELLED, why
+
+
+def _release(message: Message, pending: list[Attempt], now: datetime) -> list[Attempt]:
+    """Fallback steps start now, with a fresh sending window; an in-app step that is held
+    for the user's next session stays held (released, but due when the user is back)."""
+    due_now = []
+    for a in pending:
+        window = a.deadline_at - a.created_at
+        a.released = True
+        if a.hold_until is None:
+            a.due_at = now
+            a.deadline_at = now + window
+            if message.expires_at:
+                a.deadline_at = min(a.deadline_at, message.expires_at)
+            due_now.append(a)
+    return due_now
+
+
 def advance(message: Message, now: datetime) -> list[Attempt]:
-    """Updates attempts in place; returns those newly released and due now. A status
-    change is announced to the product backend (callbacks outbox) in the same transaction."""
+    """Updates attempts in place; returns those newly released and due now. Success anywhere
+    earlier in the plan (delivered, or the status an escalation watches) cancels later
+    fallbacks and escalations; a failed group releases the next. A status change is
+    announced to the product backend (callbacks outbox) in the same transaction."""
     previous = message.status
     released: list[Attempt] = []
-    groups = groups_of(message)
-    order = list(groups)
-    for prev_id, group_id in zip(order, order[1:], strict=False):
-        prev, group = groups[prev_id], groups[group_id]
+    groups = list(groups_of(message).values())
+    for index in range(1, len(groups)):
+        prev, group = groups[index - 1], groups[index]
+        earlier = [a for g in groups[:index] for a in g]
         pending = [a for a in group if a.status == AttemptStatus.QUEUED]
         if not pending:
             continue
         if group[0].mode == MODE_FALLBACK and not group[0].released:
-            if _failed(prev):
-                for a in pending:
-                    window = a.deadline_at - a.created_at
-                    a.released, a.due_at = True, now
-                    a.deadline_at = now + window
-                    if message.expires_at:
-                        a.deadline_at = min(a.deadline_at, message.expires_at)
-                released.extend(pending)
-            elif _delivered(prev):
-                for a in pending:
-                    a.status, a.error_detail = AttemptStatus.CANCELLED, "not needed: earlier step delivered"
+            if _delivered(earlier):
+                _cancel(pending, "not needed: an earlier step delivered")
+            elif _failed(prev):
+                released.extend(_release(message, pending, now))
             elif not _open(prev) and all(a.deadline_at and a.deadline_at <= now for a in pending):
                 # The step before was handed over (e.g. SMS `sent`) and neither failed nor
                 # confirmed within the window: stop waiting, or the message never settles.
-                for a in pending:
-                    a.status = AttemptStatus.CANCELLED
-                    a.error_detail = "not needed: the step before neither failed nor delivered in time"
+                _cancel(pending, "not needed: the step before neither failed nor delivered in time")
         elif group[0].mode == MODE_ESCALATE:
-            if watched_reached(prev, group[0].unless_status):
-                for a in pending:
-                    a.status = AttemptStatus.CANCELLED
-                    a.error_detail = f"escalation cancelled: '{a.unless_status}' reached in time"
+            if watched_reached(earlier, group[0].unless_status):
+                _cancel(pending, f"escalation cancelled: '{group[0].unless_status}' reached in time")
             elif _failed(prev):
                 # Nothing to wait for: the step being watched can no longer succeed.
-                due_now = [a for a in pending if a.due_at is None or a.due_at > now]
+                due_now = [a for a in pending if a.hold_until is None and (a.due_at is None or a.due_at > now)]
                 for a in due_now:
                     a.due_at = now
                 released.extend(due_now)

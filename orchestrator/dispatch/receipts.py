@@ -114,3 +114,24 @@ def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
         event.applied, event.outcome = True, ReceiptOutcome.APPLIED
         event.attempt_id, event.message_id = attempt.id, attempt.message_id
     return len(parked)
+
+
+def apply_late_parked(session: Session, now: datetime, limit: int = 500) -> tuple[list[str], int]:
+    """Parked receipts whose send has committed since. A receipt can lose the race both
+    ways: parked because the send was not committed yet, while the worker's own
+    `apply_parked` ran before the receipt was written. The sweeper closes that gap."""
+    rows = session.execute(
+        select(ReceiptEvent.provider_message_id, Attempt.id, Attempt.message_id)
+        .join(Attempt, Attempt.provider_message_id == ReceiptEvent.provider_message_id)
+        .where(ReceiptEvent.applied.is_(False),
+               Attempt.status.not_in([AttemptStatus.QUEUED, AttemptStatus.SENDING]))
+        .limit(limit)
+    ).all()
+    released: list[str] = []
+    applied = 0
+    for _, attempt_id, message_id in {(r[0], r[1], r[2]) for r in rows}:
+        message = plan_progress.lock_message(session, message_id, now)
+        attempt = next(a for a in message.attempts if a.id == attempt_id)
+        applied += apply_parked(session, attempt, now)
+        released.extend(a.id for a in plan_progress.advance(message, now))
+    return released, applied

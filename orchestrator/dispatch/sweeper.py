@@ -16,11 +16,13 @@ from providers.base import AttemptStatus
 from .. import metrics
 from ..storage.models import Attempt, Lease, Message
 from . import plan_progress
+from .receipts import apply_late_parked
 
 log = logging.getLogger("orchestrator.sweeper")
 
 LEASE_NAME = "sweeper"
 REENQUEUE_GRACE = timedelta(seconds=5)
+RECHECK_WAITING = timedelta(seconds=60)
 BATCH = 500
 
 
@@ -51,30 +53,42 @@ def _end_of_window(a: Attempt, now: datetime) -> tuple[AttemptStatus, str]:
     return AttemptStatus.FAILED, "sending window passed while retrying"
 
 
-def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
-    """One pass. Returns counts, for logs and tests."""
-    counts = {"requeued": 0, "ended": 0, "released": 0}
-    with db.session() as session:
-        # End what can no longer be sent: expired messages and passed deadlines.
-        stale = session.scalars(
-            select(Attempt).join(Message).where(
-                Attempt.status == AttemptStatus.QUEUED,
-                or_(Message.expires_at <= now, Attempt.deadline_at <= now),
-            ).limit(BATCH)
-        ).all()
-        touched: set[str] = set()
-        for a in stale:
-            touched.add(a.message_id)
-            message_expired = a.message.expires_at is not None and a.message.expires_at <= now
+def _end_stale(session, now: datetime, counts: dict[str, int]) -> list[str]:
+    """Ends queued attempts whose time is up, under each message's lock (so a worker's
+    claim and this never interleave), and lets the plan move on."""
+    stale = session.execute(
+        select(Attempt.id, Attempt.message_id).join(Message).where(
+            Attempt.status == AttemptStatus.QUEUED,
+            or_(Message.expires_at <= now, Attempt.deadline_at <= now),
+        ).order_by(Attempt.deadline_at).limit(BATCH)
+    ).all()
+    stale_ids = {row.id for row in stale}
+    released: list[str] = []
+    for message_id in dict.fromkeys(row.message_id for row in stale):
+        message = plan_progress.lock_message(session, message_id, now)  # fresh rows, locked
+        message_expired = message.expires_at is not None and message.expires_at <= now
+        for a in message.attempts:
             # Unreleased fallbacks are the plan's call (plan_progress.advance), unless the
             # message itself expired.
-            if a.released or message_expired:
+            if a.id in stale_ids and a.status == AttemptStatus.QUEUED and (a.released or message_expired):
                 a.status, a.error_detail = _end_of_window(a, now)
                 counts["ended"] += 1
-        released: list[str] = []
-        for message_id in touched:
-            message = plan_progress.lock_message(session, message_id, now)
-            released.extend(a.id for a in plan_progress.advance(message, now))
+        released.extend(a.id for a in plan_progress.advance(message, now))
+        for a in message.attempts:
+            if a.status == AttemptStatus.QUEUED and not a.released and a.deadline_at and a.deadline_at <= now:
+                # The step before is still working: look again later, not on every pass.
+                a.deadline_at = now + RECHECK_WAITING
+    return released
+
+
+def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
+    """One pass. Returns counts, for logs and tests."""
+    counts = {"requeued": 0, "ended": 0, "released": 0, "parked_applied": 0}
+    with db.session() as session:
+        released = _end_stale(session, now, counts)
+        late, applied = apply_late_parked(session, now)
+        released += late
+        counts["parked_applied"] = applied
         counts["released"] = len(released)
 
         due = select(Attempt.id).where(

@@ -30,7 +30,10 @@ STREAM_HEARTBEAT_SECONDS = 15
 @bp.post("/v1/recipients/<user_id>/inapp-token")
 @require_scope(Scope.SEND, Scope.RECIPIENTS)
 def issue_token(user_id: str):
+    from ..api.recipients import check_user_id
+
     st = state()
+    user_id = check_user_id(user_id)
     with st.db.session() as session:
         token, expires = tokens.issue(session, user_id, st.clock(), st.settings.in_app_token_ttl_seconds)
     return jsonify({"token": token, "expires_at": expires.isoformat()}), 201
@@ -59,6 +62,8 @@ def inbox():
     limit = min(max(request.args.get("limit", 50, type=int), 1), 200)
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, st.clock())
+    st.dispatcher.release_held_in_app(user_id)  # reading the inbox is a session too
+    with st.db.session() as session:
         rows = session.scalars(_inbox_query(user_id).limit(limit)).all()
         items = [_entry(a) for a in rows]
         unread = sum(1 for i in items if not i["read_at"])
@@ -94,6 +99,7 @@ def stream():
     st = state()
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, st.clock())
+        token_hash = tokens.request_token_hash()
         conn_id = st.presence.open_connection(session, user_id, st.clock())
     st.dispatcher.release_held_in_app(user_id)
 
@@ -125,6 +131,8 @@ def stream():
                 beat_due = time.monotonic() - last_beat > STREAM_HEARTBEAT_SECONDS
                 if beat_due:
                     st.presence.refresh_connection(session, user_id, conn_id, st.clock())
+                    if not tokens.still_valid(session, token_hash, st.clock()):
+                        return  # the token expired or was revoked: end the stream
             st.dispatcher.enqueue_many(released)
             for attempt_id, entry in payloads:
                 yield f"id: {attempt_id}\nevent: message\ndata: {json.dumps(entry)}\n\n"

@@ -24,11 +24,25 @@ def issue(session: Session, user_id: str, now: datetime, ttl_seconds: int) -> tu
     return token, expires
 
 
-def user_for_request(session: Session, now: datetime) -> str:
-    """The user behind the request's in-app token (header, or `token` query parameter for
-    EventSource, which cannot set headers)."""
+def _request_token() -> str | None:
+    """The request's in-app token: the header, or the `token` query parameter for
+    EventSource, which cannot set headers."""
     header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.args.get("token")
+    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.args.get("token")
+
+
+def request_token_hash() -> str:
+    return hash_secret(_request_token() or "")
+
+
+def still_valid(session: Session, token_hash: str, now: datetime) -> bool:
+    row = session.get(InAppToken, token_hash)
+    return row is not None and row.expires_at > now
+
+
+def user_for_request(session: Session, now: datetime) -> str:
+    """The user behind the request's in-app token."""
+    token = _request_token()
     if not token or not token.startswith(TOKEN_PREFIX):
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing in-app user token", field="Authorization")
     row = session.scalar(select(InAppToken).where(InAppToken.token_hash == hash_secret(token)))

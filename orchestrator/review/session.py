@@ -16,7 +16,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from ..app_state import EXTENSION_KEY, state
 from ..auth import authenticate
@@ -73,7 +73,8 @@ def _check_csrf():
 
 @bp.app_context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "current_key": g.get("review_key")}
+    key = g.get("review_key")
+    return {"csrf_token": csrf_token, "current_key": key, "can_read_messages": holds(key, Scope.COMPLIANCE_READ)}
 
 
 # -- who is signed in -----------------------------------------------------------------------
@@ -94,8 +95,9 @@ def holds(key: ApiKey | None, scope: Scope) -> bool:
     return key is not None and (Scope.ADMIN in key.scope_set or scope in key.scope_set)
 
 
-def page(scope: Scope) -> Callable:
-    """View decorator: signed in (else to the login page) and holding `scope` (else 403 page)."""
+def page(*scopes: Scope) -> Callable:
+    """View decorator: signed in (else to the login page) and holding one of `scopes` or
+    `admin` (else a 403 page) — the same rule as the JSON API's ``require_scope``."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -104,10 +106,11 @@ def page(scope: Scope) -> Callable:
             if key is None:
                 return redirect(url_for("review.login", next=request.full_path.rstrip("?")))
             g.review_key = key
-            if not holds(key, scope):
+            if not any(holds(key, scope) for scope in scopes):
+                need = "' or '".join(scope.value for scope in scopes)
                 return render_template("review/error.html", title="Not allowed",
-                                       message=f"The key '{key.name}' lacks the '{scope.value}' scope "
-                                               "these pages need."), 403
+                                       message=f"The key '{key.name}' lacks the '{need}' scope this page "
+                                               "needs."), 403
             return view(*args, **kwargs)
 
         return wrapper
@@ -151,4 +154,4 @@ def not_found(message: str):
     return render_template("review/error.html", title="Not found", message=message), 404
 
 
-__all__ = ["abort", "bp", "csrf_token", "current_key", "holds", "not_found", "page"]
+__all__ = ["bp", "csrf_token", "current_key", "holds", "not_found", "page"]

@@ -42,12 +42,15 @@ def upsert(session: Session, user_id: str, data: RecipientUpsert) -> tuple[Recip
         merged.update(data.consents.model_dump(exclude_unset=True))
         row.consents = merged
     if data.devices is not None:
-        known = {(d.token, d.platform): d for d in row.devices}
-        keep = []
+        # Keyed by token: a token is one device, whatever platform it was filed under. Listing
+        # a token again re-registers it (the app just handed it to the backend), so it is active.
+        known = {d.token: d for d in row.devices}
+        keep: dict[str, Device] = {}
         for dev in data.devices:
-            existing = known.get((dev.token, dev.platform.value))
-            keep.append(existing or Device(token=dev.token, platform=dev.platform.value, active=True))
-        row.devices = keep
+            device = keep.get(dev.token) or known.get(dev.token) or Device(token=dev.token)
+            device.platform, device.active, device.deactivated_at = dev.platform.value, True, None
+            keep[dev.token] = device
+        row.devices = list(keep.values())
     session.flush()
     return row, created
 

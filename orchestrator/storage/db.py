@@ -28,6 +28,7 @@ def make_engine(url: str) -> Engine:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         engine = create_engine(
             url,
+            hide_parameters=True,  # SQL errors in logs must not carry addresses or bodies
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=10,
             max_overflow=20,
@@ -45,7 +46,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 AFTER_COMMIT = "after_commit"
