@@ -242,9 +242,13 @@ class APNsProvider:
         try:
             try:
                 return self._client.post(path, content=content, headers=headers)
-            except httpx.WriteError:
-                # The pooled connection had already been closed by Apple (idle, GOAWAY): the
-                # request never left, so one resend on a fresh connection cannot duplicate it.
+            except (httpx.WriteError, httpx.RemoteProtocolError):
+                # The pooled connection had already been closed by Apple (idle, GOAWAY, a dead
+                # socket). Depending on timing, httpx reports that as a failed write or as
+                # "Server disconnected" before any response. Either way: one resend on a fresh
+                # connection, with the same apns-id. In the rare case Apple had taken the
+                # request before dropping the connection that is one duplicate, within the
+                # service's at-least-once contract; anything further is left to the caller.
                 log.debug("apns connection was closed; reconnecting")
                 return self._client.post(path, content=content, headers=headers)
         except httpx.TimeoutException as exc:

@@ -214,7 +214,10 @@ class ApnsFake:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            sock.close()
+            # No close() here: the connection's own thread closes it when its recv() sees the
+            # shutdown. Closing from this thread freed the fd while that thread still read it,
+            # and the next accepted connection could get the same fd number: the old thread
+            # then swallowed the new client's TLS handshake (a flaky WRONG_VERSION_NUMBER).
 
     # -- one request (called on connection threads) ------------------------------------------
     def _check_jwt(self, authorization: str | None) -> str | None:
