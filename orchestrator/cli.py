@@ -45,6 +45,9 @@ def serve(host: str | None, port: int | None, workers: int, threads: int) -> Non
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-")
+            # Path without the query string: the in-app stream takes its user token as
+            # `?token=` (EventSource cannot set headers), and tokens must not reach logs.
+            self.cfg.set("access_log_format", '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss')
 
         def load(self):
             # Runs in the worker process, so the background threads live where requests do.

@@ -39,7 +39,8 @@ def _setup(setup_state) -> None:
     """The session cookie is signed with SECRET_KEY. Without one, a random key per process:
     sessions then end at restart and do not work across several processes."""
     app = setup_state.app
-    secret = app.extensions[EXTENSION_KEY].settings.env.get("SECRET_KEY")
+    settings = app.extensions[EXTENSION_KEY].settings
+    secret = settings.env.get("SECRET_KEY")
     if not secret:
         log.warning("SECRET_KEY is not set: review sessions use a random per-process key; "
                     "set SECRET_KEY for sessions that survive restarts and span processes")
@@ -47,6 +48,9 @@ def _setup(setup_state) -> None:
     app.secret_key = secret
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    # Served over HTTPS (as PUBLIC_BASE_URL says): the cookie must never travel in clear.
+    if settings.public_base_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
 
 
 # -- CSRF -----------------------------------------------------------------------------------
@@ -155,3 +159,4 @@ def not_found(message: str):
 
 
 __all__ = ["bp", "csrf_token", "current_key", "holds", "not_found", "page"]
+

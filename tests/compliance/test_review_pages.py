@@ -228,3 +228,8 @@ def test_session_cookie_is_signed_with_secret_key(make_app, caplog):
         first, second = make_app(), make_app()
     assert first.secret_key and first.secret_key != second.secret_key  # random per process
     assert "SECRET_KEY is not set" in caplog.text
+
+
+def test_session_cookie_is_secure_behind_https(make_app):
+    assert make_app(PUBLIC_BASE_URL="https://notify.example.com").config["SESSION_COOKIE_SECURE"] is True
+    assert not make_app(PUBLIC_BASE_URL="http://127.0.0.1:8000").config.get("SESSION_COOKIE_SECURE")
