@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.auth import create_api_key
-from orchestrator.storage.db import Database
-from orchestrator.storage.models import Attempt, Base
+from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus
-from tests.conftest import unavailable
+from tests.conftest import truncated_pg_url, unavailable
 from tests.fakes.twilio_fake import TwilioFake
 
 SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
@@ -47,18 +46,6 @@ def database_url(pg_schema_url):
     """PostgreSQL only (overrides the sqlite/postgres parametrization of tests.conftest):
     a shared broker means several processes, which is what PostgreSQL is for."""
     return truncated_pg_url(pg_schema_url)
-
-
-def truncated_pg_url(pg_schema_url: str) -> str:
-    """The session's PostgreSQL schema, emptied; fails under CI (skips elsewhere) without it."""
-    if pg_schema_url.startswith("unavailable:"):
-        unavailable("PostgreSQL", pg_schema_url.removeprefix("unavailable:"))
-    db = Database(pg_schema_url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    db.dispose()
-    return pg_schema_url
 
 
 @pytest.fixture

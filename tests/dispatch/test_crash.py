@@ -30,7 +30,8 @@ from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.auth import create_api_key
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus
-from tests.dispatch.test_brokers import purge_queue, require_tcp, truncated_pg_url
+from tests.conftest import truncated_pg_url
+from tests.dispatch.test_brokers import purge_queue, require_tcp
 from tests.fakes.twilio_fake import TwilioFake
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
