@@ -66,11 +66,3 @@ def parse_message_id(value: str | None, *, domain: str | None = None) -> Orchest
     return OrchestratorMessageId(match["attempt"], match["message"], match["domain"])
 
 
-def mask_email(address: str | None) -> str:
-    """`jane@example.com` -> `j***@example.com`: enough to correlate in logs, not to harvest."""
-    if not address:
-        return ""
-    local, at, domain = address.strip().rpartition("@")
-    if not at:
-        return address[:1] + "***"
-    return f"{local[:1]}***@{domain}"

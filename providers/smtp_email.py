@@ -31,8 +31,8 @@ from .email_common import (
     SENDGRID_ARG_MESSAGE_ID,
     SENDGRID_ARG_PROVIDER_MESSAGE_ID,
     make_message_id,
-    mask_email,
 )
+from .masking import mask_email
 
 log = logging.getLogger(__name__)
 

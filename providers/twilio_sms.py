@@ -30,6 +30,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from .base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, Receipt, SendResult
+from .masking import mask_phone
 from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
 from .twilio_statuses import FAILURE_STATUSES, TwilioMessageStatus, map_status
 from .twilio_webhooks import (
@@ -78,14 +79,6 @@ CODE_TIMEOUT = "timeout"
 CODE_BAD_RESPONSE = "bad_response"
 CODE_EXPIRED = "expired_before_send"
 
-
-def mask_phone(number: str | None) -> str:
-    """+447700900789 -> +44******789. Fixed-width mask, so the length is not revealed either."""
-    if not number:
-        return ""
-    if len(number) <= 6:
-        return "*" * len(number)
-    return f"{number[:3]}******{number[-3:]}"
 
 
 class _HeaderKeepingHttpClient(TwilioHttpClient):

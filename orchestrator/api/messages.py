@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
+from providers.masking import mask_email, mask_phone, mask_token
+
 from .. import metrics
 from ..app_state import state
 from ..auth import require_scope
@@ -12,6 +14,7 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..services import message_view, messages
 from ..services.messages import check_against_policy, decide_route
+from .requests import parse_body
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
@@ -22,7 +25,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 @require_scope(Scope.SEND)
 def send_message():
     st = state()
-    raw, req = _send_request()
+    raw, req = parse_body(SendRequest)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not (0 < len(key) <= 255):
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1 to 255 characters",
@@ -56,7 +59,7 @@ def get_message(message_id: str):
 @require_scope(Scope.SEND, Scope.READ, Scope.COMPLIANCE_READ)
 def explain_route():
     st = state()
-    _, req = _send_request()
+    _, req = parse_body(SendRequest)
     policy = st.policies.active()
     now = st.clock()
     check_against_policy(policy, req, now, st.settings.max_content_chars)
@@ -65,12 +68,6 @@ def explain_route():
     body = plan.to_dict()
     body["inputs"] = {"message": mfacts.to_dict(), "recipient": _masked_facts(rfacts.to_dict())}
     return jsonify(body)
-
-
-def _send_request() -> tuple[bytes, SendRequest]:
-    from .requests import parse_body
-
-    return parse_body(SendRequest)
 
 
 def _visible(message) -> bool:
@@ -82,10 +79,8 @@ def _visible(message) -> bool:
 
 
 def _masked_facts(facts: dict) -> dict:
-    from ..domain.addresses import mask_email, mask_phone
-
     facts = dict(facts)
     facts["email"] = mask_email(facts.get("email")) or None
     facts["phone"] = mask_phone(facts.get("phone")) or None
-    facts["devices"] = [{**d, "token": d["token"][:6] + "…"} for d in facts.get("devices", [])]
+    facts["devices"] = [{**d, "token": mask_token(d["token"])} for d in facts.get("devices", [])]
     return facts

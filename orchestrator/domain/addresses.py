@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from providers.masking import mask_email, mask_phone
+
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -44,16 +46,3 @@ def check_hhmm(raw: str) -> str:
     if not _HHMM.match(raw):
         raise ValueError(f"validation_error: '{raw}' is not a time of day as HH:MM")
     return raw
-
-
-def mask_phone(raw: str | None) -> str:
-    if not raw:
-        return ""
-    return raw[:3] + "*" * max(len(raw) - 6, 0) + raw[-3:] if len(raw) > 6 else "***"
-
-
-def mask_email(raw: str | None) -> str:
-    if not raw:
-        return ""
-    local, _, domain = raw.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"

@@ -32,17 +32,6 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-FINAL_MESSAGE_STATUSES = frozenset(
-    {
-        MessageStatus.DELIVERED,
-        MessageStatus.READ,
-        MessageStatus.ACKNOWLEDGED,
-        MessageStatus.FAILED,
-        MessageStatus.EXPIRED,
-        MessageStatus.SUPPRESSED,
-        MessageStatus.CANCELLED,
-    }
-)
 
 
 class ReceiptOutcome(StrEnum):

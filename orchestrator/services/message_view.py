@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from providers.base import Channel
+from providers.masking import mask_email, mask_phone, mask_token
 
-from ..domain.addresses import mask_email, mask_phone
 from ..storage.models import Attempt, Message, ReceiptEvent
 from .messages import public_route
 
@@ -28,7 +28,7 @@ def mask_address(channel: str, address: str | None) -> str | None:
         return mask_phone(address)
     if channel == Channel.EMAIL:
         return mask_email(address)
-    return address[:6] + "…"
+    return mask_token(address)
 
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..domain.addresses import mask_email, mask_phone
+from providers.masking import mask_email, mask_phone, mask_token
+
 from ..schemas import RecipientUpsert
 from ..storage.models import Device, Recipient
 from .facts import load_recipient
@@ -79,7 +80,7 @@ def to_dict(row: Recipient) -> dict[str, Any]:
         "consents": row.consents or {},
         "quiet_hours": row.quiet_hours,
         "devices": [
-            {"platform": d.platform, "token": d.token[:6] + "…", "active": d.active} for d in row.devices
+            {"platform": d.platform, "token": mask_token(d.token), "active": d.active} for d in row.devices
         ],
         "last_active_at": row.last_active_at.isoformat() if row.last_active_at else None,
         "last_heartbeat_at": row.last_heartbeat_at.isoformat() if row.last_heartbeat_at else None,

@@ -62,10 +62,6 @@ class Database:
         self.engine = make_engine(self.url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
-
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on error. Callables appended to

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect
 
 from .db import Database
 
@@ -26,7 +25,3 @@ def upgrade(db: Database, revision: str = "head") -> None:
     with db.engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
-
-
-def is_current(db: Database) -> bool:
-    return "alembic_version" in inspect(db.engine).get_table_names()

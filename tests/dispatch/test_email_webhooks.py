@@ -4,16 +4,17 @@ the webhooks and move the attempt, the message and the recipient."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from orchestrator.storage.models import Recipient
 from providers.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.fakes.event_signers import sendgrid_public_key_b64, sendgrid_sign
+from tests.fakes.event_signers import sns_signed as sign_sns
 from tests.fakes.smtp_fake import SMTPFake, shared_ca
 
 TOPIC = "arn:aws:sns:test-region:123456789012:ses-events"
@@ -33,10 +34,7 @@ def sendgrid_key() -> ec.EllipticCurvePrivateKey:
 
 @pytest.fixture(scope="module")
 def sendgrid_public_key(sendgrid_key) -> str:
-    der = sendgrid_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode()
+    return sendgrid_public_key_b64(sendgrid_key)
 
 
 @pytest.fixture(scope="module")
@@ -124,27 +122,16 @@ def sg_event(kind: str, provider_message_id: str, at: dt.datetime, event_id: str
 def sg_post(client, key, events: list[dict] | bytes, *, signed_at: dt.datetime, tamper=None):
     body = events if isinstance(events, bytes) else json.dumps(events).encode()
     ts = str(int(signed_at.timestamp()))
-    signature = base64.b64encode(key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    signature = sendgrid_sign(key, body, ts)
     if tamper:
         body = tamper(body)
     return client.post("/webhooks/sendgrid", data=body, content_type="application/json",
                        headers={SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: ts})
 
 
-def sns_string_to_sign(msg: dict) -> bytes:
-    if msg["Type"] == "Notification":
-        keys = ["Message", "MessageId"] + (["Subject"] if "Subject" in msg else []) + [
-            "Timestamp", "TopicArn", "Type"]
-    else:
-        keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-    return "".join(f"{k}\n{msg[k]}\n" for k in keys).encode()
-
 
 def sns_signed(key, msg: dict) -> dict:
-    out = {"SignatureVersion": "2", "SigningCertURL": CERT_URL, **msg}
-    out["Signature"] = base64.b64encode(
-        key.sign(sns_string_to_sign(out), padding.PKCS1v15(), hashes.SHA256())).decode()
-    return out
+    return sign_sns(key, msg, version="2", cert_url=CERT_URL)
 
 
 def _sns_time(at: dt.datetime) -> str:

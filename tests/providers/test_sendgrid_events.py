@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from providers.base import AttemptStatus, Engagement, SignatureError
@@ -17,6 +17,8 @@ from providers.sendgrid_events import (
     parse_sendgrid_events,
     verify_sendgrid_signature,
 )
+from tests.fakes.event_signers import sendgrid_public_key_b64
+from tests.fakes.event_signers import sendgrid_sign as sign
 
 NOW = 1_760_000_000
 
@@ -28,15 +30,8 @@ def signing_key() -> ec.EllipticCurvePrivateKey:
 
 @pytest.fixture(scope="module")
 def public_key_b64(signing_key) -> str:
-    # The form SendGrid's settings page shows: base64 of the DER SubjectPublicKeyInfo.
-    der = signing_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode()
+    return sendgrid_public_key_b64(signing_key)
 
-
-def sign(key: ec.EllipticCurvePrivateKey, payload: bytes, timestamp: str) -> str:
-    return base64.b64encode(key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))).decode()
 
 
 PAYLOAD = json.dumps(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers.base import AttemptStatus, Engagement, SignatureError
 from providers.ses_events import (
@@ -18,10 +17,12 @@ from providers.ses_events import (
     parse_ses_notification,
     verify_sns_message,
 )
+from tests.fakes.event_signers import DEFAULT_SNS_CERT_URL
+from tests.fakes.event_signers import sns_signed as signed
 from tests.fakes.smtp_fake import shared_ca
 
 TEST_HOSTS = ("sns.*.amazonaws.com",)
-CERT_URL = "https://sns.test-region.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
+CERT_URL = DEFAULT_SNS_CERT_URL
 TOPIC = "arn:aws:sns:test-region:123456789012:ses-events"
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 SNS_TIMESTAMP = "2026-11-22T11:59:30.123Z"
@@ -55,21 +56,6 @@ def fetcher(signer):
     return RecordingFetcher({CERT_URL: signer[1]})
 
 
-def string_to_sign(msg: dict) -> bytes:
-    # Written out from the AWS documentation, independently of the code under test.
-    if msg["Type"] == "Notification":
-        keys = ["Message", "MessageId"] + (["Subject"] if "Subject" in msg else []) + [
-            "Timestamp", "TopicArn", "Type"]
-    else:
-        keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-    return "".join(f"{k}\n{msg[k]}\n" for k in keys).encode()
-
-
-def signed(key, msg: dict, version: str = "1") -> dict:
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
-    out = dict(msg, SignatureVersion=version, SigningCertURL=msg.get("SigningCertURL", CERT_URL))
-    out["Signature"] = base64.b64encode(key.sign(string_to_sign(out), padding.PKCS1v15(), algorithm)).decode()
-    return out
 
 
 def notification(event: dict | str, **extra) -> dict:

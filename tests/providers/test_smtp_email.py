@@ -11,7 +11,8 @@ import ssl
 import pytest
 
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError
-from providers.email_common import mask_email, parse_message_id
+from providers.email_common import parse_message_id
+from providers.masking import mask_email
 from providers.smtp_email import SMTPEmailProvider, SMTPStage, classify_reply, raise_for_refused
 from tests.fakes.smtp_fake import DISCONNECT, SMTPFake, free_port
 
