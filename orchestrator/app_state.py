@@ -1,4 +1,5 @@
-"""The per-app runtime objects (database, settings, policy store, dispatcher, providers),
+"""The runtime objects (database, settings, policy store, dispatcher, providers, presence,
+in-app bus), built by `bootstrap.bootstrap` for every entry point and, in the web process,
 kept in `app.extensions` so blueprints reach them without globals."""
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class AppState:
     dispatcher: Any = None      # orchestrator.dispatch.Dispatcher, set by the app factory
     providers: Any = None       # orchestrator.dispatch.registry.ProviderRegistry
     presence: Any = None        # orchestrator.inapp.presence.Presence
+    bus: Any = None             # orchestrator.inapp.bus.LocalBus | RedisBus
+    streams: Any = None         # orchestrator.inapp.stream.StreamHub, when served by the ASGI app
     # The one clock the service reads; tests replace it instead of sleeping.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import UTC, datetime
 
 import click
@@ -24,48 +23,55 @@ def main() -> None:
 @click.option("--host", default=None, help="Bind address (default HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default PORT or 8000).")
 @click.option("--workers", default=1, show_default=True,
-              help="gunicorn worker processes (use 1 with the embedded memory:// broker).")
-@click.option("--threads", default=16, show_default=True, help="Threads per worker process.")
-def serve(host: str | None, port: int | None, workers: int, threads: int) -> None:
-    """Start the HTTP API. With the embedded default (memory:// broker) the Celery worker
-    and the sweeper run inside it: one command, nothing else to start."""
-    from gunicorn.app.base import BaseApplication
+              help="Server processes (use 1 with the embedded memory:// broker).")
+@click.option("--threads", default=None, type=int,
+              help="Threads per process for API requests (default WEB_THREADS or 16); streams use none.")
+def serve(host: str | None, port: int | None, workers: int, threads: int | None) -> None:
+    """Start the HTTP API and the in-app streams (uvicorn). With the embedded default
+    (memory:// broker) the delivery worker and the sweeper run inside it: one command."""
+    import os
 
-    from .app import create_app
+    from . import server
+    from .storage.db import Database
+    from .storage.migrate import upgrade
 
     settings = Settings.from_env()
     if settings.embedded_worker and workers != 1:
         raise click.UsageError("the embedded worker needs --workers 1 (the memory:// queue is per process)")
-
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 60)
-            self.cfg.set("accesslog", "-")
-            # Path without the query string: the in-app stream takes its user token as
-            # `?token=` (EventSource cannot set headers), and tokens must not reach logs.
-            self.cfg.set("access_log_format", '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss')
-
-        def load(self):
-            # Runs in the worker process, so the background threads live where requests do.
-            return create_app(settings, start_background=True)
-
-    click.echo(f"orchestrator: http://{host or settings.host}:{port or settings.port} "
-               f"database={settings.database_url.split('@')[-1]} broker={settings.broker_url.split('@')[-1]}",
+    if threads:
+        os.environ["WEB_THREADS"] = str(threads)
+        settings = Settings.from_env()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    # Migrate once, here, before any server process starts: processes racing to create the
+    # same tables is how a fresh database breaks.
+    database = Database(settings.database_url)
+    upgrade(database)
+    database.dispose()
+    os.environ[MIGRATED_ENV] = "1"
+    click.echo(f"orchestrator: http://{bind_host}:{bind_port} database={settings.database_url.split('@')[-1]} "
+               f"broker={settings.broker_url.split('@')[-1]} processes={workers} threads={settings.web_threads}",
                err=True)
-    _Server().run()
+    if workers == 1:
+        from .asgi import create_asgi
+
+        app = create_asgi(settings, migrate=False)
+        server.make_server(app, bind_host, bind_port, log_level=settings.log_level.lower()).run()
+    else:
+        server.make_server("orchestrator.asgi:from_env", bind_host, bind_port, workers=workers, factory=True,
+                           log_level=settings.log_level.lower()).run()
+
+
+MIGRATED_ENV = "ORCHESTRATOR_MIGRATED"
 
 
 @main.command()
 @click.option("--concurrency", "-c", default=None, type=int, help="Worker threads (default WORKER_CONCURRENCY).")
 def worker(concurrency: int | None) -> None:
     """Run a Celery worker for a shared broker (CELERY_BROKER_URL: redis:// or amqp://)."""
-    runtime = _runtime()
+    from .bootstrap import bootstrap
     from .dispatch.celery_app import celery_app
 
+    runtime = bootstrap().dispatcher
     runtime.start_background(worker=False, sweeper_thread=False)
     celery_app.worker_main(["worker", "--pool=threads", "-c", str(concurrency or runtime.settings.worker_concurrency),
                             "-Q", "orchestrator", "--without-gossip", "--without-mingle", "-l", "INFO"])
@@ -75,22 +81,22 @@ def worker(concurrency: int | None) -> None:
 def scheduler() -> None:
     """Run the sweeper (due attempts, escalations, expiry). Safe to run several: a database
     lease lets one work at a time."""
-    runtime = _runtime()
+    import signal
+    import threading
+
+    from .bootstrap import bootstrap
+
+    runtime = bootstrap().dispatcher
     runtime.start_background(worker=False, sweeper_thread=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # PID 1 in a container gets SIGTERM
     click.echo("scheduler running; Ctrl-C to stop", err=True)
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(3600):
+            pass
     except KeyboardInterrupt:
-        runtime.stop()
-
-
-def _runtime():
-    from .app import create_app
-    from .app_state import EXTENSION_KEY
-
-    app = create_app(Settings.from_env())
-    return app.extensions[EXTENSION_KEY].dispatcher
+        pass
+    runtime.stop()
 
 
 # -- database ---------------------------------------------------------------------------

@@ -36,6 +36,12 @@ class Settings:
     log_level: str
     attempt_deadline_seconds: int
     in_app_token_ttl_seconds: int
+    streams_per_token: int
+    streams_per_user: int
+    max_streams: int
+    stream_keepalive_seconds: float
+    inapp_cors_origins: tuple[str, ...]
+    web_threads: int
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -63,5 +69,13 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO"),
             attempt_deadline_seconds=int(env.get("ATTEMPT_DEADLINE_SECONDS", "600")),
             in_app_token_ttl_seconds=int(env.get("IN_APP_TOKEN_TTL_SECONDS", "86400")),
+            streams_per_token=int(env.get("STREAMS_PER_TOKEN", "3")),
+            streams_per_user=int(env.get("STREAMS_PER_USER", "10")),
+            max_streams=int(env.get("MAX_STREAMS", "10000")),
+            stream_keepalive_seconds=float(env.get("STREAM_KEEPALIVE_SECONDS", "15")),
+            # Origins whose pages may call the in-app client routes (CORS); `*` allows any.
+            inapp_cors_origins=tuple(o.strip().rstrip("/") for o in env.get("INAPP_CORS_ORIGINS", "").split(",")
+                                     if o.strip()),
+            web_threads=int(env.get("WEB_THREADS", "16")),
             env=env,
         )

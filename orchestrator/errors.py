@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     VERSION_MISMATCH = "version_mismatch"
     INVALID_TRANSITION = "invalid_transition"
     SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
+    TOO_MANY_STREAMS = "too_many_streams"
+    UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
 
 

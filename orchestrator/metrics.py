@@ -25,3 +25,4 @@ QUEUE_LAG = Histogram("orchestrator_queue_lag_seconds", "From an attempt's due t
                       buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=REGISTRY)
 DUE_BACKLOG = Gauge("orchestrator_due_attempts", "Attempts due and not yet claimed (last sweep)",
                     registry=REGISTRY)
+OPEN_STREAMS = Gauge("orchestrator_open_streams", "In-app streams open in this process", registry=REGISTRY)

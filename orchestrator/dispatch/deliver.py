@@ -55,6 +55,7 @@ class DeliveryContext:
     lease_seconds: int
     worker_id: str
     enqueue_many: object
+    notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
 
 
 def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str) -> str | None:
@@ -144,6 +145,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
             outcome = _record_error(session, attempt, message, error, ctx.clock())
         released = _finish(ctx, session, message, ctx.clock())
     ctx.enqueue_many(released)  # after commit: a released attempt is durable before it is announced
+    if outcome == Outcome.SENT and attempt.channel == Channel.IN_APP and ctx.notify_inapp is not None:
+        ctx.notify_inapp(attempt.user_id)
     return outcome
 
 

@@ -62,8 +62,14 @@ class Dispatcher:
         return DeliveryContext(
             db=self.state.db, registry=self.state.providers, clock=self.state.clock,
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
-            enqueue_many=self.enqueue_many,
+            enqueue_many=self.enqueue_many, notify_inapp=self.notify_inapp,
         )
+
+    def notify_inapp(self, user_id: str) -> None:
+        from ..inapp.bus import Notice
+
+        if self.state.bus is not None:
+            self.state.bus.publish(user_id, Notice.ITEMS)
 
     def deliver(self, attempt_id: str) -> str:
         return deliver_attempt(self.context(), attempt_id, self.settings.public_base_url)

@@ -1,12 +1,10 @@
-"""The in-app client's API: inbox (notification center), live stream (Server-Sent Events)
-and engagement reports. Authenticated by a per-user token, not the API key."""
+"""The in-app client's API: inbox (notification center) and engagement reports,
+authenticated by a per-user token, not the API key. The live stream (Server-Sent Events)
+is served on the event loop: see stream.py."""
 
 from __future__ import annotations
 
-import json
-import time
-
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from providers.base import AttemptStatus, Channel, Engagement, Receipt
@@ -23,8 +21,6 @@ bp = Blueprint("inapp", __name__)
 
 INAPP_SOURCE = "in_app_client"
 VISIBLE = (AttemptStatus.SENT, AttemptStatus.DELIVERED)
-STREAM_POLL_SECONDS = 0.25
-STREAM_HEARTBEAT_SECONDS = 15
 
 
 @bp.post("/v1/recipients/<user_id>/inapp-token")
@@ -35,8 +31,8 @@ def issue_token(user_id: str):
     st = state()
     user_id = check_user_id(user_id)
     with st.db.session() as session:
-        token, expires = tokens.issue(session, user_id, st.clock(), st.settings.in_app_token_ttl_seconds)
-    return jsonify({"token": token, "expires_at": expires.isoformat()}), 201
+        token, expires, token_id = tokens.issue(session, user_id, st.clock(), st.settings.in_app_token_ttl_seconds)
+    return jsonify({"token": token, "token_id": token_id, "expires_at": expires.isoformat()}), 201
 
 
 def _entry(a: Attempt) -> dict:
@@ -89,57 +85,3 @@ def report(attempt_id: str, event: str):
         st.presence.touch(session, user_id, now)  # engaging is being active
     st.dispatcher.enqueue_many(released)
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})
-
-
-@bp.get("/v1/inbox/stream")
-def stream():
-    """Server-Sent Events. The database is the shared bus, so a message delivered by any
-    process reaches a client connected to any other; the open stream doubles as the
-    presence heartbeat the policy reads."""
-    st = state()
-    with st.db.session() as session:
-        user_id = tokens.user_for_request(session, st.clock())
-        token_hash = tokens.request_token_hash()
-        conn_id = st.presence.open_connection(session, user_id, st.clock())
-    st.dispatcher.release_held_in_app(user_id)
-
-    def events():
-        last_beat = time.monotonic()
-        yield "retry: 2000\n\n"
-        try:
-            yield from stream_loop(last_beat)
-        finally:
-            # The client went away (or the server is stopping): not connected any more.
-            st.presence.close_connection(user_id, conn_id)
-
-    def stream_loop(last_beat: float):
-        while True:
-            # Items the inbox holds but no client has been shown live yet: streaming one
-            # is its delivery. (With several devices open, the first stream takes it; the
-            # others see it in the inbox list.)
-            with st.db.session() as session:
-                fresh = session.scalars(select(Attempt).where(
-                    Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP,
-                    Attempt.status == AttemptStatus.SENT).order_by(Attempt.id).limit(100)).all()
-                payloads = [(a.id, _entry(a)) for a in fresh]
-                released: list[str] = []
-                for a in fresh:
-                    receipt = Receipt(provider="inapp", provider_message_id=a.id, status=AttemptStatus.DELIVERED,
-                                      event_id=f"{a.id}:streamed", occurred_at=st.clock(),
-                                      raw={"event": "streamed"}, message_id=a.message_id)
-                    released.extend(ingest(session, INAPP_SOURCE, receipt, st.clock(), attempt_id=a.id)[1])
-                beat_due = time.monotonic() - last_beat > STREAM_HEARTBEAT_SECONDS
-                if beat_due:
-                    st.presence.refresh_connection(session, user_id, conn_id, st.clock())
-                    if not tokens.still_valid(session, token_hash, st.clock()):
-                        return  # the token expired or was revoked: end the stream
-            st.dispatcher.enqueue_many(released)
-            for attempt_id, entry in payloads:
-                yield f"id: {attempt_id}\nevent: message\ndata: {json.dumps(entry)}\n\n"
-            if beat_due:
-                last_beat = time.monotonic()
-                yield ": keep-alive\n\n"
-            time.sleep(STREAM_POLL_SECONDS)
-
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

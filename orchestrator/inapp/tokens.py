@@ -1,51 +1,87 @@
 """Per-user tokens for the in-app client. The product backend asks for one with its API
-key and hands it to the user's app; the app never sees the API key."""
+key and hands it to the user's app; the app never sees the API key. Tokens are hashed like
+keys, expire, and can be revoked one by one (by their public id) or all of a user's at once;
+open streams of a revoked token are told through the in-app bus and close."""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..auth import hash_secret
 from ..errors import ApiError, ErrorCode
-from ..storage.models import InAppToken
+from ..storage.models import InAppToken, new_id
 
 TOKEN_PREFIX = "ut_"
 
 
-def issue(session: Session, user_id: str, now: datetime, ttl_seconds: int) -> tuple[str, datetime]:
+@dataclass(frozen=True)
+class TokenIdentity:
+    user_id: str
+    token_id: str | None
+    token_hash: str
+    expires_at: datetime
+
+
+def issue(session: Session, user_id: str, now: datetime, ttl_seconds: int) -> tuple[str, datetime, str]:
+    """Returns (plaintext token, expiry, token id); only the hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = now + timedelta(seconds=ttl_seconds)
-    session.add(InAppToken(token_hash=hash_secret(token), user_id=user_id, expires_at=expires, created_at=now))
-    return token, expires
+    token_id = new_id()
+    session.add(InAppToken(token_hash=hash_secret(token), id=token_id, user_id=user_id, expires_at=expires,
+                           created_at=now))
+    return token, expires, token_id
 
 
-def _request_token() -> str | None:
+def token_from(authorization: str | None, query_token: str | None) -> str | None:
     """The request's in-app token: the header, or the `token` query parameter for
     EventSource, which cannot set headers."""
-    header = request.headers.get("Authorization", "")
-    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.args.get("token")
+    header = authorization or ""
+    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else query_token
 
 
-def request_token_hash() -> str:
-    return hash_secret(_request_token() or "")
+def identify(session: Session, token: str | None, now: datetime) -> TokenIdentity:
+    """The user behind an in-app token; 401 if it is missing, unknown, expired or revoked."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing in-app user token", field="Authorization")
+    token_hash = hash_secret(token)
+    row = session.execute(select(InAppToken.user_id, InAppToken.id, InAppToken.expires_at, InAppToken.revoked_at)
+                          .where(InAppToken.token_hash == token_hash)).first()
+    if row is None or row.expires_at <= now or row.revoked_at is not None:
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "unknown, expired or revoked in-app user token",
+                       field="Authorization")
+    return TokenIdentity(row.user_id, row.id, token_hash, row.expires_at)
 
 
 def still_valid(session: Session, token_hash: str, now: datetime) -> bool:
-    row = session.get(InAppToken, token_hash)
-    return row is not None and row.expires_at > now
+    row = session.execute(select(InAppToken.expires_at, InAppToken.revoked_at)
+                          .where(InAppToken.token_hash == token_hash)).first()
+    return row is not None and row.expires_at > now and row.revoked_at is None
+
+
+def revoke(session: Session, token_id: str, now: datetime) -> str | None:
+    """Revokes one token by its id; returns its user id (None if there is no such token)."""
+    user_id = session.scalar(select(InAppToken.user_id).where(InAppToken.id == token_id))
+    if user_id is not None:
+        session.execute(update(InAppToken).where(InAppToken.id == token_id, InAppToken.revoked_at.is_(None))
+                        .values(revoked_at=now))
+    return user_id
+
+
+def revoke_user(session: Session, user_id: str, now: datetime) -> int:
+    """Revokes every live token of a user; returns how many."""
+    return session.execute(update(InAppToken).where(
+        InAppToken.user_id == user_id, InAppToken.revoked_at.is_(None), InAppToken.expires_at > now,
+    ).values(revoked_at=now)).rowcount
 
 
 def user_for_request(session: Session, now: datetime) -> str:
-    """The user behind the request's in-app token."""
-    token = _request_token()
-    if not token or not token.startswith(TOKEN_PREFIX):
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing in-app user token", field="Authorization")
-    row = session.scalar(select(InAppToken).where(InAppToken.token_hash == hash_secret(token)))
-    if row is None or row.expires_at <= now:
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "unknown or expired in-app user token", field="Authorization")
-    return row.user_id
+    """Flask side: the user behind the current request's token."""
+    from flask import request
+
+    return identify(session, token_from(request.headers.get("Authorization"), request.args.get("token")),
+                    now).user_id

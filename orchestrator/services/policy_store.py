@@ -1,7 +1,7 @@
 """Where the active routing policy comes from: the `policy_versions` table, seeded on first
 start from the shipped default document (or POLICY_FILE). Compiled policies are cached by
 version, so a decision costs no parsing. Activation (services.policy_versions) calls
-refresh() in its own process; other processes (more gunicorn workers, Celery workers) pick
+refresh() in its own process; other processes (more server processes, Celery workers) pick
 the new active version up within REFRESH_SECONDS."""
 
 from __future__ import annotations

@@ -139,11 +139,15 @@ class Attempt(Base):
         Index("ix_attempts_due", "status", "due_at"),
         Index("ix_attempts_provider_msg", "provider_message_id"),
         Index("ix_attempts_inbox", "user_id", "channel", "created_at"),
+        Index("ix_attempts_user_channel_status", "user_id", "channel", "status"),
     )
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(200))
     step_index: Mapped[int] = mapped_column(Integer)
+    # Steps that start together (a step and the parallel steps after it) share a group; the
+    # plan advances group by group without reading the route back.
+    step_group: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     channel: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str | None] = mapped_column(String(64))
@@ -177,6 +181,7 @@ class Attempt(Base):
     read_at: Mapped[datetime | None]
     clicked_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]  # the user archived the inbox item
     message: Mapped[Message] = relationship(back_populates="attempts")
 
 
@@ -260,10 +265,14 @@ class InAppToken(Base):
     """Per-user tokens for the in-app client (inbox, stream, engagement). Hashed like keys."""
 
     __tablename__ = "in_app_tokens"
+    __table_args__ = (Index("ix_in_app_tokens_id", "id", unique=True),)
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # A public handle to revoke one token by, without ever handling the secret again.
+    id: Mapped[str | None] = mapped_column(String(26), default=new_id)
     user_id: Mapped[str] = mapped_column(String(200), index=True)
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
 
 
 class StatusCallback(Base):

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.auth import create_api_key
+from tests.live_server import serving
 
 
 @pytest.fixture
@@ -22,13 +22,10 @@ def server(make_app):
     st = app.extensions[EXTENSION_KEY]
     st.clock = lambda: datetime.now(UTC)
     st.dispatcher.start_background()
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
     with st.db.session() as s:
         _, key = create_api_key(s, "stream-test", ["send", "read", "recipients"])
-    yield f"http://127.0.0.1:{srv.server_port}", {"Authorization": f"Bearer {key}"}
-    srv.shutdown()
+    with serving(app) as (base, _asgi):
+        yield base, {"Authorization": f"Bearer {key}"}
 
 
 def test_connected_client_receives_a_message_within_a_second(server):
@@ -44,8 +41,11 @@ def test_connected_client_receives_a_message_within_a_second(server):
                 assert r.status_code == 200
                 assert r.headers["content-type"].startswith("text/event-stream")
                 connected.set()
+                kind = None
                 for line in r.iter_lines():
-                    if line.startswith("data: "):
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    if line.startswith("data: ") and kind == "message":
                         events.append((time.monotonic(), json.loads(line[6:])))
                         return
 

@@ -1,0 +1,70 @@
+"""The one ASGI application `orchestrator serve` runs: in-app streams are served natively on
+the event loop (orchestrator.inapp.stream); every other route is the Flask app, run on a
+bounded thread pool through a2wsgi. Streams therefore never hold a thread, and no number of
+them can starve the API (see README, "Serving").
+
+Lifespan: startup attaches the in-app bus to the loop and starts the presence refresher;
+shutdown closes the open streams (clients reconnect elsewhere) and stops the background
+worker and sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from a2wsgi import WSGIMiddleware
+
+from .app import create_app
+from .app_state import EXTENSION_KEY
+from .config import Settings
+from .inapp.stream import PATH as STREAM_PATH
+from .inapp.stream import StreamHub
+
+log = logging.getLogger("orchestrator.asgi")
+
+
+class OrchestratorASGI:
+    def __init__(self, flask_app, *, threads: int) -> None:
+        self.flask_app = flask_app
+        self.state = flask_app.extensions[EXTENSION_KEY]
+        self.hub = StreamHub(self.state)
+        self.state.streams = self.hub
+        self.wsgi = WSGIMiddleware(flask_app, workers=threads)
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"] == STREAM_PATH:
+                await self.hub(scope, receive, send)
+            else:
+                await self.wsgi(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.hub.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.hub.close_all()
+                await asyncio.to_thread(self.state.dispatcher.stop)
+                self.state.bus.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_asgi(settings: Settings | None = None, *, start_background: bool = True,
+                migrate: bool = True) -> OrchestratorASGI:
+    settings = settings or Settings.from_env()
+    app = create_app(settings, start_background=start_background, migrate=migrate)
+    return OrchestratorASGI(app, threads=settings.web_threads)
+
+
+def from_env() -> OrchestratorASGI:
+    """Factory for `serve --workers N` (uvicorn imports it in each server process). The
+    parent has migrated already; the processes must not race to do it again."""
+    import os
+
+    return create_asgi(migrate=os.environ.get("ORCHESTRATOR_MIGRATED") != "1")

@@ -1,0 +1,37 @@
+"""The composition root: every entry point (web, worker, scheduler, CLI) builds its runtime
+here and nowhere else. No Flask: the worker and the scheduler never build a web app."""
+
+from __future__ import annotations
+
+from .app_state import AppState
+from .config import Settings
+from .logs import configure_logging
+from .services.policy_store import PolicyStore
+from .storage.db import Database
+from .storage.migrate import upgrade
+
+
+def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_background: bool = False,
+              celery: bool = True) -> AppState:
+    """Builds the database, policy store, providers, presence, in-app bus and dispatcher.
+    `start_background` runs the embedded worker and the sweeper threads in this process."""
+    from .dispatch.registry import ProviderRegistry
+    from .dispatch.runtime import Dispatcher
+    from .inapp.bus import make_bus
+    from .inapp.presence import make_presence
+
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    db = Database(settings.database_url)
+    if migrate:
+        upgrade(db)
+    store = PolicyStore(db, settings.policy_file)
+    store.ensure_seeded()
+    state = AppState(settings=settings, db=db, policies=store)
+    state.presence = make_presence(settings.redis_url)
+    state.bus = make_bus(settings.redis_url)
+    state.providers = ProviderRegistry.from_settings(settings)
+    state.dispatcher = Dispatcher(state, celery=celery)
+    if start_background:
+        state.dispatcher.start_background()
+    return state

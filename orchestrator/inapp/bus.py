@@ -1,0 +1,175 @@
+"""Fan-out of in-app notifications to open streams. The bus only wakes streams; the items
+themselves are read from the database, so a lost notification delays nothing for long
+(the stream re-reads on its keep-alive tick) and a resumed stream misses nothing.
+
+- `LocalBus` (embedded default, one process): a worker thread publishes after commit; the
+  event loop that serves the streams is woken with `call_soon_threadsafe`.
+- `RedisBus` (REDIS_URL set, several processes): PUBLISH on one channel; every process
+  runs one subscriber thread and wakes its own streams. An item delivered by a worker in
+  one process reaches a stream held by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+log = logging.getLogger("orchestrator.inapp.bus")
+
+CHANNEL = "orchestrator:inapp"
+
+
+class Notice(StrEnum):
+    ITEMS = "items"      # new or changed inbox items for the user
+    UNREAD = "unread"    # engagement changed the unread count
+    REVOKE = "revoke"    # one token (token_id) or all of the user's tokens were revoked
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream. `wake` is set by the bus; the stream clears it before it reads."""
+
+    user_id: str
+    token_id: str | None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    notices: set[str] = field(default_factory=set)
+    revoked: bool = False
+
+
+class LocalBus:
+    kind = "local"
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscriber]] = defaultdict(set)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the event loop side -------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def subscribe(self, user_id: str, token_id: str | None) -> Subscriber:
+        sub = Subscriber(user_id, token_id)
+        with self._lock:
+            self._subs[user_id].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.user_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.user_id]
+
+    def stream_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    # -- any thread ------------------------------------------------------------------
+    def publish(self, user_id: str, notice: Notice, token_id: str | None = None) -> None:
+        self._deliver(user_id, notice, token_id)
+
+    def publish_many(self, notices: list[tuple[str, Notice, str | None]]) -> None:
+        for user_id, notice, token_id in notices:
+            self.publish(user_id, notice, token_id)
+
+    def _deliver(self, user_id: str, notice: str, token_id: str | None) -> None:
+        loop = self._loop
+        with self._lock:
+            targets = list(self._subs.get(user_id, ()))
+        if not targets or loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(_wake, targets, notice, token_id)
+
+    def close(self) -> None:
+        """Nothing to release in process."""
+
+
+def _wake(targets: list[Subscriber], notice: str, token_id: str | None) -> None:
+    for sub in targets:
+        if notice == Notice.REVOKE and token_id is not None and sub.token_id != token_id:
+            continue
+        if notice == Notice.REVOKE:
+            sub.revoked = True
+        sub.notices.add(notice)
+        sub.wake.set()
+
+
+class RedisBus(LocalBus):
+    kind = "redis"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._url = url
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pubsub = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().attach(loop)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._listen, name="inapp-bus", daemon=True)
+            self._thread.start()
+
+    def publish(self, user_id: str, notice: Notice, token_id: str | None = None) -> None:
+        try:
+            self._redis.publish(CHANNEL, json.dumps([user_id, str(notice), token_id]))
+        except Exception:  # noqa: BLE001 - a wake-up call; the stream's own tick re-reads
+            log.warning("in-app notification not published", exc_info=True)
+            self._deliver(user_id, notice, token_id)
+
+    def publish_many(self, notices: list[tuple[str, Notice, str | None]]) -> None:
+        if not notices:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for user_id, notice, token_id in notices:
+                pipe.publish(CHANNEL, json.dumps([user_id, str(notice), token_id]))
+            pipe.execute()
+        except Exception:  # noqa: BLE001
+            log.warning("in-app notifications not published", exc_info=True)
+            for user_id, notice, token_id in notices:
+                self._deliver(user_id, notice, token_id)
+
+    def _listen(self) -> None:
+        import redis
+
+        while not self._stop.is_set():
+            try:
+                client = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=None)
+                self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub.subscribe(CHANNEL)
+                for item in self._pubsub.listen():
+                    if self._stop.is_set():
+                        return
+                    try:
+                        user_id, notice, token_id = json.loads(item["data"])
+                    except (ValueError, TypeError, KeyError):
+                        continue
+                    self._deliver(user_id, notice, token_id)
+            except Exception:  # noqa: BLE001 - reconnect; streams re-read on their tick meanwhile
+                if self._stop.is_set():
+                    return
+                log.warning("in-app bus subscriber lost Redis; reconnecting", exc_info=True)
+                self._stop.wait(1.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            if self._pubsub is not None:
+                self._pubsub.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def make_bus(redis_url: str | None) -> LocalBus:
+    return RedisBus(redis_url) if redis_url else LocalBus()

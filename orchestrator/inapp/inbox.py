@@ -1,0 +1,121 @@
+"""Every query of the inbox (in-app attempts as the user sees them) in one place: the
+Flask inbox routes and the event-loop stream both read through here.
+
+An inbox item is an in-app attempt that was sent (visible) or delivered (shown on a
+stream), not archived. Pages are ordered newest first by (sent_at, id); a cursor is that
+pair, opaque to clients. The stream resumes by the same pair (its SSE event id)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from providers.base import AttemptStatus, Channel
+
+from ..storage.models import Attempt, Message
+
+VISIBLE = (AttemptStatus.SENT, AttemptStatus.DELIVERED)
+# A stream resuming from an event id re-reads this far back, because a worker stamps
+# `sent_at` before its commit: an item committed late can carry an earlier time than one
+# already shown. Clients drop ids they have (the bundled client does).
+RESUME_OVERLAP = timedelta(seconds=10)
+STREAM_BATCH = 100
+
+
+class CursorError(ValueError):
+    """A cursor or event id that is not one of ours."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """(sent_at, attempt id): where an item sits in the user's timeline."""
+
+    at: datetime
+    id: str
+
+    def encode(self) -> str:
+        raw = f"{int(self.at.timestamp() * 1_000_000)}.{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Position:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            micros, attempt_id = raw.split(".", 1)
+            at = datetime.fromtimestamp(int(micros) / 1_000_000, UTC)
+        except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
+            raise CursorError(text) from None
+        if not attempt_id or len(attempt_id) > 26 or not attempt_id.isalnum():
+            raise CursorError(text)
+        return cls(at, attempt_id)
+
+
+_COLUMNS = (Attempt.id, Attempt.message_id, Attempt.status, Attempt.sent_at, Attempt.created_at,
+            Attempt.seen_at, Attempt.read_at, Attempt.clicked_at, Attempt.acknowledged_at,
+            Attempt.archived_at, Message.category, Message.content)
+
+
+def _base(user_id: str):
+    return (select(*_COLUMNS).join(Message, Message.id == Attempt.message_id)
+            .where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP,
+                   Attempt.status.in_(VISIBLE), Attempt.archived_at.is_(None)))
+
+
+def entry(row: Any) -> dict[str, Any]:
+    content = row.content or {}
+    at = row.sent_at or row.created_at
+    return {
+        "id": row.id, "message_id": row.message_id, "category": row.category,
+        "title": content.get("title", ""), "body": content.get("body", ""),
+        "action_url": content.get("action_url"), "image_url": content.get("image_url"),
+        "created_at": at.isoformat(),
+        "seen_at": _iso(row.seen_at), "read_at": _iso(row.read_at),
+        "clicked_at": _iso(row.clicked_at), "acknowledged_at": _iso(row.acknowledged_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def position(row: Any) -> Position:
+    return Position(row.sent_at or row.created_at, row.id)
+
+
+def page(session: Session, user_id: str, limit: int, cursor: Position | None = None
+         ) -> tuple[list[Any], Position | None]:
+    """Newest first; returns the rows and the cursor of the next page (None at the end)."""
+    query = _base(user_id)
+    if cursor is not None:
+        query = query.where(or_(Attempt.sent_at < cursor.at,
+                                and_(Attempt.sent_at == cursor.at, Attempt.id < cursor.id)))
+    rows = session.execute(query.order_by(Attempt.sent_at.desc(), Attempt.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (position(rows[-1]) if more and rows else None)
+
+
+def unread_count(session: Session, user_id: str) -> int:
+    """The user's total of unread items, whatever page the client shows."""
+    return session.scalar(
+        select(func.count()).select_from(Attempt).where(
+            Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.status.in_(VISIBLE),
+            Attempt.archived_at.is_(None), Attempt.read_at.is_(None))) or 0
+
+
+def for_stream(session: Session, user_id: str, since: Position | None) -> list[Any]:
+    """What a stream shows next, oldest first: every item not yet shown on any stream
+    (status `sent`), plus, when resuming, everything after the client's last event."""
+    shown_nowhere = Attempt.status == AttemptStatus.SENT
+    if since is not None:
+        cond = or_(shown_nowhere, Attempt.sent_at >= since.at - RESUME_OVERLAP)
+    else:
+        cond = shown_nowhere
+    return session.execute(_base(user_id).where(cond).order_by(Attempt.sent_at, Attempt.id)
+                           .limit(STREAM_BATCH)).all()

@@ -1,0 +1,305 @@
+"""The in-app live stream (Server-Sent Events), served natively on the event loop: an idle
+stream is a coroutine waiting on an event — no thread, a few KB — so thousands of open
+streams leave the thread pool that serves the API untouched.
+
+A stream never polls the database. It reads when the in-app bus wakes it (an item became
+visible, engagement changed the unread count, a token was revoked), plus once when it opens.
+Each item is one SSE event whose id is the item's position in the user's timeline; a client
+that reconnects sends it back as `Last-Event-ID` and gets everything after it (the browser's
+EventSource does this by itself). Showing an item on a stream is its delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from providers.base import AttemptStatus, Receipt
+
+from .. import metrics
+from ..dispatch.receipts import ingest
+from ..errors import ApiError, ErrorCode
+from . import cors, inbox, tokens
+from .bus import Notice, Subscriber
+
+log = logging.getLogger("orchestrator.inapp.stream")
+
+PATH = "/v1/inbox/stream"
+INAPP_SOURCE = "in_app_client"
+RETRY_MS = 2000
+SHOWN_MEMORY = 2000  # ids this stream already sent, to drop repeats of the resume overlap
+
+
+class StreamHub:
+    """Serves every stream of this process and keeps their presence fresh."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self.settings = state.settings
+        self._open: dict[str, Subscriber] = {}     # connection id -> subscriber
+        self._conn_users: dict[str, str] = {}      # connection id -> user id (presence)
+        self._per_token: dict[str, int] = {}
+        self._per_user: dict[str, int] = {}
+        self._closing: asyncio.Event | None = None
+        self._refresher: asyncio.Task | None = None
+
+    # -- lifecycle (ASGI lifespan) ---------------------------------------------------
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._closing = asyncio.Event()
+        self.state.bus.attach(loop)
+        self._refresher = loop.create_task(self._refresh_presence())
+
+    def close_all(self) -> None:
+        """Ends every open stream now (shutdown): clients reconnect to another process."""
+        if self._closing is not None:
+            self._closing.set()
+        for sub in list(self._open.values()):
+            sub.wake.set()
+        if self._refresher is not None:
+            self._refresher.cancel()
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    async def _refresh_presence(self) -> None:
+        from .presence import REFRESH_EVERY
+
+        while True:
+            await asyncio.sleep(REFRESH_EVERY.total_seconds())
+            conns = dict(self._conn_users)
+            if not conns:
+                continue
+            try:
+                await asyncio.to_thread(self._refresh_sync, conns)
+            except Exception:  # noqa: BLE001 - try again next tick
+                log.warning("presence refresh failed", exc_info=True)
+
+    def _refresh_sync(self, conns: dict[str, str]) -> None:
+        with self.state.db.session() as session:
+            self.state.presence.refresh_connections(session, conns, self.state.clock())
+
+    # -- one request -------------------------------------------------------------------
+    async def __call__(self, scope: dict, receive, send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        cors_headers = cors.headers(headers.get("origin"), self.settings.inapp_cors_origins,
+                                    preflight=scope["method"] == "OPTIONS")
+        if scope["method"] == "OPTIONS":
+            await _respond(send, 204, None, cors_headers)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _error(send, ApiError(405, ErrorCode.METHOD_NOT_ALLOWED,
+                                        "the stream is read with GET", field="method"), cors_headers)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            since = _resume_position(headers, query)
+            ident = await asyncio.to_thread(self._identify, headers.get("authorization"),
+                                            (query.get("token") or [None])[0])
+            self._check_limits(ident)
+        except ApiError as exc:
+            await _error(send, exc, cors_headers)
+            return
+        await self._serve(ident, since, receive, send, cors_headers)
+
+    def _identify(self, authorization: str | None, query_token: str | None) -> tokens.TokenIdentity:
+        with self.state.db.session() as session:
+            return tokens.identify(session, tokens.token_from(authorization, query_token), self.state.clock())
+
+    def _check_limits(self, ident: tokens.TokenIdentity) -> None:
+        s = self.settings
+        if len(self._open) >= s.max_streams:
+            raise ApiError(503, ErrorCode.UNAVAILABLE,
+                           f"this server holds its maximum of {s.max_streams} streams; retry on another "
+                           "process or later", field="stream")
+        if self._per_token.get(ident.token_hash, 0) >= s.streams_per_token:
+            raise ApiError(429, ErrorCode.TOO_MANY_STREAMS,
+                           f"this token already has {s.streams_per_token} open streams (STREAMS_PER_TOKEN)",
+                           field="token")
+        held = max(self._per_user.get(ident.user_id, 0),
+                   self.state.presence.connection_count(ident.user_id, self.state.clock()))
+        if held >= s.streams_per_user:
+            raise ApiError(429, ErrorCode.TOO_MANY_STREAMS,
+                           f"this user already has {s.streams_per_user} open streams (STREAMS_PER_USER)",
+                           field="user")
+
+    async def _serve(self, ident: tokens.TokenIdentity, since: inbox.Position | None, receive, send,
+                     cors_headers: dict[str, str]) -> None:
+        user_id = ident.user_id
+        sub = self.state.bus.subscribe(user_id, ident.token_id)
+        self._per_token[ident.token_hash] = self._per_token.get(ident.token_hash, 0) + 1
+        self._per_user[user_id] = self._per_user.get(user_id, 0) + 1
+        conn_id = None
+        disconnected = asyncio.Event()
+        watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, disconnected))
+        metrics.OPEN_STREAMS.inc()
+        try:
+            conn_id = await asyncio.to_thread(self._open_connection, user_id)
+            self._open[conn_id] = sub
+            self._conn_users[conn_id] = user_id
+            await send({"type": "http.response.start", "status": 200, "headers": _encode({
+                "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
+                "x-accel-buffering": "no", **cors_headers})})
+            await send({"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode(),
+                        "more_body": True})
+            await self._loop(ident, sub, since, send, disconnected)
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            watcher.cancel()
+            metrics.OPEN_STREAMS.dec()
+            self.state.bus.unsubscribe(sub)
+            self._dec(self._per_token, ident.token_hash)
+            self._dec(self._per_user, user_id)
+            if conn_id is not None:
+                self._open.pop(conn_id, None)
+                self._conn_users.pop(conn_id, None)
+                try:
+                    await asyncio.to_thread(self.state.presence.close_connection, user_id, conn_id)
+                except Exception:  # noqa: BLE001 - the connection ages out of presence anyway
+                    log.warning("presence close failed", exc_info=True)
+            try:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:  # noqa: BLE001 - already closed
+                pass
+
+    @staticmethod
+    def _dec(counts: dict[str, int], key: str) -> None:
+        counts[key] -= 1
+        if counts[key] <= 0:
+            del counts[key]
+
+    def _open_connection(self, user_id: str) -> str:
+        now = self.state.clock()
+        with self.state.db.session() as session:
+            conn_id = self.state.presence.open_connection(session, user_id, now)
+        # Opening the app is a session: items held for the user's next session are due now.
+        self.state.dispatcher.release_held_in_app(user_id)
+        return conn_id
+
+    async def _loop(self, ident: tokens.TokenIdentity, sub: Subscriber, since: inbox.Position | None, send,
+                    disconnected: asyncio.Event) -> None:
+        shown: OrderedDict[str, None] = OrderedDict()
+        # Without Last-Event-ID, the stream shows what no stream has shown yet plus whatever
+        # becomes visible from now on, even if another of the user's devices shows it first.
+        cursor = since or inbox.Position(self.state.clock(), "")
+        last_unread: int | None = None
+        keepalive = self.settings.stream_keepalive_seconds
+        assert self._closing is not None
+        read = True
+        while not (disconnected.is_set() or self._closing.is_set()):
+            sub.wake.clear()
+            notices, sub.notices = sub.notices, set()
+            if Notice.REVOKE in notices or self.state.clock() >= ident.expires_at:
+                if not await asyncio.to_thread(self._still_valid, ident.token_hash):
+                    await send(_chunk("event: revoked\ndata: {}\n\n"))
+                    return
+            if read or notices & {Notice.ITEMS, Notice.UNREAD}:
+                rows, unread = await asyncio.to_thread(self._read, ident.user_id, cursor)
+                chunks = []
+                for row in rows:
+                    position = inbox.position(row)
+                    if position.at > cursor.at:
+                        cursor = inbox.Position(position.at, position.id)
+                    if row.id in shown:
+                        continue
+                    shown[row.id] = None
+                    if len(shown) > SHOWN_MEMORY:
+                        shown.popitem(last=False)
+                    chunks.append(f"id: {position.encode()}\nevent: message\ndata: "
+                                  f"{json.dumps(inbox.entry(row))}\n\n")
+                if unread != last_unread:
+                    chunks.append(f"event: unread\ndata: {json.dumps({'unread': unread})}\n\n")
+                    last_unread = unread
+                if chunks:
+                    await send(_chunk("".join(chunks)))
+                read = False
+            started = time.monotonic()
+            woke = await _wait_any((sub.wake, disconnected, self._closing), keepalive)
+            if not woke and time.monotonic() - started >= keepalive - 0.01:
+                await send(_chunk(": keep-alive\n\n"))
+
+    def _still_valid(self, token_hash: str) -> bool:
+        with self.state.db.session() as session:
+            return tokens.still_valid(session, token_hash, self.state.clock())
+
+    def _read(self, user_id: str, cursor: inbox.Position) -> tuple[list[Any], int]:
+        """Items to show and the unread total; items no stream had shown yet become
+        delivered in the same transaction (a plan watching `delivered` moves on)."""
+        now = self.state.clock()
+        released: list[str] = []
+        with self.state.db.session() as session:
+            rows = inbox.for_stream(session, user_id, cursor)
+            for row in rows:
+                if row.status == AttemptStatus.SENT:
+                    released += mark_shown(session, row.id, row.message_id, now)
+            unread = inbox.unread_count(session, user_id)
+        self.state.dispatcher.enqueue_many(released)
+        return rows, unread
+
+
+def mark_shown(session, attempt_id: str, message_id: str, now: datetime) -> list[str]:
+    receipt = Receipt(provider="inapp", provider_message_id=attempt_id, status=AttemptStatus.DELIVERED,
+                      event_id=f"{attempt_id}:streamed", occurred_at=now, raw={"event": "streamed"},
+                      message_id=message_id)
+    return ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt_id)[1]
+
+
+def _resume_position(headers: dict[str, str], query: dict[str, list[str]]) -> inbox.Position | None:
+    raw = headers.get("last-event-id") or (query.get("last_event_id") or [None])[0]
+    if not raw:
+        return None
+    try:
+        return inbox.Position.decode(raw.strip())
+    except inbox.CursorError:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
+                       "Last-Event-ID: not an event id this stream sent", field="Last-Event-ID") from None
+
+
+async def _watch_disconnect(receive, disconnected: asyncio.Event) -> None:
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+    finally:
+        disconnected.set()
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], timeout: float) -> bool:
+    """True when one of the events was set, False on timeout."""
+    if any(e.is_set() for e in events):
+        return True
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    return bool(done)
+
+
+def _chunk(text: str) -> dict:
+    return {"type": "http.response.body", "body": text.encode(), "more_body": True}
+
+
+def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+async def _respond(send, status: int, body: dict | None, headers: dict[str, str]) -> None:
+    payload = json.dumps(body).encode() if body is not None else b""
+    extra = {"content-type": "application/json"} if body is not None else {}
+    await send({"type": "http.response.start", "status": status,
+                "headers": _encode({**extra, "content-length": str(len(payload)), **headers})})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _error(send, exc: ApiError, headers: dict[str, str]) -> None:
+    await _respond(send, exc.status, exc.to_dict(), headers)

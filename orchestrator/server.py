@@ -1,0 +1,43 @@
+"""The HTTP server: uvicorn (httptools + uvloop) running the ASGI app. Chosen by measurement
+(bench/README.md, "Server"): the only candidate that serves the Flask API from a thread pool
+and the in-app streams from an event loop on one port. The bare-baseline benchmark runs its
+endpoint through `make_server` too, so every ratio compares like with like."""
+
+from __future__ import annotations
+
+import uvicorn
+
+# Short keep-alive for idle API clients; streams are not idle (they get keep-alive comments).
+KEEP_ALIVE_SECONDS = 30
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def config(app, host: str, port: int, *, workers: int | None = None, factory: bool = False,
+           log_level: str = "warning") -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=host, port=port, workers=workers, factory=factory,
+        loop="uvloop", http="httptools", lifespan="on",
+        access_log=False,  # one JSON line per request is written by the app (orchestrator.logs)
+        log_config=None, log_level=log_level, server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        backlog=4096,
+    )
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, closing the in-app streams as soon as shutdown starts: open streams
+    would otherwise hold the graceful shutdown for its whole timeout."""
+
+    def __init__(self, config: uvicorn.Config, asgi_app=None) -> None:
+        super().__init__(config)
+        self.asgi_app = asgi_app
+
+    def handle_exit(self, sig, frame) -> None:  # noqa: ANN001 - runs on the loop (signal handler)
+        hub = getattr(self.asgi_app, "hub", None)
+        if hub is not None:
+            hub.close_all()
+        super().handle_exit(sig, frame)
+
+
+def make_server(app, host: str, port: int, **kwargs) -> Server:
+    return Server(config(app, host, port, **kwargs), asgi_app=app)
