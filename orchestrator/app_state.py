@@ -29,6 +29,7 @@ class AppState:
     presence: Any = None        # orchestrator.inapp.presence.Presence
     bus: Any = None             # orchestrator.inapp.bus.LocalBus | RedisBus
     streams: Any = None         # orchestrator.inapp.stream.StreamHub, when served by the ASGI app
+    key_cache: Any = None       # orchestrator.auth.KeyCache
     # The one clock the service reads; tests replace it instead of sleeping.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -55,7 +58,49 @@ def create_api_key(session: Session, name: str, scopes: Iterable[str],
     return key, plaintext
 
 
-def authenticate(session: Session, header: str | None) -> ApiKey:
+@dataclass(frozen=True)
+class KeyIdentity:
+    """What a request needs of its API key; a snapshot, safe to cache and share."""
+
+    id: str
+    name: str
+    scope_set: frozenset[str]
+    callback_url: str | None = None
+
+
+_UNKNOWN = object()
+
+
+class KeyCache:
+    """API key lookups by token, kept for `ttl` seconds: the accept path reads nothing from
+    the database to authenticate. A revoked or re-scoped key is honoured within `ttl` in
+    every process, at once in the process that changed it (it calls `clear`). Unknown
+    tokens are cached too, so a flood of bad keys does not reach the database either."""
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> object:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return _UNKNOWN
+        return entry[1]
+
+    def put(self, token_hash: str, identity: KeyIdentity | None) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[token_hash] = (time.monotonic() + self.ttl, identity)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _split(header: str | None) -> tuple[str, str]:
     if not header or not header.startswith("Bearer "):
         raise ApiError(401, ErrorCode.UNAUTHORIZED,
                        "missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
@@ -63,12 +108,40 @@ def authenticate(session: Session, header: str | None) -> ApiKey:
     parts = token.removeprefix(KEY_PREFIX).split("_", 1)
     if not token.startswith(KEY_PREFIX) or len(parts) != 2:
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "malformed API key", field="Authorization")
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[0]))
+    return token, parts[0]
+
+
+def _unknown() -> ApiError:
+    return ApiError(401, ErrorCode.UNAUTHORIZED, "unknown or revoked API key", field="Authorization")
+
+
+def authenticate(session: Session, header: str | None) -> ApiKey:
+    token, prefix = _split(header)
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if key is None or key.revoked_at is not None or not hmac.compare_digest(
         key.key_hash, hash_secret(token)
     ):
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "unknown or revoked API key", field="Authorization")
+        raise _unknown()
     return key
+
+
+def identify(db, cache: KeyCache, header: str | None) -> KeyIdentity:
+    """The key behind an Authorization header, through the cache."""
+    token, prefix = _split(header)
+    token_hash = hash_secret(token)
+    cached = cache.get(token_hash)
+    if cached is _UNKNOWN:
+        with db.session_factory() as session:  # read-only: nothing to commit
+            row = session.execute(select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.callback_url,
+                                         ApiKey.key_hash, ApiKey.revoked_at)
+                                  .where(ApiKey.prefix == prefix)).first()
+        ok = row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, token_hash)
+        cached = KeyIdentity(row.id, row.name, frozenset(s for s in row.scopes.split(",") if s),
+                             row.callback_url) if ok else None
+        cache.put(token_hash, cached)
+    if cached is None:
+        raise _unknown()
+    return cached  # type: ignore[return-value]
 
 
 def require_scope(*scopes: Scope) -> Callable:
@@ -80,8 +153,8 @@ def require_scope(*scopes: Scope) -> Callable:
         def wrapper(*args: Any, **kwargs: Any):
             from .app_state import state  # late import: the app factory builds the state
 
-            with state().db.session_factory() as session:  # read-only: nothing to commit
-                key = authenticate(session, request.headers.get("Authorization"))
+            st = state()
+            key = identify(st.db, st.key_cache, request.headers.get("Authorization"))
             held = key.scope_set
             if Scope.ADMIN not in held and not held.intersection(s.value for s in scopes):
                 need = " or ".join(s.value for s in scopes)

@@ -4,6 +4,7 @@ here and nowhere else. No Flask: the worker and the scheduler never build a web 
 from __future__ import annotations
 
 from .app_state import AppState
+from .auth import KeyCache
 from .config import Settings
 from .logs import configure_logging
 from .services.policy_store import PolicyStore
@@ -27,7 +28,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
         upgrade(db)
     store = PolicyStore(db, settings.policy_file)
     store.ensure_seeded()
-    state = AppState(settings=settings, db=db, policies=store)
+    state = AppState(settings=settings, db=db, policies=store, key_cache=KeyCache(settings.key_cache_seconds))
     state.presence = make_presence(settings.redis_url)
     state.bus = make_bus(settings.redis_url)
     state.providers = ProviderRegistry.from_settings(settings)

@@ -42,6 +42,7 @@ class Settings:
     stream_keepalive_seconds: float
     inapp_cors_origins: tuple[str, ...]
     web_threads: int
+    key_cache_seconds: float
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -77,5 +78,7 @@ class Settings:
             inapp_cors_origins=tuple(o.strip().rstrip("/") for o in env.get("INAPP_CORS_ORIGINS", "").split(",")
                                      if o.strip()),
             web_threads=int(env.get("WEB_THREADS", "16")),
+            # How long an API key lookup is reused: a revoked key stops working within this.
+            key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "5")),
             env=env,
         )

@@ -125,6 +125,10 @@ class Policy:
     # document order: the engine's inner loop, flattened and specialised.
     rules_by_category: dict[str, tuple[_Entry, ...]] = field(
         repr=False, compare=False, default_factory=dict)
+    # Whether any rule's `when` reads the in-app counters. When none does, the counters can
+    # only matter through a cap on in-app, so a caller may skip counting for a plan with no
+    # in-app step (see `needs_in_app_counts`).
+    conditions_read_in_app_counts: bool = field(repr=False, compare=False, default=True)
 
     def has_category(self, name: str) -> bool:
         return name in self.categories
@@ -319,8 +323,20 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
               timedelta(days=thresholds["dormant_after_days"]),
               timedelta(days=thresholds["churned_after_days"]), (start, end))
     policy = Policy(version.strip(), dict(doc), categories, thresholds, consents, tuple(rules), specs,
-                    category_facts, timing, rules_by_category)
+                    category_facts, timing, rules_by_category,
+                    any(_reads_counts(r.get("when")) for r in raw_rules if isinstance(r, Mapping)))
     return policy, []
+
+
+_COUNT_FACTS = ("in_app_count_day", "in_app_count_week")
+
+
+def _reads_counts(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        return node.get("fact") in _COUNT_FACTS or any(_reads_counts(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_reads_counts(v) for v in node)
+    return False
 
 
 def load_policy(source: str | Path | Mapping[str, Any]) -> Policy:

@@ -120,6 +120,8 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 class TwilioSMSProvider:
     name = PROVIDER_NAME
+    # Where this service receives Twilio's status callbacks (orchestrator/api/webhooks.py).
+    status_callback_path = "/webhooks/twilio"
     channel = Channel.SMS
 
     def __init__(

@@ -1,7 +1,7 @@
 """Email delivery receipts: SendGrid's Event Webhook and Amazon SES events via SNS.
 
 Same shape as the Twilio webhook: verify the signature, parse, record every receipt in one
-short transaction, enqueue what the receipts released after commit, answer fast. Receipts
+short transaction (what the receipts release is announced on commit), answer fast. Receipts
 that say something about the address or the person are applied to the recipient in the
 same transaction: a hard bounce marks the address invalid, a spam report, unsubscribe or
 complaint withdraws email consent."""
@@ -112,19 +112,16 @@ def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt
 
 def _record(source: str, receipts: list[Receipt]) -> list[str]:
     st = state()
-    released: list[str] = []
     outcomes: list[str] = []
     with st.db.session() as session:
         for receipt in receipts:
-            outcome, more = ingest(session, source, receipt, st.clock())
-            released.extend(more)
+            outcome, _ = ingest(session, source, receipt, st.clock())
             outcomes.append(str(outcome))
             if outcome == ReceiptOutcome.DUPLICATE:
                 continue
             attempt = _recorded_attempt(session, source, receipt)
             if attempt is not None:
                 apply_recipient_signals(session, attempt, receipt)
-    st.dispatcher.enqueue_many(released)
     return outcomes
 
 

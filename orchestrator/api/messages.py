@@ -37,8 +37,6 @@ def send_message():
     )
     if not result.replayed and result.status_code == 202:
         metrics.MESSAGES_ACCEPTED.labels(req.category).inc()
-    if result.due_attempt_ids and st.dispatcher is not None:
-        st.dispatcher.publish(result.due_attempt_ids)
     response = jsonify(result.body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -40,14 +41,30 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"v1={digest}"
 
 
+_CALLBACK_URLS: dict[str, tuple[float, str | None]] = {}
+CALLBACK_URL_TTL = 5.0  # seconds: a changed callback URL applies within this, like key scopes
+
+
+def _callback_url(session: Session, api_key_id: str) -> str | None:
+    """The key's callback URL, cached briefly: every status change of every message asks."""
+    hit = _CALLBACK_URLS.get(api_key_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    url = session.scalar(select(ApiKey.callback_url).where(ApiKey.id == api_key_id))
+    if len(_CALLBACK_URLS) > 10_000:
+        _CALLBACK_URLS.clear()
+    _CALLBACK_URLS[api_key_id] = (time.monotonic() + CALLBACK_URL_TTL, url)
+    return url
+
+
 def record_status_change(session: Session, message: Message, previous: str, now: datetime) -> None:
     if not message.api_key_id:
         return
-    key = session.get(ApiKey, message.api_key_id)
-    if key is None or not key.callback_url:
+    url = _callback_url(session, message.api_key_id)
+    if not url:
         return
     callback = StatusCallback(
-        api_key_id=key.id, message_id=message.id, url=key.callback_url, state=CallbackState.PENDING,
+        api_key_id=message.api_key_id, message_id=message.id, url=url, state=CallbackState.PENDING,
         due_at=now, created_at=now,
         payload={"type": "message.status", "message_id": message.id, "status": message.status,
                  "previous_status": previous, "category": message.category, "at": now.isoformat()},

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from tenacity import (
     Retrying,
@@ -28,6 +28,7 @@ from tenacity import (
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
+from ..storage.db import after_commit
 from ..storage.models import Attempt, Device, Message, Recipient
 from . import plan_progress
 from .receipts import apply_parked
@@ -58,95 +59,114 @@ class DeliveryContext:
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
 
 
-def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str) -> str | None:
-    """Conditional UPDATE: only a queued, released, due attempt, or one whose lease ran out
-    (its worker died mid-send), can be claimed; exactly one claimer wins and gets a token of
-    its own. The message row is locked first, so a claim never interleaves with a plan change
-    (sweeper, receipt) that could cancel or end the same attempt."""
-    message_id = session.scalar(select(Attempt.message_id).where(Attempt.id == attempt_id))
-    if message_id is None:
-        return None
-    session.execute(update(Message).where(Message.id == message_id).values(updated_at=now)
-                    .execution_options(synchronize_session=False))
-    token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
-    stmt = (
-        update(Attempt)
-        .where(
-            Attempt.id == attempt_id,
-            Attempt.released.is_(True),
-            Attempt.due_at <= now,
-            or_(
-                Attempt.status == AttemptStatus.QUEUED,
-                and_(Attempt.status == AttemptStatus.SENDING, Attempt.lease_until < now),
-            ),
-        )
-        .values(status=AttemptStatus.SENDING, lease_until=now + timedelta(seconds=lease_seconds),
-                leased_by=token, tries=Attempt.tries + 1)
-        .execution_options(synchronize_session=False)
+_CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
+            Attempt.address, Attempt.platform, Attempt.due_at, Attempt.deadline_at)
+_FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing)
+
+
+# Built once: constructing SQL expressions costs more than running them on this path.
+_LOCK_BY_ATTEMPT = (
+    update(Message)
+    .where(Message.id == select(Attempt.message_id).where(Attempt.id == bindparam("attempt_id")).scalar_subquery())
+    .values(updated_at=bindparam("now")).execution_options(synchronize_session=False)
+)
+_CLAIM = (
+    update(Attempt)
+    .where(
+        Attempt.id == bindparam("attempt_id"),
+        Attempt.released.is_(True),
+        Attempt.due_at <= bindparam("now"),
+        or_(
+            Attempt.status == AttemptStatus.QUEUED,
+            and_(Attempt.status == AttemptStatus.SENDING, Attempt.lease_until < bindparam("now")),
+        ),
     )
-    return token if session.execute(stmt).rowcount == 1 else None
+    .values(status=AttemptStatus.SENDING, lease_until=bindparam("lease_until"), leased_by=bindparam("token"),
+            tries=Attempt.tries + 1)
+    .returning(*_CLAIMED)
+    .execution_options(synchronize_session=False)
+)
+_MESSAGE_FOR_SEND = select(*_FOR_SEND).where(Message.id == bindparam("message_id"))
 
 
-def _load(session: Session, attempt_id: str, now: datetime) -> tuple[Attempt, Message]:
-    message_id = session.scalar(select(Attempt.message_id).where(Attempt.id == attempt_id))
+def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str):
+    """Conditional UPDATE … RETURNING: only a queued, released, due attempt, or one whose
+    lease ran out (its worker died mid-send), can be claimed; exactly one claimer wins and
+    gets a token of its own, with the attempt's columns the send needs. The message row is
+    locked first, so a claim never interleaves with a plan change (sweeper, receipt) that
+    could cancel or end the same attempt. Returns (token, attempt row) or None."""
+    if not session.execute(_LOCK_BY_ATTEMPT, {"attempt_id": attempt_id, "now": now}).rowcount:
+        return None
+    token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
+    row = session.execute(_CLAIM, {"attempt_id": attempt_id, "now": now, "token": token,
+                                   "lease_until": now + timedelta(seconds=lease_seconds)}).first()
+    return (token, row) if row is not None else None
+
+
+def _load(session: Session, attempt_id: str, message_id: str, now: datetime) -> tuple[Attempt, Message]:
     message = plan_progress.lock_message(session, message_id, now)
     attempt = next(a for a in message.attempts if a.id == attempt_id)
     return attempt, message
 
 
-def build_delivery(attempt: Attempt, message: Message, public_base_url: str = "") -> Delivery:
-    content = message.content or {}
+def build_delivery(attempt, message, content: dict, status_callback_url: str | None = None) -> Delivery:
+    """`attempt` and `message` are rows or objects with the claimed columns."""
+    content = content or {}
     return Delivery(
-        message_id=message.id, attempt_id=attempt.id, channel=Channel(attempt.channel),
-        to=attempt.address or message.user_id, title=content.get("title", ""), body=content.get("body", ""),
+        message_id=attempt.message_id, attempt_id=attempt.id, channel=Channel(attempt.channel),
+        to=attempt.address or attempt.user_id, title=content.get("title", ""), body=content.get("body", ""),
         html=content.get("html"), data=dict(content.get("data", {})), category=message.category,
         urgency=message.urgency, expires_at=message.expires_at, platform=attempt.platform,
         image_url=content.get("image_url"), action_url=content.get("action_url"),
-        marketing=bool(message.route.get("facts", {}).get("marketing", False)),
-        status_callback_url=f"{public_base_url}/webhooks/twilio" if public_base_url else None,
+        marketing=bool(message.marketing), status_callback_url=status_callback_url,
     )
 
 
 def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str = "") -> str:
+    """Claim (one transaction), send (no transaction open), record and advance the plan
+    (one transaction). Expired messages and escalations take the careful path: their
+    outcome depends on the rest of the plan, read under the message lock."""
     now = ctx.clock()
     with ctx.db.session() as session:
-        token = claim(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id)
-    if token is None:
-        return Outcome.NOT_CLAIMED
-    with ctx.db.session() as session:
-        attempt, message = _load(session, attempt_id, now)
-        if attempt.status != AttemptStatus.SENDING or attempt.leased_by != token:
-            return Outcome.NOT_CLAIMED  # someone else ended or retook it since our claim
-        if attempt.due_at:
-            metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
-        early = _precheck(attempt, message, now)
-        if early:
-            attempt.lease_until = None
-            released = _finish(ctx, session, message, now)
-        else:
-            delivery = build_delivery(attempt, message, public_base_url)
-    if early:
-        ctx.enqueue_many(released)
-        return early
+        claimed = claim(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id)
+        if claimed is None:
+            return Outcome.NOT_CLAIMED
+        token, attempt = claimed
+        message = session.execute(_MESSAGE_FOR_SEND, {"message_id": attempt.message_id}).first()
+    if attempt.due_at:
+        metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
+    if attempt.mode == "escalate" or (message.expires_at is not None and message.expires_at <= now):
+        with ctx.db.session() as session:
+            full, msg = _load(session, attempt_id, attempt.message_id, now)
+            if full.status != AttemptStatus.SENDING or full.leased_by != token:
+                return Outcome.NOT_CLAIMED
+            early = _precheck(full, msg, now)
+            if early:
+                full.lease_until = None
+                _finish(session, msg, now)
+                return early
+    callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
+    delivery = build_delivery(attempt, message, message.content, callback_url)
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:
-        attempt, message = _load(session, attempt_id, ctx.clock())
-        if attempt.status != AttemptStatus.SENDING or attempt.leased_by != token:
+        done = ctx.clock()
+        current, msg = _load(session, attempt_id, attempt.message_id, done)
+        if current.status != AttemptStatus.SENDING or current.leased_by != token:
             # Our lease expired and another worker took over; its outcome wins.
             log.warning("lease lost during send", extra={"attempt_id": attempt_id})
             return Outcome.NOT_CLAIMED
-        attempt.provider = provider_name or attempt.provider
-        attempt.lease_until = None
+        current.provider = provider_name or current.provider
+        current.lease_until = None
         if result is not None:
-            _record_sent(session, attempt, result, ctx.clock())
+            _record_sent(session, current, result, done)
             outcome = Outcome.SENT
+            if current.channel == Channel.IN_APP and ctx.notify_inapp is not None:
+                user_id = current.user_id
+                after_commit(session, lambda: ctx.notify_inapp(user_id))
         else:
-            outcome = _record_error(session, attempt, message, error, ctx.clock())
-        released = _finish(ctx, session, message, ctx.clock())
-    ctx.enqueue_many(released)  # after commit: a released attempt is durable before it is announced
-    if outcome == Outcome.SENT and attempt.channel == Channel.IN_APP and ctx.notify_inapp is not None:
-        ctx.notify_inapp(attempt.user_id)
+            outcome = _record_error(session, current, msg, error, done)
+        _finish(session, msg, done)
     return outcome
 
 
@@ -169,7 +189,7 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.error_class == ErrorClass.TRANSIENT
 
 
-def _send(ctx: DeliveryContext, attempt: Attempt, delivery: Delivery, now: datetime
+def _send(ctx: DeliveryContext, attempt, delivery: Delivery, now: datetime
           ) -> tuple[SendResult | None, ProviderError | None, str | None]:
     remaining = max((attempt.deadline_at - now).total_seconds(), 1.0) if attempt.deadline_at else 30.0
     last_error: ProviderError | None = None
@@ -218,7 +238,9 @@ def _record_sent(session: Session, attempt: Attempt, result: SendResult, now: da
     metrics.ATTEMPTS_SENT.labels(attempt.channel, result.provider).inc()
     log.info("attempt sent", extra={"message_id": attempt.message_id, "attempt_id": attempt.id,
                                     "channel": attempt.channel, "provider": result.provider})
-    apply_parked(session, attempt, now)
+    if not result.sandboxed and attempt.channel != Channel.IN_APP:
+        # Only a provider that reports back can have a receipt waiting for this send.
+        apply_parked(session, attempt, now)
 
 
 def _record_error(session: Session, attempt: Attempt, message: Message, error: ProviderError | None,
@@ -262,11 +284,9 @@ def _mark_address_dead(session: Session, attempt: Attempt, now: datetime) -> Non
         recipient.email_valid = False
 
 
-def _finish(ctx: DeliveryContext, session: Session, message: Message, now: datetime) -> list[str]:
-    """Advances the plan; returns the ids of attempts released to run now."""
+def _finish(session: Session, message: Message, now: datetime) -> None:
+    """Advances the plan; what it releases is announced when this unit of work commits."""
     released = plan_progress.advance(message, now)
     for a in released:
         if a.mode == "fallback":
             metrics.FALLBACKS.labels(a.channel).inc()
-    session.flush()
-    return [a.id for a in released]

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
 from providers.base import TERMINAL_FAILURES, AttemptStatus
 
 from ..domain.statuses import derive_message_status
+from ..storage.db import announce
 from ..storage.models import Attempt, Message
 from .callbacks import record_status_change
-from .planning import MODE_ESCALATE, MODE_FALLBACK, step_groups
+from .planning import MODE_ESCALATE, MODE_FALLBACK
 
 # Which attempt facts satisfy an escalation's `unless_status`.
 WATCHED = {
@@ -31,27 +32,26 @@ def lock_message(session: Session, message_id: str, now: datetime) -> Message:
     same time would otherwise each see the other still `sending`, and the message would
     keep a stale status or never release its fallback. The UPDATE takes the row lock on
     PostgreSQL and the write lock on SQLite, so the reads that follow are current."""
-    session.execute(update(Message).where(Message.id == message_id).values(updated_at=now)
-                    .execution_options(synchronize_session=False))
-    return session.scalar(select(Message).where(Message.id == message_id)
-                          .options(selectinload(Message.attempts))
-                          .execution_options(populate_existing=True))
+    session.execute(_LOCK, {"message_id": message_id, "now": now})
+    return session.scalar(_LOAD, {"message_id": message_id})
+
+
+# Only what advancing needs: the route, content and decision facts (kilobytes of JSON) stay
+# in the database. Built once: expression construction is a real cost on this path.
+PLAN_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
+                Message.expires_at, Message.updated_at)
+_LOCK = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
+         .execution_options(synchronize_session=False))
+_LOAD = (select(Message).where(Message.id == bindparam("message_id"))
+         .options(load_only(*PLAN_COLUMNS), selectinload(Message.attempts))
+         .execution_options(populate_existing=True))
 
 
 def groups_of(message: Message) -> dict[int, list[Attempt]]:
-    steps = message.route.get("steps", [])
-    group_ids = step_groups(tuple(_ModeOnly(s["mode"]) for s in steps))
     grouped: dict[int, list[Attempt]] = {}
     for attempt in message.attempts:
-        grouped.setdefault(group_ids[attempt.step_index], []).append(attempt)
+        grouped.setdefault(attempt.step_group, []).append(attempt)
     return dict(sorted(grouped.items()))
-
-
-class _ModeOnly:
-    __slots__ = ("mode",)
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
 
 
 def _failed(group: list[Attempt]) -> bool:
@@ -99,7 +99,8 @@ def advance(message: Message, now: datetime) -> list[Attempt]:
     """Updates attempts in place; returns those newly released and due now. Success anywhere
     earlier in the plan (delivered, or the status an escalation watches) cancels later
     fallbacks and escalations; a failed group releases the next. A status change is
-    announced to the product backend (callbacks outbox) in the same transaction."""
+    announced to the product backend (callbacks outbox) in the same transaction, and the
+    released attempts to the workers once it commits."""
     previous = message.status
     released: list[Attempt] = []
     groups = list(groups_of(message).values())
@@ -128,8 +129,11 @@ def advance(message: Message, now: datetime) -> list[Attempt]:
                     a.due_at = now
                 released.extend(due_now)
     message.status = derive_message_status(message.attempts)
-    if message.status != previous:
-        session = object_session(message)
-        if session is not None:
+    session = object_session(message)
+    if session is not None:
+        if message.status != previous:
             record_status_change(session, message, previous, now)
+        for a in released:
+            a.enqueued_at = now
+        announce(session, [a.id for a in released])  # woken once this unit of work commits
     return released

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from policies import RecipientFacts, RoutePlan, Step
 from providers.base import AttemptStatus, Channel
 
-from ..storage.models import Attempt, Message, new_id
+from ..storage.models import new_id
 
 MODE_FIRST = "first"
 MODE_PARALLEL = "parallel"
@@ -42,16 +42,17 @@ def step_groups(steps: tuple[Step, ...]) -> list[int]:
     return groups
 
 
-def build_attempts(message: Message, plan: RoutePlan, facts: RecipientFacts, now: datetime,
-                   deadline_seconds: int) -> list[Attempt]:
+def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, plan: RoutePlan,
+                   facts: RecipientFacts, now: datetime, deadline_seconds: int) -> list[dict]:
+    """Attempt rows (column -> value) for a plan; written with one multi-row INSERT."""
     window = timedelta(seconds=deadline_seconds)
 
     def deadline_from(start: datetime) -> datetime:
         # Each attempt gets the same sending window from when it may start, never past expiry.
         end = start + window
-        return min(end, message.expires_at) if message.expires_at else end
+        return min(end, expires_at) if expires_at else end
 
-    attempts: list[Attempt] = []
+    attempts: list[dict] = []
     groups = step_groups(plan.steps)
     group_start: dict[int, datetime | None] = {}
     for index, (step, group) in enumerate(zip(plan.steps, groups, strict=True)):
@@ -69,26 +70,33 @@ def build_attempts(message: Message, plan: RoutePlan, facts: RecipientFacts, now
         group_start.setdefault(group, due)
         hold_until = now + step.hold_ttl if step.hold_ttl else None
         for address, platform in addresses_for(step.channel, facts):
-            attempts.append(Attempt(
-                id=new_id(),  # known before flush, so the caller can announce it after commit
-                message_id=message.id,
-                user_id=message.user_id,
-                step_index=index,
-                channel=step.channel,
-                mode=step.mode,
-                provider=step.provider,
-                address=address,
-                platform=platform,
-                status=AttemptStatus.QUEUED,
-                released=released,
+            attempts.append({
+                "id": new_id(),  # known before the INSERT, so the caller can announce it after commit
+                "message_id": message_id,
+                "user_id": user_id,
+                "step_index": index,
+                "step_group": group,
+                "channel": step.channel,
+                "mode": step.mode,
+                "provider": step.provider,
+                "address": address,
+                "platform": platform,
+                "status": AttemptStatus.QUEUED.value,
+                "released": released,
                 # A held in-app step is due when the user's next session starts.
-                due_at=None if hold_until else due,
-                hold_until=hold_until,
-                created_at=now,
+                "due_at": None if hold_until else due,
+                "hold_until": hold_until,
+                "created_at": now,
+                "updated_at": now,
                 # Unreleased fallback steps keep the window from now: if the step before them
                 # neither fails nor delivers within it, they are cancelled as not needed.
-                deadline_at=hold_until if hold_until else deadline_from(due or now),
-                escalate_after_seconds=int(step.after.total_seconds()) if step.after else None,
-                unless_status=step.unless_status,
-            ))
+                "deadline_at": hold_until if hold_until else deadline_from(due or now),
+                "escalate_after_seconds": int(step.after.total_seconds()) if step.after else None,
+                "unless_status": step.unless_status,
+                "tries": 0,
+                "send_count": 0,
+                "sandboxed": False,
+                "enqueued_at": None,
+                "lease_until": None,
+            })
     return attempts

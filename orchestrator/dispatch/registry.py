@@ -90,6 +90,17 @@ class ProviderRegistry:
         allowed = [p for p in pool if self.breakers[p.name].allows()]
         return allowed or pool[:1]
 
+    def status_callback_url(self, channel: str, public_base_url: str) -> str | None:
+        """Where the channel's provider wants its delivery receipts, if it calls back: each
+        provider names its own webhook path (`status_callback_path`)."""
+        if not public_base_url:
+            return None
+        for provider in self.by_channel.get(channel, []):
+            path = getattr(provider, "status_callback_path", None)
+            if path:
+                return f"{public_base_url}{path}"
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {
             p.name: {

@@ -1,7 +1,8 @@
-"""The dispatcher: enqueues attempt ids after commit, runs tasks, and, in the embedded
-default, hosts a Celery worker and the sweeper as threads of the web process (with the
-`memory://` broker nothing else could read the queue). Scaled out, `orchestrator worker`
-and `orchestrator scheduler` run the same code in their own processes."""
+"""The dispatcher: wakes workers for committed attempts, runs the delivery task, and hosts
+the sweeper. In the embedded default the workers are threads of the web process fed by an
+in-process queue (wakeup.LocalWorkers); scaled out, attempts are published to the broker
+(wakeup.BrokerPublisher) and `orchestrator worker` / `orchestrator scheduler` run the same
+task code in their own processes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
 from .deliver import DeliveryContext, deliver_attempt
+from .wakeup import BrokerPublisher, LocalWorkers
 
 log = logging.getLogger("orchestrator.dispatch")
 
@@ -29,33 +31,48 @@ class Dispatcher:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._worker = None
+        self.local = self.settings.broker_url.startswith("memory://")
         self.celery = configure(self.settings) if celery else None
+        # How committed work wakes a worker: set once the consumer exists (start_background
+        # for the embedded default; a broker publisher wherever a broker is configured).
+        self.waker: LocalWorkers | BrokerPublisher | None = None
+        if not self.local and celery:
+            self.waker = BrokerPublisher(self._publish_batch)
+        state.db.announcer = self.wake
         configure_runtime(self)
 
     # -- producing ---------------------------------------------------------------------
+    def wake(self, attempt_ids: list[str]) -> None:
+        """Announces committed attempts to whatever runs them. Without a consumer (the
+        embedded broker with its worker off, as in most tests) there is no one to tell."""
+        if attempt_ids and self.waker is not None:
+            self.waker.wake(attempt_ids)
+
+    publish = wake
+
     def enqueue_many(self, attempt_ids: list[str]) -> None:
-        """Marks the attempts as announced (so the sweeper waits its grace period) and
-        publishes them. Callers that set `enqueued_at` in their own transaction publish."""
+        """Marks the attempts as announced (so the sweeper waits its grace period) and wakes
+        a worker. Units of work announce their own (storage.db.announce); this is for work
+        found outside one: the sweeper's re-announcements."""
         if not attempt_ids:
             return
         now = self.state.clock()
         with self.state.db.session() as session:
             session.execute(update(Attempt).where(Attempt.id.in_(attempt_ids)).values(enqueued_at=now)
                             .execution_options(synchronize_session=False))
-        self.publish(attempt_ids)
+        self.wake(attempt_ids)
 
-    def publish(self, attempt_ids: list[str]) -> None:
+    def is_pending(self, attempt_id: str) -> bool:
+        return self.waker is not None and self.waker.is_pending(attempt_id)
+
+    def _publish_batch(self, attempt_ids: list[str]) -> None:
         """One task per attempt (parallel steps run in parallel), one producer per batch."""
-        try:
-            with celery_app.producer_or_acquire() as producer:
-                for attempt_id in attempt_ids:
-                    deliver_attempt_task.apply_async(args=(attempt_id,), retry=False, producer=producer)
-        except Exception:  # noqa: BLE001 - the broker is a wake-up call; the sweeper recovers
-            log.warning("enqueue failed; the sweeper will pick it up", extra={"count": len(attempt_ids)},
-                        exc_info=True)
+        with celery_app.producer_or_acquire() as producer:
+            for attempt_id in attempt_ids:
+                deliver_attempt_task.apply_async(args=(attempt_id,), retry=False, producer=producer)
 
-    def release_held_in_app(self, user_id: str) -> None:
-        self.enqueue_many(sweeper.release_held_in_app(self.state.db, user_id, self.state.clock()))
+    def release_held_in_app(self, user_id: str) -> list[str]:
+        return sweeper.release_held_in_app(self.state.db, user_id, self.state.clock())
 
     # -- consuming ---------------------------------------------------------------------
     def context(self) -> DeliveryContext:
@@ -78,7 +95,12 @@ class Dispatcher:
         return callbacks.deliver(self.state.db, callback_id, self.state.clock())
 
     def sweep_once(self) -> dict[str, int]:
-        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many)
+        # A broker may hold an announced attempt behind a backlog for a while: give it a
+        # lease's length before announcing again, so a backlog is not multiplied.
+        grace = sweeper.REENQUEUE_GRACE if self.local else max(
+            sweeper.REENQUEUE_GRACE, timedelta(seconds=self.settings.lease_seconds))
+        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many,
+                               is_pending=self.is_pending, grace=grace)
         with self.state.db.session() as session:
             due = callbacks.due_callbacks(session, self.state.clock())
         for callback_id in due:
@@ -89,12 +111,16 @@ class Dispatcher:
     def broker_description(self) -> dict[str, object]:
         url = self.settings.broker_url
         return {"url": url.split("@")[-1] if "@" in url else url,
-                "embedded_worker": self._worker is not None}
+                "embedded_worker": self._worker is not None or isinstance(self.waker, LocalWorkers)}
 
     # -- background threads ------------------------------------------------------------
     def start_background(self, *, worker: bool | None = None, sweeper_thread: bool = True) -> None:
         if worker if worker is not None else self.settings.embedded_worker:
-            self._start_worker()
+            if self.local:
+                if self.waker is None:
+                    self.waker = LocalWorkers(self.deliver, self.settings.worker_concurrency)
+            else:
+                self._start_worker()
         if sweeper_thread:
             t = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
             t.start()
@@ -125,6 +151,9 @@ class Dispatcher:
         self._stop.set()
         if self._worker is not None:
             self._stop_worker(timeout)
+        if self.waker is not None:
+            self.waker.stop(timeout)
+            self.waker = None
         for t in self._threads:
             t.join(timeout=5)
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from providers.base import AttemptStatus
 
 from .. import metrics
+from ..storage.db import announce
 from ..storage.models import Attempt, Lease, Message
 from . import plan_progress
 from .receipts import apply_late_parked
@@ -81,8 +82,12 @@ def _end_stale(session, now: datetime, counts: dict[str, int]) -> list[str]:
     return released
 
 
-def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
-    """One pass. Returns counts, for logs and tests."""
+def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta = REENQUEUE_GRACE
+          ) -> dict[str, int]:
+    """One pass. Returns counts, for logs and tests. What the pass releases is announced by
+    its own unit of work; what it finds due and unclaimed is re-announced only when it is
+    really lost: not waiting in this process's queue (`is_pending`), and announced longer
+    than `grace` ago (a broker may still hold it until then)."""
     counts = {"requeued": 0, "ended": 0, "released": 0, "parked_applied": 0}
     with db.session() as session:
         released = _end_stale(session, now, counts)
@@ -96,16 +101,15 @@ def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
             Attempt.due_at <= now,
             or_(
                 and_(Attempt.status == AttemptStatus.QUEUED,
-                     or_(Attempt.enqueued_at.is_(None), Attempt.enqueued_at <= now - REENQUEUE_GRACE)),
+                     or_(Attempt.enqueued_at.is_(None), Attempt.enqueued_at <= now - grace)),
                 and_(Attempt.status == AttemptStatus.SENDING, Attempt.lease_until < now),
             ),
         ).order_by(Attempt.due_at).limit(BATCH)
-        ids = list(session.scalars(due))
+        ids = [i for i in session.scalars(due) if not (is_pending and is_pending(i))]
         metrics.DUE_BACKLOG.set(session.scalar(select(func.count()).select_from(Attempt).where(
             Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)) or 0)
-    to_enqueue = released + ids
-    if to_enqueue:
-        enqueue_many(to_enqueue)
+    if ids:
+        enqueue_many(ids)
     counts["requeued"] = len(ids)
     if any(counts.values()):
         log.info("sweep", extra={"count": counts})
@@ -113,12 +117,13 @@ def sweep(db, now: datetime, enqueue_many) -> dict[str, int]:
 
 
 def release_held_in_app(db, user_id: str, now: datetime) -> list[str]:
-    """The user is back: held in-app attempts become due now."""
+    """The user is back: held in-app attempts become due now (and are announced)."""
     with db.session() as session:
         held = session.scalars(select(Attempt).where(
             Attempt.user_id == user_id, Attempt.status == AttemptStatus.QUEUED,
             Attempt.hold_until.is_not(None), Attempt.due_at.is_(None), Attempt.hold_until > now,
         )).all()
         for a in held:
-            a.due_at = now
+            a.due_at = a.enqueued_at = now
+        announce(session, [a.id for a in held])
         return [a.id for a in held]

@@ -233,22 +233,22 @@ class StreamHub:
         """Items to show and the unread total; items no stream had shown yet become
         delivered in the same transaction (a plan watching `delivered` moves on)."""
         now = self.state.clock()
-        released: list[str] = []
         with self.state.db.session() as session:
             rows = inbox.for_stream(session, user_id, cursor)
             for row in rows:
                 if row.status == AttemptStatus.SENT:
-                    released += mark_shown(session, row.id, row.message_id, now)
+                    mark_shown(session, row.id, row.message_id, now)
             unread = inbox.unread_count(session, user_id)
-        self.state.dispatcher.enqueue_many(released)
         return rows, unread
 
 
-def mark_shown(session, attempt_id: str, message_id: str, now: datetime) -> list[str]:
+def mark_shown(session, attempt_id: str, message_id: str, now: datetime) -> None:
+    """Showing an item on a stream is its delivery (what the plan releases is announced on
+    commit)."""
     receipt = Receipt(provider="inapp", provider_message_id=attempt_id, status=AttemptStatus.DELIVERED,
                       event_id=f"{attempt_id}:streamed", occurred_at=now, raw={"event": "streamed"},
                       message_id=message_id)
-    return ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt_id)[1]
+    ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt_id)
 
 
 def _resume_position(headers: dict[str, str], query: dict[str, list[str]]) -> inbox.Position | None:

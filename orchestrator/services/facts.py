@@ -3,6 +3,7 @@ The policy engine never reads the database; this module is the only bridge."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from policies import MessageFacts, RecipientFacts
 from providers.base import Channel
 
 from ..schemas import RecipientRef, SendRequest
-from ..storage.models import Attempt, Recipient
+from ..storage.models import Attempt, Device, Recipient
 
 
 def load_recipient(session: Session, user_id: str) -> Recipient | None:
@@ -37,13 +38,24 @@ def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tup
     return day or 0, week or 0
 
 
-def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence=None) -> RecipientFacts:
-    """`presence` (inapp.presence) adds what the database row cannot know: a heartbeat kept
-    in Redis and whether a live stream is open right now."""
-    row = load_recipient(session, ref.user_id)
+_RECIPIENT_COLUMNS = (Recipient.user_id, Recipient.email, Recipient.email_valid, Recipient.phone,
+                      Recipient.phone_valid, Recipient.timezone, Recipient.consents, Recipient.quiet_hours,
+                      Recipient.last_active_at, Recipient.last_heartbeat_at,
+                      Device.token, Device.platform, Device.active)
+_RECIPIENT_QUERY = (select(*_RECIPIENT_COLUMNS).outerjoin(Device, Device.user_id == Recipient.user_id)
+                    .order_by(Device.id))
+
+
+def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence=None, *,
+                    counts: bool = True) -> RecipientFacts:
+    """One statement (the recipient joined to its devices), plus the in-app counters when
+    `counts` (see `needs_in_app_counts`). `presence` (inapp.presence) adds what the row
+    cannot know: a heartbeat kept in Redis and whether a live stream is open right now."""
+    rows = session.execute(_RECIPIENT_QUERY.where(Recipient.user_id == ref.user_id)).all()
+    row = rows[0] if rows else None
     beat, connected = presence.overlay(ref.user_id, now) if presence is not None else (None, False)
     tz = ref.timezone or (row.timezone if row else None) or "UTC"
-    day, week = in_app_counts(session, ref.user_id, tz, now)
+    day, week = in_app_counts(session, ref.user_id, tz, now) if counts else (0, 0)
     if row is None:
         return RecipientFacts(
             user_id=ref.user_id, email=ref.email, phone=ref.phone, timezone=tz,
@@ -56,7 +68,8 @@ def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence
         email_valid=True if ref.email else row.email_valid,
         phone=ref.phone or row.phone,
         phone_valid=True if ref.phone else row.phone_valid,
-        devices=tuple(PolicyDevice(token=d.token, platform=d.platform, active=d.active) for d in row.devices),
+        devices=tuple(PolicyDevice(token=r.token, platform=r.platform, active=r.active)
+                      for r in rows if r.token is not None),
         consents={k: v for k, v in (row.consents or {}).items() if v is not None},
         timezone=tz,
         quiet_hours=tuple(row.quiet_hours) if row.quiet_hours else None,
@@ -66,6 +79,11 @@ def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence
         in_app_count_day=day,
         in_app_count_week=week,
     )
+
+
+def with_in_app_counts(session: Session, facts: RecipientFacts, now: datetime) -> RecipientFacts:
+    day, week = in_app_counts(session, facts.user_id, facts.timezone, now)
+    return replace(facts, in_app_count_day=day, in_app_count_week=week)
 
 
 def message_facts(req: SendRequest) -> MessageFacts:

@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import policies
-from policies import Policy, RoutePlan
+from policies import Policy
+from providers.base import Channel
 
 from ..dispatch.planning import build_attempts
 from ..domain.statuses import MessageStatus
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
-from ..storage.db import Database
-from ..storage.models import ApiKey, IdempotencyRecord, Message, new_id
-from .facts import message_facts, recipient_facts
+from ..storage.db import Database, announce
+from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
+from .facts import message_facts, recipient_facts, with_in_app_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
                      "requires", "trace")
@@ -64,9 +65,16 @@ def check_against_policy(policy: Policy, req: SendRequest, now: datetime, max_co
 
 
 def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None):
-    rfacts = recipient_facts(session, req.recipient, now, presence)
+    """The plan for a request. The in-app counters cost a query; unless the policy's
+    conditions read them they only feed the in-app cap, which can only remove in-app. So
+    decide without them first, and count (and decide again) only when in-app is planned."""
+    counted = policy.conditions_read_in_app_counts
+    rfacts = recipient_facts(session, req.recipient, now, presence, counts=counted)
     mfacts = message_facts(req)
     plan = policies.decide(policy, mfacts, rfacts, now)
+    if not counted and any(step.channel == Channel.IN_APP for step in plan.steps):
+        rfacts = with_in_app_counts(session, rfacts, now)
+        plan = policies.decide(policy, mfacts, rfacts, now)
     return plan, mfacts, rfacts
 
 
@@ -74,14 +82,13 @@ def public_route(plan_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: plan_dict[k] for k in ROUTE_PUBLIC_KEYS if k in plan_dict}
 
 
-def initial_status(plan: RoutePlan, attempts: list) -> MessageStatus:
-    return MessageStatus.SUPPRESSED if plan.suppressed or not attempts else MessageStatus.ACCEPTED
-
-
-def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, raw_body: bytes,
+def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body: bytes,
            idempotency_key: str | None, now: datetime, max_content_chars: int,
            deadline_seconds: int, presence=None) -> Acceptance:
-    digest = request_hash(raw_body)
+    """The hot path: a cached key (no lookup), one statement for the recipient and its
+    devices, the decision, then one transaction of plain INSERTs (message, attempts,
+    idempotency record). Attempts due now are announced once the commit succeeded."""
+    digest = request_hash(raw_body) if idempotency_key else ""
     if idempotency_key:
         replay = _replay(db, api_key.id, idempotency_key, digest)
         if replay:
@@ -91,37 +98,41 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key: ApiKey, *, r
         with db.session() as session:
             plan, mfacts, rfacts = decide_route(session, policy, req, now, presence)
             plan_dict = plan.to_dict()
-            message = Message(
-                id=new_id(), api_key_id=api_key.id, user_id=req.recipient.user_id, category=req.category,
-                urgency=req.urgency.value, status=MessageStatus.ACCEPTED,
-                content=req.content.model_dump(exclude_none=True), meta=req.metadata,
-                overrides=req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
-                expires_at=req.expires_at, policy_version=plan.policy_version, route=plan_dict,
-                decision_facts={"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),
-                                "now": now.isoformat()},
-                decided_at=now, created_at=now,
-            )
-            session.add(message)
-            attempts = build_attempts(message, plan, rfacts, now, deadline_seconds)
-            message.status = initial_status(plan, attempts)
-            session.add_all(attempts)
-            body = {"id": message.id, "status": message.status, "route": public_route(plan_dict)}
-            if idempotency_key:
-                session.add(IdempotencyRecord(
-                    api_key_id=api_key.id, key=idempotency_key, request_hash=digest,
-                    response_status=202, response_body=body, message_id=message.id,
-                ))
-            due = [a for a in attempts if a.released and a.due_at is not None and a.due_at <= now]
+            message_id = new_id()
+            attempts = build_attempts(message_id, req.recipient.user_id, req.expires_at, plan, rfacts, now,
+                                      deadline_seconds)
+            status = MessageStatus.SUPPRESSED if plan.suppressed or not attempts else MessageStatus.ACCEPTED
+            due = [a for a in attempts if a["released"] and a["due_at"] is not None and a["due_at"] <= now]
             for a in due:
-                a.enqueued_at = now  # announced right after this commit (no second transaction)
-            due = [a.id for a in due]
+                a["enqueued_at"] = now  # announced right after this commit (no second transaction)
+            conn = session.connection()
+            conn.execute(insert(Message.__table__), [{
+                "id": message_id, "api_key_id": api_key.id, "user_id": req.recipient.user_id,
+                "category": req.category, "urgency": req.urgency.value, "status": status.value,
+                "marketing": bool(plan.facts.get("marketing", False)),
+                "content": req.content.model_dump(exclude_none=True), "metadata": req.metadata,
+                "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
+                "expires_at": req.expires_at, "policy_version": plan.policy_version, "route": plan_dict,
+                "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),
+                                   "now": now.isoformat()},
+                "decided_at": now, "created_at": now, "updated_at": now,
+            }])
+            if attempts:
+                conn.execute(insert(Attempt.__table__), attempts)
+            body = {"id": message_id, "status": status.value, "route": public_route(plan_dict)}
+            if idempotency_key:
+                conn.execute(insert(IdempotencyRecord.__table__), [{
+                    "api_key_id": api_key.id, "key": idempotency_key, "request_hash": digest,
+                    "response_status": 202, "response_body": body, "message_id": message_id, "created_at": now,
+                }])
+            announce(session, [a["id"] for a in due])
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
         replay = _replay(db, api_key.id, idempotency_key or "", digest)
         if replay:
             return replay
         raise
-    return Acceptance(202, body, due)
+    return Acceptance(202, body, [a["id"] for a in due])
 
 
 def _replay(db: Database, api_key_id: str, key: str, digest: str) -> Acceptance | None:

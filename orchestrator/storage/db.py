@@ -50,10 +50,20 @@ def make_engine(url: str) -> Engine:
 
 
 AFTER_COMMIT = "after_commit"
+ANNOUNCE = "announce"
 
 
 def after_commit(session: Session, hook) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
+def announce(session: Session, attempt_ids: list[str]) -> None:
+    """Work to wake a worker for once this unit of work commits. The caller has set the
+    attempts' `enqueued_at` in the same transaction (so the sweeper gives the wake-up its
+    grace period); if the commit fails nothing is announced, and if the process dies after
+    the commit the sweeper announces it instead."""
+    if attempt_ids:
+        session.info.setdefault(ANNOUNCE, []).extend(attempt_ids)
 
 
 class Database:
@@ -61,6 +71,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Called with the attempt ids a committed unit of work announced (the dispatcher's
+        # wake-up); set by the composition root.
+        self.announcer = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -76,9 +89,12 @@ class Database:
             raise
         finally:
             hooks = session.info.pop(AFTER_COMMIT, [])
+            announced = session.info.pop(ANNOUNCE, [])
             committed = not session.in_transaction()
             session.close()
         if committed:
+            if announced and self.announcer is not None:
+                self.announcer(list(dict.fromkeys(announced)))
             for hook in hooks:
                 hook()
 

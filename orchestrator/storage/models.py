@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -112,6 +113,7 @@ class Message(Base):
     user_id: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(64))
     urgency: Mapped[str] = mapped_column(String(16), default="normal")
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), index=True)
     content: Mapped[dict[str, Any]] = mapped_column(default=dict)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)

@@ -1,4 +1,4 @@
-"""step group on attempts, inbox archive, revocable in-app tokens
+"""step group on attempts, marketing flag on messages, inbox archive, revocable in-app tokens
 
 Revision ID: 0003
 Revises: 0002
@@ -25,6 +25,9 @@ def _groups(modes: list[str]) -> list[int]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        # Read by the delivery path (List-Unsubscribe) instead of the route JSON.
+        batch_op.add_column(sa.Column('marketing', sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('step_group', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
@@ -60,3 +63,5 @@ def downgrade() -> None:
         batch_op.drop_index('ix_attempts_user_channel_status')
         batch_op.drop_column('archived_at')
         batch_op.drop_column('step_group')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_column('marketing')
