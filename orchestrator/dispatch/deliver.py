@@ -30,7 +30,7 @@ from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, Provide
 from .. import metrics
 from ..storage.db import after_commit
 from ..storage.models import Attempt, Device, Message, Recipient
-from . import plan_progress
+from . import plan_progress, plan_rows
 from .receipts import apply_parked
 
 log = logging.getLogger("orchestrator.dispatch")
@@ -151,7 +151,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:
         done = ctx.clock()
-        current, msg = _load(session, attempt_id, attempt.message_id, done)
+        msg = plan_rows.load(session, attempt.message_id, done)
+        current = next(a for a in msg.attempts if a.id == attempt_id)
         if current.status != AttemptStatus.SENDING or current.leased_by != token:
             # Our lease expired and another worker took over; its outcome wins.
             log.warning("lease lost during send", extra={"attempt_id": attempt_id})
@@ -167,6 +168,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         else:
             outcome = _record_error(session, current, msg, error, done)
         _finish(session, msg, done)
+        plan_rows.save(session, msg, done)
     return outcome
 
 
@@ -284,9 +286,9 @@ def _mark_address_dead(session: Session, attempt: Attempt, now: datetime) -> Non
         recipient.email_valid = False
 
 
-def _finish(session: Session, message: Message, now: datetime) -> None:
+def _finish(session: Session, message, now: datetime) -> None:
     """Advances the plan; what it releases is announced when this unit of work commits."""
-    released = plan_progress.advance(message, now)
+    released = plan_progress.advance(message, now, session)
     for a in released:
         if a.mode == "fallback":
             metrics.FALLBACKS.labels(a.channel).inc()

@@ -95,7 +95,7 @@ def _release(message: Message, pending: list[Attempt], now: datetime) -> list[At
     return due_now
 
 
-def advance(message: Message, now: datetime) -> list[Attempt]:
+def advance(message: Message, now: datetime, session: Session | None = None) -> list[Attempt]:
     """Updates attempts in place; returns those newly released and due now. Success anywhere
     earlier in the plan (delivered, or the status an escalation watches) cancels later
     fallbacks and escalations; a failed group releases the next. A status change is
@@ -129,7 +129,7 @@ def advance(message: Message, now: datetime) -> list[Attempt]:
                     a.due_at = now
                 released.extend(due_now)
     message.status = derive_message_status(message.attempts)
-    session = object_session(message)
+    session = session or object_session(message)
     if session is not None:
         if message.status != previous:
             record_status_change(session, message, previous, now)

@@ -95,12 +95,7 @@ class Dispatcher:
         return callbacks.deliver(self.state.db, callback_id, self.state.clock())
 
     def sweep_once(self) -> dict[str, int]:
-        # A broker may hold an announced attempt behind a backlog for a while: give it a
-        # lease's length before announcing again, so a backlog is not multiplied.
-        grace = sweeper.REENQUEUE_GRACE if self.local else max(
-            sweeper.REENQUEUE_GRACE, timedelta(seconds=self.settings.lease_seconds))
-        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many,
-                               is_pending=self.is_pending, grace=grace)
+        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many, is_pending=self.is_pending)
         with self.state.db.session() as session:
             due = callbacks.due_callbacks(session, self.state.clock())
         for callback_id in due:

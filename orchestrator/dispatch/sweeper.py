@@ -25,6 +25,8 @@ LEASE_NAME = "sweeper"
 REENQUEUE_GRACE = timedelta(seconds=5)
 RECHECK_WAITING = timedelta(seconds=60)
 BATCH = 500
+BACKLOG_DRAIN_PER_SECOND = 100   # a conservative worker rate: 1,000 due attempts add 10 s
+MAX_EXTRA_GRACE_SECONDS = 60
 
 
 def acquire_lease(db, holder: str, now: datetime, ttl: timedelta) -> bool:
@@ -96,18 +98,22 @@ def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta 
         counts["parked_applied"] = applied
         counts["released"] = len(released)
 
+        backlog = session.scalar(select(func.count()).select_from(Attempt).where(
+            Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)) or 0
+        metrics.DUE_BACKLOG.set(backlog)
+        # Behind a backlog, an announced attempt may simply not have reached the front of the
+        # queue yet: wait longer before announcing it again, so a backlog is not multiplied.
+        wait = grace + timedelta(seconds=min(backlog / BACKLOG_DRAIN_PER_SECOND, MAX_EXTRA_GRACE_SECONDS))
         due = select(Attempt.id).where(
             Attempt.released.is_(True),
             Attempt.due_at <= now,
             or_(
                 and_(Attempt.status == AttemptStatus.QUEUED,
-                     or_(Attempt.enqueued_at.is_(None), Attempt.enqueued_at <= now - grace)),
+                     or_(Attempt.enqueued_at.is_(None), Attempt.enqueued_at <= now - wait)),
                 and_(Attempt.status == AttemptStatus.SENDING, Attempt.lease_until < now),
             ),
         ).order_by(Attempt.due_at).limit(BATCH)
         ids = [i for i in session.scalars(due) if not (is_pending and is_pending(i))]
-        metrics.DUE_BACKLOG.set(session.scalar(select(func.count()).select_from(Attempt).where(
-            Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)) or 0)
     if ids:
         enqueue_many(ids)
     counts["requeued"] = len(ids)

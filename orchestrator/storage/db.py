@@ -4,6 +4,7 @@ one connection per thread; PostgreSQL goes through psycopg 3."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,8 +46,42 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        _serialise_writers(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_HOLDS = "orchestrator_write_lock"
+
+
+def _serialise_writers(engine: Engine) -> None:
+    """SQLite lets one writer in at a time; the others wait in its busy handler, which
+    polls with sleeps growing to 100 ms. With 16 request threads and a worker pool that
+    polling, not the work, set the pace (measured: 275 accepted/s with 16 threads, 527 with
+    4). So in this process writers queue on a lock instead, from a transaction's first
+    write to its commit or rollback; reads never wait for it. Other processes (the CLI)
+    still meet SQLite's own busy timeout. Hand-written because no library does this for
+    SQLAlchemy's pool."""
+    lock = threading.RLock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _acquire(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if _HOLDS not in conn.info and statement.lstrip()[:7].upper().startswith(_WRITES):
+            lock.acquire()
+            conn.info[_HOLDS] = True
+
+    def _release(conn) -> None:  # noqa: ANN001
+        if conn.info.pop(_HOLDS, None):
+            lock.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_conn, record):  # noqa: ANN001 - a connection returned mid-transaction
+        if record.info.pop(_HOLDS, None):
+            lock.release()
 
 
 AFTER_COMMIT = "after_commit"

@@ -1,0 +1,66 @@
+"""The delivery path's view of a message's plan, read and written with plain statements.
+
+A worker recording a send needs the message's status and its attempts, changes one attempt
+and lets `plan_progress.advance` move the plan on. Doing that through the ORM's identity
+map and flush cost about as much as everything else on the path together (profiled:
+bench/README.md), so here the rows are loaded into plain objects, `advance` runs on them
+unchanged, and only the columns that changed are written back. The sweeper and receipts
+keep the ORM path; both follow the same locking rule (message row first)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from ..storage.models import Attempt, Message
+
+_ATTEMPT_COLUMNS = tuple(c for c in Attempt.__table__.columns)
+_MESSAGE_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
+                    Message.expires_at)
+_LOCK = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
+         .execution_options(synchronize_session=False))
+_MESSAGE = select(*_MESSAGE_COLUMNS).where(Message.id == bindparam("message_id"))
+_ATTEMPTS = (select(*_ATTEMPT_COLUMNS).where(Attempt.message_id == bindparam("message_id"))
+             .order_by(Attempt.step_index, Attempt.id))
+
+
+class Row:
+    """A mutable record with the table's column names as attributes."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self._loaded = dict(values)
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_loaded" and self._loaded.get(k) != v}
+
+
+class PlanView(Row):
+    attempts: list[Row]
+
+
+def load(session: Session, message_id: str, now: datetime) -> PlanView:
+    """Locks the message row (as plan_progress.lock_message does), then reads it and its
+    attempts: current, because nobody else can change them until this transaction ends."""
+    session.execute(_LOCK, {"message_id": message_id, "now": now})
+    message = PlanView(dict(session.execute(_MESSAGE, {"message_id": message_id}).one()._mapping))
+    message.attempts = [Row(dict(r._mapping)) for r in session.execute(_ATTEMPTS, {"message_id": message_id})]
+    message._loaded["attempts"] = message.attempts
+    return message
+
+
+def save(session: Session, message: PlanView, now: datetime) -> None:
+    """Writes back what changed: one UPDATE per changed attempt, one for the message."""
+    for attempt in message.attempts:
+        changed = attempt.changes()
+        if changed:
+            changed["updated_at"] = now
+            session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**changed)
+                            .execution_options(synchronize_session=False))
+    changed = {k: v for k, v in message.changes().items() if k != "attempts"}
+    if changed:
+        session.execute(update(Message).where(Message.id == message.id).values(**changed, updated_at=now)
+                        .execution_options(synchronize_session=False))
