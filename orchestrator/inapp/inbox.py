@@ -51,7 +51,7 @@ class Position:
             at = datetime.fromtimestamp(int(micros) / 1_000_000, UTC)
         except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
             raise CursorError(text) from None
-        if not attempt_id or len(attempt_id) > 26 or not attempt_id.isalnum():
+        if not is_item_id(attempt_id):
             raise CursorError(text)
         return cls(at, attempt_id)
 
