@@ -49,6 +49,7 @@ export class OrchestratorInbox extends EventTarget {
     this.nextCursor = null;
     this.connected = false;
     this.revoked = false;
+    this.received = 0; // message events received on the stream, repeats of a resume included
     this._items = new Map(); // id -> item; an id is kept once however often it arrives
     this._source = null;
     this._lastEventId = null;
@@ -110,6 +111,7 @@ export class OrchestratorInbox extends EventTarget {
     });
     source.addEventListener("message", (e) => {
       if (e.lastEventId) this._lastEventId = e.lastEventId;
+      this.received += 1;
       const item = JSON.parse(e.data);
       if (this._upsert(item)) {
         this._emit("item", item);
