@@ -8,6 +8,8 @@ from importlib import resources
 
 from flask import Blueprint, Response
 
+from ..errors import ApiError, ErrorCode
+
 bp = Blueprint("inapp_client", __name__)
 
 ASSETS = {
@@ -21,7 +23,12 @@ def _read(name: str) -> bytes:
 
 
 def _serve(name: str) -> Response:
-    response = Response(_read(name), content_type=ASSETS[name])
+    try:
+        body = _read(name)
+    except FileNotFoundError:  # a wheel built without the package data
+        raise ApiError(404, ErrorCode.NOT_FOUND, "path: the in-app client files are not installed",
+                       field="path") from None
+    response = Response(body, content_type=ASSETS[name])
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
