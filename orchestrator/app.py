@@ -26,8 +26,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
+    from .inapp import client_assets
 
     app.register_blueprint(inapp_api.bp)
+    app.register_blueprint(client_assets.bp)
     from . import review
 
     app.register_blueprint(review.bp)

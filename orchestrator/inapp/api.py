@@ -1,28 +1,73 @@
-"""The in-app client's API: inbox (notification center) and engagement reports,
-authenticated by a per-user token, not the API key. The live stream (Server-Sent Events)
-is served on the event loop: see stream.py."""
+"""The in-app client's API: inbox (notification center), engagement reports, archive and
+mark-all-read, authenticated by a per-user token, not the API key; and, for the product
+backend with its API key, issuing and revoking those tokens. The live stream
+(Server-Sent Events) is served on the event loop: see stream.py.
+
+Every change to what the user has read or kept is announced on the in-app bus after commit
+(`Notice.UNREAD`), so the badge on the user's other devices follows; a revocation
+(`Notice.REVOKE`) closes the open streams of the revoked tokens within seconds.
+
+CORS: only the client routes (`/v1/inbox…`) answer cross-origin, for the origins in
+INAPP_CORS_ORIGINS; API-key routes never do."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
-from sqlalchemy import select
+import logging
+import re
+from enum import StrEnum
 
-from providers.base import AttemptStatus, Channel, Engagement, Receipt
+from flask import Blueprint, Response, jsonify, request
+
+from providers.base import Engagement, Receipt
 
 from ..app_state import state
 from ..auth import require_scope
+from ..dispatch import sweeper
 from ..dispatch.receipts import ingest
-from ..domain.statuses import Scope
+from ..domain.statuses import ReceiptOutcome, Scope
 from ..errors import ApiError, ErrorCode
-from ..storage.models import Attempt
-from . import tokens
+from . import cors, inbox, tokens
+from .bus import Notice
+
+log = logging.getLogger("orchestrator.inapp")
 
 bp = Blueprint("inapp", __name__)
 
 INAPP_SOURCE = "in_app_client"
-VISIBLE = (AttemptStatus.SENT, AttemptStatus.DELIVERED)
+CLIENT_PREFIX = "/v1/inbox"
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+MAX_CURSOR_CHARS = 200
+_DIGITS = re.compile(r"[0-9]{1,4}")
 
 
+class ItemAction(StrEnum):
+    """What a client may do to one inbox item besides the engagement reports."""
+
+    ARCHIVE = "archive"
+
+
+# -- CORS, for the client routes only ------------------------------------------------------
+def _is_client_route() -> bool:
+    return request.path == CLIENT_PREFIX or request.path.startswith(CLIENT_PREFIX + "/")
+
+
+@bp.before_request
+def _preflight():
+    """Answers a CORS preflight of a client route; the route itself is never run."""
+    if request.method == "OPTIONS" and _is_client_route():
+        origins = state().settings.inapp_cors_origins
+        return Response(status=204, headers=cors.headers(request.headers.get("Origin"), origins, preflight=True))
+    return None
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    if _is_client_route():
+        response.headers.update(cors.headers(request.headers.get("Origin"), state().settings.inapp_cors_origins))
+    return response
+
+
+# -- tokens (API key) ------------------------------------------------------------------------
 @bp.post("/v1/recipients/<user_id>/inapp-token")
 @require_scope(Scope.SEND, Scope.RECIPIENTS)
 def issue_token(user_id: str):
@@ -35,53 +80,142 @@ def issue_token(user_id: str):
     return jsonify({"token": token, "token_id": token_id, "expires_at": expires.isoformat()}), 201
 
 
-def _entry(a: Attempt) -> dict:
-    content = a.message.content or {}
-    return {
-        "id": a.id, "message_id": a.message_id, "category": a.message.category,
-        "title": content.get("title", ""), "body": content.get("body", ""),
-        "action_url": content.get("action_url"), "image_url": content.get("image_url"),
-        "created_at": (a.sent_at or a.created_at).isoformat(),
-        **{k: getattr(a, k).isoformat() if getattr(a, k) else None
-           for k in ("seen_at", "read_at", "clicked_at", "acknowledged_at")},
-    }
-
-
-def _inbox_query(user_id: str):
-    return (select(Attempt).where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP,
-                                  Attempt.status.in_(VISIBLE)).order_by(Attempt.sent_at.desc()))
-
-
-@bp.get("/v1/inbox")
-def inbox():
+@bp.delete("/v1/inapp-tokens/<token_id>")
+@require_scope(Scope.SEND, Scope.RECIPIENTS)
+def revoke_token(token_id: str):
     st = state()
-    limit = min(max(request.args.get("limit", 50, type=int), 1), 200)
     with st.db.session() as session:
-        user_id = tokens.user_for_request(session, st.clock())
-    st.dispatcher.release_held_in_app(user_id)  # reading the inbox is a session too
-    with st.db.session() as session:
-        rows = session.scalars(_inbox_query(user_id).limit(limit)).all()
-        items = [_entry(a) for a in rows]
-        unread = sum(1 for i in items if not i["read_at"])
-    return jsonify({"user_id": user_id, "unread": unread, "items": items})
+        user_id = tokens.revoke(session, token_id, st.clock())
+    if user_id is None:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "token_id: no in-app token with this id", field="token_id")
+    st.bus.publish(user_id, Notice.REVOKE, token_id)
+    return jsonify({"token_id": token_id, "revoked": True})
 
 
-@bp.post("/v1/inbox/<attempt_id>/<event>")
-def report(attempt_id: str, event: str):
+@bp.post("/v1/recipients/<user_id>/inapp-tokens/revoke")
+@require_scope(Scope.SEND, Scope.RECIPIENTS)
+def revoke_user_tokens(user_id: str):
+    from ..api.recipients import check_user_id
+
     st = state()
-    if event not in Engagement._value2member_map_:
-        raise ApiError(404, ErrorCode.NOT_FOUND,
-                       f"event must be one of {', '.join(e.value for e in Engagement)}", field="event")
+    user_id = check_user_id(user_id)
+    with st.db.session() as session:
+        count = tokens.revoke_user(session, user_id, st.clock())
+    st.bus.publish(user_id, Notice.REVOKE)
+    return jsonify({"user_id": user_id, "revoked": count})
+
+
+# -- the inbox (user token) ------------------------------------------------------------------
+def _limit() -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"limit: a whole number from 1 to {MAX_LIMIT}",
+                       field="limit")
+    return int(raw)
+
+
+def _cursor() -> inbox.Position | None:
+    raw = request.args.get("cursor")
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) > MAX_CURSOR_CHARS:
+            raise inbox.CursorError(raw)
+        return inbox.Position.decode(raw)
+    except inbox.CursorError:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "cursor: not a next_cursor this inbox returned",
+                       field="cursor") from None
+
+
+def _user() -> str:
+    st = state()
+    with st.db.session() as session:
+        return tokens.user_for_request(session, st.clock())
+
+
+def _deliver_held(user_id: str) -> None:
+    """Reading the inbox is a session: items held for the user's next session are released
+    and delivered here, so they are in this very response. In-app delivery only marks the
+    row visible. Whatever fails is still due in the database: the sweeper delivers it."""
+    st = state()
+    pending = sweeper.release_held_in_app(st.db, user_id, st.clock())
+    try:
+        while pending:
+            st.dispatcher.deliver(pending[0])
+            pending.pop(0)
+    except Exception:  # noqa: BLE001 - durable: the rest is queued and due
+        log.warning("held in-app delivery deferred to the worker", extra={"count": len(pending)}, exc_info=True)
+        st.dispatcher.enqueue_many(pending)
+
+
+@bp.get(CLIENT_PREFIX)
+def list_inbox():
+    st = state()
+    user_id = _user()
+    limit, cursor = _limit(), _cursor()
+    _deliver_held(user_id)
+    with st.db.session() as session:
+        rows, next_position = inbox.page(session, user_id, limit, cursor)
+        unread = inbox.unread_count(session, user_id)
+    return jsonify({"user_id": user_id, "unread": unread, "items": [inbox.entry(r) for r in rows],
+                    "next_cursor": next_position.encode() if next_position else None})
+
+
+def _engage(session, attempt_id: str, message_id: str, event: Engagement, now) -> tuple[ReceiptOutcome, list[str]]:
+    receipt = Receipt(provider="inapp", provider_message_id=attempt_id, status=None,
+                      event_id=f"{attempt_id}:{event.value}", occurred_at=now, raw={"event": event.value},
+                      engagement=event, message_id=message_id)
+    return ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt_id)
+
+
+@bp.post(f"{CLIENT_PREFIX}/read-all")
+def read_all():
+    """Records `read` for every unread visible item, through receipt ingestion, so an
+    escalation waiting for `read` is cancelled exactly as by a single report."""
+    st = state()
+    now = st.clock()
+    released: list[str] = []
+    marked = 0
+    with st.db.session() as session:
+        user_id = tokens.user_for_request(session, now)
+        for item in inbox.unread_items(session, user_id):
+            outcome, more = _engage(session, item.id, item.message_id, Engagement.READ, now)
+            marked += outcome == ReceiptOutcome.APPLIED
+            released += more
+        st.presence.touch(session, user_id, now)  # engaging is being active
+    st.dispatcher.enqueue_many(released)
+    st.bus.publish(user_id, Notice.UNREAD)
+    return jsonify({"read": marked})
+
+
+@bp.post(f"{CLIENT_PREFIX}/<attempt_id>/{ItemAction.ARCHIVE.value}")
+def archive(attempt_id: str):
+    st = state()
     now = st.clock()
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, now)
-        attempt = session.get(Attempt, attempt_id)
-        if attempt is None or attempt.user_id != user_id or attempt.channel != Channel.IN_APP:
-            raise ApiError(404, ErrorCode.NOT_FOUND, f"no inbox item '{attempt_id}'", field="id")
-        receipt = Receipt(provider="inapp", provider_message_id=attempt.id, status=None,
-                          event_id=f"{attempt.id}:{event}", occurred_at=now, raw={"event": event},
-                          engagement=Engagement(event), message_id=attempt.message_id)
-        outcome, released = ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt.id)
+        if not inbox.is_item_id(attempt_id) or not inbox.archive(session, user_id, attempt_id, now):
+            raise ApiError(404, ErrorCode.NOT_FOUND, "id: no such inbox item", field="id")
+    st.bus.publish(user_id, Notice.UNREAD)
+    return jsonify({"id": attempt_id, "archived": True})
+
+
+@bp.post(f"{CLIENT_PREFIX}/<attempt_id>/<event>")
+def report(attempt_id: str, event: str):
+    st = state()
+    if event not in Engagement._value2member_map_:
+        choices = ", ".join([*(e.value for e in Engagement), *(a.value for a in ItemAction)])
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"event: one of {choices}", field="event")
+    now = st.clock()
+    with st.db.session() as session:
+        user_id = tokens.user_for_request(session, now)
+        item = inbox.find_item(session, user_id, attempt_id)
+        if item is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, "id: no such inbox item", field="id")
+        outcome, released = _engage(session, item.id, item.message_id, Engagement(event), now)
         st.presence.touch(session, user_id, now)  # engaging is being active
     st.dispatcher.enqueue_many(released)
+    st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Channel
@@ -51,7 +51,7 @@ class Position:
             at = datetime.fromtimestamp(int(micros) / 1_000_000, UTC)
         except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
             raise CursorError(text) from None
-        if not attempt_id or len(attempt_id) > 26 or not attempt_id.isalnum():
+        if not is_item_id(attempt_id):
             raise CursorError(text)
         return cls(at, attempt_id)
 
@@ -119,3 +119,37 @@ def for_stream(session: Session, user_id: str, since: Position | None) -> list[A
         cond = shown_nowhere
     return session.execute(_base(user_id).where(cond).order_by(Attempt.sent_at, Attempt.id)
                            .limit(STREAM_BATCH)).all()
+
+
+def is_item_id(text: str) -> bool:
+    """An inbox item id as we issue them (a ULID); anything else is no item of ours and
+    never reaches a query (a NUL byte would make PostgreSQL refuse the statement)."""
+    return 0 < len(text) <= 26 and text.isascii() and text.isalnum()
+
+
+def find_item(session: Session, user_id: str, attempt_id: str) -> Any | None:
+    """The user's in-app item with this id, whatever its status (None if not theirs)."""
+    if not is_item_id(attempt_id):
+        return None
+    return session.execute(select(Attempt.id, Attempt.message_id, Attempt.status, Attempt.archived_at)
+                           .where(Attempt.id == attempt_id, Attempt.user_id == user_id,
+                                  Attempt.channel == Channel.IN_APP)).first()
+
+
+def archive(session: Session, user_id: str, attempt_id: str, now: datetime) -> bool:
+    """Archives a visible item: it leaves the list and the unread count. Returns False when
+    the user has no such visible item; archiving twice keeps the first time."""
+    result = session.execute(update(Attempt).where(
+        Attempt.id == attempt_id, Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP,
+        Attempt.status.in_(VISIBLE)).values(archived_at=func.coalesce(Attempt.archived_at, now))
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def unread_items(session: Session, user_id: str) -> list[Any]:
+    """(id, message_id) of every unread visible item, oldest first: what read-all marks."""
+    return session.execute(
+        select(Attempt.id, Attempt.message_id).where(
+            Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.status.in_(VISIBLE),
+            Attempt.archived_at.is_(None), Attempt.read_at.is_(None))
+        .order_by(Attempt.sent_at, Attempt.id)).all()

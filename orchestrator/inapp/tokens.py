@@ -63,8 +63,16 @@ def still_valid(session: Session, token_hash: str, now: datetime) -> bool:
     return row is not None and row.expires_at > now and row.revoked_at is None
 
 
+def is_token_id(text: str) -> bool:
+    """A token id as we issue them (a ULID). Anything else names no token and never reaches
+    a query (a NUL byte would make PostgreSQL refuse the statement)."""
+    return len(text) == 26 and text.isascii() and text.isalnum()
+
+
 def revoke(session: Session, token_id: str, now: datetime) -> str | None:
     """Revokes one token by its id; returns its user id (None if there is no such token)."""
+    if not is_token_id(token_id):
+        return None
     user_id = session.scalar(select(InAppToken.user_id).where(InAppToken.id == token_id))
     if user_id is not None:
         session.execute(update(InAppToken).where(InAppToken.id == token_id, InAppToken.revoked_at.is_(None))
