@@ -77,15 +77,16 @@ class KeyCache:
     every process, at once in the process that changed it (it calls `clear`). Unknown
     tokens are cached too, so a flood of bad keys does not reach the database either."""
 
-    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000, clock=time.monotonic) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.clock = clock
         self._entries: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
     def get(self, token_hash: str) -> object:
         entry = self._entries.get(token_hash)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] <= self.clock():
             return _UNKNOWN
         return entry[1]
 
@@ -93,7 +94,7 @@ class KeyCache:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[token_hash] = (time.monotonic() + self.ttl, identity)
+            self._entries[token_hash] = (self.clock() + self.ttl, identity)
 
     def clear(self) -> None:
         with self._lock:

@@ -122,14 +122,19 @@ def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta 
     return counts
 
 
-def release_held_in_app(db, user_id: str, now: datetime) -> list[str]:
-    """The user is back: held in-app attempts become due now (and are announced)."""
+def release_held_in_app(db, user_id: str, now: datetime, *, wake: bool = True) -> list[str]:
+    """The user is back: held in-app attempts become due now, announced to the workers
+    unless the caller delivers them itself (`wake=False`: the inbox fetch, so they are in
+    its response; if that fails they are still due and the sweeper announces them)."""
     with db.session() as session:
         held = session.scalars(select(Attempt).where(
             Attempt.user_id == user_id, Attempt.status == AttemptStatus.QUEUED,
             Attempt.hold_until.is_not(None), Attempt.due_at.is_(None), Attempt.hold_until > now,
         )).all()
         for a in held:
-            a.due_at = a.enqueued_at = now
-        announce(session, [a.id for a in held])
+            a.due_at = now
+            if wake:
+                a.enqueued_at = now
+        if wake:
+            announce(session, [a.id for a in held])
         return [a.id for a in held]

@@ -140,7 +140,7 @@ def _deliver_held(user_id: str) -> None:
     and delivered here, so they are in this very response. In-app delivery only marks the
     row visible. Whatever fails is still due in the database: the sweeper delivers it."""
     st = state()
-    pending = sweeper.release_held_in_app(st.db, user_id, st.clock())
+    pending = sweeper.release_held_in_app(st.db, user_id, st.clock(), wake=False)
     try:
         while pending:
             st.dispatcher.deliver(pending[0])
@@ -176,16 +176,13 @@ def read_all():
     escalation waiting for `read` is cancelled exactly as by a single report."""
     st = state()
     now = st.clock()
-    released: list[str] = []
     marked = 0
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, now)
         for item in inbox.unread_items(session, user_id):
-            outcome, more = _engage(session, item.id, item.message_id, Engagement.READ, now)
+            outcome, _ = _engage(session, item.id, item.message_id, Engagement.READ, now)
             marked += outcome == ReceiptOutcome.APPLIED
-            released += more
         st.presence.touch(session, user_id, now)  # engaging is being active
-    st.dispatcher.enqueue_many(released)
     st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"read": marked})
 
@@ -214,8 +211,7 @@ def report(attempt_id: str, event: str):
         item = inbox.find_item(session, user_id, attempt_id)
         if item is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "id: no such inbox item", field="id")
-        outcome, released = _engage(session, item.id, item.message_id, Engagement(event), now)
+        outcome, _ = _engage(session, item.id, item.message_id, Engagement(event), now)
         st.presence.touch(session, user_id, now)  # engaging is being active
-    st.dispatcher.enqueue_many(released)
     st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})

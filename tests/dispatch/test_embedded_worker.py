@@ -1,5 +1,6 @@
-"""The embedded default for real: the Celery WorkController thread consuming the memory://
-broker inside the app process, plus the sweeper thread — what `orchestrator serve` runs."""
+"""The embedded default for real: the in-process delivery workers (fed by the units of work
+that commit attempts) and the sweeper thread inside the app process — what `orchestrator
+serve` runs."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def wait_for(predicate, timeout=15.0):
     raise AssertionError("condition not met in time")
 
 
-def test_messages_flow_through_the_embedded_celery_worker(live_app):
+def test_messages_flow_through_the_embedded_workers(live_app):
     client = live_app.test_client()
     auth = make_key_for(live_app)
     client.put("/v1/recipients/u-1", headers=auth, json={"email": "a@example.com", "phone": "+447400123456"})
