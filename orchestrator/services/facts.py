@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from policies import Device as PolicyDevice
@@ -43,7 +43,7 @@ _RECIPIENT_COLUMNS = (Recipient.user_id, Recipient.email, Recipient.email_valid,
                       Recipient.last_active_at, Recipient.last_heartbeat_at,
                       Device.token, Device.platform, Device.active)
 _RECIPIENT_QUERY = (select(*_RECIPIENT_COLUMNS).outerjoin(Device, Device.user_id == Recipient.user_id)
-                    .order_by(Device.id))
+                    .where(Recipient.user_id == bindparam("user_id")).order_by(Device.id))
 
 
 def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence=None, *,
@@ -51,7 +51,7 @@ def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence
     """One statement (the recipient joined to its devices), plus the in-app counters when
     `counts` (see `needs_in_app_counts`). `presence` (inapp.presence) adds what the row
     cannot know: a heartbeat kept in Redis and whether a live stream is open right now."""
-    rows = session.execute(_RECIPIENT_QUERY.where(Recipient.user_id == ref.user_id)).all()
+    rows = session.execute(_RECIPIENT_QUERY, {"user_id": ref.user_id}).all()
     row = rows[0] if rows else None
     beat, connected = presence.overlay(ref.user_id, now) if presence is not None else (None, False)
     tz = ref.timezone or (row.timezone if row else None) or "UTC"
