@@ -9,7 +9,8 @@ fake runs in its own process) for two stages:
   accept  — `POST /v1/messages` (otp) through the Flask test client, N times;
   deliver — `state.dispatcher.deliver(attempt_id)` for every attempt those POSTs made due
             (one SMS send to the fake each).
-The SELECT that finds the due attempts runs with counting paused. A warm-up batch (posted
+The attempts to deliver are the ids the accept path publishes (recorded by wrapping
+`state.dispatcher.publish`, which still enqueues them). A warm-up batch (posted
 and delivered first, not counted) fills caches the way a running service has them."""
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from bench.common import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PHONE  # noqa: E4
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
-    from sqlalchemy import event, select
+    from sqlalchemy import event
 
     from orchestrator.app import create_app
     from orchestrator.auth import create_api_key
     from orchestrator.config import Settings
-    from orchestrator.storage.models import Attempt
 
     tmp = spec["tmp"]
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/cost.sqlite3", ORCHESTRATOR_DATA_DIR=tmp,
@@ -66,9 +66,20 @@ def main() -> None:
         if counting["on"]:
             counting["commits"] += 1
 
+    # The attempts the accept path made due are the ones it publishes: record them there.
+    published: list[str] = []
+    original_publish = st.dispatcher.publish
+
+    def recording_publish(attempt_ids: list[str]) -> None:
+        published.extend(attempt_ids)
+        original_publish(attempt_ids)
+
+    st.dispatcher.publish = recording_publish
+
     def due_ids() -> list[str]:
-        with st.db.session() as s:
-            return list(s.scalars(select(Attempt.id).where(Attempt.status == "queued")))
+        ids = list(published)
+        published.clear()
+        return ids
 
     def stage(fn, items) -> dict:
         for k in ("stmts", "commits", "selects", "writes"):

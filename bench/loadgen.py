@@ -81,7 +81,8 @@ function request()
   idx = idx + 1
   local line = lines[(idx - 1) %% #lines + 1]
   local tab = string.find(line, "\\t")
-  local headers = {}
+  local headers = {}  -- wrk.format uses this table instead of wrk.headers: copy Host, Content-Type
+  for k, v in pairs(wrk.headers) do headers[k] = v end
   headers["X-Twilio-Signature"] = string.sub(line, 1, tab - 1)
   return wrk.format("POST", "%(path)s", headers, string.sub(line, tab + 1))
 end
