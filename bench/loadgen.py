@@ -203,7 +203,8 @@ def main() -> None:
 
 def run_python(spec: dict, workdir: Path, name: str, timeout: float = 400) -> dict:
     """Runs the generator in its own process and returns its result (or {'error': ...})."""
-    from bench.common import PY, ROOT as root
+    from bench.common import PY
+    from bench.common import ROOT as root
 
     spec = dict(spec, out=str(workdir / f"{name}.out.json"))
     path = workdir / f"{name}.spec.json"

@@ -13,8 +13,24 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench import loadgen
-from bench.common import (ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PG_ADMIN_URL, PHONE, PY, REDIS_URL, ROOT, Procs,
-                          base_env, cpu_seconds, free_port, pct, rss_kb, wait_file, wait_port)
+from bench.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    PG_ADMIN_URL,
+    PHONE,
+    PY,
+    REDIS_URL,
+    ROOT,
+    Procs,
+    base_env,
+    cpu_seconds,
+    free_port,
+    pct,
+    rss_kb,
+    wait_file,
+    wait_port,
+)
 
 VENV_BIN = Path(PY).parent
 THREADS = 16        # WEB_THREADS default; the same for every server
@@ -162,7 +178,7 @@ def setup_users(run: Run, srv: Server, prefix: str, n: int, name: str, tokens: b
     items = [[f"/v1/recipients/{prefix}-{i}/inapp-token", {}] for i in range(n)]
     r = loadgen.run_python({"mode": "burst", "port": srv.port, "method": "POST", "path": "", "items": items,
                             "count": n, "conns": 8, "headers": hdr}, run.workdir, f"{name}-tokens")
-    toks = sorted(((x[0], x[4]) for x in r["records"] if x[3] == 201 and x[4]))
+    toks = sorted((x[0], x[4]) for x in r["records"] if x[3] == 201 and x[4])
     if len(toks) != n:
         raise RuntimeError(f"in-app tokens: {len(toks)} of {n} issued ({r.get('error')})")
     return [[f"{prefix}-{i}", t] for i, t in toks]
