@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -63,8 +64,12 @@ class Run:
 @dataclass
 class Server:
     port: int
-    pid: int
+    proc: subprocess.Popen
     key: str | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     @property
     def base(self) -> str:
@@ -111,7 +116,7 @@ def start_server(procs: Procs, name: str, kind: str, *, env: dict | None = None,
         if got is None:
             raise RuntimeError(f"{name} wrote no API key")
         key = got["key"]
-    return Server(port, proc.pid, key)
+    return Server(port, proc, key)
 
 
 def new_pg_schema(run: Run) -> str:
@@ -228,10 +233,11 @@ def part_accept(run: Run, db_kind: str) -> dict:
             srv = start_server(procs, "trivial", "trivial")
             out["trivial"] = loadgen.run_wrk(f"{srv.base}/v1/messages", loadgen.messages_lua("x", 50, "t-"),
                                              run.secs(4, 2), conns=WRK_CONNS, workdir=run.workdir, name="trivial")
-            procs.stop(procs.items[-1][1])
+            procs.stop(srv.proc)
         fake_url, _ = start_fake(procs)
         srv = start_server(procs, "bare", "bare", db=db_url("bare"))
         out["bare"] = wrk_messages(run, srv, f"bare-{db_kind}", 50)
+        procs.stop(srv.proc)  # one server at a time on the box
         for mode, embedded in (("noworker", "false"), ("embedded", "true")):
             port = free_port()
             url = db_url(mode)
@@ -240,6 +246,7 @@ def part_accept(run: Run, db_kind: str) -> dict:
             setup_users(run, srv, "u", 50, f"accept-{db_kind}-{mode}")
             out[mode] = wrk_messages(run, srv, f"real-{mode}-{db_kind}", 50)
             out[mode]["rss_kb"] = rss_kb(srv.pid)
+            procs.stop(srv.proc)
     finally:
         procs.stop_all()
         run.collect_errors(f"accept/{db_kind}", procs)
@@ -275,7 +282,8 @@ def part_e2e(run: Run) -> dict:
         post_end = max((x[2] for x in r["records"]), default=first)
         out["throughput"] = {
             "n": n, "accepted": len(recs), "reached": len(got), "rate": len(got) / (last - first) if got else 0.0,
-            "post_rate": len(recs) / (post_end - first) if recs else 0.0, "statuses": latency_summary(r["records"])["statuses"],
+            "post_rate": len(recs) / (post_end - first) if recs else 0.0,
+            "statuses": latency_summary(r["records"])["statuses"],
             "error": r.get("error")}
         if len(got) < len(bodies):
             run.notes.append(f"e2e batch: {len(bodies) - len(got)} of {len(bodies)} accepted messages never "
@@ -336,7 +344,8 @@ def receipts(run: Run, srv: Server, arrivals: Path, sqlite_path: Path) -> dict:
         run.notes.append(f"receipts: {res.get('non2xx')} non-2xx responses {res.get('error', '')}")
     try:
         with sqlite3.connect(sqlite_path, timeout=10) as c:
-            res["message_statuses"] = dict(c.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall())
+            rows = c.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall()
+            res["message_statuses"] = dict(rows)
     except sqlite3.Error as exc:
         res["message_statuses"] = {"unavailable": str(exc)}
     return res

@@ -43,10 +43,11 @@ class Table:
 
     def render(self) -> str:
         widths = [max(len(r[i]) for r in [self.HEAD, *self.rows]) for i in range(5)]
-        out = ["  ".join(h.ljust(w) for h, w in zip(self.HEAD, widths)) + "  details",
+        out = ["  ".join(h.ljust(w) for h, w in zip(self.HEAD, widths, strict=False)) + "  details",
                "  ".join("-" * w for w in widths) + "  -------"]
         for r in self.rows:
-            out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            cells = zip(r, widths, strict=False)
+            out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
                        + ("  " + r[5] if r[5] else ""))
         return "\n".join(out)
 
@@ -77,7 +78,8 @@ def build(results: dict) -> Table:
     for db, label in (("sqlite", "SQLite"), ("pg", "PostgreSQL")):
         a = acc[db]
         if "error" in a or "skipped" in a:
-            t.add(f"a. accept ({label})", "ERROR" if "error" in a else "SKIPPED", details=a.get("error") or a.get("skipped"))
+            t.add(f"a. accept ({label})", "ERROR" if "error" in a else "SKIPPED",
+                  details=a.get("error") or a.get("skipped"))
             continue
         b = a.get("bare", {})
         b_cpu = ratio(b.get("server_cpu_cores"), b.get("rate"))
@@ -90,7 +92,8 @@ def build(results: dict) -> Table:
             cpu = ratio(r.get("server_cpu_cores"), r.get("rate"))
             t.add(f"a. POST /v1/messages ({label}, {name})", f"{f(r.get('rate'))} req/s", f"{f(b.get('rate'))} req/s",
                   f(rr, ".2f"), target_cell(rr, 0.5, True),
-                  f"p50 {f(r.get('p50_ms'), '.1f')} / p99 {f(r.get('p99_ms'), '.1f')} ms (bare {f(b.get('p50_ms'), '.1f')}"
+                  f"p50 {f(r.get('p50_ms'), '.1f')} / p99 {f(r.get('p99_ms'), '.1f')} ms "
+                  f"(bare {f(b.get('p50_ms'), '.1f')}"
                   f" / {f(b.get('p99_ms'), '.1f')}); server {f(cpu and cpu * 1e3, '.2f')} CPU ms/req; "
                   f"non-2xx {r.get('non2xx')}")
 
@@ -107,27 +110,34 @@ def build(results: dict) -> Table:
               f"connections at {f(tp.get('post_rate'))} accepted/s")
         t.add(f"b. latency at {f(lat.get('rate'), '.1f')} msg/s open loop, p99", f"{f(lat.get('p99_ms'))} ms", "", "",
               target_cell(lat.get("p99_ms"), 250, False, ".0f", " ms"),
-              f"p50 {f(lat.get('p50_ms'))} ms, max {f(lat.get('max_ms'))} ms; {lat.get('reached')}/{lat.get('accepted')} "
+              f"p50 {f(lat.get('p50_ms'))} ms, max {f(lat.get('max_ms'))} ms; "
+              f"{lat.get('reached')}/{lat.get('accepted')} "
               f"reached; POST alone p50 {f(lat.get('post', {}).get('p50_ms'), '.1f')} / p99 "
-              f"{f(lat.get('post', {}).get('p99_ms'), '.1f')} ms; generator late p99 {f(lat.get('gen_late_p99_ms'), '.1f')} ms")
+              f"{f(lat.get('post', {}).get('p99_ms'), '.1f')} ms; "
+              f"generator late p99 {f(lat.get('gen_late_p99_ms'), '.1f')} ms")
         rr = ratio(rc.get("rate"), bare_sqlite)
         cpu = ratio(rc.get("server_cpu_cores"), rc.get("rate"))
-        t.add("c. Twilio receipts ingested/s (SQLite)", f"{f(rc.get('rate'))} /s", f"{f(bare_sqlite)} req/s", f(rr, ".2f"),
+        t.add("c. Twilio receipts ingested/s (SQLite)", f"{f(rc.get('rate'))} /s", f"{f(bare_sqlite)} req/s",
+              f(rr, ".2f"),
               target_cell(rr, 0.3, True),
-              f"signed sent+delivered callbacks by wrk; p50 {f(rc.get('p50_ms'), '.1f')} / p99 {f(rc.get('p99_ms'), '.1f')} ms;"
+              f"signed sent+delivered callbacks by wrk; p50 {f(rc.get('p50_ms'), '.1f')} / "
+              f"p99 {f(rc.get('p99_ms'), '.1f')} ms;"
               f" non-2xx {rc.get('non2xx')}; server {f(cpu and cpu * 1e3, '.2f')} CPU ms/receipt; "
               f"messages after: {rc.get('message_statuses')}")
 
     # --- d. workers
     w = results.get("workers", {})
     if "error" in w or "skipped" in w:
-        t.add("d. worker scaling (PG + Redis)", "ERROR" if "error" in w else "SKIPPED", details=w.get("error") or w.get("skipped"))
+        t.add("d. worker scaling (PG + Redis)", "ERROR" if "error" in w else "SKIPPED",
+              details=w.get("error") or w.get("skipped"))
     elif w:
         for k in ("w1", "w2"):
             r = w.get(k, {})
-            t.add(f"d. drain backlog, {r.get('workers')} x `orchestrator worker -c 4`", f"{f(r.get('rate_10_90'))} msg/s",
+            t.add(f"d. drain backlog, {r.get('workers')} x `orchestrator worker -c 4`",
+                  f"{f(r.get('rate_10_90'))} msg/s",
                   "", "", "", f"{r.get('reached')}/{r.get('backlog')} delivered in {f(r.get('drain_s'), '.1f')} s "
-                  f"(first->last {f(r.get('rate_all'))} msg/s); first send {f(r.get('startup_s'), '.1f')} s after start")
+                  f"(first->last {f(r.get('rate_all'))} msg/s); "
+                  f"first send {f(r.get('startup_s'), '.1f')} s after start")
         s = w.get("scaling")
         t.add("d. scaling 2 workers / 1 worker", f"{f(s, '.2f')}x", "", "", target_cell(s, 1.7, True, ".1f"),
               "10%-90% arrival rates; all processes share the box's 2 cores with PostgreSQL and Redis")
@@ -140,16 +150,20 @@ def build(results: dict) -> Table:
         pm, ac, dl = c.get("per_message", {}), c.get("accept", {}), c.get("deliver", {})
         b = acc["sqlite"].get("bare", {})
         b_cpu = ratio(b.get("server_cpu_cores"), b.get("rate"))
-        t.add("e. SQL statements per message", f(pm.get("stmts"), ".1f"), "1", "", target_cell(pm.get("stmts"), 8, False, ".0f"),
-              f"accept {f(ac.get('stmts'), '.1f')} ({f(ac.get('selects'), '.1f')} SELECT), deliver {f(dl.get('stmts'), '.1f')} "
+        t.add("e. SQL statements per message", f(pm.get("stmts"), ".1f"), "1", "",
+              target_cell(pm.get("stmts"), 8, False, ".0f"),
+              f"accept {f(ac.get('stmts'), '.1f')} ({f(ac.get('selects'), '.1f')} SELECT), "
+              f"deliver {f(dl.get('stmts'), '.1f')} "
               f"({f(dl.get('selects'), '.1f')} SELECT); in-process, SQLite, {ac.get('n')} otp messages")
-        t.add("e. commits per message", f(pm.get("commits"), ".1f"), "1", "", target_cell(pm.get("commits"), 3, False, ".0f"),
+        t.add("e. commits per message", f(pm.get("commits"), ".1f"), "1", "",
+              target_cell(pm.get("commits"), 3, False, ".0f"),
               f"accept {f(ac.get('commits'), '.1f')}, deliver {f(dl.get('commits'), '.1f')}")
         t.add("e. CPU ms per message: accept", f(ac.get("cpu_ms"), ".2f"), f(b_cpu and b_cpu * 1e3, ".2f"),
               f(ratio(ac.get("cpu_ms"), b_cpu and b_cpu * 1e3), ".1f") + "x", "",
               "Flask test client + accept path, time.process_time(); bare = server CPU ms/req under wrk (part a)")
         t.add("e. CPU ms per message: deliver", f(dl.get("cpu_ms"), ".2f"), "", "", "",
-              f"dispatcher.deliver() incl. the HTTP call to the fake (fake in its own process); outcomes {dl.get('outcomes')}")
+              "dispatcher.deliver() incl. the HTTP call to the fake (fake in its own process); "
+              f"outcomes {dl.get('outcomes')}")
 
     # --- f. streams
     s = results.get("streams", {})
