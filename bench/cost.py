@@ -1,0 +1,122 @@
+"""Cost per message, measured in one process (run as a child of run_all.py):
+
+    python bench/cost.py SPEC.json     spec: {"fake_url", "messages", "warmup", "tmp", "out"}
+
+Builds the app with `orchestrator.app.create_app(settings)` (SQLite, memory:// broker, no
+background threads), counts SQL statements (`before_cursor_execute`) and commits (`commit`)
+on `state.db.engine`, and CPU time (`time.process_time()`, this process only: the Twilio
+fake runs in its own process) for two stages:
+  accept  — `POST /v1/messages` (otp) through the Flask test client, N times;
+  deliver — `state.dispatcher.deliver(attempt_id)` for every attempt those POSTs made due
+            (one SMS send to the fake each).
+The attempts to deliver are the ids the accept path publishes (recorded by wrapping
+`state.dispatcher.publish`, which still enqueues them). A warm-up batch (posted
+and delivered first, not counted) fills caches the way a running service has them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PHONE  # noqa: E402
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    from sqlalchemy import event
+
+    from orchestrator.app import create_app
+    from orchestrator.auth import create_api_key
+    from orchestrator.config import Settings
+
+    tmp = spec["tmp"]
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/cost.sqlite3", ORCHESTRATOR_DATA_DIR=tmp,
+               CELERY_BROKER_URL="memory://", EMBEDDED_WORKER="false", LOG_LEVEL="WARNING",
+               PUBLIC_BASE_URL="http://127.0.0.1:9", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+               TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE_URL=spec["fake_url"])
+    app = create_app(Settings.from_env(env), start_background=False)
+    st = app.extensions["orchestrator"]
+    with st.db.session() as s:
+        _, key = create_api_key(s, "bench", ["admin"])
+    client = app.test_client()
+    hdr = {"Authorization": f"Bearer {key}"}
+    users = 20
+    for i in range(users):
+        r = client.put(f"/v1/recipients/u-{i}", headers=hdr,
+                       json={"phone": PHONE, "email": f"u{i}@example.com", "timezone": "UTC"})
+        assert r.status_code < 300, r.get_data(as_text=True)
+
+    counting = {"on": False, "stmts": 0, "commits": 0, "selects": 0, "writes": 0}
+
+    @event.listens_for(st.db.engine, "before_cursor_execute")
+    def _stmt(conn, cursor, statement, params, context, executemany):  # noqa: ANN001, ARG001
+        if counting["on"]:
+            counting["stmts"] += 1
+            verb = statement.lstrip().split(None, 1)[0].upper()
+            counting["selects" if verb == "SELECT" else "writes"] += 1
+
+    @event.listens_for(st.db.engine, "commit")
+    def _commit(conn):  # noqa: ANN001, ARG001
+        if counting["on"]:
+            counting["commits"] += 1
+
+    # The attempts the accept path made due are the ones it publishes: record them there.
+    published: list[str] = []
+    original_publish = st.dispatcher.publish
+
+    def recording_publish(attempt_ids: list[str]) -> None:
+        published.extend(attempt_ids)
+        original_publish(attempt_ids)
+
+    st.dispatcher.publish = recording_publish
+
+    def due_ids() -> list[str]:
+        ids = list(published)
+        published.clear()
+        return ids
+
+    def stage(fn, items) -> dict:
+        for k in ("stmts", "commits", "selects", "writes"):
+            counting[k] = 0
+        counting["on"] = True
+        c0, w0 = time.process_time(), time.perf_counter()
+        outcomes: dict[str, int] = {}
+        for item in items:
+            out = str(fn(item))
+            outcomes[out] = outcomes.get(out, 0) + 1
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        counting["on"] = False
+        n = max(len(items), 1)
+        return {"n": len(items), "stmts": counting["stmts"] / n, "commits": counting["commits"] / n,
+                "selects": counting["selects"] / n, "writes": counting["writes"] / n,
+                "cpu_ms": cpu / n * 1e3, "wall_ms": wall / n * 1e3, "outcomes": outcomes}
+
+    def post(i: int) -> int:
+        return client.post("/v1/messages", headers=hdr, json={
+            "recipient": {"user_id": f"u-{i % users}"}, "category": "otp",
+            "content": {"body": f"Your code is {i:06d}"}}).status_code
+
+    def deliver(attempt_id: str) -> str:
+        return st.dispatcher.deliver(attempt_id)
+
+    stage(post, range(spec["warmup"]))
+    stage(deliver, due_ids())
+    n = spec["messages"]
+    accept = stage(post, range(10_000, 10_000 + n))
+    ids = due_ids()
+    deliver_stats = stage(deliver, ids)
+    # per message = per accepted POST (an OTP has one SMS attempt; more attempts would count)
+    scale = deliver_stats["n"] / max(accept["n"], 1)
+    total = {k: accept[k] + deliver_stats[k] * scale for k in ("stmts", "commits", "cpu_ms")}
+    Path(spec["out"]).write_text(json.dumps({"accept": accept, "deliver": deliver_stats, "per_message": total,
+                                             "attempts_per_message": scale}))
+
+
+if __name__ == "__main__":
+    main()
