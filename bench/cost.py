@@ -66,15 +66,28 @@ def main() -> None:
         if counting["on"]:
             counting["commits"] += 1
 
-    # The attempts the accept path made due are the ones it publishes: record them there.
+    # The attempts the accept path made due are the ones its unit of work announces after
+    # commit (storage.db.announce -> Database.announcer): record them there.
     published: list[str] = []
-    original_publish = st.dispatcher.publish
+    original_announcer = st.db.announcer
 
-    def recording_publish(attempt_ids: list[str]) -> None:
+    def recording_announcer(attempt_ids: list[str]) -> None:
         published.extend(attempt_ids)
-        original_publish(attempt_ids)
+        if original_announcer is not None:
+            original_announcer(attempt_ids)
 
-    st.dispatcher.publish = recording_publish
+    st.db.announcer = recording_announcer
+
+    # Statements and commits run before the provider is called: "POST -> provider call".
+    at_send = {"stmts": 0, "commits": 0, "sends": 0}
+    for provider in st.providers.all():
+        def send(delivery, _original=provider.send):
+            if counting["on"]:
+                at_send["stmts"] += counting["stmts"]
+                at_send["commits"] += counting["commits"]
+                at_send["sends"] += 1
+            return _original(delivery)
+        provider.send = send
 
     def due_ids() -> list[str]:
         ids = list(published)
@@ -110,10 +123,17 @@ def main() -> None:
     n = spec["messages"]
     accept = stage(post, range(10_000, 10_000 + n))
     ids = due_ids()
+    for k in at_send:
+        at_send[k] = 0
     deliver_stats = stage(deliver, ids)
+    sends = max(at_send["sends"], 1)
+    deliver_stats["to_provider_stmts"] = at_send["stmts"] / sends
+    deliver_stats["to_provider_commits"] = at_send["commits"] / sends
     # per message = per accepted POST (an OTP has one SMS attempt; more attempts would count)
     scale = deliver_stats["n"] / max(accept["n"], 1)
     total = {k: accept[k] + deliver_stats[k] * scale for k in ("stmts", "commits", "cpu_ms")}
+    total["to_provider_stmts"] = accept["stmts"] + deliver_stats["to_provider_stmts"] * scale
+    total["to_provider_commits"] = accept["commits"] + deliver_stats["to_provider_commits"] * scale
     Path(spec["out"]).write_text(json.dumps({"accept": accept, "deliver": deliver_stats, "per_message": total,
                                              "attempts_per_message": scale}))
 

@@ -34,7 +34,7 @@ from bench.common import (
 )
 
 VENV_BIN = Path(PY).parent
-THREADS = 16        # WEB_THREADS default; the same for every server
+THREADS = int(os.environ.get("BENCH_THREADS", "16"))  # WEB_THREADS default; the same for every server
 WRK_CONNS = 16
 
 

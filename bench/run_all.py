@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL parts")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, Lua scripts, raw results)")
     ap.add_argument("--json", type=Path, help="also write every raw result to this file")
+    ap.add_argument("--stream-rate", type=float, help="messages/s for part f (default: half of part b's rate)")
+    ap.add_argument("--only", help="comma-separated parts to run: accept,e2e,workers,cost,streams,routing")
     ap.add_argument("--routing", type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.routing:
@@ -100,7 +102,11 @@ def main() -> None:
 
     results: dict = {}
 
+    only = set(a.only.split(",")) if a.only else None
+
     def step(key: str, label: str, fn, *args, skip: str | None = None) -> None:
+        if only is not None and key.split("_")[0] not in only:
+            skip = skip or "not in --only"
         if skip:
             results[key] = {"skipped": skip}
             print(f"[{label}] skipped: {skip}", flush=True)
@@ -121,7 +127,7 @@ def main() -> None:
         step("workers", "d worker scaling, PostgreSQL + Redis", parts.part_workers, run, skip=pg_reason or redis_reason)
         step("cost", "e cost per message", parts.part_cost, run)
         e2e_rate = results.get("e2e", {}).get("throughput", {}).get("rate") or 40.0
-        rate = min(100.0, max(10.0, round(e2e_rate / 2)))
+        rate = a.stream_rate or min(100.0, max(10.0, round(e2e_rate / 2)))
         step("streams", "f in-app streams", parts.part_streams, run, rate)
         step("routing", "routing decisions", run_routing, 1.0 if a.quick else 3.0)
     finally:

@@ -1,5 +1,5 @@
 """The HTTP server: uvicorn (httptools + uvloop) running the ASGI app. Chosen by measurement
-(bench/README.md, "Server"): the only candidate that serves the Flask API from a thread pool
+(README.md, "Serving"): the only candidate that serves the Flask API from a thread pool
 and the in-app streams from an event loop on one port. The bare-baseline benchmark runs its
 endpoint through `make_server` too, so every ratio compares like with like."""
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from providers.base import AttemptStatus, Receipt
 
 from .. import metrics
-from ..dispatch.receipts import ingest
+from ..dispatch.receipts import ingest_known
 from ..errors import ApiError, ErrorCode
 from . import cors, inbox, tokens
 from .bus import Notice, Subscriber
@@ -33,6 +33,7 @@ PATH = "/v1/inbox/stream"
 INAPP_SOURCE = "in_app_client"
 RETRY_MS = 2000
 SHOWN_MEMORY = 2000  # ids this stream already sent, to drop repeats of the resume overlap
+REFRESH_CHUNK = 100  # users per presence-refresh transaction
 
 
 class StreamHub:
@@ -82,8 +83,13 @@ class StreamHub:
                 log.warning("presence refresh failed", exc_info=True)
 
     def _refresh_sync(self, conns: dict[str, str]) -> None:
-        with self.state.db.session() as session:
-            self.state.presence.refresh_connections(session, conns, self.state.clock())
+        # In small transactions: one long write would hold SQLite's writer lock against the
+        # API for as long as it takes to touch every connected user.
+        items = list(conns.items())
+        now = self.state.clock()
+        for i in range(0, len(items), REFRESH_CHUNK):
+            with self.state.db.session() as session:
+                self.state.presence.refresh_connections(session, dict(items[i:i + REFRESH_CHUNK]), now)
 
     # -- one request -------------------------------------------------------------------
     async def __call__(self, scope: dict, receive, send) -> None:
@@ -248,7 +254,7 @@ def mark_shown(session, attempt_id: str, message_id: str, now: datetime) -> None
     receipt = Receipt(provider="inapp", provider_message_id=attempt_id, status=AttemptStatus.DELIVERED,
                       event_id=f"{attempt_id}:streamed", occurred_at=now, raw={"event": "streamed"},
                       message_id=message_id)
-    ingest(session, INAPP_SOURCE, receipt, now, attempt_id=attempt_id)
+    ingest_known(session, INAPP_SOURCE, receipt, attempt_id, message_id, now)
 
 
 def _resume_position(headers: dict[str, str], query: dict[str, list[str]]) -> inbox.Position | None:
