@@ -283,3 +283,20 @@ def test_twilio_receipt_for_a_number_the_user_changed_since_keeps_the_new_one(cl
     cb = twilio.status_callback_for(sid, "undelivered", error_code=30005)
     assert client.post("/webhooks/twilio", data=cb.form, headers=cb.headers).status_code == 204
     assert _recipient(state).phone_valid is True
+
+
+# -- issue #11 defect 6: one SMS text, counted and sent --------------------------------------
+
+
+def test_segment_facts_count_exactly_the_text_twilio_is_sent(user, send, drain, message, twilio):
+    from policies.segments import count_segments
+
+    user()
+    # 158 GSM-7 characters of body fit one segment alone; title + newline + body need two.
+    body = "x" * 158
+    sent = send(body=body)
+    drain()
+    wire = twilio.requests[-1].form["Body"]
+    assert wire == f"Hi\n{body}"
+    facts = message(sent["id"])["decision"]["derived_facts"]
+    assert facts["sms_segments"] == count_segments(wire).segments == 2
