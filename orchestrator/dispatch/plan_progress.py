@@ -4,7 +4,7 @@ escalations are cancelled when the status they watch arrives. Pure functions ove
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, load_only, object_session, selectinload
@@ -79,12 +79,16 @@ def _cancel(pending: list[Attempt], why: str) -> None:
         a.status, a.error_detail = AttemptStatus.CANCELLED, why
 
 
-def _release(message: Message, pending: list[Attempt], now: datetime) -> list[Attempt]:
+def _release(message: Message, pending: list[Attempt], now: datetime,
+             after: list[Attempt] | None = None) -> list[Attempt]:
     """Fallback steps start now, with a fresh sending window; an in-app step that is held
-    for the user's next session stays held (released, but due when the user is back)."""
+    for the user's next session stays held (released, but due when the user is back). A
+    fallback after a held step had its window planned from the end of the hold."""
     due_now = []
+    held_until = max((a.hold_until for a in after or () if a.hold_until is not None), default=None)
     for a in pending:
-        window = a.deadline_at - a.created_at
+        start = held_until if held_until is not None and held_until > a.created_at else a.created_at
+        window = max(a.deadline_at - start, timedelta(0)) if a.deadline_at else timedelta(0)
         a.released = True
         if a.hold_until is None:
             a.due_at = now
@@ -114,7 +118,7 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
             if _delivered(earlier):
                 _cancel(pending, "not needed: an earlier step delivered")
             elif _failed(prev):
-                released.extend(_release(message, pending, now))
+                released.extend(_release(message, pending, now, prev))
             elif not _open(prev) and all(a.deadline_at and a.deadline_at <= now for a in pending):
                 # The step before was handed over (e.g. SMS `sent`) and neither failed nor
                 # confirmed within the window: stop waiting, or the message never settles.
