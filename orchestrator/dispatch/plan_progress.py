@@ -1,5 +1,8 @@
 """How a message's plan moves on after one of its attempts changes: fallback groups are
-released when the group before them has failed, cancelled once it has delivered;
+released when the group before them has failed, cancelled once it has delivered or once
+the group before has ended in a way that can no longer turn into a failure (push or in-app
+`sent`, a sandboxed send, or nothing but cancelled attempts); an SMS or email `sent` waits
+for its receipt until the fallback's deadline;
 escalations are cancelled when the status they watch arrives. Pure functions over rows."""
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
-from providers.base import TERMINAL_FAILURES, AttemptStatus
+from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
 from ..domain.statuses import derive_message_status
 from ..storage.db import announce
@@ -63,6 +66,18 @@ def _failed(group: list[Attempt]) -> bool:
 
 def _open(group: list[Attempt]) -> bool:
     return any(a.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING) for a in group)
+
+
+# Channels whose providers report a failure after accepting a send (Twilio status callbacks,
+# email bounces). Push (FCM/APNs answer at send time) and in-app never fail once `sent`, and
+# a sandboxed send never hears back.
+_LATE_FAILURE_CHANNELS = frozenset({Channel.SMS, Channel.EMAIL})
+
+
+def _may_still_fail(group: list[Attempt]) -> bool:
+    """A step handed over (`sent`) to a provider that can still report it failed."""
+    return any(a.status == AttemptStatus.SENT and a.channel in _LATE_FAILURE_CHANNELS and not a.sandboxed
+               for a in group)
 
 
 def _delivered(attempts: list[Attempt]) -> bool:
@@ -119,6 +134,10 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
                 _cancel(pending, "not needed: an earlier step delivered")
             elif _failed(prev):
                 released.extend(_release(message, pending, now, prev))
+            elif not _open(prev) and not _may_still_fail(prev):
+                # Settled without a failure that could still arrive: this fallback can never
+                # fire, so the message's status is known now, not at the deadline.
+                _cancel(pending, "not needed: the step before ended and cannot fail any more")
             elif not _open(prev) and all(a.deadline_at and a.deadline_at <= now for a in pending):
                 # The step before was handed over (e.g. SMS `sent`) and neither failed nor
                 # confirmed within the window: stop waiting, or the message never settles.

@@ -89,3 +89,34 @@ def test_in_app_native_message_to_a_dormant_or_new_user_goes_by_push_or_email(us
             assert sent["status"] != "suppressed", (user_id, category, sent)
             channels = [s["channel"] for s in sent["route"]["steps"]]
             assert channels == ["push", "email"], (user_id, category, channels)
+
+
+# -- issue #11 defect 8: messages settle as soon as the outcome is known ----------------------
+
+
+def test_fallback_after_a_push_that_was_sent_is_cancelled_at_once(user, send, drain, message, clock):
+    """Push `sent` never turns into a failure later: the email fallback can never fire, so
+    the message is `sent` now, not `in_progress` until the 10-minute deadline."""
+    user(last_active_at=(clock.now - timedelta(days=1)).isoformat(),
+         devices=[{"token": "tok-1", "platform": "fcm"}])
+    sent = send(category="reminder", urgency="normal", body="Your appointment is tomorrow.")
+    assert [(s["channel"], s["mode"]) for s in sent["route"]["steps"]] == [("push", "first"), ("email", "fallback")]
+    drain()
+    msg = message(sent["id"])
+    assert attempts(message, sent["id"], "push")[0]["status"] == "sent"
+    assert attempts(message, sent["id"], "email")[0]["status"] == "cancelled"
+    assert msg["status"] == "sent"
+
+
+def test_fallback_after_an_sms_that_was_sent_waits_for_its_receipt(user, send, drain, message, clock, twilio):
+    """An SMS `sent` can still fail (a carrier receipt): the fallback waits, up to its deadline."""
+    user()
+    sent = send(category="invitation", urgency="normal", body="Ada invited you")
+    drain()
+    assert attempts(message, sent["id"], "sms")[0]["status"] == "sent"
+    assert attempts(message, sent["id"], "email")[0]["status"] == "queued"
+    assert message(sent["id"])["status"] == "in_progress"
+    clock.advance(minutes=11)
+    drain()
+    assert attempts(message, sent["id"], "email")[0]["status"] == "cancelled"
+    assert message(sent["id"])["status"] == "sent"
