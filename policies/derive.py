@@ -101,7 +101,8 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
         idle = now - last_active
         lifecycle = "active" if idle < dormant_after else "dormant" if idle < churned_after else "churned"
     title, body = message.title, message.body
-    seg = count_segments(sms_text(title, body))
+    text = message.sms_text
+    seg = count_segments(sms_text(title, body) if text is None else text)
     content_bytes = message.content_bytes or len(title.encode()) + len(body.encode())
     expires_at = message.expires_at
 

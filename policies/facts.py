@@ -134,9 +134,12 @@ class MessageFacts:
     expires_at: datetime | None = None
     has_rich_media: bool = False
     content_bytes: int = 0  # 0 -> computed from title + body as UTF-8
+    # The exact text an SMS would carry, as the service's SMS provider builds it; None ->
+    # `segments.sms_text(title, body)`. Segment facts are counted on this text.
+    sms_text: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "category": self.category,
             "urgency": self.urgency,
             "title": self.title,
@@ -145,6 +148,9 @@ class MessageFacts:
             "has_rich_media": self.has_rich_media,
             "content_bytes": self.content_bytes,
         }
+        if self.sms_text is not None:
+            d["sms_text"] = self.sms_text
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MessageFacts:
@@ -157,4 +163,5 @@ class MessageFacts:
             expires_at=parse_datetime(d.get("expires_at"), "expires_at"),
             has_rich_media=bool(d.get("has_rich_media", False)),
             content_bytes=int(d.get("content_bytes") or 0),
+            sms_text=None if d.get("sms_text") is None else str(d["sms_text"]),
         )

@@ -31,6 +31,7 @@ from twilio.rest import Client
 
 from .base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, Receipt, SendResult
 from .masking import mask_phone
+from .sms_text import sms_text
 from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
 from .twilio_statuses import FAILURE_STATUSES, TwilioMessageStatus, map_status
 from .twilio_webhooks import (
@@ -188,7 +189,7 @@ class TwilioSMSProvider:
             raise ValueError(f"TwilioSMSProvider sends SMS, not {delivery.channel}")
         params: dict[str, Any] = {
             "to": delivery.to,
-            "body": delivery.body,
+            "body": sms_text(delivery.title, delivery.body),  # what the segment facts counted
             "status_callback": delivery.status_callback_url or self.status_callback_url,
         }
         if self.from_number:

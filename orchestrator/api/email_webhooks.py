@@ -3,8 +3,9 @@
 Same shape as the Twilio webhook: verify the signature, parse, record every receipt in one
 short transaction (what the receipts release is announced on commit), answer fast. Receipts
 that say something about the address or the person are applied to the recipient in the
-same transaction: a hard bounce marks the address invalid, a spam report, unsubscribe or
-complaint withdraws email consent."""
+same transaction (by `dispatch.receipts.ingest`, through `services.address_signals`): a hard
+bounce marks the address invalid; a spam report, unsubscribe or complaint withdraws marketing
+consent and nothing else."""
 
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ from flask import Blueprint, current_app, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from providers.base import AttemptStatus, Channel, Receipt, SignatureError
+from providers.base import Receipt, SignatureError
 from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
 
 from ..app_state import state
 from ..dispatch.receipts import ingest
-from ..domain.statuses import ReceiptOutcome
 from ..errors import ApiError, ErrorCode
-from ..storage.models import Attempt, ReceiptEvent, Recipient
+from ..services import address_signals
+from ..storage.models import Attempt, ReceiptEvent
 
 bp = Blueprint("email_webhooks", __name__, url_prefix="/webhooks")
 
@@ -35,8 +36,8 @@ SENDGRID_SOURCE = "sendgrid"
 SES_SOURCE = "ses"
 
 # Receipt signals about the address (it is dead) and about the person (they said no).
-HARD_BOUNCE_CODES = frozenset({"hard_bounce", "bounce"})
-CONSENT_WITHDRAWN_CODES = frozenset({"spamreport", "unsubscribe", "complaint"})
+HARD_BOUNCE_CODES = address_signals.HARD_BOUNCE_CODES
+CONSENT_WITHDRAWN_CODES = address_signals.EMAIL_OPT_OUT_CODES
 
 HTTP_TIMEOUT_SECONDS = 10.0
 # SubscribeURL hosts we will GET: the SNS endpoints ("sns.<region>.amazonaws.com[.cn]").
@@ -88,26 +89,9 @@ def _recorded_attempt(session: Session, source: str, receipt: Receipt) -> Attemp
     return session.get(Attempt, attempt_id) if attempt_id else None
 
 
-def _same_address(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and a.strip().lower() == b.strip().lower()
-
-
 def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt) -> None:
-    if attempt.channel != Channel.EMAIL:
-        return
-    hard_bounce = receipt.status == AttemptStatus.BOUNCED and receipt.error_code in HARD_BOUNCE_CODES
-    withdrawn = receipt.error_code in CONSENT_WITHDRAWN_CODES
-    if not (hard_bounce or withdrawn):
-        return
-    recipient = session.get(Recipient, attempt.user_id)
-    if recipient is None:
-        return
-    # Only the address we sent to is dead; a user who has since changed address keeps the new one.
-    if hard_bounce and _same_address(recipient.email, attempt.address):
-        recipient.email_valid = False
-    if withdrawn and (recipient.consents or {}).get("email") is not False:
-        # A new dict, so the JSON column sees the change.
-        recipient.consents = {**(recipient.consents or {}), "email": False}
+    """Kept for callers; `ingest` already applies these (services.address_signals)."""
+    address_signals.apply_receipt(session, attempt, receipt.status, receipt.error_code, state().clock())
 
 
 def _record(source: str, receipts: list[Receipt]) -> list[str]:
@@ -115,13 +99,8 @@ def _record(source: str, receipts: list[Receipt]) -> list[str]:
     outcomes: list[str] = []
     with st.db.session() as session:
         for receipt in receipts:
-            outcome, _ = ingest(session, source, receipt, st.clock())
+            outcome, _ = ingest(session, source, receipt, st.clock())  # applies recipient signals too
             outcomes.append(str(outcome))
-            if outcome == ReceiptOutcome.DUPLICATE:
-                continue
-            attempt = _recorded_attempt(session, source, receipt)
-            if attempt is not None:
-                apply_recipient_signals(session, attempt, receipt)
     return outcomes
 
 

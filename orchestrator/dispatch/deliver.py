@@ -28,8 +28,9 @@ from tenacity import (
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
+from ..services import address_signals
 from ..storage.db import after_commit
-from ..storage.models import Attempt, Device, Message, Recipient
+from ..storage.models import Attempt, Message
 from . import plan_progress, plan_rows
 from .receipts import apply_parked
 
@@ -263,27 +264,16 @@ def _record_error(session: Session, attempt: Attempt, message: Message, error: P
             log.warning("transient failure; retrying later", extra=extra)
             return Outcome.RETRY_LATER
     attempt.status = AttemptStatus.FAILED
-    if error.deactivate_address:
-        _mark_address_dead(session, attempt, now)
+    _mark_address_dead(session, attempt, error, now)
     metrics.ATTEMPTS_FAILED.labels(attempt.channel, error.provider or "-", error.error_class.value).inc()
     log.warning("attempt failed", extra=extra)
     return Outcome.FAILED
 
 
-def _mark_address_dead(session: Session, attempt: Attempt, now: datetime) -> None:
-    """So the policy stops choosing an address the provider told us is dead."""
-    if attempt.channel == Channel.PUSH:
-        for device in session.scalars(select(Device).where(Device.user_id == attempt.user_id,
-                                                           Device.token == attempt.address)):
-            device.active, device.deactivated_at = False, now
-        return
-    recipient = session.get(Recipient, attempt.user_id)
-    if recipient is None:
-        return
-    if attempt.channel == Channel.SMS and recipient.phone == attempt.address:
-        recipient.phone_valid = False
-    elif attempt.channel == Channel.EMAIL and recipient.email == attempt.address:
-        recipient.email_valid = False
+def _mark_address_dead(session: Session, attempt, error: ProviderError, now: datetime) -> None:
+    """So the policy stops choosing an address the provider told us is dead (or that the
+    person opted out of): one place for address and consent signals, shared with receipts."""
+    address_signals.apply_send_error(session, attempt, error, now)
 
 
 def _finish(session: Session, message, now: datetime) -> None:

@@ -1,15 +1,18 @@
 """How a message's plan moves on after one of its attempts changes: fallback groups are
-released when the group before them has failed, cancelled once it has delivered;
+released when the group before them has failed, cancelled once it has delivered or once
+the group before has ended in a way that can no longer turn into a failure (push or in-app
+`sent`, a sandboxed send, or nothing but cancelled attempts); an SMS or email `sent` waits
+for its receipt until the fallback's deadline;
 escalations are cancelled when the status they watch arrives. Pure functions over rows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
-from providers.base import TERMINAL_FAILURES, AttemptStatus
+from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
 from ..domain.statuses import derive_message_status
 from ..storage.db import announce
@@ -65,6 +68,18 @@ def _open(group: list[Attempt]) -> bool:
     return any(a.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING) for a in group)
 
 
+# Channels whose providers report a failure after accepting a send (Twilio status callbacks,
+# email bounces). Push (FCM/APNs answer at send time) and in-app never fail once `sent`, and
+# a sandboxed send never hears back.
+_LATE_FAILURE_CHANNELS = frozenset({Channel.SMS, Channel.EMAIL})
+
+
+def _may_still_fail(group: list[Attempt]) -> bool:
+    """A step handed over (`sent`) to a provider that can still report it failed."""
+    return any(a.status == AttemptStatus.SENT and a.channel in _LATE_FAILURE_CHANNELS and not a.sandboxed
+               for a in group)
+
+
 def _delivered(attempts: list[Attempt]) -> bool:
     return any(a.status == AttemptStatus.DELIVERED or a.read_at or a.seen_at for a in attempts)
 
@@ -79,12 +94,16 @@ def _cancel(pending: list[Attempt], why: str) -> None:
         a.status, a.error_detail = AttemptStatus.CANCELLED, why
 
 
-def _release(message: Message, pending: list[Attempt], now: datetime) -> list[Attempt]:
+def _release(message: Message, pending: list[Attempt], now: datetime,
+             after: list[Attempt] | None = None) -> list[Attempt]:
     """Fallback steps start now, with a fresh sending window; an in-app step that is held
-    for the user's next session stays held (released, but due when the user is back)."""
+    for the user's next session stays held (released, but due when the user is back). A
+    fallback after a held step had its window planned from the end of the hold."""
     due_now = []
+    held_until = max((a.hold_until for a in after or () if a.hold_until is not None), default=None)
     for a in pending:
-        window = a.deadline_at - a.created_at
+        start = held_until if held_until is not None and held_until > a.created_at else a.created_at
+        window = max(a.deadline_at - start, timedelta(0)) if a.deadline_at else timedelta(0)
         a.released = True
         if a.hold_until is None:
             a.due_at = now
@@ -114,7 +133,11 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
             if _delivered(earlier):
                 _cancel(pending, "not needed: an earlier step delivered")
             elif _failed(prev):
-                released.extend(_release(message, pending, now))
+                released.extend(_release(message, pending, now, prev))
+            elif not _open(prev) and not _may_still_fail(prev):
+                # Settled without a failure that could still arrive: this fallback can never
+                # fire, so the message's status is known now, not at the deadline.
+                _cancel(pending, "not needed: the step before ended and cannot fail any more")
             elif not _open(prev) and all(a.deadline_at and a.deadline_at <= now for a in pending):
                 # The step before was handed over (e.g. SMS `sent`) and neither failed nor
                 # confirmed within the window: stop waiting, or the message never settles.

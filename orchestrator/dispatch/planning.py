@@ -2,7 +2,8 @@
 - first/parallel steps are due now (or at `not_before` when deferred for quiet hours);
 - escalate steps are due `after` their group starts; the watched status cancels them;
 - fallback steps wait unreleased until every attempt of the group before them has failed;
-- an in-app step held for the user's next session waits with `hold_until`.
+- an in-app step held for the user's next session waits with `hold_until`; a fallback after
+  it keeps its sending window from the end of the hold (it cannot start before then).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
     attempts: list[dict] = []
     groups = step_groups(plan.steps)
     group_start: dict[int, datetime | None] = {}
+    group_hold_end: dict[int, datetime] = {}
     for index, (step, group) in enumerate(zip(plan.steps, groups, strict=True)):
         released = True
         due: datetime | None = now
@@ -69,6 +71,11 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
             due = max(due, step.not_before)
         group_start.setdefault(group, due)
         hold_until = now + step.hold_ttl if step.hold_ttl else None
+        if hold_until is not None:
+            group_hold_end[group] = max(hold_until, group_hold_end.get(group, hold_until))
+        # A fallback after a held step waits at least until the hold ends: its window starts
+        # there, so the sweeper does not look at it again and again while the user is away.
+        waits_from = group_hold_end.get(group - 1) if step.mode == MODE_FALLBACK else None
         for address, platform in addresses_for(step.channel, facts):
             attempts.append({
                 "id": new_id(),  # known before the INSERT, so the caller can announce it after commit
@@ -90,7 +97,7 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
                 "updated_at": now,
                 # Unreleased fallback steps keep the window from now: if the step before them
                 # neither fails nor delivers within it, they are cancelled as not needed.
-                "deadline_at": hold_until if hold_until else deadline_from(due or now),
+                "deadline_at": hold_until if hold_until else deadline_from(due or waits_from or now),
                 "escalate_after_seconds": int(step.after.total_seconds()) if step.after else None,
                 "unless_status": step.unless_status,
                 "tries": 0,

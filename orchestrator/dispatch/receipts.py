@@ -14,6 +14,7 @@ from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
 
 from .. import metrics
 from ..domain.statuses import ReceiptOutcome
+from ..services import address_signals
 from ..storage.models import Attempt, ReceiptEvent
 from . import plan_progress
 
@@ -92,6 +93,9 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
         changed = _apply(attempt, event.status, event.engagement, receipt.occurred_at or now)
         event.outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
         event.applied = True
+        # What the receipt says about the address or the person (dead number, hard bounce,
+        # opt-out) applies whether or not it moved the attempt.
+        address_signals.apply_receipt(session, attempt, event.status, event.error_code, now)
         if changed:
             released = [a.id for a in plan_progress.advance(message, now)]
     session.add(event)
@@ -137,6 +141,7 @@ def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
     ).order_by(ReceiptEvent.id)).all()
     for event in parked:
         _apply(attempt, event.status, event.engagement, event.occurred_at or now)
+        address_signals.apply_receipt(session, attempt, event.status, event.error_code, now)
         event.applied, event.outcome = True, ReceiptOutcome.APPLIED
         event.attempt_id, event.message_id = attempt.id, attempt.message_id
     return len(parked)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 from policies import Device as PolicyDevice
 from policies import MessageFacts, RecipientFacts
 from providers.base import Channel
+from providers.sms_text import sms_text
 
 from ..schemas import RecipientRef, SendRequest
 from ..storage.models import Attempt, Device, Recipient
@@ -95,4 +96,5 @@ def message_facts(req: SendRequest) -> MessageFacts:
         body=content.body,
         expires_at=req.expires_at,
         has_rich_media=bool(content.image_url),
+        sms_text=sms_text(content.title or "", content.body or ""),  # what the SMS provider sends
     )

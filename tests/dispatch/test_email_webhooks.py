@@ -239,15 +239,32 @@ def test_sendgrid_blocked_is_not_a_dead_address(client, emailed, clock, sendgrid
     assert recipient(state).email_valid is True
 
 
+@pytest.mark.parametrize("kind", ["spamreport", "unsubscribe", "group_unsubscribe"])
+def test_sendgrid_spam_report_or_unsubscribe_withdraws_marketing_consent_only(client, emailed, clock, sendgrid_key,
+                                                                              state, kind):
+    _, attempt = emailed()
+    extra = {"asm_group_id": 42} if kind == "group_unsubscribe" else {}
+    event = sg_event(kind, attempt["provider_message_id"], clock.now, **extra)
+    assert sg_post(client, sendgrid_key, [event], signed_at=clock.now).status_code == 204
+    row = recipient(state)
+    assert row.consents["marketing"] is False
+    assert row.consents["email"] is True and row.consents["sms"] is True
+    assert row.email_valid is True
+
+
 @pytest.mark.parametrize("kind", ["spamreport", "unsubscribe"])
-def test_sendgrid_spam_report_or_unsubscribe_withdraws_email_consent(client, emailed, clock, sendgrid_key,
-                                                                      state, kind):
+def test_after_an_unsubscribe_security_and_legal_email_still_go_out(client, emailed, clock, sendgrid_key, send,
+                                                                    kind):
+    """Issue #11 defect 2: an unsubscribe used to turn off all email."""
     _, attempt = emailed()
     event = sg_event(kind, attempt["provider_message_id"], clock.now)
     assert sg_post(client, sendgrid_key, [event], signed_at=clock.now).status_code == 204
-    row = recipient(state)
-    assert row.consents["email"] is False and row.consents["sms"] is True
-    assert row.email_valid is True
+    alert = send(category="security_alert", body="New sign-in from Chrome on Windows.")
+    assert "email" in [s["channel"] for s in alert["route"]["steps"]]
+    legal = send(category="legal_notice", body="Our terms change on 1 April.", urgency="normal")
+    assert [s["channel"] for s in legal["route"]["steps"]] == ["email"]
+    promo = send(category="promotion", body="20% off", urgency="normal")
+    assert promo["status"] == "suppressed"
 
 
 def test_sendgrid_signed_but_malformed_body_is_400(client, clock, sendgrid_key):
@@ -306,7 +323,8 @@ def test_ses_permanent_bounce_and_complaint_update_the_recipient(client, emailed
     complaint = ses_notification(pmid, clock.now, "Complaint", {"complaintFeedbackType": "abuse"},
                                  sns_id="sns-2")
     assert ses_post(client, sns_signed(sns_signer[0], complaint)).status_code == 204
-    assert recipient(state).consents["email"] is False
+    row = recipient(state)
+    assert row.consents["marketing"] is False and row.consents["email"] is True
 
 
 def test_ses_subscription_for_our_topic_is_confirmed(client, clock, sns_signer, confirmer):

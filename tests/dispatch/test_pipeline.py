@@ -219,3 +219,84 @@ def test_outage_retries_then_falls_back_then_recovers(user, send, drain, message
     after = send(body="after the outage")
     drain()
     assert by_channel(message(after["id"]), "sms")[0]["status"] == "sent"
+
+
+# -- issue #11 defect 5: address and consent signals from Twilio receipts ---------------------
+
+
+def _recipient(state, user_id="u-1"):
+    from orchestrator.storage.models import Recipient
+
+    with state.db.session() as s:
+        row = s.get(Recipient, user_id)
+        s.expunge(row)
+        return row
+
+
+def _sms_sent_then_receipt(client, user, send, drain, message, twilio, status, error_code):
+    user()
+    sent = send()
+    drain()
+    sid = next(iter(twilio.messages))
+    cb = twilio.status_callback_for(sid, status, error_code=error_code)
+    assert client.post("/webhooks/twilio", data=cb.form, headers=cb.headers).status_code == 204
+    drain()
+    return message(sent["id"])
+
+
+def test_twilio_receipt_with_a_dead_number_flags_the_number(client, user, send, drain, message, twilio, state):
+    for code in (30005, 30006, 21211):
+        twilio.messages.clear()
+        msg = _sms_sent_then_receipt(client, user, send, drain, message, twilio, "undelivered", code)
+        assert by_channel(msg, "sms")[0]["status"] == "undelivered"
+        assert {a["status"] for a in by_channel(msg, "email")} == {"sent"}   # fell back
+        assert _recipient(state).phone_valid is False, code
+        again = send()
+        assert "sms" not in [s["channel"] for s in again["route"]["steps"]]
+        user(phone="+44 7400 123457")   # a new number is valid again
+        user(phone="+44 7400 123456")
+
+
+def test_twilio_receipt_for_an_unreachable_handset_keeps_the_number(client, user, send, drain, message, twilio,
+                                                                    state):
+    # 30003: handset off or out of coverage. The carrier already retried; the number is fine.
+    msg = _sms_sent_then_receipt(client, user, send, drain, message, twilio, "undelivered", 30003)
+    assert by_channel(msg, "sms")[0]["status"] == "undelivered"
+    assert _recipient(state).phone_valid is True
+
+
+def test_twilio_receipt_21610_withdraws_sms_consent_not_the_number(client, user, send, drain, message, twilio,
+                                                                   state):
+    _sms_sent_then_receipt(client, user, send, drain, message, twilio, "failed", 21610)
+    row = _recipient(state)
+    assert row.consents["sms"] is False and row.phone_valid is True
+    assert row.consents["email"] is True
+
+
+def test_twilio_receipt_for_a_number_the_user_changed_since_keeps_the_new_one(client, user, send, drain, message,
+                                                                              twilio, state):
+    user()
+    send()
+    drain()
+    user(phone="+44 7400 999999")
+    sid = next(iter(twilio.messages))
+    cb = twilio.status_callback_for(sid, "undelivered", error_code=30005)
+    assert client.post("/webhooks/twilio", data=cb.form, headers=cb.headers).status_code == 204
+    assert _recipient(state).phone_valid is True
+
+
+# -- issue #11 defect 6: one SMS text, counted and sent --------------------------------------
+
+
+def test_segment_facts_count_exactly_the_text_twilio_is_sent(user, send, drain, message, twilio):
+    from policies.segments import count_segments
+
+    user()
+    # 158 GSM-7 characters of body fit one segment alone; title + newline + body need two.
+    body = "x" * 158
+    sent = send(body=body)
+    drain()
+    wire = twilio.requests[-1].form["Body"]
+    assert wire == f"Hi\n{body}"
+    facts = message(sent["id"])["decision"]["derived_facts"]
+    assert facts["sms_segments"] == count_segments(wire).segments == 2

@@ -545,3 +545,22 @@ def test_send_then_signed_callback_round_trip(fake, provider):
     assert receipt.provider_message_id == result.provider_message_id
     assert receipt.status == AttemptStatus.UNDELIVERED
     assert error_for_receipt(receipt).error_class == ErrorClass.PERMANENT
+
+
+def test_sms_carries_the_title_and_body_the_segments_were_counted_on(fake, provider):
+    """Issue #11 defect 6: segments were counted on title + body while Twilio got the body only."""
+    from providers.sms_text import sms_text
+
+    provider.send(delivery(title="Acme", body=BODY))
+    assert fake.requests[-1].form["Body"] == sms_text("Acme", BODY) == f"Acme\n{BODY}"
+    provider.send(delivery(title="", body=BODY))
+    assert fake.requests[-1].form["Body"] == BODY
+
+
+@pytest.mark.parametrize(("title", "body"), [("", "x"), ("t", ""), ("Hi", "Your code is 1"), ("", ""),
+                                             ("안녕", "코드 123"), ("a\n", "b")])
+def test_provider_sms_text_matches_the_policy_rule(title, body):
+    from policies.segments import sms_text as policy_sms_text
+    from providers.sms_text import sms_text
+
+    assert sms_text(title, body) == policy_sms_text(title, body)

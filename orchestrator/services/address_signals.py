@@ -1,0 +1,142 @@
+"""Address and consent signals, in one place.
+
+Providers tell us two kinds of things about a recipient, at send time (a refused send) or
+later (a receipt webhook):
+
+- the ADDRESS is dead: an invalid or disconnected phone number, a hard-bounced email
+  address, an unregistered push token. The address is flagged so the policy stops choosing
+  it (`reachable.<channel>` becomes false); a user who has since changed address keeps the
+  new one.
+- the PERSON said no: an SMS opt-out (Twilio 21610, STOP), an email unsubscribe, a spam
+  report or complaint. What they withdrew is exactly what they said no to:
+  * an SMS STOP withdraws SMS consent (the carrier blocks every SMS to that number anyway);
+  * an email unsubscribe, spam report or complaint withdraws MARKETING consent only. Email
+    stays available for security alerts, legal notices and the OTP fallback, which the user
+    cannot unsubscribe from (seed 000 #2/#3: critical and regulatory messages must reach
+    the user outside the app). A SendGrid group unsubscribe names its group; every group we
+    send with is a marketing group, so it is the same withdrawal.
+  Hard bounces are about the address, not the person: they mark the address invalid and
+  leave consents alone.
+
+`attempt` is any object with `channel`, `user_id` and `address` attributes: an ORM
+`Attempt`, or a deliver-path `plan_rows.Row`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from providers.base import AttemptStatus, Channel, ProviderError
+from providers.twilio_errors import rule_for_code
+
+from ..storage.models import Device, Recipient
+
+# Email receipt codes (SendGrid / SES parsers' `error_code`).
+HARD_BOUNCE_CODES = frozenset({"hard_bounce", "bounce"})
+EMAIL_OPT_OUT_CODES = frozenset({"spamreport", "unsubscribe", "complaint"})
+# SMS: the recipient replied STOP. A consent signal, not a dead number.
+SMS_OPT_OUT_CODES = frozenset({"21610"})
+
+# What an email opt-out withdraws.
+EMAIL_OPT_OUT_WITHDRAWS = "marketing"
+
+
+class AttemptLike(Protocol):
+    channel: str
+    user_id: str
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What one provider answer says about the recipient."""
+
+    address_dead: bool = False
+    withdraw: str | None = None   # a consent key ("sms", "marketing") the person withdrew
+    why: str = ""
+
+    def __bool__(self) -> bool:
+        return self.address_dead or self.withdraw is not None
+
+
+NOTHING = Signal()
+
+
+def signal_for_error(channel: str, error: ProviderError) -> Signal:
+    """A refused send (ProviderError at send time)."""
+    if channel == Channel.SMS and error.code in SMS_OPT_OUT_CODES:
+        return Signal(withdraw=Channel.SMS.value, why=f"sms opt-out ({error.code})")
+    if error.deactivate_address:
+        return Signal(address_dead=True, why=f"provider error {error.code}")
+    return NOTHING
+
+
+def signal_for_receipt(channel: str, status: str | AttemptStatus | None, error_code: str | None) -> Signal:
+    """A receipt (or a stored receipt event): its status and provider error code."""
+    code = str(error_code) if error_code is not None else None
+    if channel == Channel.EMAIL:
+        if code in EMAIL_OPT_OUT_CODES:
+            return Signal(withdraw=EMAIL_OPT_OUT_WITHDRAWS, why=f"email {code}")
+        if status == AttemptStatus.BOUNCED and code in HARD_BOUNCE_CODES:
+            return Signal(address_dead=True, why=f"email {code}")
+        return NOTHING
+    if channel == Channel.SMS:
+        if status not in (AttemptStatus.UNDELIVERED, AttemptStatus.FAILED) or code is None:
+            return NOTHING
+        if code in SMS_OPT_OUT_CODES:
+            return Signal(withdraw=Channel.SMS.value, why=f"sms opt-out ({code})")
+        rule = rule_for_code(code)
+        if rule is not None and rule.deactivate_address:
+            return Signal(address_dead=True, why=f"twilio {code}: {rule.meaning}")
+    return NOTHING
+
+
+def _same_email(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and a.strip().lower() == b.strip().lower()  # type: ignore[union-attr]
+
+
+def apply(session: Session, attempt: Any, signal: Signal, now: datetime) -> bool:
+    """Applies a signal to the attempt's recipient (or push device). True if anything changed."""
+    if not signal:
+        return False
+    channel = attempt.channel
+    changed = False
+    if signal.address_dead and channel == Channel.PUSH:
+        for device in session.scalars(select(Device).where(Device.user_id == attempt.user_id,
+                                                           Device.token == attempt.address)):
+            if device.active:
+                device.active, device.deactivated_at = False, now
+                changed = True
+        if signal.withdraw is None:
+            return changed
+    recipient = session.get(Recipient, attempt.user_id)
+    if recipient is None:
+        return changed
+    if signal.address_dead:
+        # Only the address we sent to is dead; a user who has since changed address keeps the new one.
+        if channel == Channel.SMS and recipient.phone == attempt.address and recipient.phone_valid is not False:
+            recipient.phone_valid, changed = False, True
+        elif (channel == Channel.EMAIL and _same_email(recipient.email, attempt.address)
+              and recipient.email_valid is not False):
+            recipient.email_valid, changed = False, True
+    if signal.withdraw is not None and (recipient.consents or {}).get(signal.withdraw) is not False:
+        # A new dict, so the JSON column sees the change.
+        recipient.consents = {**(recipient.consents or {}), signal.withdraw: False}
+        changed = True
+    return changed
+
+
+def apply_send_error(session: Session, attempt: Any, error: ProviderError, now: datetime) -> bool:
+    """Send-time: the provider refused the send."""
+    return apply(session, attempt, signal_for_error(attempt.channel, error), now)
+
+
+def apply_receipt(session: Session, attempt: Any, status: str | AttemptStatus | None,
+                  error_code: str | None, now: datetime) -> bool:
+    """A receipt webhook (or a parked receipt event applied later)."""
+    return apply(session, attempt, signal_for_receipt(attempt.channel, status, error_code), now)
