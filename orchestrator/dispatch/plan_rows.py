@@ -52,15 +52,29 @@ def load(session: Session, message_id: str, now: datetime) -> PlanView:
     return message
 
 
+_UPDATES: dict[tuple, object] = {}
+
+
+def _update(model, columns: tuple[str, ...]):
+    """One UPDATE statement per (table, set of changed columns), built once: building and
+    keying a fresh statement for every write showed up in profiles."""
+    key = (model, columns)
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = _UPDATES[key] = (update(model).where(model.id == bindparam("row_id"))
+                                .values({c: bindparam(c) for c in columns})
+                                .execution_options(synchronize_session=False))
+    return stmt
+
+
 def save(session: Session, message: PlanView, now: datetime) -> None:
     """Writes back what changed: one UPDATE per changed attempt, one for the message."""
     for attempt in message.attempts:
         changed = attempt.changes()
         if changed:
             changed["updated_at"] = now
-            session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**changed)
-                            .execution_options(synchronize_session=False))
+            session.execute(_update(Attempt, tuple(sorted(changed))), {**changed, "row_id": attempt.id})
     changed = {k: v for k, v in message.changes().items() if k != "attempts"}
     if changed:
-        session.execute(update(Message).where(Message.id == message.id).values(**changed, updated_at=now)
-                        .execution_options(synchronize_session=False))
+        changed["updated_at"] = now
+        session.execute(_update(Message, tuple(sorted(changed))), {**changed, "row_id": message.id})

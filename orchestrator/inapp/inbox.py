@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Channel
@@ -103,22 +103,28 @@ def page(session: Session, user_id: str, limit: int, cursor: Position | None = N
 
 def unread_count(session: Session, user_id: str) -> int:
     """The user's total of unread items, whatever page the client shows."""
-    return session.scalar(
-        select(func.count()).select_from(Attempt).where(
-            Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.status.in_(VISIBLE),
-            Attempt.archived_at.is_(None), Attempt.read_at.is_(None))) or 0
+    return session.scalar(_UNREAD, {"user_id": user_id}) or 0
+
+
+_UNREAD = select(func.count()).select_from(Attempt).where(
+    Attempt.user_id == bindparam("user_id"), Attempt.channel == Channel.IN_APP, Attempt.status.in_(VISIBLE),
+    Attempt.archived_at.is_(None), Attempt.read_at.is_(None))
 
 
 def for_stream(session: Session, user_id: str, since: Position | None) -> list[Any]:
     """What a stream shows next, oldest first: every item not yet shown on any stream
     (status `sent`), plus, when resuming, everything after the client's last event."""
-    shown_nowhere = Attempt.status == AttemptStatus.SENT
-    if since is not None:
-        cond = or_(shown_nowhere, Attempt.sent_at >= since.at - RESUME_OVERLAP)
-    else:
-        cond = shown_nowhere
-    return session.execute(_base(user_id).where(cond).order_by(Attempt.sent_at, Attempt.id)
-                           .limit(STREAM_BATCH)).all()
+    if since is None:
+        return session.execute(_FOR_STREAM_NEW, {"user_id": user_id}).all()
+    return session.execute(_FOR_STREAM_SINCE, {"user_id": user_id, "since": since.at - RESUME_OVERLAP}).all()
+
+
+# Built once: every wake-up of every stream runs one of these.
+_FOR_STREAM_NEW = (_base(bindparam("user_id")).where(Attempt.status == AttemptStatus.SENT)
+                   .order_by(Attempt.sent_at, Attempt.id).limit(STREAM_BATCH))
+_FOR_STREAM_SINCE = (_base(bindparam("user_id"))
+                     .where(or_(Attempt.status == AttemptStatus.SENT, Attempt.sent_at >= bindparam("since")))
+                     .order_by(Attempt.sent_at, Attempt.id).limit(STREAM_BATCH))
 
 
 def is_item_id(text: str) -> bool:
