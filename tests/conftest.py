@@ -31,6 +31,29 @@ def unavailable(service: str, reason: str) -> None:
     pytest.skip(f"{service} unreachable: {reason}")
 
 
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, through Playwright (no `playwright install`)."""
+    if not os.path.exists(CHROMIUM):
+        unavailable("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        unavailable("Chromium", f"the playwright package is not installed: {exc}")
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as exc:  # noqa: BLE001 — any launch failure means no browser here
+            unavailable("Chromium", f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"

@@ -6,7 +6,6 @@ behaviour is covered on both databases by test_review_pages.py)."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import httpx
@@ -16,33 +15,12 @@ from werkzeug.serving import make_server
 from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.auth import create_api_key
 
-from ..conftest import unavailable
 from .conftest import DEFAULT_VERSION, draft_text
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FIRST, SECOND = "2099-01-01.1", "2099-02-01.1"
 OTP_CITATION = "seed 004, SMS is still necessary for two-factor authentication"
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        unavailable("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        unavailable("Chromium", f"the playwright package is not installed: {exc}")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:  # noqa: BLE001 — any launch failure means no browser here
-            unavailable("Chromium", f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
-        yield b
-        b.close()
 
 
 @pytest.fixture

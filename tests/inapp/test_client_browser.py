@@ -6,7 +6,6 @@ pending push escalation; a reconnect loses nothing and shows nothing twice. SQLi
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime
 
@@ -14,33 +13,12 @@ import httpx
 import pytest
 
 from orchestrator.app_state import EXTENSION_KEY
-from tests.conftest import unavailable
 from tests.inapp.conftest import key_for
 from tests.live_server import serving
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROWS = "orchestrator-inbox li[data-id]"  # Playwright's CSS pierces the open shadow root
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        unavailable("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        unavailable("Chromium", f"the playwright package is not installed: {exc}")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:  # noqa: BLE001 — any launch failure means no browser here
-            unavailable("Chromium", f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
-        yield b
-        b.close()
 
 
 @pytest.fixture
