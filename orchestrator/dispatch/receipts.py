@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
@@ -67,43 +67,58 @@ def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: dat
     return changed
 
 
+_DUPLICATE = select(ReceiptEvent.id).where(ReceiptEvent.source == bindparam("source"),
+                                           ReceiptEvent.provider_event_id == bindparam("event_id")).limit(1)
+_ATTEMPT_BY_ID = select(Attempt.id, Attempt.message_id, Attempt.status).where(Attempt.id == bindparam("id"))
+_ATTEMPT_BY_PROVIDER_ID = (select(Attempt.id, Attempt.message_id, Attempt.status)
+                           .where(Attempt.provider_message_id == bindparam("pmid")).limit(1))
+
+
 def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
            attempt_id: str | None = None) -> tuple[ReceiptOutcome, list[str]]:
-    """Records the receipt; returns its outcome and any attempt ids released by it."""
-    duplicate = session.scalar(select(ReceiptEvent.id).where(
-        ReceiptEvent.source == source, ReceiptEvent.provider_event_id == receipt.event_id).limit(1))
-    attempt = find_attempt(session, receipt, attempt_id)
-    event = ReceiptEvent(
-        source=source, provider=receipt.provider, provider_message_id=receipt.provider_message_id,
-        provider_event_id=receipt.event_id,
-        status=receipt.status.value if receipt.status else None,
-        engagement=receipt.engagement.value if receipt.engagement else None,
-        error_code=receipt.error_code, raw=receipt.raw, occurred_at=receipt.occurred_at, received_at=now,
-        message_id=attempt.message_id if attempt else receipt.message_id,
-        attempt_id=attempt.id if attempt else None,
-    )
-    released: list[str] = []
-    if duplicate is not None:
-        event.outcome, event.applied = ReceiptOutcome.DUPLICATE, True
-    elif attempt is None or attempt.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
-        event.outcome, event.applied = ReceiptOutcome.PARKED, False
+    """Records the receipt; returns its outcome and any attempt ids released by it (they are
+    announced when the caller's unit of work commits). The attempt and its plan are read and
+    written as plain rows (dispatch.plan_rows), under the message lock."""
+    from . import plan_rows
+
+    duplicate = session.execute(_DUPLICATE, {"source": source, "event_id": receipt.event_id}).first()
+    if attempt_id:
+        found = session.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
+    elif receipt.provider_message_id:
+        found = session.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
     else:
-        message = plan_progress.lock_message(session, attempt.message_id, now)
-        attempt = next(a for a in message.attempts if a.id == attempt.id)
-        changed = _apply(attempt, event.status, event.engagement, receipt.occurred_at or now)
-        event.outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
-        event.applied = True
+        found = None
+    status = receipt.status.value if receipt.status else None
+    engagement = receipt.engagement.value if receipt.engagement else None
+    released: list[str] = []
+    applied = True
+    if duplicate is not None:
+        outcome = ReceiptOutcome.DUPLICATE
+    elif found is None or found.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
+        outcome, applied = ReceiptOutcome.PARKED, False
+    else:
+        message = plan_rows.load(session, found.message_id, now)
+        attempt = next(a for a in message.attempts if a.id == found.id)
+        changed = _apply(attempt, status, engagement, receipt.occurred_at or now)
+        outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
         # What the receipt says about the address or the person (dead number, hard bounce,
         # opt-out) applies whether or not it moved the attempt.
-        address_signals.apply_receipt(session, attempt, event.status, event.error_code, now)
+        address_signals.apply_receipt(session, attempt, status, receipt.error_code, now)
         if changed:
-            released = [a.id for a in plan_progress.advance(message, now)]
-    session.add(event)
-    session.flush()
-    metrics.RECEIPTS.labels(source, event.outcome).inc()
-    log.info("receipt", extra={"message_id": event.message_id, "attempt_id": event.attempt_id,
-                               "event": source, "status": event.outcome})
-    return ReceiptOutcome(event.outcome), released
+            released = [a.id for a in plan_progress.advance(message, now, session)]
+            plan_rows.save(session, message, now)
+    message_id = found.message_id if found else receipt.message_id
+    session.execute(insert(ReceiptEvent.__table__), [{
+        "source": source, "provider": receipt.provider, "provider_message_id": receipt.provider_message_id,
+        "provider_event_id": receipt.event_id, "status": status, "engagement": engagement,
+        "error_code": receipt.error_code, "outcome": outcome.value, "applied": applied, "raw": receipt.raw,
+        "occurred_at": receipt.occurred_at, "received_at": now, "message_id": message_id,
+        "attempt_id": found.id if found else None,
+    }])
+    metrics.RECEIPTS.labels(source, outcome).inc()
+    log.info("receipt", extra={"message_id": message_id, "attempt_id": found.id if found else None,
+                               "event": source, "status": outcome})
+    return outcome, released
 
 
 def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: str, message_id: str,
