@@ -185,7 +185,8 @@ def test_revoking_a_token_gets_it_401_on_every_inapp_route(client, auth, online,
     item = client.get("/v1/inbox", headers=headers).get_json()["items"][0]["id"]
     assert client.delete(f"/v1/inapp-tokens/{token_id}").status_code == 401
     assert client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["read"])).status_code == 403
-    r = client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["recipients"]))
+    assert client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["send", "recipients"])).status_code == 403
+    r = client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["inapp:tokens"]))
     assert r.status_code == 200 and r.get_json() == {"token_id": token_id, "revoked": True}
     for method, path in [("get", "/v1/inbox"), ("post", f"/v1/inbox/{item}/read"),
                          ("post", f"/v1/inbox/{item}/archive"), ("post", "/v1/inbox/read-all")]:
