@@ -7,7 +7,7 @@ from flask import Flask
 from .app_state import EXTENSION_KEY, AppState
 from .bootstrap import bootstrap
 from .config import Settings
-from .errors import register_error_handlers
+from .errors import register_error_handlers, reject_nul_in_url
 
 
 def create_app(settings: Settings | None = None, *, start_background: bool = False,
@@ -21,9 +21,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     app.extensions[EXTENSION_KEY] = st
 
     register_error_handlers(app)
-    from .api import email_webhooks, health, messages, openapi, policies, recipients, webhooks
+    app.before_request(reject_nul_in_url)
+    from .api import email_webhooks, health, keys, messages, openapi, policies, recipients, webhooks
 
-    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies):
+    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
     from .inapp import client_assets

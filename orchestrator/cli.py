@@ -165,6 +165,9 @@ def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
         scope_list = parse_scopes(scopes)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scopes") from None
+    if not scope_list:
+        raise click.BadParameter("a key needs at least one scope; to disable a key use `keys revoke`",
+                                 param_hint="--scopes")
     with _database().session() as session:
         key = session.get(ApiKey, key_id)
         if key is None:
@@ -175,6 +178,32 @@ def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
                      detail={"name": key.name, "before": before, "after": scope_list}, reason=reason,
                      now=datetime.now(UTC))
     click.echo(json.dumps({"id": key_id, "scopes": scope_list}))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key: id, name, scopes, created, revoked (never the secret), one JSON per line."""
+    from .services import api_keys
+
+    with _database().session() as session:
+        for row in api_keys.list_keys(session):
+            click.echo(json.dumps(row))
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+def keys_revoke(key_id: str, reason: str) -> None:
+    """Revoke a key (audited). Running servers stop accepting it within KEY_CACHE_SECONDS."""
+    from .services import api_keys
+
+    with _database().session() as session:
+        try:
+            key, changed = api_keys.revoke(session, key_id, actor=CLI_ACTOR, reason=reason, now=datetime.now(UTC))
+        except api_keys.UnknownKey:
+            raise click.ClickException(f"no API key with id {key_id}") from None
+        row = api_keys.key_dict(key)
+    click.echo(json.dumps({**row, "already_revoked": not changed}))
 
 
 def _database():

@@ -43,6 +43,11 @@ class Settings:
     inapp_cors_origins: tuple[str, ...]
     web_threads: int
     key_cache_seconds: float
+    action_url_schemes: tuple[str, ...] = ()
+    parked_receipts_max: int = 10_000
+    parked_receipts_max_age_seconds: float = 7 * 86400
+    review_session_max_age_seconds: float = 12 * 3600
+    metrics_token: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -80,5 +85,14 @@ class Settings:
             web_threads=int(env.get("WEB_THREADS", "16")),
             # How long an API key lookup is reused: a revoked key stops working within this.
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "5")),
+            # Link schemes besides https that content.action_url may use (app deep links).
+            action_url_schemes=tuple(s.strip().lower() for s in env.get("ACTION_URL_SCHEMES", "").split(",")
+                                     if s.strip() and s.strip().lower() not in {"javascript", "data", "vbscript"}),
+            # Receipts for unknown provider ids kept (parked) at most, and for how long.
+            parked_receipts_max=int(env.get("PARKED_RECEIPTS_MAX", "10000")),
+            parked_receipts_max_age_seconds=float(env.get("PARKED_RECEIPTS_MAX_AGE_SECONDS", str(7 * 86400))),
+            review_session_max_age_seconds=float(env.get("REVIEW_SESSION_MAX_AGE_SECONDS", str(12 * 3600))),
+            # When set, /metrics answers only requests with "Authorization: Bearer <token>".
+            metrics_token=env.get("METRICS_TOKEN") or None,
             env=env,
         )

@@ -6,13 +6,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 
 class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
+    NESTING_TOO_DEEP = "nesting_too_deep"
+    INVALID_NUMBER = "invalid_number"
+    INVALID_CHARACTER = "invalid_character"
+    INVALID_URL = "invalid_url"
+    DATE_OUT_OF_RANGE = "date_out_of_range"
     VALIDATION_ERROR = "validation_error"
     UNKNOWN_CATEGORY = "unknown_category"
     INVALID_PHONE = "invalid_phone"
@@ -76,6 +81,20 @@ def from_validation_error(exc: ValidationError) -> ApiError:
         422, ErrorCode(first["code"]), f"{first['field']}: {first['message']}",
         field=first["field"], details=details,
     )
+
+
+def reject_nul_in_url() -> None:
+    """A NUL in a path segment or query value never names anything we store (PostgreSQL
+    text cannot even hold it): refuse it before any route runs, naming the parameter."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: must not contain NUL (%00)", field=name)
+    if "\x00" in request.path:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "path: must not contain NUL (%00)", field="path")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            field = name.replace("\x00", "")
+            raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{field}: must not contain NUL (%00)", field=field)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -3,11 +3,12 @@ JSON Schemas feed /openapi.json, so the documented contract is the code's own.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from providers.base import Channel
 
@@ -36,9 +37,46 @@ class Platform(StrEnum):
     APNS = "apns"
 
 
+# Timestamps we accept, in UTC: wide enough for any real date, narrow enough that converting
+# between offsets never leaves the range Python (and SQLite's storage) can represent.
+MIN_YEAR, MAX_YEAR = 1970, 9000
+
+
+def check_datetime_range(value: datetime) -> datetime:
+    """`value` (aware) converted to UTC, or ValueError("date_out_of_range: ...")."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise ValueError(f"date_out_of_range: must be between {MIN_YEAR} and {MAX_YEAR} (UTC)")
+    return value
+
+
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return value
+    if value.tzinfo is None:
         raise ValueError("validation_error: timestamp needs a timezone offset, e.g. 2026-01-01T09:00:00Z")
+    return check_datetime_range(value)
+
+
+# Context key under which the API passes the extra link schemes allowed (app deep links).
+LINK_SCHEMES_CONTEXT = "action_url_schemes"
+
+
+def check_link(value: str | None, allowed_schemes: tuple[str, ...] | frozenset[str]) -> str | None:
+    if value is None:
+        return value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    scheme = parts.scheme.lower() if parts else ""
+    if scheme not in allowed_schemes or (scheme in ("http", "https") and not parts.netloc):
+        raise ValueError(f"invalid_url: must be a URL with scheme {' or '.join(sorted(allowed_schemes))}")
+    if any(ord(c) < 0x20 or c.isspace() for c in value):
+        raise ValueError("invalid_url: must not contain spaces or control characters")
     return value
 
 
@@ -72,6 +110,17 @@ class Content(Strict):
     image_url: str | None = Field(default=None, max_length=2000)
     action_url: str | None = Field(default=None, max_length=2000)
     data: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("image_url")
+    @classmethod
+    def _image_url(cls, value: str | None) -> str | None:
+        return check_link(value, ("https",))
+
+    @field_validator("action_url")
+    @classmethod
+    def _action_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        extra = (info.context or {}).get(LINK_SCHEMES_CONTEXT, ())
+        return check_link(value, ("https", *extra))
 
 
 class SendRequest(Strict):

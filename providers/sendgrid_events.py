@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from . import safe_json
 from .base import AttemptStatus, Engagement, Receipt, SignatureError
 from .email_common import SENDGRID_ARG_MESSAGE_ID, SENDGRID_ARG_PROVIDER_MESSAGE_ID, parse_message_id
 
@@ -194,7 +195,9 @@ def parse_sendgrid_events(payload: bytes) -> list[Receipt]:
     """Parse a (verified) Event Webhook body: a JSON array of events. Raises ValueError for a
     body that is not a JSON array of objects, so the webhook can answer 400."""
     try:
-        events = json.loads(payload)
+        events = safe_json.loads(payload)
+    except safe_json.UnsafeJson as exc:
+        raise ValueError(f"SendGrid event body: {exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("SendGrid event body is not JSON") from exc
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -31,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from . import safe_json
 from .base import AttemptStatus, Engagement, Receipt, SignatureError
 from .email_common import ORCHESTRATOR_MESSAGE_ID_HEADER, parse_message_id
 
@@ -75,6 +75,12 @@ class SubscriptionConfirmation:
 # -- verification ---------------------------------------------------------------------------
 
 
+# SNS names its certificates /SimpleNotificationService-<hex>.pem; nothing else is fetched.
+_CERT_PATH = re.compile(r"^/SimpleNotificationService-[0-9a-f]{1,64}\.pem$")
+# RSA signatures are as long as the key: SNS signs with 2048-bit keys (4096 allowed for later).
+_SIGNATURE_BYTES = frozenset({256, 512})
+
+
 def _host_pattern(pattern: str) -> re.Pattern[str]:
     parts = [re.escape(part) for part in pattern.lower().split("*")]
     return re.compile("^" + "[a-z0-9-]+".join(parts) + "$")
@@ -92,7 +98,7 @@ def cert_url_allowed(url: str, allowed_cert_hosts: Collection[str] = DEFAULT_ALL
     if parts.scheme != "https" or parts.username or parts.password or port not in (None, 443):
         return False
     host = (parts.hostname or "").lower()
-    if not host or not parts.path.endswith(".pem"):
+    if not host or not _CERT_PATH.match(parts.path) or parts.query or parts.fragment:
         return False
     return any(_host_pattern(pattern).match(host) for pattern in allowed_cert_hosts)
 
@@ -163,6 +169,8 @@ def verify_sns_message(
         raise SignatureError("SNS Signature is not base64") from None
     if not signature:
         raise SignatureError("SNS Signature is missing")
+    if len(signature) not in _SIGNATURE_BYTES:
+        raise SignatureError("SNS Signature has the wrong length for an RSA signature")
 
     cert_bytes = fetch_certificate(cert_url)
     try:
@@ -294,7 +302,7 @@ def parse_ses_notification(
     if kind != NOTIFICATION:
         raise ValueError(f"unknown SNS message type {kind!r}")
     try:
-        event = json.loads(message.get("Message") or "")
+        event = safe_json.loads(message.get("Message") or "")
     except (ValueError, TypeError):
         return []
     if not isinstance(event, dict) or not _event_type(event):

@@ -180,7 +180,7 @@ def client(app):
 def make_key(state):
     from orchestrator.auth import create_api_key
 
-    def factory(scopes=("send", "read", "recipients"), name="test"):
+    def factory(scopes=("send", "read", "recipients", "inapp:tokens"), name="test"):
         with state.db.session() as session:
             _, plaintext = create_api_key(session, name, scopes)
         return {"Authorization": f"Bearer {plaintext}"}

@@ -10,8 +10,6 @@ consent and nothing else."""
 from __future__ import annotations
 
 import email.utils
-import json
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,8 +25,10 @@ from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
 from ..app_state import state
 from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
-from ..services import address_signals
+from ..services import address_signals, parked_receipts
+from ..services.sns_certificates import CertificateUnavailable, fetch_certificate
 from ..storage.models import Attempt, ReceiptEvent
+from .requests import load_json
 
 bp = Blueprint("email_webhooks", __name__, url_prefix="/webhooks")
 
@@ -43,25 +43,6 @@ HTTP_TIMEOUT_SECONDS = 10.0
 # SubscribeURL hosts we will GET: the SNS endpoints ("sns.<region>.amazonaws.com[.cn]").
 _SNS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
 
-# SNS signing certificates by URL. They rotate rarely and the URL names the certificate.
-_cert_cache: dict[str, bytes] = {}
-_cert_lock = threading.Lock()
-
-
-def fetch_certificate(url: str) -> bytes:
-    """The default fetcher: HTTPS GET with certificate verification (that verification is
-    where trust in the SNS signing certificate comes from), cached by URL."""
-    with _cert_lock:
-        cached = _cert_cache.get(url)
-    if cached is not None:
-        return cached
-    response = httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS, verify=True, follow_redirects=False)
-    response.raise_for_status()
-    with _cert_lock:
-        _cert_cache[url] = response.content
-    return response.content
-
-
 def confirm_subscription(url: str) -> None:
     """The default confirmer: GET the SubscribeURL SNS sent us."""
     response = httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS, verify=True, follow_redirects=False)
@@ -69,7 +50,19 @@ def confirm_subscription(url: str) -> None:
 
 
 def _cert_fetcher() -> Callable[[str], bytes]:
-    return current_app.config.get("SNS_CERT_FETCHER") or fetch_certificate
+    """The configured fetcher (tests inject one); whatever it raises short of a verdict on
+    the signature is a fetch failure."""
+    fetch = current_app.config.get("SNS_CERT_FETCHER") or fetch_certificate
+
+    def guarded(url: str) -> bytes:
+        try:
+            return fetch(url)
+        except (CertificateUnavailable, SignatureError):
+            raise
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            raise CertificateUnavailable(f"certificate fetch failed: {type(exc).__name__}") from None
+
+    return guarded
 
 
 def _confirmer() -> Callable[[str], Any]:
@@ -99,6 +92,9 @@ def _record(source: str, receipts: list[Receipt]) -> list[str]:
     outcomes: list[str] = []
     with st.db.session() as session:
         for receipt in receipts:
+            if not parked_receipts.admit(session, source, receipt, st.settings.parked_receipts_max):
+                outcomes.append(parked_receipts.DROPPED)
+                continue
             outcome, _ = ingest(session, source, receipt, st.clock())  # applies recipient signals too
             outcomes.append(str(outcome))
     return outcomes
@@ -175,10 +171,7 @@ def ses_events():
     if not topics:
         raise ApiError(404, ErrorCode.NOT_FOUND, "SES events are not configured on this service")
     # SNS posts JSON as text/plain, so the body is read as bytes whatever the content type.
-    try:
-        message = json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, ErrorCode.INVALID_JSON, "body: SNS message is not JSON", field="body") from None
+    message = load_json(request.get_data(cache=True), status=400)
     if not isinstance(message, dict):
         raise ApiError(400, ErrorCode.INVALID_JSON, "body: SNS message must be a JSON object", field="body")
     try:
@@ -186,6 +179,9 @@ def ses_events():
                            allowed_topic_arns=topics)
     except SignatureError as exc:
         raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"Signature: {exc}", field="Signature") from None
+    except CertificateUnavailable as exc:
+        # Our side (or AWS) failing, not the sender's: 503, so SNS retries later.
+        raise ApiError(503, ErrorCode.UNAVAILABLE, f"SigningCertURL: {exc}", field="SigningCertURL") from None
     try:
         parsed = parse_ses_notification(message, message_id_domain=_message_id_domain(st.settings.env))
     except ValueError as exc:
@@ -197,7 +193,11 @@ def ses_events():
         if not _subscribe_url_allowed(parsed.subscribe_url):
             raise ApiError(403, ErrorCode.BAD_SIGNATURE, "SubscribeURL: not an SNS https URL",
                            field="SubscribeURL")
-        _confirmer()(parsed.subscribe_url)
+        try:
+            _confirmer()(parsed.subscribe_url)
+        except (httpx.HTTPError, OSError) as exc:
+            raise ApiError(503, ErrorCode.UNAVAILABLE, f"SubscribeURL: confirmation failed: {type(exc).__name__}",
+                           field="SubscribeURL") from None
         return "", 204
     _record(SES_SOURCE, parsed)
     return "", 204

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import hmac
+
+from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from ..app_state import state
+from ..errors import ApiError, ErrorCode
 from ..metrics import REGISTRY
 
 bp = Blueprint("health", __name__)
+
+BROKER_CHECK_TIMEOUT_SECONDS = 1.0
+
+
+def broker_check(url: str, timeout: float = BROKER_CHECK_TIMEOUT_SECONDS) -> str:
+    """"ok", or the error class: connects to the broker, bounded by `timeout`. The in-memory
+    broker lives in this process and is always reachable."""
+    if url.startswith("memory://"):
+        return "ok"
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=timeout,
+                        transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                           "max_retries": 0}) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+        return f"error: {type(exc).__name__}"
+    return "ok"
 
 
 @bp.get("/healthz")
@@ -38,9 +60,17 @@ def readyz():
         checks["providers"] = st.providers.describe()
     if st.dispatcher is not None:
         checks["broker"] = st.dispatcher.broker_description()
+    checks["broker_connection"] = broker_check(st.settings.broker_url)
+    ok = ok and checks["broker_connection"] == "ok"
     return jsonify({"status": "ready" if ok else "not_ready", "checks": checks}), 200 if ok else 503
 
 
 @bp.get("/metrics")
 def metrics():
+    token = state().settings.metrics_token
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "Authorization: send 'Bearer <METRICS_TOKEN>'",
+                           field="Authorization")
     return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)

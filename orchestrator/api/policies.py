@@ -14,6 +14,7 @@ from ..app_state import state
 from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
+from ..schemas import check_datetime_range
 from ..services import audit, decision_replay, decisions_export, policy_versions, simulation
 from .requests import raw_json_object
 
@@ -68,7 +69,12 @@ def _datetime_arg(name: str, default: datetime) -> datetime:
     if value is None:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not an ISO 8601 date or datetime: {raw!r}",
                        field=name) from None
-    return value if value.tzinfo else value.replace(tzinfo=default.tzinfo)
+    value = value if value.tzinfo else value.replace(tzinfo=default.tzinfo)
+    try:
+        return check_datetime_range(value)
+    except ValueError as exc:
+        raise ApiError(422, ErrorCode.DATE_OUT_OF_RANGE, f"{name}: {str(exc).split(': ', 1)[1]}",
+                       field=name) from None
 
 
 # -- versions -----------------------------------------------------------------------------

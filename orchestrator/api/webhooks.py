@@ -11,10 +11,14 @@ from providers.base import SignatureError
 from ..app_state import state
 from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
+from ..services import parked_receipts
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 TWILIO_SOURCE = "twilio"
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def _record(source: str, receipts: list) -> None:
@@ -22,7 +26,8 @@ def _record(source: str, receipts: list) -> None:
     st = state()
     with st.db.session() as session:
         for receipt in receipts:
-            ingest(session, source, receipt, st.clock())
+            if parked_receipts.admit(session, source, receipt, st.settings.parked_receipts_max):
+                ingest(session, source, receipt, st.clock())
 
 
 @bp.post("/twilio")
@@ -33,6 +38,10 @@ def twilio_status():
     token = st.settings.env.get("TWILIO_AUTH_TOKEN")
     if not token:
         raise ApiError(404, ErrorCode.NOT_FOUND, "Twilio is not configured on this service")
+    if request.mimetype != FORM_TYPE:
+        # Message status callbacks are form-encoded; a JSON body would verify as an empty form.
+        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                       f"Content-Type: Twilio status callbacks are {FORM_TYPE}", field="Content-Type")
     url = public_url_for(request.url, st.settings.env.get("TWILIO_WEBHOOK_PUBLIC_URL") or None)
     form = request.form.to_dict()
     try:
@@ -40,5 +49,11 @@ def twilio_status():
     except SignatureError as exc:
         raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"X-Twilio-Signature: {exc}",
                        field="X-Twilio-Signature") from None
-    _record(TWILIO_SOURCE, [parse_status_callback(form)])
+    if any("\x00" in k or "\x00" in v for k, v in form.items()):
+        raise ApiError(422, ErrorCode.INVALID_CHARACTER, "body: form fields must not contain NUL", field="body")
+    try:
+        receipt = parse_status_callback(form)
+    except ValueError as exc:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"MessageSid: {exc}", field="MessageSid") from None
+    _record(TWILIO_SOURCE, [receipt])
     return "", 204

@@ -95,7 +95,9 @@ class Dispatcher:
         return callbacks.deliver(self.state.db, callback_id, self.state.clock())
 
     def sweep_once(self) -> dict[str, int]:
-        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many, is_pending=self.is_pending)
+        counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many, is_pending=self.is_pending,
+                               parked_limits=(self.settings.parked_receipts_max_age_seconds,
+                                              self.settings.parked_receipts_max))
         with self.state.db.session() as session:
             due = callbacks.due_callbacks(session, self.state.clock())
         for callback_id in due:

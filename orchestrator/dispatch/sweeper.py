@@ -84,8 +84,8 @@ def _end_stale(session, now: datetime, counts: dict[str, int]) -> list[str]:
     return released
 
 
-def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta = REENQUEUE_GRACE
-          ) -> dict[str, int]:
+def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta = REENQUEUE_GRACE,
+          parked_limits: tuple[int, int] | None = None) -> dict[str, int]:
     """One pass. Returns counts, for logs and tests. What the pass releases is announced by
     its own unit of work; what it finds due and unclaimed is re-announced only when it is
     really lost: not waiting in this process's queue (`is_pending`), and announced longer
@@ -96,6 +96,12 @@ def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta 
         late, applied = apply_late_parked(session, now)
         released += late
         counts["parked_applied"] = applied
+        if parked_limits is not None:
+            # Receipts for sends we never made (forged or stray) must not pile up for ever.
+            from ..services.parked_receipts import age_out_parked
+
+            max_age, max_rows = parked_limits
+            age_out_parked(session, now, max_age, max_rows)
         counts["released"] = len(released)
 
         backlog = session.scalar(select(func.count()).select_from(Attempt).where(

@@ -55,6 +55,7 @@ class Scope(StrEnum):
     COMPLIANCE_READ = "compliance:read"
     POLICY_WRITE = "policy:write"
     POLICY_APPROVE = "policy:approve"
+    INAPP_TOKENS = "inapp:tokens"  # mint and revoke per-user in-app tokens
     ADMIN = "admin"
 
 

@@ -69,7 +69,7 @@ def _cors(response: Response) -> Response:
 
 # -- tokens (API key) ------------------------------------------------------------------------
 @bp.post("/v1/recipients/<user_id>/inapp-token")
-@require_scope(Scope.SEND, Scope.RECIPIENTS)
+@require_scope(Scope.INAPP_TOKENS)
 def issue_token(user_id: str):
     from ..api.recipients import check_user_id
 
@@ -81,7 +81,7 @@ def issue_token(user_id: str):
 
 
 @bp.delete("/v1/inapp-tokens/<token_id>")
-@require_scope(Scope.SEND, Scope.RECIPIENTS)
+@require_scope(Scope.INAPP_TOKENS)
 def revoke_token(token_id: str):
     st = state()
     with st.db.session() as session:
@@ -93,7 +93,7 @@ def revoke_token(token_id: str):
 
 
 @bp.post("/v1/recipients/<user_id>/inapp-tokens/revoke")
-@require_scope(Scope.SEND, Scope.RECIPIENTS)
+@require_scope(Scope.INAPP_TOKENS)
 def revoke_user_tokens(user_id: str):
     from ..api.recipients import check_user_id
 

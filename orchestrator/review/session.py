@@ -1,9 +1,10 @@
 """Sign-in, the session cookie, CSRF and scope checks for the review pages.
 
 The browser never holds the API key after sign-in: the key is checked once with
-``orchestrator.auth.authenticate`` and only its id goes into Flask's signed session cookie.
-Every page loads the key again by id, so a revoked key or a removed scope takes effect at
-the next click.
+``orchestrator.auth.authenticate``; Flask's signed session cookie then carries only the id
+of a server-side session row (`ReviewSession`). Every page loads that row and its key again,
+so logout (which ends the row), a session past REVIEW_SESSION_MAX_AGE_SECONDS, a revoked key
+or a removed scope takes effect at the next click, even for a copied cookie.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,14 +24,14 @@ from ..app_state import EXTENSION_KEY, state
 from ..auth import authenticate
 from ..domain.statuses import Scope
 from ..errors import ApiError
-from ..storage.models import ApiKey
+from ..storage.models import ApiKey, ReviewSession
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
-SESSION_KEY_ID = "review_key_id"
+SESSION_ID = "review_session"
 SESSION_CSRF = "review_csrf"
 MAX_KEY_CHARS = 200
 
@@ -83,14 +85,19 @@ def _template_globals() -> dict[str, Any]:
 
 # -- who is signed in -----------------------------------------------------------------------
 def current_key() -> ApiKey | None:
-    """The signed-in key, reloaded from the database; None when absent or revoked."""
-    key_id = session.get(SESSION_KEY_ID)
-    if not key_id:
+    """The signed-in key, reloaded from the database; None when the session is absent,
+    ended, too old, or its key revoked."""
+    session_id = session.get(SESSION_ID)
+    if not session_id:
         return None
-    with state().db.session() as s:
-        key = s.get(ApiKey, key_id)
+    st = state()
+    max_age = timedelta(seconds=st.settings.review_session_max_age_seconds)
+    with st.db.session() as s:
+        row = s.get(ReviewSession, session_id)
+        live = row is not None and row.ended_at is None and row.created_at + max_age > st.clock()
+        key = s.get(ApiKey, row.key_id) if live else None
     if key is None or key.revoked_at is not None:
-        session.pop(SESSION_KEY_ID, None)
+        session.pop(SESSION_ID, None)
         return None
     return key
 
@@ -140,16 +147,31 @@ def login():
         except ApiError as exc:
             error = exc.message
         else:
+            _end_session()
             session.clear()  # a fresh session (and CSRF token) for the new identity
-            session[SESSION_KEY_ID] = key.id
+            session_id = secrets.token_urlsafe(32)
+            with state().db.session() as s:
+                s.add(ReviewSession(id=session_id, key_id=key.id, created_at=state().clock()))
+            session[SESSION_ID] = session_id
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
     return render_template("review/login.html", error=error, next=request.values.get("next", "")), (
         401 if error else 200)
 
 
+def _end_session() -> None:
+    session_id = session.get(SESSION_ID)
+    if not session_id:
+        return
+    with state().db.session() as s:
+        row = s.get(ReviewSession, session_id)
+        if row is not None and row.ended_at is None:
+            row.ended_at = state().clock()
+
+
 @bp.post("/logout")
 def logout():
+    _end_session()
     session.clear()
     return redirect(url_for("review.login"))
 

@@ -12,6 +12,7 @@ from flask import Response, flash, g, redirect, render_template, request, stream
 from ..app_state import state
 from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
+from ..schemas import MAX_YEAR, MIN_YEAR
 from ..services import decision_replay, decisions_export, message_view, policy_versions
 from . import charts
 from .session import bp, holds, not_found, page
@@ -193,10 +194,14 @@ def mix():
 def _date_arg(name: str, default: date) -> date:
     raw = request.args.get(name, "").strip()
     try:
-        return date.fromisoformat(raw) if raw else default
+        value = date.fromisoformat(raw) if raw else default
     except ValueError:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a date (YYYY-MM-DD): {raw!r}",
                        field=name) from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ApiError(422, ErrorCode.DATE_OUT_OF_RANGE, f"{name}: must be between {MIN_YEAR} and {MAX_YEAR}",
+                       field=name)
+    return value
 
 
 @bp.get("/decisions.csv")

@@ -42,6 +42,7 @@ class AuditAction:
     POLICY_RETIRE = "policy.retire"
     KEY_CREATE = "key.create"
     KEY_SCOPES = "key.scopes"
+    KEY_REVOKE = "key.revoke"
 
 
 def _iso(at: datetime) -> str:

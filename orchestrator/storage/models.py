@@ -214,6 +214,17 @@ class ReceiptEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ReviewSession(Base):
+    """A signed-in review page session. The cookie carries only `id`; logout ends the row,
+    so a copied cookie stops working, and sessions older than the maximum age are refused."""
+
+    __tablename__ = "review_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(26), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     api_key_id: Mapped[str] = mapped_column(String(26), primary_key=True)

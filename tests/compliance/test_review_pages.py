@@ -233,3 +233,24 @@ def test_session_cookie_is_signed_with_secret_key(make_app, caplog):
 def test_session_cookie_is_secure_behind_https(make_app):
     assert make_app(PUBLIC_BASE_URL="https://notify.example.com").config["SESSION_COOKIE_SECURE"] is True
     assert not make_app(PUBLIC_BASE_URL="http://127.0.0.1:8000").config.get("SESSION_COOKIE_SECURE")
+
+
+def test_a_cookie_copied_before_logout_does_not_work_after_it(app, people):
+    carol = login(app, people["carol"])
+    assert carol.get("/review/").status_code == 200
+    cookie = carol.get_cookie("session")
+    thief = app.test_client()
+    thief.set_cookie("session", cookie.value)
+    assert thief.get("/review/").status_code == 200          # the copy works while signed in
+    carol.post("/review/logout", data={"csrf_token": _token(carol.get("/review/"))})
+    r = thief.get("/review/")
+    assert r.status_code == 302 and "/review/login" in r.headers["Location"]
+
+
+def test_review_sessions_have_a_maximum_age(app, people, clock):
+    carol = login(app, people["carol"])
+    assert carol.get("/review/").status_code == 200
+    clock.advance(hours=11, minutes=59)
+    assert carol.get("/review/").status_code == 200
+    clock.advance(minutes=2)   # REVIEW_SESSION_MAX_AGE_SECONDS defaults to 12 hours
+    assert carol.get("/review/").status_code == 302

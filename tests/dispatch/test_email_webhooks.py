@@ -352,3 +352,63 @@ def test_ses_subscription_for_an_unknown_topic_is_refused(client, clock, sns_sig
 def test_ses_body_that_is_not_json_is_400(client):
     r = client.post("/webhooks/ses", data=b"not json", content_type="text/plain")
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_json"
+
+
+# -- hostile input (issue #12 §1) ------------------------------------------------------------
+
+
+def test_ses_deeply_nested_body_is_400_without_credentials(client, fetcher):
+    r = client.post("/webhooks/ses", data="[" * 100_000, content_type="text/plain")
+    err = r.get_json()["error"]
+    assert r.status_code == 400 and err["code"] == "nesting_too_deep"
+    assert err["field"] == "0.0" and err["message"].startswith("0.0: nested deeper than 32")
+    assert fetcher.calls == []
+
+
+def test_sendgrid_signed_deeply_nested_body_is_400(client, clock, sendgrid_key):
+    r = sg_post(client, sendgrid_key, b"[" * 100_000 + b"]" * 100_000, signed_at=clock.now)
+    assert r.status_code == 400 and r.get_json()["error"]["field"] == "body"
+    assert "nested deeper" in r.get_json()["error"]["message"]
+
+
+def test_ses_forgery_with_our_topic_and_a_made_up_cert_path_is_not_fetched(client, clock, sns_signer, fetcher):
+    msg = sns_signed(sns_signer[0], ses_notification("x@y", clock.now))
+    for url in ("https://sns.any-label.amazonaws.com/some/path.pem",
+                "https://sns.any-label.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem?x=1"):
+        r = ses_post(client, {**msg, "SigningCertURL": url})
+        assert r.status_code == 403, r.get_json()
+    r = ses_post(client, {**msg, "Signature": "AAAA"})  # base64, but not an RSA signature's length
+    assert r.status_code == 403
+    assert fetcher.calls == []
+
+
+def test_ses_certificate_fetch_failure_is_503(app, client, clock, sns_signer):
+    import httpx
+
+    def failing(url: str) -> bytes:
+        raise httpx.ConnectError("no route")
+
+    app.config["SNS_CERT_FETCHER"] = failing
+    r = ses_post(client, sns_signed(sns_signer[0], ses_notification("x@y", clock.now)))
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["error"]["field"] == "SigningCertURL"
+
+
+def test_default_certificate_cache_is_bounded(monkeypatch):
+    from orchestrator.services import sns_certificates
+
+    monkeypatch.setattr(sns_certificates, "_cache", type(sns_certificates._cache)())
+    fetched: list[str] = []
+
+    def download(url: str) -> bytes:   # the network edge, not our logic
+        fetched.append(url)
+        return b"pem"
+
+    monkeypatch.setattr(sns_certificates, "_download", download)
+    urls = [f"https://sns.r{n}.amazonaws.com/SimpleNotificationService-{n:016x}.pem"
+            for n in range(sns_certificates.MAX_CACHED + 10)]
+    for url in urls:
+        sns_certificates.fetch_certificate(url)
+    assert len(sns_certificates.cached_urls()) == sns_certificates.MAX_CACHED
+    sns_certificates.fetch_certificate(urls[-1])
+    assert len(fetched) == len(urls)   # the newest is served from the cache

@@ -23,7 +23,7 @@ def server(make_app):
     st.clock = lambda: datetime.now(UTC)
     st.dispatcher.start_background()
     with st.db.session() as s:
-        _, key = create_api_key(s, "stream-test", ["send", "read", "recipients"])
+        _, key = create_api_key(s, "stream-test", ["send", "read", "recipients", "inapp:tokens"])
     with serving(app) as (base, _asgi):
         yield base, {"Authorization": f"Bearer {key}"}
 

@@ -36,3 +36,47 @@ def test_pipeline_logs_are_json_with_ids_and_no_personal_data(client, user, send
     assert any(entry.get("message_id") == sent["id"] for entry in lines), text
     for secret in (PHONE, PHONE[1:], "7400123456", EMAIL, BODY):
         assert secret not in text
+
+
+USER = "grace.hopper@example.org"
+
+
+def test_requests_for_an_email_like_user_id_leave_no_trace_of_it_in_the_logs(client, make_key, state, drain):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    watched = [logging.getLogger(), logging.getLogger("orchestrator"), logging.getLogger("werkzeug")]
+    old_levels = [lg.level for lg in watched]
+    for lg in watched:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    auth = make_key(["admin"])
+    try:
+        assert client.put(f"/v1/recipients/{USER}", headers=auth,
+                          json={"email": USER, "phone": PHONE}).status_code in (200, 201)
+        client.get(f"/v1/recipients/{USER}", headers=auth)
+        client.put(f"/v1/recipients/{USER}/presence", headers=auth, json={"connected": True})
+        client.post(f"/v1/recipients/{USER}/inapp-token", headers=auth)
+        client.post("/v1/messages", headers=auth, json={
+            "recipient": {"user_id": USER}, "category": "security_alert", "urgency": "high",
+            "content": {"title": "t", "body": "b"}})
+        drain()
+        client.get(f"/v1/audit?subject=recipient:{USER}", headers=auth)
+        client.get(f"/v1/nope/{USER}", headers=auth)
+    finally:
+        for lg, level in zip(watched, old_levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    text = stream.getvalue()
+    for secret in (USER, "grace.hopper", "grace.hopper%40example.org", PHONE):
+        assert secret not in text
+
+
+def test_the_formatter_masks_addresses_whatever_a_call_site_passes():
+    record = logging.LogRecord("orchestrator.x", logging.INFO, __file__, 1,
+                               "PUT /v1/recipients/%s sms to %s, also grace.hopper%%40example.org", (USER, PHONE), None)
+    record.user_id = USER
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert USER not in line and PHONE not in line and "grace.hopper" not in line
+    assert entry["user_id"].startswith("u:") and entry["msg"].count("[email]") == 2 and "[phone]" in entry["msg"]

@@ -79,7 +79,7 @@ def attempts(client, auth):
     return of
 
 
-def key_for(app, scopes=("send", "read", "recipients")) -> dict[str, str]:
+def key_for(app, scopes=("send", "read", "recipients", "inapp:tokens")) -> dict[str, str]:
     """An API key on any app instance (several apps in one test)."""
     from orchestrator.app_state import EXTENSION_KEY
     from orchestrator.auth import create_api_key

@@ -99,13 +99,22 @@ def test_bad_cursor_is_422_naming_cursor(client, online, user, user_token, curso
     assert r.get_json()["error"]["field"] == "cursor"
 
 
-@pytest.mark.parametrize("item_id", ["\x00", "x" * 5000, "01ABC%00", "é", "9" * 30])
+@pytest.mark.parametrize("item_id", ["x" * 5000, "é", "9" * 30])
 def test_bad_item_ids_are_404_json(client, online, user, user_token, item_id):
     online(user)
     headers, _ = user_token()
     for action in ("read", "archive", "seen"):
         r = client.post(f"/v1/inbox/{item_id}/{action}", headers=headers)
         assert r.status_code == 404 and r.get_json()["error"]["field"] == "id", (action, r.get_data())
+
+
+@pytest.mark.parametrize("item_id", ["\x00", "01ABC%00"])
+def test_item_ids_with_nul_are_422_json(client, online, user, user_token, item_id):
+    online(user)
+    headers, _ = user_token()
+    for action in ("read", "archive", "seen"):
+        r = client.post(f"/v1/inbox/{item_id}/{action}", headers=headers)
+        assert r.status_code == 422 and r.get_json()["error"]["field"] == "attempt_id", (action, r.get_data())
 
 
 def test_unknown_event_is_404_naming_event(client, online, user, user_token):
@@ -176,7 +185,8 @@ def test_revoking_a_token_gets_it_401_on_every_inapp_route(client, auth, online,
     item = client.get("/v1/inbox", headers=headers).get_json()["items"][0]["id"]
     assert client.delete(f"/v1/inapp-tokens/{token_id}").status_code == 401
     assert client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["read"])).status_code == 403
-    r = client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["recipients"]))
+    assert client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["send", "recipients"])).status_code == 403
+    r = client.delete(f"/v1/inapp-tokens/{token_id}", headers=make_key(["inapp:tokens"]))
     assert r.status_code == 200 and r.get_json() == {"token_id": token_id, "revoked": True}
     for method, path in [("get", "/v1/inbox"), ("post", f"/v1/inbox/{item}/read"),
                          ("post", f"/v1/inbox/{item}/archive"), ("post", "/v1/inbox/read-all")]:
@@ -185,10 +195,15 @@ def test_revoking_a_token_gets_it_401_on_every_inapp_route(client, auth, online,
     assert client.get("/v1/inbox", headers=keep).status_code == 200  # the user's other token still works
 
 
-@pytest.mark.parametrize("token_id", ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "nope", "\x00" * 26, "x" * 5000, "é" * 26])
+@pytest.mark.parametrize("token_id", ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "nope", "x" * 5000, "é" * 26])
 def test_revoking_an_unknown_token_is_404_json(client, auth, token_id):
     r = client.delete(f"/v1/inapp-tokens/{token_id}", headers=auth)
     assert r.status_code == 404 and r.get_json()["error"]["field"] == "token_id"
+
+
+def test_revoking_a_token_id_with_nul_is_422_json(client, auth):
+    r = client.delete("/v1/inapp-tokens/" + "\x00" * 26, headers=auth)
+    assert r.status_code == 422 and r.get_json()["error"]["field"] == "token_id"
 
 
 def test_revoking_all_of_a_users_tokens(client, auth, online, user, user_token):

@@ -1,0 +1,45 @@
+"""API keys for administrators: list them (never the secret) and revoke one. A revocation
+takes effect at once in this process (its key cache is cleared) and within
+KEY_CACHE_SECONDS in every other."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+
+from ..app_state import state
+from ..auth import require_scope
+from ..domain.statuses import Scope
+from ..errors import ApiError, ErrorCode
+from ..services import api_keys
+from .requests import raw_json_object
+
+bp = Blueprint("keys", __name__, url_prefix="/v1")
+
+MAX_REASON_CHARS = 2000
+
+
+@bp.get("/keys")
+@require_scope(Scope.ADMIN)
+def list_keys():
+    with state().db.session() as session:
+        return jsonify({"keys": api_keys.list_keys(session)})
+
+
+@bp.delete("/keys/<key_id>")
+@require_scope(Scope.ADMIN)
+def revoke_key(key_id: str):
+    body = raw_json_object()[1]
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
+                       f"reason: required, a sentence of at most {MAX_REASON_CHARS} characters saying why",
+                       field="reason")
+    st = state()
+    with st.db.session() as session:
+        try:
+            key, _ = api_keys.revoke(session, key_id, actor=g.api_key.name, reason=reason.strip(), now=st.clock())
+        except api_keys.UnknownKey:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
+        row = api_keys.key_dict(key)
+    st.key_cache.clear()
+    return jsonify(row)

@@ -1,0 +1,45 @@
+"""Listing and revoking API keys, for the CLI and the admin API alike. A listing never
+shows the secret or its hash; a revocation is audited like a change of scopes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..storage.models import ApiKey
+from . import audit
+
+
+class UnknownKey(LookupError):
+    pass
+
+
+def key_dict(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scope_set),
+        "created_at": key.created_at.isoformat() if key.created_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+
+
+def list_keys(session: Session) -> list[dict[str, Any]]:
+    return [key_dict(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))]
+
+
+def revoke(session: Session, key_id: str, *, actor: str, reason: str, now: datetime) -> tuple[ApiKey, bool]:
+    """Revokes the key (once); returns it and whether this call revoked it. Callers clear
+    their process's key cache afterwards; other processes follow within KEY_CACHE_SECONDS."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise UnknownKey(key_id)
+    if key.revoked_at is not None:
+        return key, False
+    key.revoked_at = now
+    audit.append(session, actor=actor, action=audit.AuditAction.KEY_REVOKE, subject=f"key:{key.id}",
+                 detail={"name": key.name, "scopes": sorted(key.scope_set)}, reason=reason, now=now)
+    return key, True

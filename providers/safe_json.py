@@ -1,0 +1,118 @@
+"""JSON from untrusted bodies, parsed safely: one place for every route and webhook.
+
+`json.loads` alone recurses once per nesting level (100,000 `[` raise RecursionError),
+accepts `NaN`/`Infinity` (not JSON; served back they break clients), turns `1e400` into
+infinity, accepts integers of thousands of digits, and lets NUL characters through
+(PostgreSQL text and JSONB refuse them). `loads` rejects all of these with an `UnsafeJson`
+that names the path of the offending value, e.g. `metadata.a.0`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+MAX_DEPTH = 32
+# Integers a JSON client can round-trip everywhere we store them (signed 64-bit).
+MAX_INT = 2**63 - 1
+MAX_INT_DIGITS = 20
+
+# A JSON string token, or one structural character. Strings are skipped whole, so brackets
+# inside them do not count towards the depth.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]', re.DOTALL)
+
+
+class UnsafeJson(ValueError):
+    """`kind` is one of "too_deep", "invalid_number", "invalid_character"; `field` the path."""
+
+    def __init__(self, kind: str, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.kind = kind
+        self.field = field
+        self.message = message
+
+
+class _BigInt:
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+
+def _join(path: list[str | int]) -> str:
+    return ".".join(str(p) for p in path) or "body"
+
+
+def _parse_key(token: str) -> str:
+    try:
+        return str(json.loads(token))
+    except ValueError:
+        return token.strip('"')
+
+
+def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
+    """Raise UnsafeJson("too_deep") if arrays/objects nest deeper than `max_depth`, without
+    recursion. Malformed text is left for the parser to report."""
+    stack: list[list[Any]] = []   # [container, current key or index, expecting a key]
+    for match in _TOKENS.finditer(text):
+        tok = match.group()
+        if tok in "[{":
+            if len(stack) >= max_depth:
+                path = [frame[1] for frame in stack if frame[1] is not None]
+                raise UnsafeJson("too_deep", _join(path[:2]),
+                                 f"nested deeper than {max_depth} levels of arrays and objects")
+            stack.append([tok, 0 if tok == "[" else None, tok == "{"])
+        elif tok in "]}":
+            if stack:
+                stack.pop()
+        elif tok == ",":
+            if stack:
+                frame = stack[-1]
+                if frame[0] == "[":
+                    frame[1] = (frame[1] or 0) + 1
+                else:
+                    frame[2] = True
+        elif tok == ":":
+            if stack:
+                stack[-1][2] = False
+        elif stack and stack[-1][0] == "{" and stack[-1][2]:
+            stack[-1][1] = _parse_key(tok)
+
+
+def _check_values(value: Any, path: list[str | int]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise UnsafeJson("invalid_character", _join(path), "keys must not contain NUL (\\u0000)")
+            _check_values(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, [*path, index])
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise UnsafeJson("invalid_character", _join(path), "must not contain NUL (\\u0000)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnsafeJson("invalid_number", _join(path),
+                             "must be a finite number (NaN, Infinity and out-of-range values are not JSON)")
+    elif isinstance(value, _BigInt) or (isinstance(value, int) and not isinstance(value, bool)
+                                        and abs(value) > MAX_INT):
+        raise UnsafeJson("invalid_number", _join(path), f"integer out of range (at most {MAX_INT} in magnitude)")
+
+
+def _parse_int(digits: str) -> int | _BigInt:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        return _BigInt(digits)
+    return int(digits)
+
+
+def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse `raw` as JSON. Raises UnsafeJson (a ValueError) for the cases above, and
+    ValueError (json.JSONDecodeError / UnicodeDecodeError) for text that is not JSON."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    check_depth(text, max_depth)
+    value = json.loads(text, parse_int=_parse_int)
+    _check_values(value, [])
+    return value
