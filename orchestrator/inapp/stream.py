@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -47,6 +48,10 @@ class StreamHub:
         self._per_token: dict[str, int] = {}
         self._per_user: dict[str, int] = {}
         self._closing: asyncio.Event | None = None
+        # Items a stream of this process is marking as shown right now: a user's other
+        # streams, woken by the same notice, need not take the message lock to learn that.
+        self._marking: set[str] = set()
+        self._marking_lock = threading.Lock()
         self._refresher: asyncio.Task | None = None
 
     # -- lifecycle (ASGI lifespan) ---------------------------------------------------
@@ -241,11 +246,22 @@ class StreamHub:
         now = self.state.clock()
         with self.state.db.session() as session:
             rows = inbox.for_stream(session, user_id, cursor)
-            for row in rows:
-                if row.status == AttemptStatus.SENT:
-                    mark_shown(session, row.id, row.message_id, now)
-            unread = inbox.unread_count(session, user_id)
+            mine = self._claim_marks([row.id for row in rows if row.status == AttemptStatus.SENT])
+            try:
+                for row in rows:
+                    if row.id in mine:
+                        mark_shown(session, row.id, row.message_id, now)
+                unread = inbox.unread_count(session, user_id)
+            finally:
+                with self._marking_lock:
+                    self._marking.difference_update(mine)
         return rows, unread
+
+    def _claim_marks(self, ids: list[str]) -> set[str]:
+        with self._marking_lock:
+            mine = {i for i in ids if i not in self._marking}
+            self._marking.update(mine)
+        return mine
 
 
 def mark_shown(session, attempt_id: str, message_id: str, now: datetime) -> None:
