@@ -3,6 +3,8 @@ here and nowhere else. No Flask: the worker and the scheduler never build a web 
 
 from __future__ import annotations
 
+import logging
+
 from .app_state import AppState
 from .auth import KeyCache
 from .config import Settings
@@ -31,6 +33,12 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
     state = AppState(settings=settings, db=db, policies=store, key_cache=KeyCache(settings.key_cache_seconds))
     state.presence = make_presence(settings.redis_url)
     state.bus = make_bus(settings.redis_url)
+    if not settings.broker_url.startswith("memory://") and not settings.redis_url:
+        # Several processes, no shared bus: an item delivered by another process would not
+        # wake this process's streams until their next wake-up or reconnect.
+        logging.getLogger("orchestrator").warning(
+            "a shared broker without REDIS_URL: in-app streams are woken only by deliveries made in "
+            "the same process; set REDIS_URL so every process hears every delivery")
     state.providers = ProviderRegistry.from_settings(settings)
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
