@@ -56,7 +56,6 @@ class DeliveryContext:
     clock: object
     lease_seconds: int
     worker_id: str
-    enqueue_many: object
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
 
 

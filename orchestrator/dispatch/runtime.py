@@ -48,8 +48,6 @@ class Dispatcher:
         if attempt_ids and self.waker is not None:
             self.waker.wake(attempt_ids)
 
-    publish = wake
-
     def enqueue_many(self, attempt_ids: list[str]) -> None:
         """Marks the attempts as announced (so the sweeper waits its grace period) and wakes
         a worker. Units of work announce their own (storage.db.announce); this is for work
@@ -79,7 +77,7 @@ class Dispatcher:
         return DeliveryContext(
             db=self.state.db, registry=self.state.providers, clock=self.state.clock,
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
-            enqueue_many=self.enqueue_many, notify_inapp=self.notify_inapp,
+            notify_inapp=self.notify_inapp,
         )
 
     def notify_inapp(self, user_id: str) -> None:
