@@ -147,13 +147,16 @@ def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: st
     return outcome
 
 
+_PARKED_FOR = (select(ReceiptEvent).where(ReceiptEvent.applied.is_(False),
+                                          ReceiptEvent.provider_message_id == bindparam("pmid"))
+               .order_by(ReceiptEvent.id))
+
+
 def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
     """Applies receipts that arrived before this attempt's send was committed."""
     if not attempt.provider_message_id:
         return 0
-    parked = session.scalars(select(ReceiptEvent).where(
-        ReceiptEvent.applied.is_(False), ReceiptEvent.provider_message_id == attempt.provider_message_id,
-    ).order_by(ReceiptEvent.id)).all()
+    parked = session.scalars(_PARKED_FOR, {"pmid": attempt.provider_message_id}).all()
     for event in parked:
         _apply(attempt, event.status, event.engagement, event.occurred_at or now)
         address_signals.apply_receipt(session, attempt, event.status, event.error_code, now)
