@@ -360,10 +360,24 @@ def policy_explain(input_json, policy_file: str | None, now: str | None) -> None
     """Print the plan, with reasons, for {"message": {...}, "facts": {...}} given as JSON."""
     import policies
 
-    data = json.load(input_json)
+    shape = '{"message": {"category": ...}, "facts": {"user_id": ...}}'
+    try:
+        data = json.load(input_json)
+    except json.JSONDecodeError as error:
+        _fail(f"the input is not valid JSON ({error.msg}, line {error.lineno} column {error.colno}): give {shape}")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in ("message", "facts")):
+        _fail(f"the input must be a JSON object {shape}")
+    try:
+        at = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    except ValueError:
+        _fail(f"--now {now!r} is not an ISO time: use e.g. --now 2026-03-10T12:00:00+00:00")
     pol = policies.load_policy(policy_file) if policy_file else policies.load_default_policy()
-    at = datetime.fromisoformat(now) if now else datetime.now(UTC)
-    plan = policies.explain(pol, data.get("message", {}), data.get("facts", {}), at)
+    try:
+        plan = policies.explain(pol, data.get("message", {}), data.get("facts", {}), at)
+    except KeyError as error:
+        _fail(f"the input lacks {error.args[0]!r} (message.category and facts.user_id are required): give {shape}")
+    except (ValueError, TypeError) as error:
+        _fail(f"the input is not a valid message: {_first_line(error)}")
     click.echo(json.dumps(plan, indent=2, ensure_ascii=False))
 
 
