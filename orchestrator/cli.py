@@ -201,6 +201,42 @@ def db_upgrade() -> None:
     click.echo("database at head")
 
 
+@db.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    _alembic(lambda migrate, database: migrate.current(database))
+
+
+@db.command("history")
+def db_history() -> None:
+    """List the migrations, newest first, marking the current one."""
+    _alembic(lambda migrate, database: migrate.history(database))
+
+
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})  # so `-1` is a revision
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert the schema to REVISION (an id from `db history`, `-1`, or `base`). Stop every
+    process first: code newer than the schema fails."""
+    _alembic(lambda migrate, database: migrate.downgrade(database, revision))
+    click.echo(f"database downgraded to {revision}", err=True)
+
+
+def _alembic(run) -> None:
+    from alembic.util import CommandError
+
+    from .storage import migrate
+    from .storage.db import Database
+
+    database = Database(Settings.from_env().database_url)
+    try:
+        run(migrate, database)
+    except CommandError as error:
+        _fail(f"{_first_line(error)}: see `orchestrator db history` for the revisions")
+    finally:
+        database.dispose()
+
+
 # -- API keys ---------------------------------------------------------------------------
 @main.group()
 def keys() -> None:

@@ -175,3 +175,26 @@ GOOD = {"message": {"category": "otp", "urgency": "high", "body": "1"}, "facts":
 ], ids=["invalid-json", "not-an-object", "missing-user-id", "unknown-category", "bad-now"])
 def test_policy_explain_bad_input_is_one_line(tmp_path, stdin, args, names):
     one_line_error(run(tmp_path, "policy", "explain", *args, input=stdin), *names)
+
+
+# -- db current / history / downgrade ------------------------------------------------------
+def test_db_current_history_and_downgrade(tmp_path):
+    from orchestrator.storage.migrate import MIGRATIONS_DIR
+
+    head = max(p.name.split("_")[0] for p in (MIGRATIONS_DIR / "versions").glob("0*.py"))
+    assert run(tmp_path, "db", "upgrade").exit_code == 0
+    current = run(tmp_path, "db", "current")
+    assert current.exit_code == 0 and current.stdout.strip() == f"{head} (head)"
+    history = run(tmp_path, "db", "history")
+    assert history.exit_code == 0
+    assert "(current)" in history.stdout and "<base> -> 0001" in history.stdout
+    down = run(tmp_path, "db", "downgrade", "-1")
+    assert down.exit_code == 0, down.output
+    assert run(tmp_path, "db", "current").stdout.strip() == f"{int(head) - 1:04d}"
+    assert run(tmp_path, "db", "upgrade").exit_code == 0
+    assert run(tmp_path, "db", "current").stdout.strip() == f"{head} (head)"
+
+
+def test_db_downgrade_to_an_unknown_revision_is_one_line(tmp_path):
+    assert run(tmp_path, "db", "upgrade").exit_code == 0
+    one_line_error(run(tmp_path, "db", "downgrade", "zzz"), "zzz", "db history")
