@@ -7,15 +7,90 @@ import sys
 from datetime import UTC, datetime
 
 import click
+from sqlalchemy import exc as sa_exc
 
-from .config import Settings
+from .config import ConfigError, Settings, redact_url
 
 CLI_ACTOR = "cli"
+DISTRIBUTION = "channel-orchestrator"
 
 
-@click.group()
+def _fail(message: str) -> None:
+    """One line on stderr, exit 2: how every misconfiguration and bad input ends."""
+    click.echo(f"orchestrator: error: {message}", err=True)
+    raise click.exceptions.Exit(2)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _database_url() -> str:
+    try:
+        return redact_url(Settings.from_env().database_url)
+    except ConfigError:
+        return "the database"
+
+
+class _Main(click.Group):
+    """Turns configuration errors and an unreachable database into one line and exit 2,
+    whichever command met them."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            _fail(str(error))
+        except sa_exc.ArgumentError as error:  # also NoSuchModuleError: a malformed URL or unknown driver
+            _fail(f"DATABASE_URL is not a usable database URL ({_first_line(error)}): "
+                  f"use sqlite:///path or postgresql+psycopg://user:password@host/db")
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+            _fail(f"DATABASE_URL: cannot connect to {_database_url()} ({_first_line(error.orig or error)}): "
+                  f"check that the database is running and reachable, and the URL, user and password")
+
+
+@click.group(cls=_Main)
+@click.version_option(package_name=DISTRIBUTION, prog_name="orchestrator")
 def main() -> None:
     """Channel orchestrator."""
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind once before starting, so a port in use is one line with a hint, not a server's
+    retry loop and traceback."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise ConfigError(f"HOST {host!r} cannot be resolved ({error.strerror}): set --host or HOST "
+                          f"to an address of this machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            sock.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is already in use: stop the process listening "
+                                  f"there, or choose another port with --port or PORT") from None
+            raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror}): choose another "
+                              f"address or port with --host/HOST or --port/PORT") from None
+
+
+def _startup_line(process: str, settings: Settings, providers, extra: str = "") -> None:
+    """One line at startup: live and sandboxed channels, the database (no password), the broker."""
+    click.echo(f"orchestrator {process}: {extra}channels {providers.summary()} "
+               f"database={redact_url(settings.database_url)} broker={redact_url(settings.broker_url)}",
+               err=True)
+
+
+def _refuse_memory_broker(settings: Settings, process: str) -> None:
+    if settings.broker_url.startswith("memory://"):
+        raise ConfigError(f"`orchestrator {process}` needs a shared broker, but CELERY_BROKER_URL is "
+                          f"{settings.broker_url}: the in-memory queue is per process, so use `orchestrator "
+                          f"serve` (it runs the worker inside), or set CELERY_BROKER_URL to redis:// or amqp://")
 
 
 # -- service processes ------------------------------------------------------------------
@@ -32,6 +107,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
     import os
 
     from . import server
+    from .dispatch.registry import ProviderRegistry
     from .storage.db import Database
     from .storage.migrate import upgrade
 
@@ -42,15 +118,16 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
         os.environ["WEB_THREADS"] = str(threads)
         settings = Settings.from_env()
     bind_host, bind_port = host or settings.host, port or settings.port
+    providers = ProviderRegistry.from_settings(settings)  # every provider variable checked before booting
+    _check_port_free(bind_host, bind_port)
     # Migrate once, here, before any server process starts: processes racing to create the
     # same tables is how a fresh database breaks.
     database = Database(settings.database_url)
     upgrade(database)
     database.dispose()
     os.environ[MIGRATED_ENV] = "1"
-    click.echo(f"orchestrator: http://{bind_host}:{bind_port} database={settings.database_url.split('@')[-1]} "
-               f"broker={settings.broker_url.split('@')[-1]} processes={workers} threads={settings.web_threads}",
-               err=True)
+    _startup_line("serve", settings, providers,
+                  f"http://{bind_host}:{bind_port} processes={workers} threads={settings.web_threads} ")
     if workers == 1:
         from .asgi import create_asgi
 
@@ -71,7 +148,11 @@ def worker(concurrency: int | None) -> None:
     from .bootstrap import bootstrap
     from .dispatch.celery_app import celery_app
 
-    runtime = bootstrap().dispatcher
+    settings = Settings.from_env()
+    _refuse_memory_broker(settings, "worker")
+    state = bootstrap(settings)
+    _startup_line("worker", settings, state.providers)
+    runtime = state.dispatcher
     runtime.start_background(worker=False, sweeper_thread=False)
     celery_app.worker_main(["worker", "--pool=threads", "-c", str(concurrency or runtime.settings.worker_concurrency),
                             "-Q", "orchestrator", "--without-gossip", "--without-mingle", "-l", "INFO"])
@@ -86,7 +167,11 @@ def scheduler() -> None:
 
     from .bootstrap import bootstrap
 
-    runtime = bootstrap().dispatcher
+    settings = Settings.from_env()
+    _refuse_memory_broker(settings, "scheduler")
+    state = bootstrap(settings)
+    _startup_line("scheduler", settings, state.providers)
+    runtime = state.dispatcher
     runtime.start_background(worker=False, sweeper_thread=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # PID 1 in a container gets SIGTERM
@@ -114,6 +199,42 @@ def db_upgrade() -> None:
     settings = Settings.from_env()
     upgrade(Database(settings.database_url))
     click.echo("database at head")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    _alembic(lambda migrate, database: migrate.current(database))
+
+
+@db.command("history")
+def db_history() -> None:
+    """List the migrations, newest first, marking the current one."""
+    _alembic(lambda migrate, database: migrate.history(database))
+
+
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})  # so `-1` is a revision
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert the schema to REVISION (an id from `db history`, `-1`, or `base`). Stop every
+    process first: code newer than the schema fails."""
+    _alembic(lambda migrate, database: migrate.downgrade(database, revision))
+    click.echo(f"database downgraded to {revision}", err=True)
+
+
+def _alembic(run) -> None:
+    from alembic.util import CommandError
+
+    from .storage import migrate
+    from .storage.db import Database
+
+    database = Database(Settings.from_env().database_url)
+    try:
+        run(migrate, database)
+    except CommandError as error:
+        _fail(f"{_first_line(error)}: see `orchestrator db history` for the revisions")
+    finally:
+        database.dispose()
 
 
 # -- API keys ---------------------------------------------------------------------------
@@ -275,10 +396,24 @@ def policy_explain(input_json, policy_file: str | None, now: str | None) -> None
     """Print the plan, with reasons, for {"message": {...}, "facts": {...}} given as JSON."""
     import policies
 
-    data = json.load(input_json)
+    shape = '{"message": {"category": ...}, "facts": {"user_id": ...}}'
+    try:
+        data = json.load(input_json)
+    except json.JSONDecodeError as error:
+        _fail(f"the input is not valid JSON ({error.msg}, line {error.lineno} column {error.colno}): give {shape}")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in ("message", "facts")):
+        _fail(f"the input must be a JSON object {shape}")
+    try:
+        at = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    except ValueError:
+        _fail(f"--now {now!r} is not an ISO time: use e.g. --now 2026-03-10T12:00:00+00:00")
     pol = policies.load_policy(policy_file) if policy_file else policies.load_default_policy()
-    at = datetime.fromisoformat(now) if now else datetime.now(UTC)
-    plan = policies.explain(pol, data.get("message", {}), data.get("facts", {}), at)
+    try:
+        plan = policies.explain(pol, data.get("message", {}), data.get("facts", {}), at)
+    except KeyError as error:
+        _fail(f"the input lacks {error.args[0]!r} (message.category and facts.user_id are required): give {shape}")
+    except (ValueError, TypeError) as error:
+        _fail(f"the input is not a valid message: {_first_line(error)}")
     click.echo(json.dumps(plan, indent=2, ensure_ascii=False))
 
 

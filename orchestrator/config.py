@@ -17,6 +17,57 @@ def _bool(value: str | None, default: bool) -> bool:
 DEFAULT_DATA_DIR = "var"
 
 
+class ConfigError(Exception):
+    """A misconfiguration, said in one line that names the variable and what to do. The CLI
+    prints it as `orchestrator: error: <line>` and exits 2, without a traceback."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0,
+         maximum: int | None = None) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {text!r}: set it like {name}={default}, "
+                          f"or unset it for the default ({default})") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}: unset it for the default ({default})")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {text!r}: set it like {name}={default:g}, "
+                          f"or unset it for the default ({default:g})") from None
+    if not value >= minimum or value == float("inf"):  # `not >=` also catches NaN
+        raise ConfigError(f"{name} must be a finite number of at least {minimum:g}, got {text!r}: "
+                          f"unset it for the default ({default:g})")
+    return value
+
+
+def redact_url(url: str) -> str:
+    """A database or broker URL fit for a log line: the password replaced by `***`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rpartition("@")
+        user = (parts.username or "")
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    except ValueError:
+        return url.rpartition("@")[2]
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -61,37 +112,37 @@ class Settings:
             # With the in-memory broker the worker must live in the web process: nothing
             # else can read that queue.
             embedded_worker=_bool(env.get("EMBEDDED_WORKER"), broker.startswith("memory://")),
-            worker_concurrency=int(env.get("WORKER_CONCURRENCY", "4")),
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 4, minimum=1),
             host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8000")),
+            port=_int(env, "PORT", 8000, minimum=1, maximum=65535),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
-            max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
-            max_content_chars=int(env.get("MAX_CONTENT_CHARS", "20000")),
-            sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "2")),
-            lease_seconds=int(env.get("LEASE_SECONDS", "60")),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 256 * 1024, minimum=1),
+            max_content_chars=_int(env, "MAX_CONTENT_CHARS", 20000, minimum=1),
+            sweep_interval_seconds=_float(env, "SWEEP_INTERVAL_SECONDS", 2),
+            lease_seconds=_int(env, "LEASE_SECONDS", 60, minimum=1),
             policy_file=env.get("POLICY_FILE") or None,
             sandbox_sink=env.get("SANDBOX_SINK", f"{data_dir}/sandbox-sends.jsonl"),
             redis_url=env.get("REDIS_URL") or None,
             log_level=env.get("LOG_LEVEL", "INFO"),
-            attempt_deadline_seconds=int(env.get("ATTEMPT_DEADLINE_SECONDS", "600")),
-            in_app_token_ttl_seconds=int(env.get("IN_APP_TOKEN_TTL_SECONDS", "86400")),
-            streams_per_token=int(env.get("STREAMS_PER_TOKEN", "3")),
-            streams_per_user=int(env.get("STREAMS_PER_USER", "10")),
-            max_streams=int(env.get("MAX_STREAMS", "10000")),
-            stream_keepalive_seconds=float(env.get("STREAM_KEEPALIVE_SECONDS", "15")),
+            attempt_deadline_seconds=_int(env, "ATTEMPT_DEADLINE_SECONDS", 600, minimum=1),
+            in_app_token_ttl_seconds=_int(env, "IN_APP_TOKEN_TTL_SECONDS", 86400, minimum=1),
+            streams_per_token=_int(env, "STREAMS_PER_TOKEN", 3),
+            streams_per_user=_int(env, "STREAMS_PER_USER", 10),
+            max_streams=_int(env, "MAX_STREAMS", 10000),
+            stream_keepalive_seconds=_float(env, "STREAM_KEEPALIVE_SECONDS", 15),
             # Origins whose pages may call the in-app client routes (CORS); `*` allows any.
             inapp_cors_origins=tuple(o.strip().rstrip("/") for o in env.get("INAPP_CORS_ORIGINS", "").split(",")
                                      if o.strip()),
-            web_threads=int(env.get("WEB_THREADS", "16")),
+            web_threads=_int(env, "WEB_THREADS", 16, minimum=1),
             # How long an API key lookup is reused: a revoked key stops working within this.
-            key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "5")),
+            key_cache_seconds=_float(env, "KEY_CACHE_SECONDS", 5),
             # Link schemes besides https that content.action_url may use (app deep links).
             action_url_schemes=tuple(s.strip().lower() for s in env.get("ACTION_URL_SCHEMES", "").split(",")
                                      if s.strip() and s.strip().lower() not in {"javascript", "data", "vbscript"}),
             # Receipts for unknown provider ids kept (parked) at most, and for how long.
-            parked_receipts_max=int(env.get("PARKED_RECEIPTS_MAX", "10000")),
-            parked_receipts_max_age_seconds=float(env.get("PARKED_RECEIPTS_MAX_AGE_SECONDS", str(7 * 86400))),
-            review_session_max_age_seconds=float(env.get("REVIEW_SESSION_MAX_AGE_SECONDS", str(12 * 3600))),
+            parked_receipts_max=_int(env, "PARKED_RECEIPTS_MAX", 10000),
+            parked_receipts_max_age_seconds=_float(env, "PARKED_RECEIPTS_MAX_AGE_SECONDS", 7 * 86400),
+            review_session_max_age_seconds=_float(env, "REVIEW_SESSION_MAX_AGE_SECONDS", 12 * 3600),
             # When set, /metrics answers only requests with "Authorization: Bearer <token>".
             metrics_token=env.get("METRICS_TOKEN") or None,
             env=env,

@@ -179,17 +179,28 @@ class APNsProvider:
     def from_env(cls, env: Mapping[str, str]) -> APNsProvider | None:
         key_file = env.get(Env.KEY_FILE)
         if key_file:
-            with open(key_file, encoding="utf-8") as fh:
-                key_pem = fh.read()
+            try:
+                with open(key_file, encoding="utf-8") as fh:
+                    key_pem = fh.read()
+            except OSError as exc:
+                raise ValueError(f"{Env.KEY_FILE}={key_file} cannot be read ({exc.strerror}): point it at the "
+                                 f".p8 key, or unset it for sandbox push") from None
         else:
             key_pem = env.get(Env.KEY) or ""
         if not key_pem:
+            partial = [name.value for name in (Env.KEY_ID, Env.TEAM_ID, Env.TOPIC) if env.get(name)]
+            if partial:
+                # Half a configuration is a mistake, not a request for sandbox.
+                raise ValueError(f"{', '.join(partial)} set but neither {Env.KEY_FILE} nor {Env.KEY}: set the "
+                                 f".p8 key (and {Env.KEY_ID}, {Env.TEAM_ID}, {Env.TOPIC}), or unset all APNS_* "
+                                 f"for sandbox push")
             return None
         if "\\n" in key_pem and "\n" not in key_pem.strip():
             key_pem = key_pem.replace("\\n", "\n")   # PEM squeezed onto one env line
         missing = [name for name in (Env.KEY_ID, Env.TEAM_ID, Env.TOPIC) if not env.get(name)]
         if missing:
-            raise ValueError(f"APNs key is set but {', '.join(missing)} missing")
+            raise ValueError(f"the APNs key is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                             f"not: set {', '.join(missing)}, or unset all APNS_* for sandbox push")
         return cls(
             key_pem,
             env[Env.KEY_ID],

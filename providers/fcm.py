@@ -260,8 +260,12 @@ class FCMProvider:
         path = env.get(Env.CREDENTIALS_FILE)
         raw = env.get(Env.CREDENTIALS_JSON)
         if path:
-            with open(path, encoding="utf-8") as fh:
-                raw = fh.read()
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    raw = fh.read()
+            except OSError as exc:
+                raise ValueError(f"{Env.CREDENTIALS_FILE}={path} cannot be read ({exc.strerror}): point it at the "
+                                 f"service-account JSON, or unset it for sandbox push") from None
             source = Env.CREDENTIALS_FILE
         elif raw:
             source = Env.CREDENTIALS_JSON

@@ -286,7 +286,8 @@ class SMTPEmailProvider:
             return None
         sender = (env.get("SMTP_FROM") or "").strip()
         if not sender:
-            raise ValueError("SMTP_FROM is required when SMTP_HOST is set")
+            raise ValueError("SMTP_HOST is set but SMTP_FROM is not: set SMTP_FROM to the sender address "
+                             "(e.g. SMTP_FROM='Alerts <alerts@example.com>'), or unset SMTP_HOST for sandbox")
         use_ssl = bool(_env_bool(env, "SMTP_SSL", False))
         starttls = bool(_env_bool(env, "SMTP_STARTTLS", not use_ssl))
         port_text = (env.get("SMTP_PORT") or "").strip()
@@ -310,7 +311,7 @@ class SMTPEmailProvider:
             starttls=starttls,
             use_ssl=use_ssl,
             sender=sender,
-            timeout=float(timeout_text) if timeout_text else 10.0,
+            timeout=_env_timeout(timeout_text),
             ssl_context=context,
             message_id_domain=domain,
             sendgrid_smtpapi=smtpapi,
@@ -457,3 +458,15 @@ class SMTPEmailProvider:
 
 def _transient(code: str, stage: SMTPStage, detail: str) -> ProviderError:
     return ProviderError(ErrorClass.TRANSIENT, code, f"{stage}: {detail}"[:500], provider=PROVIDER_NAME)
+
+
+def _env_timeout(text: str) -> float:
+    if not text:
+        return 10.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"SMTP_TIMEOUT must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise ValueError(f"SMTP_TIMEOUT must be positive, got {text!r}")
+    return value

@@ -168,8 +168,14 @@ class TwilioSMSProvider:
         present but no sender is a configuration mistake and raises ValueError."""
         sid = (env.get(ENV_ACCOUNT_SID) or "").strip()
         token = (env.get(ENV_AUTH_TOKEN) or "").strip()
-        if not sid or not token:
+        if not sid and not token:
             return None
+        if not sid or not token:
+            have, lack = (ENV_ACCOUNT_SID, ENV_AUTH_TOKEN) if sid else (ENV_AUTH_TOKEN, ENV_ACCOUNT_SID)
+            raise ValueError(f"{have} is set but {lack} is not: set both for live SMS, or neither for sandbox")
+        if not (env.get(ENV_FROM_NUMBER) or "").strip() and not (env.get(ENV_MESSAGING_SERVICE_SID) or "").strip():
+            raise ValueError(f"{ENV_ACCOUNT_SID} and {ENV_AUTH_TOKEN} are set but neither {ENV_FROM_NUMBER} nor "
+                             f"{ENV_MESSAGING_SERVICE_SID}: set one of them to send from")
         return cls(
             sid,
             token,

@@ -14,7 +14,7 @@ from typing import Any
 from providers.base import Channel, Provider
 from providers.sandbox import SandboxProvider
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 
 
 class CircuitBreaker:
@@ -111,6 +111,20 @@ class ProviderRegistry:
             for p in self.all()
         }
 
+    def summary(self) -> str:
+        """One line for startup: which channels are live (by which provider) and which sandboxed."""
+        live: list[str] = []
+        sandbox: list[str] = []
+        groups = [(str(c), ps) for c, ps in self.by_channel.items() if c != Channel.PUSH or not self.push_platforms]
+        groups += [(f"push/{platform}", ps) for platform, ps in self.push_platforms.items()]
+        for label, providers in groups:
+            real = [p.name for p in providers if not isinstance(p, SandboxProvider)]
+            if real:
+                live.append(f"{label}({','.join(real)})")
+            else:
+                sandbox.append(label)
+        return f"live={' '.join(live) or '-'} sandbox={' '.join(sandbox) or '-'}"
+
     @classmethod
     def from_settings(cls, settings: Settings, extra: Mapping[str, list[Provider]] | None = None
                       ) -> ProviderRegistry:
@@ -128,14 +142,23 @@ class ProviderRegistry:
             live = [p for p in found if p is not None]
             return live or [SandboxProvider(channel, sink)]
 
-        fcm, apns = FCMProvider.from_env(env), APNsProvider.from_env(env)
-        sms_backup = TwilioSMSProvider.from_env(backup_env(env, "TWILIO"))
+        def configured(build: Callable[[Mapping[str, str]], Provider | None], settings_env: Mapping[str, str],
+                       rename: Callable[[str], str] = lambda text: text) -> Provider | None:
+            """One provider from its variables; any mistake in them becomes one ConfigError line."""
+            try:
+                return build(settings_env)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(rename(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
+
+        fcm, apns = configured(FCMProvider.from_env, env), configured(APNsProvider.from_env, env)
+        sms_backup = configured(TwilioSMSProvider.from_env, backup_env(env, "TWILIO"),
+                                lambda text: text.replace("TWILIO_", "TWILIO_BACKUP_"))
         if sms_backup is not None:
             sms_backup.name = "twilio-backup"  # breakers and attempts tell the two apart
         push_sandbox = SandboxProvider(Channel.PUSH, sink)
         by_channel: dict[str, list[Provider]] = {
-            Channel.SMS: live_or_sandbox(Channel.SMS, TwilioSMSProvider.from_env(env), sms_backup),
-            Channel.EMAIL: live_or_sandbox(Channel.EMAIL, SMTPEmailProvider.from_env(env)),
+            Channel.SMS: live_or_sandbox(Channel.SMS, configured(TwilioSMSProvider.from_env, env), sms_backup),
+            Channel.EMAIL: live_or_sandbox(Channel.EMAIL, configured(SMTPEmailProvider.from_env, env)),
             Channel.PUSH: [push_sandbox],
             Channel.IN_APP: [InAppProvider()],
         }

@@ -1,9 +1,11 @@
-"""`orchestrator db upgrade`: Alembic migrations run programmatically against the engine
+"""`orchestrator db upgrade|current|history|downgrade`: Alembic migrations run programmatically against the engine
 the service uses, so the embedded default creates its SQLite file on first start."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
@@ -13,8 +15,9 @@ from .db import Database
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(db: Database) -> Config:
-    cfg = Config()
+def alembic_config(db: Database, stdout: TextIO | None = None) -> Config:
+    # stdout read at call time: Alembic's default is the sys.stdout of import time.
+    cfg = Config(stdout=stdout or sys.stdout)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
     return cfg
@@ -25,3 +28,25 @@ def upgrade(db: Database, revision: str = "head") -> None:
     with db.engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+
+
+def _with_connection(db: Database, run, stdout: TextIO | None = None) -> None:
+    cfg = alembic_config(db, stdout)
+    with db.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        run(cfg)
+
+
+def current(db: Database, stdout: TextIO | None = None) -> None:
+    """Print the database's revision (`<rev> (head)` when up to date; nothing when empty)."""
+    _with_connection(db, lambda cfg: command.current(cfg, verbose=False), stdout)
+
+
+def history(db: Database, stdout: TextIO | None = None) -> None:
+    """Print every migration, newest first, marking the database's current one."""
+    _with_connection(db, lambda cfg: command.history(cfg, indicate_current=True), stdout)
+
+
+def downgrade(db: Database, revision: str, stdout: TextIO | None = None) -> None:
+    """Revert to `revision` (an id, `-1`, or `base`)."""
+    _with_connection(db, lambda cfg: command.downgrade(cfg, revision), stdout)

@@ -312,8 +312,15 @@ def test_mask_phone():
 
 def test_from_env_returns_none_without_credentials():
     assert TwilioSMSProvider.from_env({}) is None
-    assert TwilioSMSProvider.from_env({"TWILIO_ACCOUNT_SID": ACCOUNT_SID}) is None
-    assert TwilioSMSProvider.from_env({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": " "}) is None
+    assert TwilioSMSProvider.from_env({"TWILIO_ACCOUNT_SID": " ", "TWILIO_AUTH_TOKEN": ""}) is None
+
+
+def test_from_env_with_half_the_credentials_is_a_configuration_mistake():
+    # Half a configuration is an error, not a silent sandbox.
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN"):
+        TwilioSMSProvider.from_env({"TWILIO_ACCOUNT_SID": ACCOUNT_SID})
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN"):
+        TwilioSMSProvider.from_env({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": " "})
 
 
 def test_from_env_without_sender_is_a_configuration_mistake():
