@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -174,6 +175,12 @@ class APNsProvider:
             verify=_verify_setting(verify),
             timeout=timeout,
         )
+        # httpcore's synchronous HTTP/2 connection is not safe for concurrent requests from
+        # several threads: two threads can open streams at once and corrupt the h2 state
+        # ("Received pseudo-header in trailer", "Trailers must have END_STREAM set"), which
+        # the resend below would turn into duplicate pushes. One request at a time on the
+        # connection; a push takes about a millisecond on a warm connection.
+        self._send_lock = threading.Lock()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> APNsProvider | None:
@@ -252,7 +259,8 @@ class APNsProvider:
         path = DEVICE_PATH.format(token=device)
         try:
             try:
-                return self._client.post(path, content=content, headers=headers)
+                with self._send_lock:
+                    return self._client.post(path, content=content, headers=headers)
             except (httpx.WriteError, httpx.RemoteProtocolError):
                 # The pooled connection had already been closed by Apple (idle, GOAWAY, a dead
                 # socket). Depending on timing, httpx reports that as a failed write or as
@@ -261,7 +269,8 @@ class APNsProvider:
                 # request before dropping the connection that is one duplicate, within the
                 # service's at-least-once contract; anything further is left to the caller.
                 log.debug("apns connection was closed; reconnecting")
-                return self._client.post(path, content=content, headers=headers)
+                with self._send_lock:
+                    return self._client.post(path, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             detail = f"{type(exc).__name__}: {exc}"[:200]
             raise ProviderError(ErrorClass.TRANSIENT, Code.TIMEOUT, detail, provider=self.name) from exc
