@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from orchestrator.config import Settings
 from orchestrator.storage.db import Database
 from orchestrator.storage.migrate import upgrade
-from orchestrator.storage.models import Base
+from orchestrator.storage.models import Attempt, Base
+from providers.base import AttemptStatus
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -191,3 +192,28 @@ def make_key(state):
 @pytest.fixture
 def auth(make_key):
     return make_key()
+
+
+def due_ids(state) -> list[str]:
+    now = state.clock()
+    with state.db.session() as s:
+        return list(s.scalars(select(Attempt.id).where(
+            Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)))
+
+
+@pytest.fixture
+def drain(state):
+    """Runs the worker's task body for every due attempt until none is left: the same code
+    Celery runs, without a broker in between (broker paths have their own tests)."""
+
+    def run(max_rounds: int = 20) -> list[str]:
+        outcomes = []
+        for _ in range(max_rounds):
+            state.dispatcher.sweep_once()
+            ids = due_ids(state)
+            if not ids:
+                return outcomes
+            outcomes += [state.dispatcher.deliver(i) for i in ids]
+        raise AssertionError("attempts kept coming due")
+
+    return run

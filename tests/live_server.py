@@ -8,7 +8,9 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
+from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.asgi import OrchestratorASGI
 from orchestrator.server import make_server
 
@@ -42,3 +44,16 @@ def serving(flask_app, *, threads: int = 8):
                 loop.call_soon_threadsafe(asgi.hub.close_all)
         server.should_exit = True
         thread.join(15)
+
+
+@contextmanager
+def running(make_app, *, worker: bool = True, threads: int = 8, **env):
+    """A test app served for real, as `orchestrator serve` runs it: on real time, with the
+    embedded workers and sweeper when `worker`. Yields (app, base_url, asgi app)."""
+    app = make_app(EMBEDDED_WORKER=str(worker).lower(), SWEEP_INTERVAL_SECONDS="0.5", **env)
+    st = app.extensions[EXTENSION_KEY]
+    st.clock = lambda: datetime.now(UTC)  # background threads and clients run on real time
+    if worker:
+        st.dispatcher.start_background()
+    with serving(app, threads=threads) as (base, asgi):
+        yield app, base, asgi

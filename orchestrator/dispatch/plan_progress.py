@@ -35,7 +35,7 @@ def lock_message(session: Session, message_id: str, now: datetime) -> Message:
     same time would otherwise each see the other still `sending`, and the message would
     keep a stale status or never release its fallback. The UPDATE takes the row lock on
     PostgreSQL and the write lock on SQLite, so the reads that follow are current."""
-    session.execute(_LOCK, {"message_id": message_id, "now": now})
+    session.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
     return session.scalar(_LOAD, {"message_id": message_id})
 
 
@@ -43,8 +43,8 @@ def lock_message(session: Session, message_id: str, now: datetime) -> Message:
 # in the database. Built once: expression construction is a real cost on this path.
 PLAN_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
                 Message.expires_at, Message.updated_at)
-_LOCK = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
-         .execution_options(synchronize_session=False))
+LOCK_MESSAGE = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
+                .execution_options(synchronize_session=False))
 _LOAD = (select(Message).where(Message.id == bindparam("message_id"))
          .options(load_only(*PLAN_COLUMNS), selectinload(Message.attempts))
          .execution_options(populate_existing=True))

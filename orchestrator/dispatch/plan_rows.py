@@ -16,12 +16,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..storage.models import Attempt, Message
+from .plan_progress import LOCK_MESSAGE
 
 _ATTEMPT_COLUMNS = tuple(c for c in Attempt.__table__.columns)
 _MESSAGE_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
                     Message.expires_at)
-_LOCK = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
-         .execution_options(synchronize_session=False))
 _MESSAGE = select(*_MESSAGE_COLUMNS).where(Message.id == bindparam("message_id"))
 _ATTEMPTS = (select(*_ATTEMPT_COLUMNS).where(Attempt.message_id == bindparam("message_id"))
              .order_by(Attempt.step_index, Attempt.id))
@@ -45,7 +44,7 @@ class PlanView(Row):
 def load(session: Session, message_id: str, now: datetime) -> PlanView:
     """Locks the message row (as plan_progress.lock_message does), then reads it and its
     attempts: current, because nobody else can change them until this transaction ends."""
-    session.execute(_LOCK, {"message_id": message_id, "now": now})
+    session.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
     message = PlanView(dict(session.execute(_MESSAGE, {"message_id": message_id}).one()._mapping))
     message.attempts = [Row(dict(r._mapping)) for r in session.execute(_ATTEMPTS, {"message_id": message_id})]
     message._loaded["attempts"] = message.attempts

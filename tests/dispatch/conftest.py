@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from orchestrator.storage.models import Attempt
-from providers.base import AttemptStatus
 from tests.fakes.twilio_fake import TwilioFake
 
 SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
@@ -20,31 +17,6 @@ def twilio():
 def app(make_app, twilio):
     return make_app(TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
                     TWILIO_API_BASE_URL=twilio.base_url, PUBLIC_BASE_URL="http://localhost")
-
-
-def due_ids(state) -> list[str]:
-    now = state.clock()
-    with state.db.session() as s:
-        return list(s.scalars(select(Attempt.id).where(
-            Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)))
-
-
-@pytest.fixture
-def drain(state):
-    """Runs the worker's task body for every due attempt until none is left: the same code
-    Celery runs, without a broker in between (broker paths have their own tests)."""
-
-    def run(max_rounds: int = 20) -> list[str]:
-        outcomes = []
-        for _ in range(max_rounds):
-            state.dispatcher.sweep_once()
-            ids = due_ids(state)
-            if not ids:
-                return outcomes
-            outcomes += [state.dispatcher.deliver(i) for i in ids]
-        raise AssertionError("attempts kept coming due")
-
-    return run
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from .conftest import due_ids
+from tests.conftest import due_ids
 
 
 @contextmanager

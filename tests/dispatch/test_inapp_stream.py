@@ -6,25 +6,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.auth import create_api_key
-from tests.live_server import serving
+from tests.live_server import running
 
 
 @pytest.fixture
 def server(make_app):
-    app = make_app(EMBEDDED_WORKER="true", SWEEP_INTERVAL_SECONDS="0.5")
-    st = app.extensions[EXTENSION_KEY]
-    st.clock = lambda: datetime.now(UTC)
-    st.dispatcher.start_background()
-    with st.db.session() as s:
-        _, key = create_api_key(s, "stream-test", ["send", "read", "recipients", "inapp:tokens"])
-    with serving(app) as (base, _asgi):
+    with running(make_app) as (app, base, _asgi):
+        with app.extensions[EXTENSION_KEY].db.session() as s:
+            _, key = create_api_key(s, "stream-test", ["send", "read", "recipients", "inapp:tokens"])
         yield base, {"Authorization": f"Bearer {key}"}
 
 

@@ -94,7 +94,8 @@ def test_transient_errors_retry_later_then_succeed(user, send, drain, message, t
 
 def test_receipt_before_send_commits_is_parked_then_applied(client, user, send, message, twilio, state):
     """Twilio can call back before our worker has committed the send; the receipt must wait."""
-    from tests.dispatch.conftest import TOKEN, due_ids
+    from tests.conftest import due_ids
+    from tests.dispatch.conftest import TOKEN
     from tests.fakes.twilio_fake import signed_callback
 
     user()

@@ -4,10 +4,6 @@ the API, the worker's task body run for whatever is due, and user tokens."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
-
-from orchestrator.storage.models import Attempt
-from providers.base import AttemptStatus
 
 
 @pytest.fixture
@@ -34,27 +30,6 @@ def send(client, auth):
         return r.get_json()
 
     return post
-
-
-@pytest.fixture
-def drain(state):
-    """Runs the worker's task body for every due attempt until none is left (the code
-    Celery runs, without a broker in between)."""
-
-    def run(max_rounds: int = 20) -> None:
-        for _ in range(max_rounds):
-            state.dispatcher.sweep_once()
-            now = state.clock()
-            with state.db.session() as s:
-                ids = list(s.scalars(select(Attempt.id).where(
-                    Attempt.released.is_(True), Attempt.status == AttemptStatus.QUEUED, Attempt.due_at <= now)))
-            if not ids:
-                return
-            for attempt_id in ids:
-                state.dispatcher.deliver(attempt_id)
-        raise AssertionError("attempts kept coming due")
-
-    return run
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.app_state import EXTENSION_KEY
 from tests.inapp.conftest import key_for
-from tests.live_server import serving
+from tests.live_server import running
 
 ROWS = "orchestrator-inbox li[data-id]"  # Playwright's CSS pierces the open shadow root
 
@@ -23,12 +23,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def server(make_app):
-    app = make_app(EMBEDDED_WORKER="true", SWEEP_INTERVAL_SECONDS="0.5")
-    st = app.extensions[EXTENSION_KEY]
-    st.clock = lambda: datetime.now(UTC)
-    st.dispatcher.start_background()
-    with serving(app) as (base, asgi):
-        yield base, key_for(app), st, asgi
+    with running(make_app) as (app, base, asgi):
+        yield base, key_for(app), app.extensions[EXTENSION_KEY], asgi
 
 
 def wait_for(predicate, what: str, timeout: float = 10.0):

@@ -15,7 +15,7 @@ import pytest
 from orchestrator.app_state import EXTENSION_KEY
 from tests.inapp.conftest import key_for
 from tests.inapp.sse import SSE
-from tests.live_server import serving
+from tests.live_server import running
 
 
 @pytest.fixture
@@ -24,13 +24,8 @@ def live(make_app):
     with ExitStack() as stack:
 
         def start(threads: int = 8, worker: bool = False, **env):
-            app = make_app(EMBEDDED_WORKER=str(worker).lower(), SWEEP_INTERVAL_SECONDS="0.5", **env)
-            st = app.extensions[EXTENSION_KEY]
-            st.clock = lambda: datetime.now(UTC)
-            if worker:
-                st.dispatcher.start_background()
-            base, asgi = stack.enter_context(serving(app, threads=threads))
-            return base, key_for(app), st, asgi
+            app, base, asgi = stack.enter_context(running(make_app, worker=worker, threads=threads, **env))
+            return base, key_for(app), app.extensions[EXTENSION_KEY], asgi
 
         yield start
 
