@@ -55,4 +55,11 @@ def test_unknown_keys_are_cached_as_unknown(state, client):
     state.key_cache = KeyCache(ttl=60.0)
     bad = {"Authorization": "Bearer ok_000000000000_not-a-real-secret"}
     assert client.get("/v1/messages/x", headers=bad).status_code == 401
-    assert client.get("/v1/messages/x", headers=bad).status_code == 401
+    statements: list[str] = []
+    listener = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(state.db.engine, "before_cursor_execute", listener)
+    try:
+        assert client.get("/v1/messages/x", headers=bad).status_code == 401
+    finally:
+        event.remove(state.db.engine, "before_cursor_execute", listener)
+    assert not [s for s in statements if "api_keys" in s]   # a flood of bad keys stays off the DB
