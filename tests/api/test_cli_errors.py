@@ -23,12 +23,20 @@ UNREACHABLE_DB = "postgresql+psycopg://orch:s3cret-pw@127.0.0.1:1/nowhere"
 
 
 def clean_env(tmp_path, **extra: str) -> dict[str, str | None]:
-    """The runner's env overlay: ambient provider variables removed, a fresh data dir."""
+    """The runner's env overlay: ambient provider variables removed, a fresh data dir, and a
+    free port (a `make serve` running beside the tests holds 8000)."""
     env: dict[str, str | None] = {k: None for k in os.environ
                                   if k.startswith(PROVIDER_PREFIXES) or k in {"PORT", "DATABASE_URL"}}
-    env.update({"ORCHESTRATOR_DATA_DIR": str(tmp_path), "CELERY_BROKER_URL": "memory://", "LOG_LEVEL": "WARNING"})
+    env.update({"ORCHESTRATOR_DATA_DIR": str(tmp_path), "CELERY_BROKER_URL": "memory://", "LOG_LEVEL": "WARNING",
+                "PORT": str(free_port())})
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def one_line_error(result, *names: str) -> str:
