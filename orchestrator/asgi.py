@@ -14,11 +14,13 @@ import logging
 
 from a2wsgi import WSGIMiddleware
 
+from . import metrics, request_log
 from .app import create_app
 from .app_state import EXTENSION_KEY
 from .config import Settings
 from .inapp.stream import PATH as STREAM_PATH
 from .inapp.stream import StreamHub
+from .logs import log_context
 
 log = logging.getLogger("orchestrator.asgi")
 
@@ -34,8 +36,11 @@ class OrchestratorASGI:
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
         if kind == "http":
+            scope, request_id = request_log.asgi_request_id(scope)
+            send = request_log.echoing_send(send, request_id)
             if scope["path"] == STREAM_PATH:
-                await self.hub(scope, receive, send)
+                with log_context(request_id=request_id):
+                    await self.hub(scope, receive, send)
             else:
                 await self.wsgi(scope, receive, send)
         elif kind == "lifespan":
@@ -51,6 +56,7 @@ class OrchestratorASGI:
                 self.hub.close_all()
                 await asyncio.to_thread(self.state.dispatcher.stop)
                 self.state.bus.close()
+                metrics.process_exiting()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

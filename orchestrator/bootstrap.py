@@ -18,6 +18,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
               celery: bool = True) -> AppState:
     """Builds the database, policy store, providers, presence, in-app bus and dispatcher.
     `start_background` runs the embedded worker and the sweeper threads in this process."""
+    from .dispatch.breaker import make_store as make_breaker_store
     from .dispatch.registry import ProviderRegistry
     from .dispatch.runtime import Dispatcher
     from .inapp.bus import make_bus
@@ -39,7 +40,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
         logging.getLogger("orchestrator").warning(
             "a shared broker without REDIS_URL: in-app streams are woken only by deliveries made in "
             "the same process; set REDIS_URL so every process hears every delivery")
-    state.providers = ProviderRegistry.from_settings(settings)
+    state.providers = ProviderRegistry.from_settings(settings, breaker_store=make_breaker_store(settings.redis_url))
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
         state.dispatcher.start_background()

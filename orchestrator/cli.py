@@ -80,10 +80,29 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _startup_line(process: str, settings: Settings, providers, extra: str = "") -> None:
-    """One line at startup: live and sandboxed channels, the database (no password), the broker."""
-    click.echo(f"orchestrator {process}: {extra}channels {providers.summary()} "
-               f"database={redact_url(settings.database_url)} broker={redact_url(settings.broker_url)}",
-               err=True)
+    """One line at startup (JSON, as every line a running process writes): live and
+    sandboxed channels, the database (no password), the broker."""
+    import logging
+
+    from .logs import STARTUP_LOGGER, configure_logging
+
+    configure_logging(settings.log_level)
+    logging.getLogger(STARTUP_LOGGER).info(
+        f"orchestrator {process}: {extra}channels {providers.summary()} "
+        f"database={redact_url(settings.database_url)} broker={redact_url(settings.broker_url)}")
+
+
+def _metrics_port(settings: Settings, process: str) -> None:
+    """A worker or scheduler serves its own metrics (README, "Metrics"), when METRICS_PORT is set."""
+    if not settings.metrics_port:
+        return
+    from . import metrics
+
+    try:
+        metrics.serve_port(settings.host, settings.metrics_port)
+    except OSError as error:
+        raise ConfigError(f"METRICS_PORT {settings.metrics_port} on {settings.host}: cannot listen "
+                          f"({error.strerror}): choose another port for `orchestrator {process}`") from None
 
 
 def _refuse_memory_broker(settings: Settings, process: str) -> None:
@@ -114,6 +133,8 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
     settings = Settings.from_env()
     if settings.embedded_worker and workers != 1:
         raise click.UsageError("the embedded worker needs --workers 1 (the memory:// queue is per process)")
+    if workers > 1:
+        _multiprocess_metrics(settings)
     if threads:
         os.environ["WEB_THREADS"] = str(threads)
         settings = Settings.from_env()
@@ -132,10 +153,28 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
         from .asgi import create_asgi
 
         app = create_asgi(settings, migrate=False)
-        server.make_server(app, bind_host, bind_port, log_level=settings.log_level.lower()).run()
+        server.make_server(app, bind_host, bind_port, log_level=settings.log_level.lower(), json_logs=True).run()
     else:
         server.make_server("orchestrator.asgi:from_env", bind_host, bind_port, workers=workers, factory=True,
-                           log_level=settings.log_level.lower()).run()
+                           log_level=settings.log_level.lower(), json_logs=True).run()
+
+
+def _multiprocess_metrics(settings: Settings) -> None:
+    """Several server processes: prometheus_client's multiprocess mode, so /metrics (any
+    process answers it) adds up all of them. Set before the processes start; a directory
+    given in PROMETHEUS_MULTIPROC_DIR is emptied first, else a fresh one is made."""
+    import os
+    import tempfile
+
+    from . import metrics
+
+    path = os.environ.get(metrics.MULTIPROC_ENV) or tempfile.mkdtemp(prefix="orchestrator-metrics-")
+    try:
+        metrics.prepare_multiprocess_dir(path)
+    except OSError as error:
+        raise ConfigError(f"{metrics.MULTIPROC_ENV} {path}: {error.strerror}: give a writable directory "
+                          f"of its own to this server") from None
+    os.environ[metrics.MULTIPROC_ENV] = path
 
 
 MIGRATED_ENV = "ORCHESTRATOR_MIGRATED"
@@ -151,17 +190,28 @@ def worker(concurrency: int | None) -> None:
     settings = Settings.from_env()
     _refuse_memory_broker(settings, "worker")
     state = bootstrap(settings)
-    _startup_line("worker", settings, state.providers)
+    _metrics_port(settings, "worker")
+    _startup_line("worker", settings, state.providers, _metrics_note(settings))
     runtime = state.dispatcher
     runtime.start_background(worker=False, sweeper_thread=False)
-    celery_app.worker_main(["worker", "--pool=threads", "-c", str(concurrency or runtime.settings.worker_concurrency),
+    # Celery's own SIGTERM handling is a warm shutdown: tasks in flight finish, and (acks
+    # late) any it could not finish go back to the broker. --quiet: no text banner; its
+    # logs are JSON (celery_app's setup_logging receiver).
+    celery_app.worker_main(["--quiet", "worker", "--pool=threads",
+                            "-c", str(concurrency or runtime.settings.worker_concurrency),
                             "-Q", "orchestrator", "--without-gossip", "--without-mingle", "-l", "INFO"])
+    runtime.stop()
+
+
+def _metrics_note(settings: Settings) -> str:
+    return f"metrics=http://{settings.host}:{settings.metrics_port}/metrics " if settings.metrics_port else ""
 
 
 @main.command()
 def scheduler() -> None:
     """Run the sweeper (due attempts, escalations, expiry). Safe to run several: a database
     lease lets one work at a time."""
+    import logging
     import signal
     import threading
 
@@ -170,18 +220,19 @@ def scheduler() -> None:
     settings = Settings.from_env()
     _refuse_memory_broker(settings, "scheduler")
     state = bootstrap(settings)
-    _startup_line("scheduler", settings, state.providers)
+    _metrics_port(settings, "scheduler")
+    _startup_line("scheduler", settings, state.providers, _metrics_note(settings))
     runtime = state.dispatcher
     runtime.start_background(worker=False, sweeper_thread=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # PID 1 in a container gets SIGTERM
-    click.echo("scheduler running; Ctrl-C to stop", err=True)
     try:
         while not stop.wait(3600):
             pass
     except KeyboardInterrupt:
         pass
-    runtime.stop()
+    runtime.stop()  # finishes the pass under way, then hands the sweeper lease on
+    logging.getLogger("orchestrator.scheduler").info("scheduler stopped")
 
 
 # -- database ---------------------------------------------------------------------------

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import uvicorn
 
+from .logs import uvicorn_log_config
+
 # Short keep-alive for idle API clients; streams are not idle (they get keep-alive comments).
 KEEP_ALIVE_SECONDS = 30
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def config(app, host: str, port: int, *, workers: int | None = None, factory: bool = False,
-           log_level: str = "warning") -> uvicorn.Config:
+           log_level: str = "warning", json_logs: bool = False) -> uvicorn.Config:
+    """`json_logs`: configure the process's logging (the `serve` command does; a test or a
+    benchmark embedding the server keeps its own)."""
     return uvicorn.Config(
         app, host=host, port=port, workers=workers, factory=factory,
         loop="uvloop", http="httptools", lifespan="on",
-        access_log=False,  # one JSON line per request is written by the app (orchestrator.logs)
-        log_config=None, log_level=log_level, server_header=False,
+        # Every line JSON (orchestrator.logs), in this process and each one uvicorn spawns; the
+        # access line is written by the app (orchestrator.request_log), with the route template.
+        access_log=False, log_config=uvicorn_log_config(log_level) if json_logs else None,
+        log_level=log_level, server_header=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         backlog=4096,
     )

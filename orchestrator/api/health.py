@@ -5,12 +5,12 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
-from ..metrics import REGISTRY
+from ..metrics import exposition
 
 bp = Blueprint("health", __name__)
 
@@ -73,4 +73,4 @@ def metrics():
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             raise ApiError(401, ErrorCode.UNAUTHORIZED, "Authorization: send 'Bearer <METRICS_TOKEN>'",
                            field="Authorization")
-    return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+    return Response(exposition(), mimetype=CONTENT_TYPE_LATEST)

@@ -6,7 +6,7 @@ from flask import Blueprint, g, jsonify, request
 
 from providers.masking import mask_email, mask_phone, mask_token
 
-from .. import metrics
+from .. import metrics, request_log
 from ..app_state import state
 from ..auth import require_scope
 from ..domain.statuses import Scope
@@ -37,6 +37,7 @@ def send_message():
     )
     if not result.replayed and result.status_code == 202:
         metrics.MESSAGES_ACCEPTED.labels(req.category).inc()
+        request_log.accepted(result.body["id"], result.body.get("status", ""))
     response = jsonify(result.body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

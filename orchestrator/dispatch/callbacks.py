@@ -18,6 +18,8 @@ import httpx
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from .. import metrics
+from ..logs import task_headers
 from ..storage.db import after_commit
 from ..storage.models import ApiKey, Message, StatusCallback
 
@@ -78,7 +80,7 @@ def enqueue(callback_id: int) -> None:
     from .celery_app import deliver_callback_task
 
     try:
-        deliver_callback_task.apply_async(args=(callback_id,), retry=False)
+        deliver_callback_task.apply_async(args=(callback_id,), retry=False, headers=task_headers() or None)
     except Exception:  # noqa: BLE001 - the sweeper delivers due callbacks too
         log.warning("callback enqueue failed; the sweeper will retry", exc_info=True)
 
@@ -132,10 +134,12 @@ def deliver(db, callback_id: int, now: datetime, client: httpx.Client | None = N
         cb.last_error = f"HTTP {status}" if status is not None else error
         if _retryable(status) and tries < MAX_TRIES:
             cb.due_at = now + timedelta(seconds=min(600, 2 ** tries) * random.uniform(0.5, 1.5))
+            metrics.CALLBACK_FAILURES.labels("retry").inc()
             log.warning("status callback failed; will retry", extra={"message_id": cb.message_id,
                                                                     "error_code": cb.last_error})
             return "retry_later"
         cb.state = CallbackState.FAILED
+        metrics.CALLBACK_FAILURES.labels("failed").inc()
         log.warning("status callback failed for good", extra={"message_id": cb.message_id,
                                                              "error_code": cb.last_error})
         return CallbackState.FAILED

@@ -3,9 +3,14 @@ attempt id, and everything it needs is read from the database."""
 
 from __future__ import annotations
 
+import logging
+import os
+
 from celery import Celery
+from celery.signals import setup_logging
 
 from ..config import Settings
+from ..logs import TASK_HEADER, configure_logging, log_context
 
 celery_app = Celery("orchestrator")
 DELIVER_TASK = "orchestrator.deliver_attempt"
@@ -50,15 +55,32 @@ def configure_runtime(runtime) -> None:
     _runtime = runtime
 
 
+def request_id_of(task) -> str | None:
+    """The request id the publisher put in the task's headers (logs.task_headers)."""
+    request = task.request
+    value = getattr(request, TASK_HEADER, None) or (getattr(request, "headers", None) or {}).get(TASK_HEADER)
+    return value if isinstance(value, str) else None
+
+
 @celery_app.task(name=DELIVER_TASK, bind=True, acks_late=True)
 def deliver_attempt_task(self, attempt_id: str) -> str:
     if _runtime is None:
         raise RuntimeError("worker runtime not configured: start it with `orchestrator worker`")
-    return _runtime.deliver(attempt_id)
+    with log_context(request_id=request_id_of(self)):
+        return _runtime.deliver(attempt_id)
 
 
 @celery_app.task(name=CALLBACK_TASK, bind=True, acks_late=True)
 def deliver_callback_task(self, callback_id: int) -> str:
     if _runtime is None:
         raise RuntimeError("worker runtime not configured: start it with `orchestrator worker`")
-    return _runtime.deliver_callback(callback_id)
+    with log_context(request_id=request_id_of(self)):
+        return _runtime.deliver_callback(callback_id)
+
+
+@setup_logging.connect
+def _json_logs(loglevel=None, **_kwargs) -> None:
+    """Celery's own logs (worker start, tasks received and done, connection trouble) as the
+    same JSON lines as ours: a receiver here stops Celery from installing its text handlers."""
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("celery").setLevel(logging.INFO)

@@ -28,10 +28,12 @@ from tenacity import (
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
+from ..logs import MESSAGE_ID
 from ..services import address_signals
 from ..storage.db import after_commit
 from ..storage.models import Attempt, Message
 from . import plan_progress, plan_rows
+from .provider_calls import observed_send
 from .receipts import apply_parked
 
 log = logging.getLogger("orchestrator.dispatch")
@@ -132,6 +134,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         if claimed is None:
             return Outcome.NOT_CLAIMED
         token, attempt = claimed
+        MESSAGE_ID.set(attempt.message_id)  # for this task's log lines (Dispatcher.deliver scopes it)
         message = session.execute(_MESSAGE_FOR_SEND, {"message_id": attempt.message_id}).first()
     if attempt.due_at:
         metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
@@ -207,13 +210,15 @@ def _send(ctx: DeliveryContext, attempt, delivery: Delivery, now: datetime
                 with try_:
                     if try_.retry_state.attempt_number > 1:
                         metrics.RETRIES.labels(attempt.channel, provider.name).inc()
-                    result = provider.send(delivery)
+                    result = observed_send(provider, delivery)
             breaker.record_success()
             return result, None, provider.name
         except ProviderError as exc:
             last_error = exc
             if exc.error_class != ErrorClass.PERMANENT:
                 breaker.record_failure()
+            else:
+                breaker.record_success()  # the provider answered; the address is at fault
             if exc.error_class == ErrorClass.PERMANENT:
                 break  # the address is at fault, not the provider: another won't help
             if exc.error_class == ErrorClass.CONFIGURATION:
@@ -226,6 +231,8 @@ def _send(ctx: DeliveryContext, attempt, delivery: Delivery, now: datetime
                                                              "error_code": type(exc).__name__})
             breaker.record_failure()
             last_error = ProviderError(ErrorClass.TRANSIENT, type(exc).__name__, provider=provider.name)
+    if last_name is None:  # no provider tried: every breaker is open (wait), or none is configured
+        last_error = ctx.registry.circuit_open_error(attempt.channel, attempt.platform)
     return None, last_error, last_name
 
 

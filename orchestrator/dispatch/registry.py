@@ -5,52 +5,15 @@ circuit breaker is open."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.base import Channel, Provider
+from providers.base import Channel, ErrorClass, Provider, ProviderError
 from providers.sandbox import SandboxProvider
 
 from ..config import ConfigError, Settings
-
-
-class CircuitBreaker:
-    """Opens after `threshold` consecutive failures and lets one trial through after
-    `cooldown` seconds (half-open). Hand-written: a dozen lines of per-process state, and
-    breaker libraries wrap calls in decorators, while we decide per classified error."""
-
-    def __init__(self, threshold: int = 5, cooldown: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.threshold = threshold
-        self.cooldown = cooldown
-        self.clock = clock
-        self.failures = 0
-        self.opened_at: float | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def state(self) -> str:
-        if self.opened_at is None:
-            return "closed"
-        return "half_open" if self.clock() - self.opened_at >= self.cooldown else "open"
-
-    def allows(self) -> bool:
-        return self.state != "open"
-
-    def record_success(self) -> None:
-        with self._lock:
-            self.failures = 0
-            self.opened_at = None
-
-    def record_failure(self) -> None:
-        with self._lock:
-            self.failures += 1
-            if self.failures >= self.threshold or self.opened_at is not None:
-                self.opened_at = self.clock()
-
+from .breaker import BreakerStore, CircuitBreaker, LocalBreakerStore
 
 BACKUP_MARK = "_BACKUP_"
 
@@ -67,10 +30,11 @@ class ProviderRegistry:
     by_channel: dict[str, list[Provider]]
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     push_platforms: dict[str, list[Provider]] = field(default_factory=dict)
+    breaker_store: BreakerStore = field(default_factory=LocalBreakerStore)
 
     def __post_init__(self) -> None:
         for provider in self.all():
-            self.breakers.setdefault(provider.name, CircuitBreaker())
+            self.breakers.setdefault(provider.name, CircuitBreaker(provider.name, self.breaker_store))
 
     def all(self) -> list[Provider]:
         seen: dict[str, Provider] = {}
@@ -80,15 +44,29 @@ class ProviderRegistry:
         return list(seen.values())
 
     def candidates(self, channel: str, platform: str | None = None,
-                   preferred: str | None = None) -> list[Provider]:
-        """Providers to try for one attempt, in order; breakers that are open are skipped
-        unless every provider is open (then the first is tried: a trial beats giving up)."""
+                   preferred: str | None = None) -> Iterator[Provider]:
+        """Providers to try for one attempt, in order, asked lazily: a breaker is consulted
+        only when the previous provider failed, so a half-open trial is claimed only by a
+        call that is really made. Open breakers are skipped; when every one refused, the
+        attempt waits (`circuit_open_error`)."""
         pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
         pool = pool or list(self.by_channel.get(channel, []))
         if preferred:
             pool.sort(key=lambda p: p.name != preferred)
-        allowed = [p for p in pool if self.breakers[p.name].allows()]
-        return allowed or pool[:1]
+        for provider in pool:
+            if self.breakers[provider.name].allows():
+                yield provider
+
+    def circuit_open_error(self, channel: str, platform: str | None = None) -> ProviderError | None:
+        """Why no provider was tried: every breaker refused (a transient error, retried once the
+        first breaker can take a trial), or none is configured (None)."""
+        pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
+        pool = pool or list(self.by_channel.get(channel, []))
+        if not pool:
+            return None
+        wait = min(self.breakers[p.name].seconds_until_trial() for p in pool)
+        return ProviderError(ErrorClass.TRANSIENT, "circuit_open", "every provider's circuit breaker is open",
+                             provider=pool[0].name, retry_after=max(wait, 1.0))
 
     def status_callback_url(self, channel: str, public_base_url: str) -> str | None:
         """Where the channel's provider wants its delivery receipts, if it calls back: each
@@ -126,8 +104,9 @@ class ProviderRegistry:
         return f"live={' '.join(live) or '-'} sandbox={' '.join(sandbox) or '-'}"
 
     @classmethod
-    def from_settings(cls, settings: Settings, extra: Mapping[str, list[Provider]] | None = None
-                      ) -> ProviderRegistry:
+    def from_settings(cls, settings: Settings, extra: Mapping[str, list[Provider]] | None = None,
+                      breaker_store: BreakerStore | None = None) -> ProviderRegistry:
+        """`breaker_store`: where breaker state lives (breaker.make_store; per process when None)."""
         from providers.apns import APNsProvider
         from providers.fcm import FCMProvider
         from providers.smtp_email import SMTPEmailProvider
@@ -165,4 +144,5 @@ class ProviderRegistry:
         platforms = {"fcm": [fcm or push_sandbox], "apns": [apns or push_sandbox]}
         for channel, providers in (extra or {}).items():
             by_channel[channel] = list(providers)
-        return cls(by_channel=by_channel, push_platforms=platforms)
+        return cls(by_channel=by_channel, push_platforms=platforms,
+                   breaker_store=breaker_store or LocalBreakerStore())

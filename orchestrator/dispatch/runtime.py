@@ -6,6 +6,7 @@ task code in their own processes."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from ..logs import TASK_HEADER
 from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
@@ -63,11 +65,13 @@ class Dispatcher:
     def is_pending(self, attempt_id: str) -> bool:
         return self.waker is not None and self.waker.is_pending(attempt_id)
 
-    def _publish_batch(self, attempt_ids: list[str]) -> None:
-        """One task per attempt (parallel steps run in parallel), one producer per batch."""
+    def _publish_batch(self, pairs: list[tuple[str, str | None]]) -> None:
+        """One task per attempt (parallel steps run in parallel), one producer per batch;
+        each task carries the id of the request that caused it (a header)."""
         with celery_app.producer_or_acquire() as producer:
-            for attempt_id in attempt_ids:
-                deliver_attempt_task.apply_async(args=(attempt_id,), retry=False, producer=producer)
+            for attempt_id, request_id in pairs:
+                deliver_attempt_task.apply_async(args=(attempt_id,), retry=False, producer=producer,
+                                                 headers={TASK_HEADER: request_id} if request_id else None)
 
     def release_held_in_app(self, user_id: str) -> list[str]:
         return sweeper.release_held_in_app(self.state.db, user_id, self.state.clock())
@@ -87,7 +91,9 @@ class Dispatcher:
             self.state.bus.publish(user_id, Notice.ITEMS)
 
     def deliver(self, attempt_id: str) -> str:
-        return deliver_attempt(self.context(), attempt_id, self.settings.public_base_url)
+        # In a context of its own: the message id it sets for its log lines ends with it.
+        return contextvars.copy_context().run(deliver_attempt, self.context(), attempt_id,
+                                              self.settings.public_base_url)
 
     def deliver_callback(self, callback_id: int) -> str:
         return callbacks.deliver(self.state.db, callback_id, self.state.clock())
@@ -149,8 +155,15 @@ class Dispatcher:
         if self.waker is not None:
             self.waker.stop(timeout)
             self.waker = None
+        sweeping = any(t.name == "sweeper" for t in self._threads)
         for t in self._threads:
             t.join(timeout=5)
+        if sweeping:
+            try:
+                sweeper.release_lease(self.state.db, self.worker_id)
+            except Exception:  # noqa: BLE001 - the lease runs out by itself
+                log.warning("could not release the sweeper lease", exc_info=True)
+        self._threads = []
 
     def _stop_worker(self, timeout: float) -> None:
         """Asks the embedded worker to stop itself, as a signal would. Calling

@@ -17,6 +17,8 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 
+from ..logs import REQUEST_ID, log_context
+
 log = logging.getLogger("orchestrator.dispatch")
 
 _STOP = object()
@@ -36,11 +38,12 @@ class LocalWorkers:
             t.start()
 
     def wake(self, attempt_ids: Iterable[str]) -> None:
+        request_id = REQUEST_ID.get()  # the request that caused the work, for its log lines
         with self._lock:
             fresh = [i for i in attempt_ids if i not in self._pending]
             self._pending.update(fresh)
         for attempt_id in fresh:
-            self._queue.put(attempt_id)
+            self._queue.put((attempt_id, request_id))
 
     def is_pending(self, attempt_id: str) -> bool:
         return attempt_id in self._pending
@@ -53,12 +56,14 @@ class LocalWorkers:
             item = self._queue.get()
             if item is _STOP:
                 return
+            attempt_id, request_id = item
             with self._lock:
-                self._pending.discard(item)
+                self._pending.discard(attempt_id)
             try:
-                self._run(item)
+                with log_context(request_id=request_id):
+                    self._run(attempt_id)
             except Exception:  # noqa: BLE001 - the attempt stays in the database; the sweeper retries
-                log.exception("delivery task failed", extra={"attempt_id": item})
+                log.exception("delivery task failed", extra={"attempt_id": attempt_id})
 
     def stop(self, timeout: float = 15.0) -> None:
         for _ in self._threads:
@@ -70,16 +75,18 @@ class LocalWorkers:
 class BrokerPublisher:
     kind = "broker"
 
-    def __init__(self, publish_batch: Callable[[list[str]], None]) -> None:
+    def __init__(self, publish_batch: Callable[[list[tuple[str, str | None]]], None]) -> None:
+        """`publish_batch` gets (attempt id, request id) pairs."""
         self._publish_batch = publish_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="broker-publisher", daemon=True)
         self._thread.start()
 
     def wake(self, attempt_ids: Iterable[str]) -> None:
-        ids = list(attempt_ids)
-        if ids:
-            self._queue.put(ids)
+        request_id = REQUEST_ID.get()
+        pairs = [(attempt_id, request_id) for attempt_id in attempt_ids]
+        if pairs:
+            self._queue.put(pairs)
 
     def is_pending(self, attempt_id: str) -> bool:
         return False  # once published, only the broker knows

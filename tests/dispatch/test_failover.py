@@ -62,8 +62,24 @@ def test_outage_opens_the_breaker_then_recovery_lets_it_back(user, send, drain, 
     assert len(twilio.requests) == primary_calls
     # The outage ends and the cooldown passes: one trial goes through and closes the breaker.
     twilio.clear_script()
-    breaker.opened_at -= breaker.cooldown + 1
+    real_clock = breaker.clock
+    breaker.clock = lambda: real_clock() + breaker.cooldown + 1
     recovered = send(body="after recovery")
     drain()
     assert sms_attempt(message, recovered["id"])["provider"] == "twilio"
     assert breaker.state == "closed"
+
+
+def test_every_breaker_open_defers_the_attempt_instead_of_failing_it(user, send, drain, message, twilio, backup,
+                                                                      state):
+    user()
+    for name in ("twilio", "twilio-backup"):
+        for _ in range(state.providers.breakers[name].threshold):
+            state.providers.breakers[name].record_failure()
+    sent = send(body="during the outage")
+    state.dispatcher.sweep_once()
+    for attempt_id in [a["id"] for a in message(sent["id"])["attempts"] if a["channel"] == "sms"]:
+        state.dispatcher.deliver(attempt_id)
+    attempt = sms_attempt(message, sent["id"])
+    assert attempt["status"] == "queued" and attempt["error"]["code"] == "circuit_open", attempt
+    assert twilio.requests == [] and backup.requests == []
