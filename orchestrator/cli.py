@@ -125,16 +125,16 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
     (memory:// broker) the delivery worker and the sweeper run inside it: one command."""
     import os
 
-    from . import server
-    from .dispatch.registry import ProviderRegistry
-    from .storage.db import Database
-    from .storage.migrate import upgrade
-
     settings = Settings.from_env()
     if settings.embedded_worker and workers != 1:
         raise click.UsageError("the embedded worker needs --workers 1 (the memory:// queue is per process)")
     if workers > 1:
-        _multiprocess_metrics(settings)
+        _multiprocess_metrics()  # before anything imports prometheus_client
+
+    from . import server
+    from .dispatch.registry import ProviderRegistry
+    from .storage.db import Database
+    from .storage.migrate import upgrade
     if threads:
         os.environ["WEB_THREADS"] = str(threads)
         settings = Settings.from_env()
@@ -155,26 +155,28 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
         app = create_asgi(settings, migrate=False)
         server.make_server(app, bind_host, bind_port, log_level=settings.log_level.lower(), json_logs=True).run()
     else:
-        server.make_server("orchestrator.asgi:from_env", bind_host, bind_port, workers=workers, factory=True,
-                           log_level=settings.log_level.lower(), json_logs=True).run()
+        server.run_processes("orchestrator.asgi:from_env", bind_host, bind_port, workers,
+                             log_level=settings.log_level.lower(), json_logs=True)
 
 
-def _multiprocess_metrics(settings: Settings) -> None:
+def _multiprocess_metrics() -> None:
     """Several server processes: prometheus_client's multiprocess mode, so /metrics (any
     process answers it) adds up all of them. Set before the processes start; a directory
     given in PROMETHEUS_MULTIPROC_DIR is emptied first, else a fresh one is made."""
     import os
     import tempfile
 
-    from . import metrics
-
-    path = os.environ.get(metrics.MULTIPROC_ENV) or tempfile.mkdtemp(prefix="orchestrator-metrics-")
+    name = "PROMETHEUS_MULTIPROC_DIR"  # orchestrator.metrics.MULTIPROC_ENV, not imported yet on purpose
+    path = os.environ.get(name) or tempfile.mkdtemp(prefix="orchestrator-metrics-")
     try:
-        metrics.prepare_multiprocess_dir(path)
+        os.makedirs(path, exist_ok=True)
+        for entry in os.listdir(path):  # samples of an earlier run would be added to this one's
+            if entry.endswith(".db"):
+                os.remove(os.path.join(path, entry))
     except OSError as error:
-        raise ConfigError(f"{metrics.MULTIPROC_ENV} {path}: {error.strerror}: give a writable directory "
-                          f"of its own to this server") from None
-    os.environ[metrics.MULTIPROC_ENV] = path
+        raise ConfigError(f"{name} {path}: {error.strerror}: give a writable directory of its own to this "
+                          f"server") from None
+    os.environ[name] = path
 
 
 MIGRATED_ENV = "ORCHESTRATOR_MIGRATED"
@@ -183,9 +185,11 @@ MIGRATED_ENV = "ORCHESTRATOR_MIGRATED"
 @main.command()
 @click.option("--concurrency", "-c", default=None, type=int, help="Worker threads (default WORKER_CONCURRENCY).")
 def worker(concurrency: int | None) -> None:
-    """Run a Celery worker for a shared broker (CELERY_BROKER_URL: redis:// or amqp://)."""
+    """Run a Celery worker for a shared broker (CELERY_BROKER_URL: redis:// or amqp://).
+    SIGTERM: tasks in flight finish, then it exits."""
+    import os
+
     from .bootstrap import bootstrap
-    from .dispatch.celery_app import celery_app
 
     settings = Settings.from_env()
     _refuse_memory_broker(settings, "worker")
@@ -194,13 +198,13 @@ def worker(concurrency: int | None) -> None:
     _startup_line("worker", settings, state.providers, _metrics_note(settings))
     runtime = state.dispatcher
     runtime.start_background(worker=False, sweeper_thread=False)
-    # Celery's own SIGTERM handling is a warm shutdown: tasks in flight finish, and (acks
-    # late) any it could not finish go back to the broker. --quiet: no text banner; its
-    # logs are JSON (celery_app's setup_logging receiver).
-    celery_app.worker_main(["--quiet", "worker", "--pool=threads",
-                            "-c", str(concurrency or runtime.settings.worker_concurrency),
-                            "-Q", "orchestrator", "--without-gossip", "--without-mingle", "-l", "INFO"])
-    runtime.stop()
+    from .dispatch.celery_worker import run_worker
+
+    try:
+        code = run_worker(concurrency or runtime.settings.worker_concurrency, hostname=f"worker-{os.getpid()}@%h")
+    finally:
+        runtime.stop()
+    sys.exit(code)
 
 
 def _metrics_note(settings: Settings) -> str:

@@ -141,6 +141,7 @@ def configure_logging(level: str = "INFO") -> None:
         if h.get_name() == HANDLER_NAME:
             ours.removeHandler(h)
     logging.getLogger(STARTUP_LOGGER).setLevel(logging.INFO)  # the startup summary, whatever LOG_LEVEL
+    logging.captureWarnings(True)  # Python warnings (Celery's run-as-root one, say) as JSON lines too
     # The Twilio SDK logs each request at INFO (headers, and in some versions the form
     # with the phone number and body): keep it to warnings.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

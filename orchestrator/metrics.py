@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # a process given the directory (not made by serve) writes there
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
 
 MESSAGES_ACCEPTED = Counter("orchestrator_messages_accepted_total", "Messages accepted",
                             ["category"], registry=REGISTRY)
@@ -92,15 +94,6 @@ def process_exiting() -> None:
         from prometheus_client import multiprocess as mp
 
         mp.mark_process_dead(os.getpid())
-
-
-def prepare_multiprocess_dir(path: str) -> None:
-    """Empties the directory before the server processes start: samples of an earlier run
-    would otherwise be added to this one's."""
-    os.makedirs(path, exist_ok=True)
-    for name in os.listdir(path):
-        if name.endswith(".db"):
-            os.remove(os.path.join(path, name))
 
 
 def serve_port(host: str, port: int) -> None:

@@ -47,3 +47,17 @@ class Server(uvicorn.Server):
 
 def make_server(app, host: str, port: int, **kwargs) -> Server:
     return Server(config(app, host, port, **kwargs), asgi_app=app)
+
+
+def run_processes(app_path: str, host: str, port: int, workers: int, **kwargs) -> None:
+    """`serve --workers N`: uvicorn's supervisor on one listening socket, N server processes
+    each importing the app factory `app_path`. (`Server.run` alone would run one process.)
+    SIGTERM: each process shuts down gracefully (requests in flight finish, streams close)."""
+    from uvicorn.supervisors import Multiprocess
+
+    cfg = config(app_path, host, port, workers=workers, factory=True, **kwargs)
+    sock = cfg.bind_socket()
+    try:
+        Multiprocess(cfg, sockets=[sock]).run()
+    finally:
+        sock.close()

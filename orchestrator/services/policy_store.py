@@ -44,6 +44,9 @@ class PolicyStore:
     def ensure_seeded(self) -> None:
         """Activates the seed document when no policy is active yet (first start)."""
         with self.db.session() as session:
+            # Processes starting together on a fresh database (worker, scheduler, API) seed
+            # one at a time: the others then find the active policy.
+            audit.lock(session)
             if session.scalar(select(PolicyVersion).where(PolicyVersion.status == PolicyStatus.ACTIVE)):
                 return
             text = self.seed_text()

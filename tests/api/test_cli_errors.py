@@ -143,10 +143,12 @@ def test_serve_announces_live_and_sandboxed_channels(tmp_path):
     proc = subprocess.Popen([ORCHESTRATOR, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True)
     try:
-        line = proc.stderr.readline()
+        entry = json.loads(proc.stderr.readline())  # every line a running process writes is JSON
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert entry["logger"] == "orchestrator.startup" and entry["level"] == "info", entry
+    line = entry["msg"]
     assert line.startswith(f"orchestrator serve: http://127.0.0.1:{port} "), line
     assert "live=email(smtp)" in line and "in_app(inapp)" in line, line
     assert "sandbox=sms push/fcm push/apns" in line, line
