@@ -5,6 +5,8 @@ endpoint through `make_server` too, so every ratio compares like with like."""
 
 from __future__ import annotations
 
+import signal
+
 import uvicorn
 
 from .logs import uvicorn_log_config
@@ -43,6 +45,12 @@ class Server(uvicorn.Server):
         if hub is not None:
             hub.close_all()
         super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            # uvicorn re-raises the signals it caught once shut down, so the process would end
+            # killed by SIGTERM (status 143) after a clean shutdown; a clean stop exits 0.
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list) and sig in captured:
+                captured.remove(sig)
 
 
 def make_server(app, host: str, port: int, **kwargs) -> Server:

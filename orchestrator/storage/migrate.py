@@ -9,6 +9,7 @@ from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 from .db import Database
 
@@ -23,9 +24,18 @@ def alembic_config(db: Database, stdout: TextIO | None = None) -> Config:
     return cfg
 
 
+# Any fixed number, the same in every process: the key of the migration advisory lock.
+_PG_MIGRATION_LOCK = 0x6F726368  # "orch"
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
+    """Migrates to `revision`. Processes starting together on a fresh PostgreSQL database
+    (API, workers, scheduler) migrate one at a time under an advisory lock; the later ones
+    find the schema at head and do nothing."""
     cfg = alembic_config(db)
     with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 
