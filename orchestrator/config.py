@@ -53,6 +53,16 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {text!r}: unset it for INFO")
+    return level
+
+
 def redact_url(url: str) -> str:
     """A database or broker URL fit for a log line: the password replaced by `***`."""
     from urllib.parse import urlsplit, urlunsplit
@@ -104,17 +114,19 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """A variable set but blank means its default, as when unset (compose files pass
+        `VAR: ${VAR:-}` through)."""
         env = dict(os.environ if env is None else env)
-        data_dir = env.get("ORCHESTRATOR_DATA_DIR", DEFAULT_DATA_DIR)
-        broker = env.get("CELERY_BROKER_URL", "memory://")
+        data_dir = env.get("ORCHESTRATOR_DATA_DIR") or DEFAULT_DATA_DIR
+        broker = env.get("CELERY_BROKER_URL") or "memory://"
         return cls(
-            database_url=env.get("DATABASE_URL", f"sqlite:///{data_dir}/orchestrator.sqlite3"),
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir}/orchestrator.sqlite3",
             broker_url=broker,
             # With the in-memory broker the worker must live in the web process: nothing
             # else can read that queue.
             embedded_worker=_bool(env.get("EMBEDDED_WORKER"), broker.startswith("memory://")),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 4, minimum=1),
-            host=env.get("HOST", "127.0.0.1"),
+            host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000, minimum=1, maximum=65535),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 256 * 1024, minimum=1),
@@ -122,9 +134,9 @@ class Settings:
             sweep_interval_seconds=_float(env, "SWEEP_INTERVAL_SECONDS", 2),
             lease_seconds=_int(env, "LEASE_SECONDS", 60, minimum=1),
             policy_file=env.get("POLICY_FILE") or None,
-            sandbox_sink=env.get("SANDBOX_SINK", f"{data_dir}/sandbox-sends.jsonl"),
+            sandbox_sink=env.get("SANDBOX_SINK") or f"{data_dir}/sandbox-sends.jsonl",
             redis_url=env.get("REDIS_URL") or None,
-            log_level=env.get("LOG_LEVEL", "INFO"),
+            log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
             attempt_deadline_seconds=_int(env, "ATTEMPT_DEADLINE_SECONDS", 600, minimum=1),
             in_app_token_ttl_seconds=_int(env, "IN_APP_TOKEN_TTL_SECONDS", 86400, minimum=1),
             streams_per_token=_int(env, "STREAMS_PER_TOKEN", 3),
