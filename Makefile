@@ -5,13 +5,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench clean venv-install
 
+LOCK   := $(VENV).lock
+
+# `make serve` and `make test` started together must not install into the venv at once:
+# the install runs under a lock (flock, util-linux; without it, unlocked), and whoever gets
+# the lock second finds the venv up to date and installs nothing.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@if command -v flock >/dev/null 2>&1; then \
+	  flock $(LOCK) $(MAKE) --no-print-directory venv-install; \
+	else \
+	  $(MAKE) --no-print-directory venv-install; \
+	fi
+
+venv-install:
+	@if [ ! -f $(STAMP) ] || [ pyproject.toml -nt $(STAMP) ]; then \
+	  echo "creating $(VENV)"; \
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/pip install --quiet --upgrade pip && \
+	  $(BIN)/pip install --quiet -e '.[test]' && \
+	  touch $(STAMP); \
+	fi
 
 serve: $(STAMP)
 	$(BIN)/orchestrator serve
@@ -24,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(LOCK) var
