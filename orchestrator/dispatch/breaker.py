@@ -18,6 +18,7 @@ across processes."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from redis.exceptions import RedisError
+
 from .. import metrics
+
+log = logging.getLogger("orchestrator.dispatch")
 
 
 class BreakerState(StrEnum):
@@ -87,7 +92,8 @@ class LocalBreakerStore:
 class RedisBreakerStore:
     """Breaker state in Redis, shared by every process. Reads are cached for `read_ttl`
     seconds per process, so the send path does not ask Redis on every call; a failure
-    always goes to Redis."""
+    always goes to Redis. If Redis cannot be reached, this process falls back to breakers
+    of its own (a warning is logged) rather than let a breaker fail a send."""
 
     _FAILURE = """
     local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
@@ -109,34 +115,69 @@ class RedisBreakerStore:
         self._expire = expire_seconds
         self._cache: dict[str, tuple[float, Snapshot]] = {}
         self._failure = client.register_script(self._FAILURE)
+        self._local = LocalBreakerStore()
+        self._down_until = 0.0  # after an error, Redis is not asked again for REDIS_RETRY_SECONDS
+
+    REDIS_RETRY_SECONDS = 5.0
+
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}{name}"
+
+    def _unreachable(self, error: Exception) -> None:
+        self._down_until = time.monotonic() + self.REDIS_RETRY_SECONDS
+        log.warning("circuit breaker state: Redis unreachable (%s); using this process's own state",
+                    type(error).__name__)
 
     def snapshot(self, name: str) -> Snapshot:
         hit = self._cache.get(name)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        raw = self._redis.hgetall(self._key(name))
+        if self._down():
+            return self._local.snapshot(name)
+        try:
+            raw = self._redis.hgetall(self._key(name))
+        except RedisError as error:
+            self._unreachable(error)
+            return self._local.snapshot(name)
         snap = Snapshot(int(raw.get(b"failures", 0)), float(raw[b"opened_at"]) if b"opened_at" in raw else None)
         self._cache[name] = (time.monotonic() + self._read_ttl, snap)
         return snap
 
     def record_failure(self, name: str, threshold: int, now: float) -> Snapshot:
-        failures, opened = self._failure(keys=[self._key(name), f"{self._key(name)}:trial"],
-                                         args=[threshold, repr(now), self._expire])
+        if self._down():
+            return self._local.record_failure(name, threshold, now)
+        try:
+            failures, opened = self._failure(keys=[self._key(name), f"{self._key(name)}:trial"],
+                                             args=[threshold, repr(now), self._expire])
+        except RedisError as error:
+            self._unreachable(error)
+            return self._local.record_failure(name, threshold, now)
         snap = Snapshot(int(failures), float(opened) if opened else None)
         self._cache[name] = (time.monotonic() + self._read_ttl, snap)
         return snap
 
     def record_success(self, name: str) -> None:
-        if self.snapshot(name) == Snapshot():
+        self._local.record_success(name)
+        if self._down() or self.snapshot(name) == Snapshot():
             return  # nothing to reset (as far as this process saw within read_ttl)
-        self._redis.delete(self._key(name), f"{self._key(name)}:trial")
+        try:
+            self._redis.delete(self._key(name), f"{self._key(name)}:trial")
+        except RedisError as error:
+            self._unreachable(error)
+            return
         self._cache[name] = (time.monotonic() + self._read_ttl, Snapshot())
 
     def claim_trial(self, name: str, ttl: float) -> bool:
-        return bool(self._redis.set(f"{self._key(name)}:trial", b"1", nx=True, px=max(int(ttl * 1000), 1)))
+        if self._down():
+            return self._local.claim_trial(name, ttl)
+        try:
+            return bool(self._redis.set(f"{self._key(name)}:trial", b"1", nx=True, px=max(int(ttl * 1000), 1)))
+        except RedisError as error:
+            self._unreachable(error)
+            return self._local.claim_trial(name, ttl)
 
 
 def make_store(redis_url: str | None) -> BreakerStore:

@@ -129,3 +129,21 @@ def test_with_redis_processes_share_the_state_and_the_one_trial(redis_client):
     finally:
         redis_client.delete(*redis_client.keys(f"{prefix}*") or [f"{prefix}none"])
         other.close()
+
+
+def test_an_unreachable_redis_falls_back_to_this_process_state():
+    """A breaker must never fail a send: with Redis gone, the process keeps breakers of its own."""
+    import redis
+
+    from tests.ops.processes import free_port
+
+    clock = Clock()
+    client = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)  # nothing listens
+    breaker = CircuitBreaker("p", RedisBreakerStore(client, read_ttl=0), threshold=2, cooldown=30, clock=clock)
+    assert breaker.allows()
+    open_breaker(breaker)
+    assert breaker.state == "open" and not breaker.allows()
+    clock.now += 31
+    assert breaker.allows()
+    breaker.record_success()
+    assert breaker.state == "closed"
