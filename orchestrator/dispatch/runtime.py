@@ -77,8 +77,17 @@ class Dispatcher:
         return DeliveryContext(
             db=self.state.db, registry=self.state.providers, clock=self.state.clock,
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
-            notify_inapp=self.notify_inapp,
+            notify_inapp=self.notify_inapp, uncertain_action=self.uncertain_action,
         )
+
+    def uncertain_action(self, policy_version: str, category: str):
+        """The message's policy decides what an uncertain send on a provider that cannot be
+        asked becomes (dispatch/uncertain.py); the active one if that version is gone."""
+        try:
+            policy = self.state.policies.get(policy_version)
+        except LookupError:
+            policy = self.state.policies.active()
+        return policy.uncertain_send_action(category)
 
     def notify_inapp(self, user_id: str) -> None:
         from ..inapp.bus import Notice
