@@ -9,6 +9,7 @@ from .app_state import AppState
 from .auth import KeyCache
 from .config import Settings
 from .logs import configure_logging
+from .services.audit import install_audit_key
 from .services.policy_store import PolicyStore
 from .storage.db import Database
 from .storage.migrate import upgrade
@@ -28,6 +29,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
     db = Database(settings.database_url)
     if migrate:
         upgrade(db)
+    install_audit_key(settings, db)
     store = PolicyStore(db, settings.policy_file)
     store.ensure_seeded()
     state = AppState(settings=settings, db=db, policies=store, key_cache=KeyCache(settings.key_cache_seconds))

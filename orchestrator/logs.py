@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 
 _CONTEXT_KEYS = ("message_id", "attempt_id", "channel", "provider", "status", "error_class",
-                 "error_code", "user_id", "event", "count")
+                 "error_code", "user_id", "event", "count", "checkpoint")
 
 
 _EMAIL = re.compile(r"[^\s@/\"'<>(),;:]+@[^\s@/\"'<>(),;:]+\.[A-Za-z]{2,}")

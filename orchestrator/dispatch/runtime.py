@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from ..services import audit_checkpoints
 from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
@@ -148,6 +149,7 @@ class Dispatcher:
             try:
                 if sweeper.acquire_lease(self.state.db, self.worker_id, self.state.clock(), ttl):
                     self.sweep_once()
+                    audit_checkpoints.maybe_write(self.settings, self.state.db, self.state.clock())
             except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
                 log.exception("sweep failed")
 
