@@ -11,6 +11,10 @@ mid-send, so the provider may or may not hold the message. The next claim notice
   fall back to the plan's next step (FELL_BACK), or fail (FAILED: later fallback steps are
   cancelled too).
 
+A resend is the same attempt again: APNs and FCM carry the attempt id as collapse id (the device
+shows one notification, the resend replacing the first), and SMTP the same Message-ID (the
+attempt's), so mail systems can tell the copies apart from new mail.
+
 Either way the attempt keeps `uncertain_at`, `uncertain_count` and `uncertain_resolution`
 (shown in GET /v1/messages/{id}), and `orchestrator_uncertain_sends_total` counts it."""
 
