@@ -41,6 +41,11 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
         logging.getLogger("orchestrator").warning(
             "a shared broker without REDIS_URL: in-app streams are woken only by deliveries made in "
             "the same process; set REDIS_URL so every process hears every delivery")
+    if not settings.broker_url.startswith("memory://") and not settings.audit_key:
+        logging.getLogger("orchestrator").warning(
+            "a shared broker without AUDIT_KEY: each host uses its own audit key file (%s); processes on "
+            "other hosts would chain the audit log with another key: set the same AUDIT_KEY everywhere",
+            settings.audit_key_file)
     state.providers = ProviderRegistry.from_settings(settings)
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from policies.uncertain import UncertainAction
-from providers.base import AttemptStatus, Delivery, ProviderError, SendResult
+from providers.base import AttemptStatus, Channel, Delivery, ProviderError, SendResult
 
 from .. import metrics
 from ..domain.statuses import UncertainResolution
@@ -56,7 +56,7 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
     """Settles the uncertain send of a just-claimed attempt (see the module doc).
     `record_sent`/`finish` are deliver.py's, so a reconciled send is recorded exactly like a
     sent one; `outcomes` is deliver.Outcome."""
-    providers = ctx.registry.candidates(attempt.channel, attempt.platform, attempt.provider)
+    providers = _every_provider(ctx.registry, attempt)
     since = attempt.send_started_at or now
     found: SendResult | None = None
     can_tell = bool(providers) and all(_finder(p) is not None for p in providers)
@@ -92,6 +92,17 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
 
     return Resolved(_end(ctx, attempt, token, now, resolution, end_failed, finish, outcomes.FAILED,
                          cancel_fallbacks=action == UncertainAction.FAIL))
+
+
+def _every_provider(registry, attempt) -> list:
+    """Every provider the send may have gone through: breakers do not matter here (the one
+    that took the message may be open by now)."""
+    pool = list(registry.candidates(attempt.channel, attempt.platform, attempt.provider))
+    group = registry.push_platforms.get(attempt.platform or "", []) if attempt.channel == Channel.PUSH else []
+    for provider in group or registry.by_channel.get(attempt.channel, []):
+        if provider not in pool:
+            pool.append(provider)
+    return pool
 
 
 def _first_unknown(ctx, results: list[SendResult]) -> SendResult | None:
