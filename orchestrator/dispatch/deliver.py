@@ -147,7 +147,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     delivery = build_delivery(attempt, message, message.content, callback_url)
     if attempt.uncertain_at is not None and attempt.uncertain_at == now:
         # This claim took over a send whose worker died mid-call: settle it before sending.
-        settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish, Outcome)
+        settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish, Outcome,
+                                    expired=message.expires_at is not None and message.expires_at <= now)
         if settled.outcome is not None:
             return settled.outcome
     if attempt.mode == "escalate" or (message.expires_at is not None and message.expires_at <= now):

@@ -52,7 +52,7 @@ def _finder(provider) -> Callable[[Delivery, datetime], list[SendResult]] | None
 
 
 def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
-            record_sent: Callable, finish: Callable, outcomes) -> Resolved:
+            record_sent: Callable, finish: Callable, outcomes, *, expired: bool = False) -> Resolved:
     """Settles the uncertain send of a just-claimed attempt (see the module doc).
     `record_sent`/`finish` are deliver.py's, so a reconciled send is recorded exactly like a
     sent one; `outcomes` is deliver.Outcome."""
@@ -80,6 +80,9 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
                                  lambda session, a: record_sent(session, a, found, now), finish, outcomes.SENT))
         return _go_ahead(ctx, attempt, token, now, UncertainResolution.NOT_SENT)
 
+    if expired:
+        # Nothing will be sent again whatever the policy says: the caller ends it as expired.
+        return _go_ahead(ctx, attempt, token, now, UncertainResolution.FAILED)
     action = _policy_action(ctx, attempt.message_id)
     if action == UncertainAction.RESEND:
         return _go_ahead(ctx, attempt, token, now, UncertainResolution.RESENT)

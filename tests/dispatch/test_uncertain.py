@@ -225,3 +225,31 @@ def test_the_hot_path_claim_reads_no_more(state):
     assert "send_started_at" in compiled and "uncertain_at" in compiled
     with state.db.session() as s:
         assert s.scalar(select(Attempt.id).limit(1)) is None
+
+
+def test_an_uncertain_send_of_an_expired_message_is_not_resent(sandbox_app, clock):
+    """Provider cannot be asked, policy says resend (OTP), but the message expired meanwhile:
+    it ends expired, uncertain, and nothing is sent again."""
+    from orchestrator.app_state import EXTENSION_KEY
+    from orchestrator.auth import create_api_key
+
+    state = sandbox_app.extensions[EXTENSION_KEY]
+    client = sandbox_app.test_client()
+    with state.db.session() as s:
+        _, key = create_api_key(s, "t", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client.put("/v1/recipients/u-1", headers=auth, json={"phone": "+447400123456", "consents": {"sms": True}})
+    r = client.post("/v1/messages", headers=auth, json={
+        "recipient": {"user_id": "u-1"}, "category": "otp", "content": {"body": "Your code is 1"},
+        "expires_at": (clock.now + timedelta(seconds=30)).isoformat()})
+    assert r.status_code == 202, r.get_json()
+    sms = next(a for a in r.get_json().get("attempts", []) or
+               client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()["attempts"]
+               if a["channel"] == "sms")
+    die_mid_send(state, clock, sms["id"], reach_provider=False)
+    assert state.dispatcher.deliver(sms["id"]) == "expired"
+    a = next(x for x in client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()["attempts"]
+             if x["id"] == sms["id"])
+    assert a["status"] == "expired" and a["uncertain"]["resolution"] == "failed"
+    with state.db.session() as s:
+        assert s.get(Attempt, sms["id"]).send_count == 0
