@@ -56,6 +56,9 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
     """Settles the uncertain send of a just-claimed attempt (see the module doc).
     `record_sent`/`finish` are deliver.py's, so a reconciled send is recorded exactly like a
     sent one; `outcomes` is deliver.Outcome."""
+    if attempt.channel == Channel.IN_APP:
+        # In-app is ours: nothing reached anyone until the attempt is recorded sent.
+        return _go_ahead(ctx, attempt, token, now, UncertainResolution.NOT_SENT)
     providers = _every_provider(ctx.registry, attempt)
     since = attempt.send_started_at or now
     found: SendResult | None = None

@@ -253,3 +253,29 @@ def test_an_uncertain_send_of_an_expired_message_is_not_resent(sandbox_app, cloc
     assert a["status"] == "expired" and a["uncertain"]["resolution"] == "failed"
     with state.db.session() as s:
         assert s.get(Attempt, sms["id"]).send_count == 0
+
+
+def test_an_uncertain_in_app_send_is_simply_made(sandbox_app, clock):
+    """In-app is the service's own: the item shows only once the attempt is recorded sent,
+    so the dead worker's half-done send reached nobody."""
+    from orchestrator.app_state import EXTENSION_KEY
+    from orchestrator.auth import create_api_key
+
+    state = sandbox_app.extensions[EXTENSION_KEY]
+    client = sandbox_app.test_client()
+    with state.db.session() as s:
+        _, key = create_api_key(s, "t", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client.put("/v1/recipients/u-1", headers=auth, json={"email": "ada@example.com",
+                                                         "last_active_at": clock.now.isoformat()})
+    assert client.post("/v1/recipients/u-1/presence", headers=auth).status_code in (200, 202, 204)
+    r = client.post("/v1/messages", headers=auth, json={
+        "recipient": {"user_id": "u-1"}, "category": "onboarding", "content": {"title": "Hi", "body": "Welcome"}})
+    assert r.status_code == 202, r.get_json()
+    msg = client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()
+    inapp = next(a for a in msg["attempts"] if a["channel"] == "in_app")
+    die_mid_send(state, clock, inapp["id"], reach_provider=False)
+    state.dispatcher.deliver(inapp["id"])
+    msg = client.get(f"/v1/messages/{msg['id']}", headers=auth).get_json()
+    inapp = next(a for a in msg["attempts"] if a["id"] == inapp["id"])
+    assert inapp["status"] == "sent" and inapp["uncertain"]["resolution"] == "not_sent"
