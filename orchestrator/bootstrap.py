@@ -9,6 +9,7 @@ from .app_state import AppState
 from .auth import KeyCache
 from .config import Settings
 from .logs import configure_logging
+from .services.audit import install_audit_key
 from .services.policy_store import PolicyStore
 from .storage.db import Database
 from .storage.migrate import upgrade
@@ -29,6 +30,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
     db = Database(settings.database_url)
     if migrate:
         upgrade(db)
+    install_audit_key(settings, db)
     store = PolicyStore(db, settings.policy_file)
     store.ensure_seeded()
     state = AppState(settings=settings, db=db, policies=store, key_cache=KeyCache(settings.key_cache_seconds))
@@ -40,6 +42,11 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
         logging.getLogger("orchestrator").warning(
             "a shared broker without REDIS_URL: in-app streams are woken only by deliveries made in "
             "the same process; set REDIS_URL so every process hears every delivery")
+    if not settings.broker_url.startswith("memory://") and not settings.audit_key:
+        logging.getLogger("orchestrator").warning(
+            "a shared broker without AUDIT_KEY: each host uses its own audit key file (%s); processes on "
+            "other hosts would chain the audit log with another key: set the same AUDIT_KEY everywhere",
+            settings.audit_key_file)
     state.providers = ProviderRegistry.from_settings(settings, breaker_store=make_breaker_store(settings.redis_url))
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:

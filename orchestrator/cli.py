@@ -383,11 +383,14 @@ def keys_revoke(key_id: str, reason: str) -> None:
 
 
 def _database():
+    from .services.audit import install_audit_key
     from .storage.db import Database
     from .storage.migrate import upgrade
 
-    database = Database(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
     upgrade(database)
+    install_audit_key(settings, database)
     return database
 
 
@@ -399,15 +402,42 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 def audit_verify() -> None:
-    """Walk the hash chain; exit 1 naming the first broken entry."""
-    from .services import audit
+    """Check the keyed chain and every checkpoint. Exit 0: intact and anchored; 1: tampered
+    (a broken chain, entries deleted from the end, a rewrite, a forged checkpoint), naming
+    what; 3: intact, but the checkpoint is missing or stale."""
+    from datetime import UTC, datetime
 
+    from .services import audit_checkpoints
+
+    settings = Settings.from_env()
     with _database().session() as session:
-        result = audit.verify(session)
-    if not result.ok:
-        click.echo(result.message, err=True)
+        chain, anchor = audit_checkpoints.check(session, settings, datetime.now(UTC))
+    if not chain.ok:
+        click.echo(chain.message, err=True)
         sys.exit(1)
-    click.echo(result.message)
+    if anchor.exit_code:
+        what = "TAMPERED" if anchor.exit_code == 1 else f"not anchored ({anchor.status.value})"
+        click.echo(f"audit log {what}: {anchor.problem}", err=True)
+        sys.exit(anchor.exit_code)
+    latest = anchor.latest["at"] if anchor.latest else "none yet (not due)"
+    click.echo(f"{chain.message}; {anchor.checkpoints} checkpoint(s) match, newest {latest}")
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Write a checkpoint now (file, log line, webhook) and print it."""
+    import json
+    from datetime import UTC, datetime
+
+    from .services import audit_checkpoints
+
+    settings = Settings.from_env()
+    try:
+        checkpoint = audit_checkpoints.write(settings, _database(), datetime.now(UTC))
+    except OSError as error:
+        raise ConfigError(f"AUDIT_CHECKPOINT_FILE {settings.audit_checkpoint_file} cannot be written "
+                          f"({error.strerror}): set it to a writable path") from None
+    click.echo(json.dumps(checkpoint.to_dict(), sort_keys=True))
 
 
 @audit_group.command("list")

@@ -61,6 +61,27 @@ def _log_level(text: str) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {text!r}: unset it for INFO")
     return level
+AUDIT_KEY_MIN_CHARS = 32
+
+
+def _audit_key(env: Mapping[str, str]) -> str | None:
+    value = env.get("AUDIT_KEY")
+    if value is None or value == "":
+        return None
+    if len(value.strip()) < AUDIT_KEY_MIN_CHARS or value != value.strip():
+        raise ConfigError(f"AUDIT_KEY must be at least {AUDIT_KEY_MIN_CHARS} characters with no surrounding "
+                          f"spaces (got {len(value)}): generate one with `openssl rand -hex 32`, or unset it to "
+                          f"use the key file (AUDIT_KEY_FILE)")
+    return value
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or len(value) > 2000:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value[:60]!r}")
+    return value
 
 
 def redact_url(url: str) -> str:
@@ -110,6 +131,13 @@ class Settings:
     review_session_max_age_seconds: float = 12 * 3600
     metrics_token: str | None = None
     metrics_port: int = 0
+    # The audit chain's key and its checkpoints (services/audit_key.py, audit_checkpoints.py).
+    audit_key: str | None = field(default=None, repr=False)
+    audit_key_file: str = f"{DEFAULT_DATA_DIR}/audit.key"
+    audit_checkpoint_file: str = f"{DEFAULT_DATA_DIR}/audit-checkpoints.jsonl"
+    audit_checkpoint_interval_seconds: float = 3600.0
+    audit_checkpoint_stale_intervals: int = 3
+    audit_checkpoint_webhook_url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -160,5 +188,11 @@ class Settings:
             metrics_token=env.get("METRICS_TOKEN") or None,
             # `orchestrator worker` and `scheduler` serve their metrics on this port (0: off).
             metrics_port=_int(env, "METRICS_PORT", 0, maximum=65535),
+            audit_key=_audit_key(env),
+            audit_key_file=env.get("AUDIT_KEY_FILE") or f"{data_dir}/audit.key",
+            audit_checkpoint_file=env.get("AUDIT_CHECKPOINT_FILE") or f"{data_dir}/audit-checkpoints.jsonl",
+            audit_checkpoint_interval_seconds=_float(env, "AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600, minimum=1),
+            audit_checkpoint_stale_intervals=_int(env, "AUDIT_CHECKPOINT_STALE_INTERVALS", 3, minimum=1),
+            audit_checkpoint_webhook_url=_http_url(env, "AUDIT_CHECKPOINT_WEBHOOK_URL"),
             env=env,
         )

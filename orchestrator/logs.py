@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 _CONTEXT_KEYS = ("request_id", "message_id", "attempt_id", "channel", "provider", "status", "error_class",
                  "error_code", "user_id", "event", "count", "method", "route", "status_code", "duration_ms",
-                 "task_id")
+                 "task_id", "checkpoint")
 
 # The request (or task) being served in this thread or task, and the message it concerns.
 # Every line logged while they are set carries them, whichever module logs it.

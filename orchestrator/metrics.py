@@ -32,6 +32,10 @@ RETRIES = Counter("orchestrator_retries_total", "Transient failures retried", ["
 FALLBACKS = Counter("orchestrator_fallbacks_total", "Fallback steps released", ["channel"], registry=REGISTRY)
 ESCALATIONS = Counter("orchestrator_escalations_total", "Escalation steps fired or cancelled",
                       ["outcome"], registry=REGISTRY)
+UNCERTAIN_SENDS = Counter("orchestrator_uncertain_sends_total",
+                          "Sends whose outcome was unknown after their worker stopped mid-send, by how they "
+                          "were settled (reconciled, not_sent, resent, fell_back, failed)",
+                          ["channel", "resolution"], registry=REGISTRY)
 RECEIPTS = Counter("orchestrator_receipts_total", "Receipt events ingested", ["source", "outcome"],
                    registry=REGISTRY)
 QUEUE_LAG = Histogram("orchestrator_queue_lag_seconds", "From an attempt's due time to its claim",

@@ -20,10 +20,15 @@ from .conditions import Condition, FactSpec, compile_condition, fact_specs, is_n
 from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
 from .effects import Effects, RouteEntry, parse_effects
 from .plan import Exclusion, RuleMatch
+from .uncertain import DEFAULT as UNCERTAIN_DEFAULT
+from .uncertain import UncertainAction
+from .uncertain import action_for as uncertain_action_for
+from .uncertain import check as check_uncertain
 
 CATEGORIES_DEFAULT_PATH = Path(__file__).with_name("default.yaml")
 
-TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "thresholds", "rules")
+TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "thresholds", "rules",
+                  "uncertain_sends")
 RULE_KEYS = ("id", "title", "description", "cites", "when", "then", "reason")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -129,9 +134,15 @@ class Policy:
     # only matter through a cap on in-app, so a caller may skip counting for a plan with no
     # in-app step (see `needs_in_app_counts`).
     conditions_read_in_app_counts: bool = field(repr=False, compare=False, default=True)
+    # What to do with a send whose outcome is unknown (policies/uncertain.py).
+    uncertain_sends: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def has_category(self, name: str) -> bool:
         return name in self.categories
+
+    def uncertain_send_action(self, category: str) -> UncertainAction:
+        return uncertain_action_for(self.uncertain_sends or UNCERTAIN_DEFAULT, category,
+                                    self.categories.get(category, {}))
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -299,6 +310,7 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
         version = ""
     categories = _check_categories(doc.get("categories"), errors)
     thresholds = _check_thresholds(doc.get("thresholds"), errors)
+    uncertain_sends = check_uncertain(doc.get("uncertain_sends"), set(categories), errors)
     consents = _check_consents(doc.get("consent_defaults"), errors)
     specs = fact_specs(categories)
     raw_rules = doc.get("rules")
@@ -324,7 +336,8 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
               timedelta(days=thresholds["churned_after_days"]), (start, end))
     policy = Policy(version.strip(), dict(doc), categories, thresholds, consents, tuple(rules), specs,
                     category_facts, timing, rules_by_category,
-                    any(_reads_counts(r.get("when")) for r in raw_rules if isinstance(r, Mapping)))
+                    any(_reads_counts(r.get("when")) for r in raw_rules if isinstance(r, Mapping)),
+                    uncertain_sends)
     return policy, []
 
 

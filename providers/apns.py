@@ -55,6 +55,9 @@ class Env(StrEnum):
     CA_FILE = "APNS_CA_FILE"            # CA bundle to trust instead of the system's (tests)
 
 
+MAX_COLLAPSE_ID_BYTES = 64  # Apple's limit for apns-collapse-id
+
+
 class Header(StrEnum):
     AUTHORIZATION = "authorization"
     ID = "apns-id"
@@ -63,6 +66,7 @@ class Header(StrEnum):
     TOPIC = "apns-topic"
     EXPIRATION = "apns-expiration"
     PRIORITY = "apns-priority"
+    COLLAPSE_ID = "apns-collapse-id"    # same id: shown as one notification (a resend replaces it)
 
 
 class PushType(StrEnum):
@@ -128,13 +132,18 @@ def build_headers(delivery: Delivery, push_type: PushType, topic: str, now: floa
                 ErrorClass.PERMANENT, Code.EXPIRED, "expires_at has passed", provider=PROVIDER_NAME
             )
     low = push_type == PushType.BACKGROUND or delivery.urgency in LOW_URGENCIES
-    return {
+    headers = {
         Header.ID: apns_id_for(delivery.attempt_id),
         Header.PUSH_TYPE: push_type,
         Header.TOPIC: topic,
         Header.EXPIRATION: str(expiration),
         Header.PRIORITY: Priority.POWER_SAVING if low else Priority.IMMEDIATE,
     }
+    if push_type == PushType.ALERT and len(delivery.attempt_id.encode()) <= MAX_COLLAPSE_ID_BYTES:
+        # A resend of the same attempt (after an uncertain send) replaces the first on the
+        # device instead of showing twice.
+        headers[Header.COLLAPSE_ID] = delivery.attempt_id
+    return headers
 
 
 def _verify_setting(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:

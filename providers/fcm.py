@@ -211,6 +211,14 @@ def build_notify_kwargs(delivery: Delivery, now: float) -> dict[str, Any]:
         webpush_headers["TTL"] = str(ttl)
         apns_headers["apns-expiration"] = str(int(expires))
 
+    if delivery.title or delivery.body:
+        # One collapse id per attempt: a resend of the same attempt (after an uncertain send)
+        # replaces the first rather than adding a second (Android collapse_key while queued,
+        # APNs collapse id, Web Push Topic).
+        android["collapse_key"] = delivery.attempt_id
+        apns_headers["apns-collapse-id"] = delivery.attempt_id[:64]
+        if len(delivery.attempt_id) <= 32 and delivery.attempt_id.replace("-", "").replace("_", "").isalnum():
+            webpush_headers["Topic"] = delivery.attempt_id
     return {
         "fcm_token": delivery.to,
         "notification_title": delivery.title or None,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -306,6 +306,50 @@ class TwilioSMSProvider:
             retry_after=retry_after,
             deactivate_address=rule.deactivate_address,
         )
+
+    # --- reconciling an uncertain send -----------------------------------------------------
+
+    # How far before the recorded start a message Twilio holds may be dated: Twilio's clock
+    # against ours, and date_created has whole seconds.
+    FIND_SKEW_SECONDS = 60
+    FIND_LIMIT = 200
+
+    def find_sent(self, delivery: Delivery, since: datetime) -> list[SendResult]:
+        """Messages Twilio holds that this delivery may have created: same To, same From (when
+        we send from a number), same body, created at or after `since` (less a clock skew);
+        newest first. The caller drops SIDs it already knows from other sends.
+
+        Uses the List Messages resource (GET …/Messages.json?To=&From=, paged by the SDK). Not
+        DateSent>=: `date_sent` is empty until Twilio has handed the message to the carrier, so
+        a message still queued there would be missed; the creation time is compared here."""
+        body = sms_text(delivery.title, delivery.body)
+        params: dict[str, Any] = {"to": delivery.to, "limit": self.FIND_LIMIT, "page_size": 50}
+        if self.from_number:
+            params["from_"] = self.from_number
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        earliest = since.timestamp() - self.FIND_SKEW_SECONDS
+        try:
+            found = self._client.messages.list(**params)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise self._rest_error(exc, delivery, mask_phone(delivery.to)) from exc
+        except (requests.RequestException, json.JSONDecodeError, TwilioException) as exc:
+            # TwilioException: the SDK's paging says "Unable to fetch page" for any non-200.
+            raise ProviderError(ErrorClass.TRANSIENT, CODE_CONNECTION, type(exc).__name__,
+                                provider=self.name) from exc
+        results: list[SendResult] = []
+        for message in found:
+            created = message.date_created
+            if (message.body != body or (message.direction or "").startswith("inbound")
+                    or created is None or created.timestamp() < earliest):
+                continue
+            status, _ = map_status(message.status)
+            results.append(SendResult(
+                provider=self.name, provider_message_id=message.sid, status=status or AttemptStatus.QUEUED,
+                raw={field: getattr(message, field, None) for field in _RESULT_FIELDS}))
+        log.info("twilio find_sent message=%s to=%s matches=%d", delivery.message_id, mask_phone(delivery.to),
+                 len(results))
+        return results
 
     # --- receipts ------------------------------------------------------------------------
 

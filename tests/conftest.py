@@ -23,6 +23,9 @@ from providers.base import AttemptStatus
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# One audit key for the service under test, the CLI in this process and worker subprocesses,
+# as a deployment shares it (tests of the key file pass settings without it).
+os.environ.setdefault("AUDIT_KEY", "test-audit-key-" + "0" * 32)
 
 
 def unavailable(service: str, reason: str) -> None:
@@ -136,6 +139,7 @@ def settings_env(database_url, tmp_path) -> dict[str, str]:
         "EMBEDDED_WORKER": "false",
         "ORCHESTRATOR_DATA_DIR": str(tmp_path),
         "LOG_LEVEL": "WARNING",
+        "AUDIT_KEY": os.environ["AUDIT_KEY"],
     }
 
 

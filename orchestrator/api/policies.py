@@ -188,9 +188,12 @@ def audit_log():
 @bp.get("/audit/verify")
 @require_scope(Scope.COMPLIANCE_READ)
 def audit_verify():
-    with state().db.session() as session:
-        result = audit.verify(session)
-    return jsonify({**result.to_dict(), "message": result.message})
+    from ..services import audit_checkpoints
+
+    st = state()
+    with st.db.session() as session:
+        result, anchor = audit_checkpoints.check(session, st.settings, st.clock())
+    return jsonify({**result.to_dict(), "message": result.message, "anchor": anchor.to_dict()})
 
 
 # -- decisions ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 from tenacity import (
     Retrying,
@@ -32,7 +32,7 @@ from ..logs import MESSAGE_ID
 from ..services import address_signals
 from ..storage.db import after_commit
 from ..storage.models import Attempt, Message
-from . import plan_progress, plan_rows
+from . import plan_progress, plan_rows, uncertain
 from .provider_calls import observed_send
 from .receipts import apply_parked
 
@@ -59,10 +59,12 @@ class DeliveryContext:
     lease_seconds: int
     worker_id: str
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
+    uncertain_action: object = None  # (policy_version, category) -> policies.uncertain.UncertainAction
 
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
-            Attempt.address, Attempt.platform, Attempt.due_at, Attempt.deadline_at)
+            Attempt.address, Attempt.platform, Attempt.due_at, Attempt.deadline_at, Attempt.send_started_at,
+            Attempt.uncertain_at)
 _FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing)
 
 
@@ -84,7 +86,13 @@ _CLAIM = (
         ),
     )
     .values(status=AttemptStatus.SENDING, lease_until=bindparam("lease_until"), leased_by=bindparam("token"),
-            tries=Attempt.tries + 1)
+            tries=Attempt.tries + 1,
+            # Committed before the provider call. Taking over a `sending` attempt (its lease ran
+            # out) means that send's outcome is unknown: keep when it started, mark it uncertain.
+            send_started_at=case((Attempt.status == AttemptStatus.SENDING, Attempt.send_started_at),
+                                 else_=bindparam("now")),
+            uncertain_at=case((Attempt.status == AttemptStatus.SENDING, bindparam("now")),
+                              else_=Attempt.uncertain_at))
     .returning(*_CLAIMED)
     .execution_options(synchronize_session=False)
 )
@@ -138,6 +146,14 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         message = session.execute(_MESSAGE_FOR_SEND, {"message_id": attempt.message_id}).first()
     if attempt.due_at:
         metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
+    callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
+    delivery = build_delivery(attempt, message, message.content, callback_url)
+    if attempt.uncertain_at is not None and attempt.uncertain_at == now:
+        # This claim took over a send whose worker died mid-call: settle it before sending.
+        settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish, Outcome,
+                                    expired=message.expires_at is not None and message.expires_at <= now)
+        if settled.outcome is not None:
+            return settled.outcome
     if attempt.mode == "escalate" or (message.expires_at is not None and message.expires_at <= now):
         with ctx.db.session() as session:
             full, msg = _load(session, attempt_id, attempt.message_id, now)
@@ -148,8 +164,6 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
                 full.lease_until = None
                 _finish(session, msg, now)
                 return early
-    callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
-    delivery = build_delivery(attempt, message, message.content, callback_url)
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from ..logs import TASK_HEADER
+from ..services import audit_checkpoints
 from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
@@ -81,8 +82,17 @@ class Dispatcher:
         return DeliveryContext(
             db=self.state.db, registry=self.state.providers, clock=self.state.clock,
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
-            notify_inapp=self.notify_inapp,
+            notify_inapp=self.notify_inapp, uncertain_action=self.uncertain_action,
         )
+
+    def uncertain_action(self, policy_version: str, category: str):
+        """The message's policy decides what an uncertain send on a provider that cannot be
+        asked becomes (dispatch/uncertain.py); the active one if that version is gone."""
+        try:
+            policy = self.state.policies.get(policy_version)
+        except LookupError:
+            policy = self.state.policies.active()
+        return policy.uncertain_send_action(category)
 
     def notify_inapp(self, user_id: str) -> None:
         from ..inapp.bus import Notice
@@ -145,6 +155,7 @@ class Dispatcher:
             try:
                 if sweeper.acquire_lease(self.state.db, self.worker_id, self.state.clock(), ttl):
                     self.sweep_once()
+                    audit_checkpoints.maybe_write(self.settings, self.state.db, self.state.clock())
             except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
                 log.exception("sweep failed")
 

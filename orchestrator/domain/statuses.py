@@ -41,6 +41,16 @@ class ReceiptOutcome(StrEnum):
     PARKED = "parked"          # arrived before its send was committed; applied later
 
 
+class UncertainResolution(StrEnum):
+    """How a send whose outcome was unknown (its worker stopped mid-send) was settled."""
+
+    RECONCILED = "reconciled"  # the provider had the message: recorded as sent, not sent again
+    NOT_SENT = "not_sent"      # the provider had no such message: sent now (not a duplicate)
+    RESENT = "resent"          # the provider cannot tell; the policy said resend (maybe a duplicate)
+    FELL_BACK = "fell_back"    # the provider cannot tell; ended, the plan's next step takes over
+    FAILED = "failed"          # the provider cannot tell; ended, nothing more on its behalf
+
+
 class PolicyStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"

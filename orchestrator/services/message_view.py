@@ -48,6 +48,9 @@ def attempt_dict(a: Attempt) -> dict[str, Any]:
         "error": {"class": a.error_class, "code": a.error_code, "detail": a.error_detail}
         if a.error_class or a.error_code else None,
         "sent_at": _iso(a.sent_at),
+        # Set when the attempt's send had an unknown outcome (its worker stopped mid-send).
+        "uncertain": {"at": _iso(a.uncertain_at), "count": a.uncertain_count, "resolution": a.uncertain_resolution}
+        if a.uncertain_at else None,
         "delivered_at": _iso(a.delivered_at),
         **{f: _iso(getattr(a, f)) for f in ENGAGEMENT_FIELDS},
     }

@@ -184,6 +184,13 @@ class Attempt(Base):
     clicked_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     archived_at: Mapped[datetime | None]  # the user archived the inbox item
+    # Set by the claim (committed before the provider call). A lease that runs out while the
+    # attempt is still `sending` makes the send uncertain: dispatch/uncertain.py resolves it
+    # (UncertainResolution) and counts it here.
+    send_started_at: Mapped[datetime | None]
+    uncertain_at: Mapped[datetime | None]
+    uncertain_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    uncertain_resolution: Mapped[str | None] = mapped_column(String(16))
     message: Mapped[Message] = relationship(back_populates="attempts")
 
 
@@ -263,6 +270,9 @@ class AuditEntry(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Which audit key keyed this entry's HMAC (services/audit.py); NULL: a plain SHA-256
+    # entry from before keying, re-keyed at the next start.
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class Lease(Base):

@@ -28,10 +28,11 @@ def test_policy_changes_are_audited_and_chain_verifies(client, people):
     assert r.status_code == 200 and r.get_json()["ok"] is True and r.get_json()["checked"] == len(entries)
 
 
-def test_tampering_is_reported_by_api_and_cli(client, people, state, database_url):
+def test_tampering_is_reported_by_api_and_cli(client, people, state, database_url, tmp_path):
     go_live(client, people, NEW, draft_text(NEW))
     runner = CliRunner()
-    env = {"DATABASE_URL": database_url}
+    env = {"DATABASE_URL": database_url, "ORCHESTRATOR_DATA_DIR": str(tmp_path)}
+    assert runner.invoke(main, ["audit", "checkpoint"], env=env).exit_code == 0
     ok = runner.invoke(main, ["audit", "verify"], env=env)
     assert ok.exit_code == 0, ok.output
     assert "intact" in ok.output
@@ -56,9 +57,9 @@ def test_deleting_an_entry_breaks_the_chain(client, people, state):
     assert body["ok"] is False and body["first_broken_id"] == ids[2]
 
 
-def test_key_creation_and_scope_change_are_audited_with_actor_cli(client, people, database_url):
+def test_key_creation_and_scope_change_are_audited_with_actor_cli(client, people, database_url, tmp_path):
     runner = CliRunner()
-    env = {"DATABASE_URL": database_url}
+    env = {"DATABASE_URL": database_url, "ORCHESTRATOR_DATA_DIR": str(tmp_path)}
     r = runner.invoke(main, ["keys", "create", "--name", "erin", "--scopes", "send", "--reason", "new team"],
                       env=env)
     assert r.exit_code == 0, r.output
@@ -72,4 +73,5 @@ def test_key_creation_and_scope_change_are_audited_with_actor_cli(client, people
     assert create["detail"]["scopes"] == ["send"] and create["reason"] == "new team"
     assert (scopes["action"], scopes["detail"]["after"], scopes["reason"]) == ("key.scopes", ["send", "read"],
                                                                                "needs reads")
+    assert runner.invoke(main, ["audit", "checkpoint"], env=env).exit_code == 0
     assert runner.invoke(main, ["audit", "verify"], env=env).exit_code == 0

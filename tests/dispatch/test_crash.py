@@ -7,10 +7,12 @@ killed with SIGKILL while sends are in flight; a second worker and the sweeper m
 every message. Acks are late, so the dead worker's prefetched tasks stay unacked in Redis
 (for the transport's visibility timeout, an hour); the database leases and the sweeper are
 what bring them back. An attempt whose request reached the provider but whose outcome was
-never committed is sent again: at-least-once, so duplicates are bounded by the sends that
-were in flight at the kill.
+never committed is an uncertain send: the next claim asks Twilio (List Messages, on the fake)
+and records the message Twilio holds instead of sending it again — so no SMS is sent twice,
+and each such attempt shows it was uncertain.
 
-Needs PostgreSQL and Redis: under CI=true an unreachable server fails the run."""
+On SQLite (one database file shared by the processes) and on PostgreSQL; the broker is Redis:
+under CI=true an unreachable server fails the run."""
 
 from __future__ import annotations
 
@@ -30,11 +32,10 @@ from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.auth import create_api_key
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus
-from tests.conftest import truncated_pg_url
 from tests.dispatch.test_brokers import purge_queue, require_tcp
 from tests.fakes.twilio_fake import TwilioFake
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 REPO = Path(__file__).resolve().parents[2]
 ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))
@@ -45,12 +46,6 @@ N_MESSAGES = 40
 CONCURRENCY = 4
 SEND_DELAY = 0.25
 LEASE_SECONDS = 3
-
-
-@pytest.fixture
-def database_url(pg_schema_url):
-    """PostgreSQL only: several processes share the database."""
-    return truncated_pg_url(pg_schema_url)
 
 
 @pytest.fixture
@@ -71,11 +66,11 @@ def slow_twilio():
 class Worker:
     """`orchestrator worker` in a process group of its own, output to a log file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: tuple[str, ...] = ()) -> None:
         self.log = log
         self._out = log.open("wb")
         self.proc = subprocess.Popen(
-            [ORCHESTRATOR, "worker", "-c", str(CONCURRENCY)], env=env, cwd=REPO,
+            [ORCHESTRATOR, *(command or ("worker", "-c", str(CONCURRENCY)))], env=env, cwd=REPO,
             stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -211,20 +206,106 @@ def test_a_worker_killed_mid_dispatch_loses_nothing(database_url, celery_produce
               f"fake sends {sum(sends.values())} for {N_MESSAGES} messages: {duplicates} duplicate(s)")
 
         assert set(sends) == set(body_of.values()), "every message reached the provider"
-        assert duplicates >= 0
-        assert duplicates <= len(in_flight) <= CONCURRENCY, "only sends in flight at the kill may repeat"
-        assert duplicated_bodies <= {body_of[m] for m in in_flight}
+        assert duplicates == 0, f"sent twice: {sorted(duplicated_bodies)}"
         with st.db.session() as s:
             attempts = s.scalars(select(Attempt).where(Attempt.message_id.in_(ids), Attempt.channel == "sms")).all()
             assert len(attempts) == N_MESSAGES
             assert all(a.status == AttemptStatus.SENT and a.send_count == 1 and a.lease_until is None
                        and a.provider_message_id in slow_twilio.messages for a in attempts)
-            # What the dead worker held was taken over: claimed again under another lease.
+            # What the dead worker held was taken over: claimed again under another lease, and
+            # settled as an uncertain send (Twilio had it, or never got it).
             taken_over = [a for a in attempts if a.message_id in set(in_flight)]
             assert all(a.tries >= 2 and f":{first.pid}:" not in (a.leased_by or "") for a in taken_over)
+            assert all(a.uncertain_count == 1 and a.uncertain_resolution in ("reconciled", "not_sent")
+                       for a in taken_over), [(a.uncertain_count, a.uncertain_resolution) for a in taken_over]
+            reconciled = sum(a.uncertain_resolution == "reconciled" for a in attempts)
+            print(f"uncertain: {len(taken_over)} ({reconciled} reconciled with Twilio, "
+                  f"{len(taken_over) - reconciled} never reached it)")
+            assert not [a for a in attempts if a.message_id not in set(in_flight) and a.uncertain_at]
             # The email fallback is only released when SMS fails: none may have been sent.
             assert not s.scalar(select(func.count()).select_from(Attempt).where(
                 Attempt.message_id.in_(ids), Attempt.channel == "email", Attempt.status == AttemptStatus.SENT))
     finally:
         for w in workers:
             w.stop()
+
+
+def test_the_embedded_serve_killed_mid_send_sends_no_sms_twice(database_url, make_app, slow_twilio, tmp_path):
+    """The embedded default — `orchestrator serve`: SQLite, in-process queue and workers —
+    SIGKILLed while sends are in flight, then started again: what was queued in memory comes
+    back through the sweeper, what was in flight is reconciled with Twilio."""
+    import httpx
+
+    from tests.live_server import free_port
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the embedded default runs on SQLite")
+    port = free_port()
+    env = {
+        **os.environ, "DATABASE_URL": database_url, "ORCHESTRATOR_DATA_DIR": str(tmp_path), "PORT": str(port),
+        "CELERY_BROKER_URL": "memory://", "LEASE_SECONDS": str(LEASE_SECONDS), "SWEEP_INTERVAL_SECONDS": "0.5",
+        "WORKER_CONCURRENCY": str(CONCURRENCY), "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_API_BASE_URL": slow_twilio.base_url, "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("CI", None)
+    env.pop("EMBEDDED_WORKER", None)
+    st = make_app().extensions[EXTENSION_KEY]  # this process only reads the database
+    with st.db.session() as s:
+        _, key = create_api_key(s, "crash", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    base = f"http://127.0.0.1:{port}"
+
+    def up(server):
+        def ready():
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200, "up"
+            except httpx.HTTPError as exc:
+                return False, type(exc).__name__
+        wait_until(ready, 30, "serve answering", [server])
+
+    servers = [Worker(env, tmp_path / "serve-1.log", ("serve",))]
+    try:
+        up(servers[0])
+        r = httpx.put(f"{base}/v1/recipients/u-1", headers=auth, json={"phone": PHONE, "email": "a@example.com"})
+        assert r.status_code in (200, 201), r.text
+        body_of: dict[str, str] = {}
+        states_at_kill: dict[str, int] = {}
+        for i in range(N_MESSAGES):
+            body = f"code {i:06d}"
+            r = httpx.post(f"{base}/v1/messages", headers=auth, json={
+                "recipient": {"user_id": "u-1"}, "category": "otp", "urgency": "high", "content": {"body": body}})
+            assert r.status_code == 202, r.text
+            body_of[r.json()["id"]] = body
+            if not states_at_kill and (len(slow_twilio.requests) >= 6 or i == N_MESSAGES // 2):
+                # Kill it mid-batch (the rest is posted to the restarted server), and restart.
+                wait_until(lambda: (len(slow_twilio.requests) >= 2, len(slow_twilio.requests)), 30,
+                           "serve sending", servers)
+                servers[0].kill(signal.SIGKILL)
+                servers[0].proc.wait(5)
+                states_at_kill = sms_states(st, list(body_of))
+                assert states_at_kill.get("sending", 0) >= 1, states_at_kill
+                servers.append(Worker(env, tmp_path / "serve-2.log", ("serve",)))
+                up(servers[1])
+        ids = list(body_of)
+
+        def all_sent():
+            states = sms_states(st, ids)
+            return states.get("sent", 0) == N_MESSAGES, states
+
+        final = wait_until(all_sent, 60, "every SMS sent after the restart", servers[1:])
+        time.sleep(SEND_DELAY * 2)
+        sends = collections.Counter(m["body"] for m in list(slow_twilio.messages.values()))
+        print(f"\nserve killed with SMS attempts {states_at_kill}; after restart {final}; "
+              f"fake sends {sum(sends.values())} for {N_MESSAGES}")
+        assert set(sends) == set(body_of.values()), "every message reached the provider"
+        assert sum(sends.values()) == N_MESSAGES, f"sent twice: {[b for b, n in sends.items() if n > 1]}"
+        with st.db.session() as s:
+            attempts = s.scalars(select(Attempt).where(Attempt.message_id.in_(ids), Attempt.channel == "sms")).all()
+            assert all(a.send_count == 1 and a.provider_message_id in slow_twilio.messages for a in attempts)
+            uncertain = [a for a in attempts if a.uncertain_at]
+            assert len(uncertain) == states_at_kill["sending"]
+            assert all(a.uncertain_resolution in ("reconciled", "not_sent") for a in uncertain)
+    finally:
+        for server in servers:
+            server.stop()

@@ -6,10 +6,14 @@
         ...
         fake.requests[-1].form["To"]
 
-Endpoint: POST /2010-04-01/Accounts/{AccountSid}/Messages.json, HTTP Basic auth, form body;
+Endpoints: POST /2010-04-01/Accounts/{AccountSid}/Messages.json, HTTP Basic auth, form body;
 201 with Twilio's message JSON, or Twilio's legacy error JSON
-`{"code", "message", "more_info", "status"}`. Scripted behaviour is consumed one request at
-a time, in order: `fail_next`, `hang_next`, `reset_next`, `respond_next`.
+`{"code", "message", "more_info", "status"}`. GET on the same path lists messages the way
+Twilio does: filters `To`, `From`, `DateSent` / `DateSent<` / `DateSent>` (on `date_sent`,
+empty until a message is sent: `mark_sent`), newest first, paged by `PageSize` (default 50)
+and `Page`/`PageToken`, with Twilio's paging fields (`first_page_uri`, `next_page_uri`,
+`previous_page_uri`, `page`, `page_size`, `start`, `end`, `uri`) around `messages`.
+Scripted behaviour is consumed one request at a time, in order: `fail_next`, `hang_next`, `reset_next`, `respond_next`.
 
 Also builds signed status callbacks (`signed_callback`, `status_callback_for`) for webhook
 tests, signed the way Twilio signs them (RequestValidator.compute_signature).
@@ -28,7 +32,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import UTC, datetime
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -331,6 +336,8 @@ class TwilioFake:
             return 401, error_body(401, 20003)
         if match["account"] != self.account_sid:
             return 404, error_body(404, 20404)
+        if req.method == "GET":
+            return self._list_messages(req)
         if req.method != "POST":
             return 405, error_body(405, None, "Method not allowed")
         form = req.form
@@ -379,6 +386,69 @@ class TwilioFake:
         if self.on_message is not None:
             self.on_message(stored)
         return message
+
+    def mark_sent(self, sid: str, when: datetime | None = None) -> None:
+        """Twilio handed the message to the carrier: status `sent`, `date_sent` set."""
+        with self._lock:
+            message = self.messages[sid]
+            message["status"] = "sent"
+            message["date_sent"] = formatdate((when or datetime.now(UTC)).timestamp(), usegmt=True)
+
+    def _list_messages(self, req: ReceivedRequest) -> tuple[int, dict[str, Any]]:
+        split = urlsplit(req.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        try:
+            page_size = int(query.get("PageSize", "50"))
+            page = int(query.get("Page", "0"))
+        except ValueError:
+            return 400, error_body(400, 20001, "Invalid paging parameter")
+        if not 1 <= page_size <= 1000 or page < 0:
+            return 400, error_body(400, 20001, "Invalid paging parameter")
+        date_filters = []
+        for key, op in (("DateSent", "="), ("DateSent<", "<="), ("DateSent>", ">=")):
+            if query.get(key):
+                try:
+                    day = datetime.fromisoformat(query[key].replace("Z", "+00:00")).date()
+                except ValueError:
+                    return 400, error_body(400, 20001, f"Invalid {key}")
+                date_filters.append((op, day))
+        with self._lock:
+            stored = list(self.messages.values())
+        selected = []
+        for m in reversed(stored):  # newest first, as Twilio lists
+            if query.get("To") and m["to"] != query["To"]:
+                continue
+            if query.get("From") and m["from"] != query["From"]:
+                continue
+            if date_filters:
+                if not m["date_sent"]:
+                    continue
+                sent = parsedate_to_datetime(m["date_sent"]).date()
+                if not all((sent == d) if op == "=" else (sent <= d) if op == "<=" else (sent >= d)
+                           for op, d in date_filters):
+                    continue
+            selected.append({k: v for k, v in m.items() if not k.startswith("_")})
+        base = split.path
+        kept = [(k, v) for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")]
+
+        def uri(n: int) -> str:
+            extra = [("PageToken", f"PA{n * page_size}")] if n > 0 else []
+            return base + "?" + urlencode([*kept, ("PageSize", page_size), ("Page", n), *extra])
+
+        start = page * page_size
+        chunk = selected[start:start + page_size]
+        has_next = start + page_size < len(selected)
+        return 200, {
+            "messages": chunk,
+            "end": start + len(chunk) - 1 if chunk else start,
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if has_next else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "start": start,
+            "uri": uri(page),
+        }
 
     @staticmethod
     def _send(h: _Handler, status: int, body: bytes, headers: Mapping[str, str]) -> None:

@@ -375,3 +375,11 @@ def test_device_token_never_logged_in_full(fake, provider, caplog):
     assert caplog.records
     assert DEVICE not in caplog.text
     assert json.dumps(DEVICE) not in caplog.text
+
+
+def test_an_alert_carries_the_attempt_as_collapse_id_so_a_resend_replaces_it(fake, provider):
+    provider.send(delivery(attempt_id="01JATTEMPTULID000000000000"))
+    provider.send(delivery(attempt_id="01JATTEMPTULID000000000000"))  # the resend of an uncertain send
+    assert [r.headers["apns-collapse-id"] for r in fake.requests] == ["01JATTEMPTULID000000000000"] * 2
+    provider.send(delivery(title="", body="", data={"sync": True}))
+    assert "apns-collapse-id" not in fake.requests[-1].headers  # background pushes are not shown

@@ -305,3 +305,11 @@ def test_already_expired_delivery_is_not_sent(fake, provider):
     error = send_error(provider, expires_at=datetime.now(UTC) - timedelta(seconds=1))
     assert error.error_class == ErrorClass.PERMANENT
     assert fake.sends == []
+
+
+def test_a_notification_collapses_per_attempt_so_a_resend_replaces_it(fake, provider):
+    provider.send(delivery(attempt_id="01JATTEMPTULID000000000000"))
+    message = fake.sends[0].body["message"]
+    assert message["android"]["collapse_key"] == "01JATTEMPTULID000000000000"
+    assert message["apns"]["headers"]["apns-collapse-id"] == "01JATTEMPTULID000000000000"
+    assert message["webpush"]["headers"]["Topic"] == "01JATTEMPTULID000000000000"

@@ -1,0 +1,281 @@
+"""Uncertain sends: a worker claimed an attempt (committing `send_started_at`), called the
+provider, and died before recording the outcome. The next claim, after the lease, settles it:
+Twilio is asked (its List Messages resource, on the wire fake) and a message it holds is
+recorded instead of being sent again; providers that cannot be asked follow the policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from orchestrator import metrics
+from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, claim
+from orchestrator.storage.models import Attempt
+from providers.base import AttemptStatus, Channel
+from providers.twilio_sms import TwilioSMSProvider
+from tests.dispatch.conftest import SID, TOKEN
+from tests.fakes.twilio_fake import TwilioFake
+
+
+def by_channel(msg, channel):
+    return [a for a in msg["attempts"] if a["channel"] == channel]
+
+
+def uncertain_count(channel: str, resolution: str) -> float:
+    return metrics.REGISTRY.get_sample_value("orchestrator_uncertain_sends_total",
+                                             {"channel": channel, "resolution": resolution}) or 0.0
+
+
+def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None:
+    """What a worker killed mid-send leaves behind: its claim committed; maybe its request
+    reached the provider (sent with the real provider client); no outcome recorded."""
+    with state.db.session() as s:
+        claimed = claim(s, attempt_id, clock.now, 60, "host:4242:dead")
+        assert claimed is not None
+        _, row = claimed
+        message = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
+    if reach_provider:
+        delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
+        [provider] = state.providers.candidates(row.channel, row.platform, row.provider)[:1]
+        provider.send(delivery)
+    clock.advance(seconds=61)  # the lease runs out
+
+
+def test_the_claim_records_that_the_send_started(user, send, message, state, clock):
+    user()
+    sms_id = by_channel(message(send()["id"]), "sms")[0]["id"]
+    with state.db.session() as s:
+        assert claim(s, sms_id, clock.now, 60, "w")
+    with state.db.session() as s:
+        a = s.get(Attempt, sms_id)
+        assert a.status == AttemptStatus.SENDING and a.send_started_at == clock.now and a.uncertain_at is None
+
+
+def test_twilio_holds_the_message_so_it_is_recorded_not_sent_again(user, send, message, state, clock, twilio):
+    user()
+    sent = send(body="Your code is 424242")
+    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    before = uncertain_count("sms", "reconciled")
+    die_mid_send(state, clock, sms_id, reach_provider=True)
+    [sid] = twilio.messages
+    state.dispatcher.sweep_once()
+
+    assert state.dispatcher.deliver(sms_id) == "sent"
+    assert list(twilio.messages) == [sid], "not sent a second time"
+    listing = [r for r in twilio.requests if r.method == "GET"]
+    assert listing and "To=%2B447400123456" in listing[-1].path
+    sms = by_channel(message(sent["id"]), "sms")[0]
+    assert sms["status"] == "sent" and sms["provider_message_id"] == sid
+    assert sms["uncertain"] == {"at": sms["uncertain"]["at"], "count": 1, "resolution": "reconciled"}
+    assert uncertain_count("sms", "reconciled") == before + 1
+    with state.db.session() as s:
+        assert s.get(Attempt, sms_id).send_count == 1
+    # Its receipt finds it by the SID, as for any send.
+    assert message(sent["id"])["status"] in ("in_progress", "sent")
+
+
+def test_twilio_never_got_it_so_it_is_sent_once(user, send, message, state, clock, twilio):
+    user()
+    sent = send(body="Your code is 777777")
+    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    before = uncertain_count("sms", "not_sent")
+    die_mid_send(state, clock, sms_id, reach_provider=False)
+    assert state.dispatcher.deliver(sms_id) == "sent"
+    assert len(twilio.messages) == 1
+    sms = by_channel(message(sent["id"]), "sms")[0]
+    assert sms["uncertain"]["resolution"] == "not_sent" and sms["tries"] == 2
+    assert uncertain_count("sms", "not_sent") == before + 1
+
+
+def test_an_identical_text_sent_by_another_attempt_is_not_taken_for_ours(user, send, message, state, clock,
+                                                                           twilio, drain):
+    user()
+    first = send(body="Your order shipped")
+    drain()
+    assert len(twilio.messages) == 1  # the first message's, recorded on its attempt
+    second = send(body="Your order shipped")
+    sms_id = by_channel(message(second["id"]), "sms")[0]["id"]
+    die_mid_send(state, clock, sms_id, reach_provider=False)
+    assert state.dispatcher.deliver(sms_id) == "sent"
+    assert len(twilio.messages) == 2
+    sids = {by_channel(message(m["id"]), "sms")[0]["provider_message_id"] for m in (first, second)}
+    assert sids == set(twilio.messages)
+
+
+def test_twilio_unreachable_while_reconciling_asks_again_later(user, send, message, state, clock, twilio):
+    user()
+    sent = send(body="Your code is 313131")
+    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    die_mid_send(state, clock, sms_id, reach_provider=True)
+    twilio.fail_next(503)
+    assert state.dispatcher.deliver(sms_id) == "retry_later"
+    with state.db.session() as s:
+        a = s.get(Attempt, sms_id)
+        assert a.status == AttemptStatus.SENDING and a.lease_until > clock.now and a.uncertain_resolution is None
+    assert state.dispatcher.deliver(sms_id) == "not_claimed"
+    clock.advance(seconds=31)
+    assert state.dispatcher.deliver(sms_id) == "sent"
+    assert len(twilio.messages) == 1
+    assert by_channel(message(sent["id"]), "sms")[0]["uncertain"]["resolution"] == "reconciled"
+
+
+@pytest.fixture
+def sandbox_app(make_app):
+    return make_app()  # no Twilio: every channel is a provider that cannot be asked
+
+
+@pytest.mark.parametrize(("category", "resolution", "attempt_status"), [
+    ("otp", "resent", "sent"),              # critical: a counted duplicate beats a miss
+    ("winback", "failed", "failed"),        # marketing: a second one is the harm
+    ("transactional", "fell_back", "failed"),
+])
+def test_providers_that_cannot_be_asked_follow_the_policy(sandbox_app, category, resolution, attempt_status,
+                                                           clock):
+    from orchestrator.app_state import EXTENSION_KEY
+    from orchestrator.auth import create_api_key
+
+    state = sandbox_app.extensions[EXTENSION_KEY]
+    client = sandbox_app.test_client()
+    with state.db.session() as s:
+        _, key = create_api_key(s, "t", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client.put("/v1/recipients/u-1", headers=auth, json={
+        "email": "ada@example.com", "phone": "+447400123456", "last_active_at": clock.now.isoformat(),
+        "consents": {"sms": True, "email": True, "push": True, "marketing": True},
+        "devices": [{"token": "f" * 64, "platform": "fcm"}]})
+    r = client.post("/v1/messages", headers=auth, json={
+        "recipient": {"user_id": "u-1"}, "category": category, "content": {"title": "Hi", "body": "Hello"}})
+    assert r.status_code == 202, r.get_json()
+    msg = client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()
+    first = next(a for a in msg["attempts"] if a["status"] == "queued" and a["due_at"]
+                 and a["channel"] != Channel.IN_APP)
+    before = uncertain_count(first["channel"], resolution)
+    die_mid_send(state, clock, first["id"], reach_provider=False)
+
+    state.dispatcher.deliver(first["id"])
+    msg = client.get(f"/v1/messages/{msg['id']}", headers=auth).get_json()
+    a = next(x for x in msg["attempts"] if x["id"] == first["id"])
+    assert a["status"] == attempt_status
+    assert a["uncertain"]["resolution"] == resolution and a["uncertain"]["count"] == 1
+    assert uncertain_count(first["channel"], resolution) == before + 1
+    with state.db.session() as s:
+        row = s.get(Attempt, first["id"])
+        # A resend after a send that may have arrived counts both: the duplicate is visible.
+        assert row.send_count == (2 if resolution == "resent" else 0)
+    if resolution == "failed":
+        later = [x for x in msg["attempts"] if x["step"] > a["step"] and x["mode"] == "fallback"]
+        assert all(x["status"] == "cancelled" for x in later)
+
+
+def test_find_sent_pages_through_twilios_listing():
+    """The provider's List Messages call follows next_page_uri as Twilio pages it."""
+    from datetime import UTC, datetime
+
+    from providers.base import Delivery
+
+    with TwilioFake(SID, TOKEN) as fake:
+        provider = TwilioSMSProvider(SID, TOKEN, from_number="+15005550006", base_url=fake.base_url)
+        since = datetime.now(UTC) - timedelta(seconds=5)
+        for i in range(120):
+            provider.send(Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to="+447400123456",
+                                   body=f"n{i}"))
+        provider.send(Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to="+447400999999",
+                               body="n0"))
+        target = Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to="+447400123456", body="n0")
+        found = provider.find_sent(target, since)
+        assert [r.provider_message_id for r in found] == [
+            sid for sid, m in fake.messages.items() if m["body"] == "n0" and m["to"] == "+447400123456"]
+        pages = [r.path for r in fake.requests if r.method == "GET"]
+        assert len(pages) == 3 and "Page=2" in pages[-1] and "PageToken=" in pages[-1]
+        assert provider.find_sent(target, datetime.now(UTC) + timedelta(hours=1)) == []
+
+
+def test_the_fake_lists_like_twilio():
+    import httpx
+
+    with TwilioFake(SID, TOKEN) as fake:
+        url = f"{fake.base_url}/2010-04-01/Accounts/{SID}/Messages.json"
+        for body in ("a", "b", "c"):
+            httpx.post(url, auth=(SID, TOKEN), data={"To": "+447400123456", "From": "+15005550006", "Body": body})
+        r = httpx.get(url, auth=(SID, TOKEN), params={"To": "+447400123456", "PageSize": 2})
+        page = r.json()
+        assert r.status_code == 200 and [m["body"] for m in page["messages"]] == ["c", "b"]
+        assert {"first_page_uri", "next_page_uri", "previous_page_uri", "page", "page_size", "start", "end",
+                "uri"} <= set(page)
+        assert page["page"] == 0 and page["start"] == 0 and page["end"] == 1 and page["previous_page_uri"] is None
+        nxt = httpx.get(fake.base_url + page["next_page_uri"], auth=(SID, TOKEN)).json()
+        assert [m["body"] for m in nxt["messages"]] == ["a"] and nxt["next_page_uri"] is None
+        # DateSent filters on date_sent, which Twilio sets only once the message is sent.
+        today = nxt["messages"][0]["date_created"]
+        assert httpx.get(url, auth=(SID, TOKEN), params={"DateSent>": "2000-01-01"}).json()["messages"] == []
+        fake.mark_sent(page["messages"][0]["sid"])
+        dated = httpx.get(url, auth=(SID, TOKEN), params={"DateSent>": "2000-01-01"}).json()["messages"]
+        assert [m["body"] for m in dated] == ["c"] and today
+        assert httpx.get(url, auth=("AC" + "9" * 32, TOKEN)).status_code == 401
+        assert httpx.get(url, auth=(SID, TOKEN), params={"PageSize": "0"}).status_code == 400
+
+
+def test_the_hot_path_claim_reads_no_more(state):
+    """The uncertainty columns ride on the claim's UPDATE … RETURNING: no statement added."""
+    from orchestrator.dispatch import deliver
+
+    compiled = str(deliver._CLAIM.compile(state.db.engine))
+    assert "send_started_at" in compiled and "uncertain_at" in compiled
+    with state.db.session() as s:
+        assert s.scalar(select(Attempt.id).limit(1)) is None
+
+
+def test_an_uncertain_send_of_an_expired_message_is_not_resent(sandbox_app, clock):
+    """Provider cannot be asked, policy says resend (OTP), but the message expired meanwhile:
+    it ends expired, uncertain, and nothing is sent again."""
+    from orchestrator.app_state import EXTENSION_KEY
+    from orchestrator.auth import create_api_key
+
+    state = sandbox_app.extensions[EXTENSION_KEY]
+    client = sandbox_app.test_client()
+    with state.db.session() as s:
+        _, key = create_api_key(s, "t", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client.put("/v1/recipients/u-1", headers=auth, json={"phone": "+447400123456", "consents": {"sms": True}})
+    r = client.post("/v1/messages", headers=auth, json={
+        "recipient": {"user_id": "u-1"}, "category": "otp", "content": {"body": "Your code is 1"},
+        "expires_at": (clock.now + timedelta(seconds=30)).isoformat()})
+    assert r.status_code == 202, r.get_json()
+    sms = next(a for a in r.get_json().get("attempts", []) or
+               client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()["attempts"]
+               if a["channel"] == "sms")
+    die_mid_send(state, clock, sms["id"], reach_provider=False)
+    assert state.dispatcher.deliver(sms["id"]) == "expired"
+    a = next(x for x in client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()["attempts"]
+             if x["id"] == sms["id"])
+    assert a["status"] == "expired" and a["uncertain"]["resolution"] == "failed"
+    with state.db.session() as s:
+        assert s.get(Attempt, sms["id"]).send_count == 0
+
+
+def test_an_uncertain_in_app_send_is_simply_made(sandbox_app, clock):
+    """In-app is the service's own: the item shows only once the attempt is recorded sent,
+    so the dead worker's half-done send reached nobody."""
+    from orchestrator.app_state import EXTENSION_KEY
+    from orchestrator.auth import create_api_key
+
+    state = sandbox_app.extensions[EXTENSION_KEY]
+    client = sandbox_app.test_client()
+    with state.db.session() as s:
+        _, key = create_api_key(s, "t", ["send", "read", "recipients"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client.put("/v1/recipients/u-1", headers=auth, json={"email": "ada@example.com",
+                                                         "last_active_at": clock.now.isoformat()})
+    assert client.post("/v1/recipients/u-1/presence", headers=auth).status_code in (200, 202, 204)
+    r = client.post("/v1/messages", headers=auth, json={
+        "recipient": {"user_id": "u-1"}, "category": "onboarding", "content": {"title": "Hi", "body": "Welcome"}})
+    assert r.status_code == 202, r.get_json()
+    msg = client.get(f"/v1/messages/{r.get_json()['id']}", headers=auth).get_json()
+    inapp = next(a for a in msg["attempts"] if a["channel"] == "in_app")
+    die_mid_send(state, clock, inapp["id"], reach_provider=False)
+    state.dispatcher.deliver(inapp["id"])
+    msg = client.get(f"/v1/messages/{msg['id']}", headers=auth).get_json()
+    inapp = next(a for a in msg["attempts"] if a["id"] == inapp["id"])
+    assert inapp["status"] == "sent" and inapp["uncertain"]["resolution"] == "not_sent"
