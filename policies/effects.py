@@ -9,7 +9,9 @@
     require_any: [sms, email, push]      at least one of them, else suppressed
     hold_in_app: 72h                     offline user: in-app waits for the next session (TTL)
     defer_in_quiet_hours: [push, sms]    not before the end of quiet hours
-    cap_in_app: true                     or {per_day: 3, per_week: 10}; default: thresholds
+    cap_in_app: true                     or {per_day: 3, per_week: 10, over_cap: quiet}; default: thresholds
+                                         over_cap: exclude (default: no in-app at all) | quiet (a
+                                         user in the app gets a quiet inbox entry, no live display)
     suppress: true                       send nothing
     require_confirmation: [delivery, read]
     provider: {sms: twilio}              pin a provider per channel
@@ -33,6 +35,7 @@ EFFECT_KEYS = (
     "suppress", "require_confirmation", "provider",
 )
 _CONFIRMATIONS = {"delivery": "delivery_confirmation", "read": "read_confirmation"}
+CAP_OVER = ("exclude", "quiet")
 
 
 def parse_duration(raw: Any) -> timedelta | None:
@@ -79,6 +82,9 @@ class Effects:
     hold_in_app: timedelta | None = None
     defer_in_quiet_hours: tuple[str, ...] = ()
     cap_in_app: tuple[int, int] | None = None
+    # What over the in-app cap means for a user in the app (CAP_OVER). `exclude` by default, so
+    # a stored policy version keeps the meaning it was approved with.
+    cap_over: str = "exclude"
     suppress: bool = False
     confirmations: tuple[str, ...] = ()
     providers: Mapping[str, str] = field(default_factory=dict)
@@ -176,8 +182,15 @@ class _Parser:
                 parts.append(f"hold in_app up to {format_duration(ttl)}")
         if "cap_in_app" in then:
             kw["cap_in_app"] = self.cap(then["cap_in_app"])
+            raw = then["cap_in_app"]
+            over = raw.get("over_cap", "exclude") if isinstance(raw, Mapping) else "exclude"
+            if over not in CAP_OVER:
+                self.error("then.cap_in_app.over_cap", f"expected one of {', '.join(CAP_OVER)}, got {over!r}")
+            else:
+                kw["cap_over"] = over
             if kw["cap_in_app"]:
-                parts.append("cap in_app at {}/day, {}/week".format(*kw["cap_in_app"]))
+                parts.append("cap in_app at {}/day, {}/week".format(*kw["cap_in_app"])
+                             + (" (quiet inbox entry over it)" if over == "quiet" else ""))
         if "suppress" in then:
             if then["suppress"] is not True:
                 self.error("then.suppress", "expected true")
@@ -207,11 +220,12 @@ class _Parser:
         week = self.thresholds.get("in_app_cap_per_week")
         if raw is True:
             return (day, week) if isinstance(day, int) and isinstance(week, int) else None
-        if isinstance(raw, Mapping) and set(raw) <= {"per_day", "per_week"}:
+        if isinstance(raw, Mapping) and set(raw) <= {"per_day", "per_week", "over_cap"}:
             day, week = raw.get("per_day", day), raw.get("per_week", week)
             if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (day, week)):
                 return day, week
-        self.error("then.cap_in_app", f"expected true or {{per_day: N, per_week: N}}, got {raw!r}")
+        self.error("then.cap_in_app",
+                   f"expected true or {{per_day: N, per_week: N, over_cap: quiet|exclude}}, got {raw!r}")
         return None
 
 

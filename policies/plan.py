@@ -33,6 +33,9 @@ class Step:
     not_before: datetime | None = None  # quiet-hours deferral (UTC)
     hold_ttl: timedelta | None = None  # in-app held for the next session, at most this long
     reason: str = ""
+    # In-app over its frequency cap for a user in the app: an inbox entry and an unread-count
+    # update, but no live display (no toast, no banner).
+    quiet: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class Step:
             "not_before": self.not_before.isoformat() if self.not_before else None,
             "hold_ttl_seconds": _seconds(self.hold_ttl),
             "reason": self.reason,
+            "quiet": self.quiet,
         }
 
 

@@ -7,6 +7,7 @@ from policy_test_helpers import NOW, message, recipient
 from policies import (
     Device,
     MessageFacts,
+    PolicyError,
     RecipientFacts,
     RoutePlan,
     Step,
@@ -337,3 +338,21 @@ def test_critical_floor_also_applies_after_quiet_hours_drop_steps(doc_with_rules
     plan = decide(policy, message("security_alert"), recipient(), night)
     assert [(s.channel, s.not_before) for s in plan.steps] == [
         ("in_app", None), ("push", datetime(2026, 3, 4, 23, 0, tzinfo=UTC))]
+
+
+def test_over_the_cap_quiet_keeps_in_app_for_a_user_in_the_app(doc_with_rules):
+    """Issue #11 defect 7: `over_cap: quiet` turns in-app into a quiet inbox entry for a user
+    in the app, instead of sending the next channel; offline users still lose in-app."""
+    policy = load_policy(doc_with_rules([rule("cap", {"cap_in_app": {"per_day": 1, "over_cap": "quiet"},
+                                                      "route": ["in_app", "email"]})]))
+    plan = decide(policy, message(), recipient(in_app_count_day=1, connected=True), NOW)
+    assert [(s.channel, s.quiet) for s in plan.steps] == [("in_app", True), ("email", False)]
+    assert plan.excluded_by("in_app") is None and "quiet inbox entry" in plan.steps[0].reason
+    assert plan.to_dict()["steps"][0]["quiet"] is True
+    offline = decide(policy, message(), recipient(in_app_count_day=1, connected=False), NOW)
+    assert offline.channels == ("email",)
+
+
+def test_over_cap_must_be_quiet_or_exclude(doc_with_rules):
+    with pytest.raises(PolicyError, match="cap_in_app.over_cap"):
+        load_policy(doc_with_rules([rule("cap", {"cap_in_app": {"over_cap": "loud"}})]))

@@ -38,6 +38,7 @@ def test_every_default_rule_is_decisive_in_some_golden_case():
         "in-app-hold-for-next-session": "hold",
         "quiet-hours-defer-interruptions": "not_before",
         "social-escalate-to-push": "escalate after 10m",
+        "in-app-frequency-cap": " quiet",
     }
     for rule in load_default_policy().rules:
         covered = rule.id in named or by_effect.get(rule.id, "\0") in steps or rule.id in reasons
