@@ -14,6 +14,9 @@
                                          user in the app gets a quiet inbox entry, no live display)
     suppress: true                       send nothing
     require_confirmation: [delivery, read]
+                                         or {of: [delivery, read], remind_after: 3d, escalate_after: 7d}:
+                                         not acknowledged `remind_after` the send, the notice is sent
+                                         again; not acknowledged `escalate_after` it, it is escalated
     provider: {sms: twilio}              pin a provider per channel
 """
 
@@ -87,6 +90,7 @@ class Effects:
     cap_over: str = "exclude"
     suppress: bool = False
     confirmations: tuple[str, ...] = ()
+    confirm_timers: tuple[timedelta, timedelta] | None = None  # (remind_after, escalate_after)
     providers: Mapping[str, str] = field(default_factory=dict)
     summary: str = ""
     # The two most common kinds of rule; the engine takes a shortcut for them.
@@ -198,12 +202,17 @@ class _Parser:
             parts.append("suppress")
         if "require_confirmation" in then:
             raw = then["require_confirmation"]
+            if isinstance(raw, Mapping):
+                raw = self.confirm_timers(raw, kw)
             raw = [raw] if isinstance(raw, str) else raw
             if not isinstance(raw, list) or not raw or any(r not in _CONFIRMATIONS for r in raw):
                 self.error("then.require_confirmation", f"expected a list among delivery, read; got {raw!r}")
             else:
                 kw["confirmations"] = tuple(_CONFIRMATIONS[r] for r in raw)
                 parts.append("require " + ", ".join(kw["confirmations"]))
+                if kw.get("confirm_timers"):
+                    parts.append("remind after {}, escalate after {}".format(
+                        *(format_duration(t) for t in kw["confirm_timers"])))
         if "provider" in then:
             raw = then["provider"]
             if not isinstance(raw, Mapping) or not all(isinstance(v, str) and v for v in raw.values()):
@@ -214,6 +223,21 @@ class _Parser:
                 parts.append("provider " + ", ".join(f"{k}={v}" for k, v in raw.items()))
         return Effects(summary="; ".join(parts), exclude_only=set(then) == {"exclude"},
                        route_only=set(then) == {"route"} and "route" in kw, **kw)
+
+    def confirm_timers(self, raw: Mapping, kw: dict[str, Any]) -> Any:
+        """The mapping form of require_confirmation; returns its `of` list."""
+        path = "then.require_confirmation"
+        unknown = sorted(set(raw) - {"of", "remind_after", "escalate_after"})
+        if unknown:
+            self.error(path, f"unknown key(s) {unknown}")
+        remind, escalate = parse_duration(raw.get("remind_after")), parse_duration(raw.get("escalate_after"))
+        if remind is None or escalate is None:
+            self.error(path, "remind_after and escalate_after need durations like '3d'")
+        elif escalate <= remind:
+            self.error(f"{path}.escalate_after", "must be later than remind_after")
+        else:
+            kw["confirm_timers"] = (remind, escalate)
+        return raw.get("of")
 
     def cap(self, raw: Any) -> tuple[int, int] | None:
         day = self.thresholds.get("in_app_cap_per_day")

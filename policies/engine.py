@@ -59,7 +59,7 @@ class _Decision:
     """Mutable scratch state of one decision; turned into an immutable RoutePlan at the end."""
 
     __slots__ = ("policy", "facts", "excluded", "trace", "route", "route_rule", "required", "required_any",
-                 "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons", "quiet")
+                 "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons", "quiet", "confirm")
 
     def __init__(self, policy: Policy, facts: dict[str, Any]):
         # Rarely used parts start as shared empty tuples / mappings and are replaced on first
@@ -79,6 +79,7 @@ class _Decision:
         self.requires: tuple[str, ...] = ()
         self.providers: Mapping[str, str] = _NOTHING
         self.reasons: dict[str, str] | None = None
+        self.confirm: tuple[timedelta, timedelta] | None = None
         self.quiet: str | None = None  # why in-app is a quiet inbox entry (over the cap, user in the app)
 
     def reason(self, rule: Rule) -> str:
@@ -132,6 +133,8 @@ class _Decision:
         for c in e.confirmations:
             if c not in self.requires:
                 self.requires += (c,)
+        if e.confirm_timers is not None:
+            self.confirm = e.confirm_timers
         if e.providers:
             self.providers = {**self.providers, **e.providers}
 
@@ -276,6 +279,9 @@ def _finish(d: _Decision, steps: list[Step]) -> RoutePlan:
         "trace": tuple(d.trace),
         "facts": d.facts,
         "requires": d.requires,
+        "confirmation": None if d.confirm is None or not steps else {
+            "remind_after_seconds": int(d.confirm[0].total_seconds()),
+            "escalate_after_seconds": int(d.confirm[1].total_seconds())},
     })
 
 

@@ -81,6 +81,8 @@ class RoutePlan:
     trace: tuple[RuleMatch, ...]
     facts: dict[str, Any] = field(hash=False, compare=True)
     requires: tuple[str, ...] = ()
+    # When read confirmation is required: {"remind_after_seconds", "escalate_after_seconds"}.
+    confirmation: dict[str, int] | None = field(default=None, hash=False)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -102,4 +104,5 @@ class RoutePlan:
             "trace": [t.to_dict() for t in self.trace],
             "facts": dict(self.facts),
             "requires": list(self.requires),
+            "confirmation": dict(self.confirmation) if self.confirmation else None,
         }

@@ -28,7 +28,7 @@ from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
 from .facts import message_facts, recipient_facts, with_in_app_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
-                     "requires", "trace")
+                     "requires", "confirmation", "trace")
 
 
 @dataclass

@@ -131,7 +131,7 @@ def test_plan_to_dict_is_json_safe(policy):
     plan = decide(policy, message("payment_failure"), recipient(), NOW)
     d = json.loads(json.dumps(plan.to_dict()))
     assert set(d) == {"policy_version", "steps", "excluded", "suppressed", "suppressed_reasons", "trace",
-                      "facts", "requires"}
+                      "facts", "requires", "confirmation"}
     escalate = d["steps"][-1]
     assert escalate["channel"] == "sms" and escalate["mode"] == "escalate"
     assert escalate["after_seconds"] == 7200 and escalate["unless_status"] == "read"
@@ -356,3 +356,17 @@ def test_over_the_cap_quiet_keeps_in_app_for_a_user_in_the_app(doc_with_rules):
 def test_over_cap_must_be_quiet_or_exclude(doc_with_rules):
     with pytest.raises(PolicyError, match="cap_in_app.over_cap"):
         load_policy(doc_with_rules([rule("cap", {"cap_in_app": {"over_cap": "loud"}})]))
+
+
+def test_require_confirmation_with_timers(doc_with_rules):
+    """Issue #11 defect 3: the policy declares when a legal notice is reminded and escalated."""
+    policy = load_policy(doc_with_rules([rule("legal", {"route": ["email"], "require_confirmation": {
+        "of": ["delivery", "read"], "remind_after": "2d", "escalate_after": "5d"}})]))
+    plan = decide(policy, message(), recipient(), NOW)
+    assert plan.requires == ("delivery_confirmation", "read_confirmation")
+    assert plan.confirmation == {"remind_after_seconds": 2 * 86400, "escalate_after_seconds": 5 * 86400}
+    with pytest.raises(PolicyError, match="escalate_after"):
+        load_policy(doc_with_rules([rule("legal", {"require_confirmation": {
+            "of": ["read"], "remind_after": "5d", "escalate_after": "2d"}})]))
+    with pytest.raises(PolicyError, match="require_confirmation"):
+        load_policy(doc_with_rules([rule("legal", {"require_confirmation": {"of": ["read"], "remind_after": "x"}})]))
