@@ -57,6 +57,7 @@ class DeliveryContext:
     lease_seconds: int
     worker_id: str
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
+    decorate_email: object = None  # (Delivery) -> Delivery: the acknowledgement link (services/confirmations)
 
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
@@ -147,6 +148,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
                 return early
     callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
     delivery = build_delivery(attempt, message, message.content, callback_url)
+    if attempt.channel == Channel.EMAIL and ctx.decorate_email is not None:
+        delivery = ctx.decorate_email(delivery)
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
 from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
-from ..domain.statuses import derive_message_status
+from ..domain.statuses import MessageStatus, derive_message_status
 from ..storage.db import announce
 from ..storage.models import Attempt, Message
 from .callbacks import record_status_change
@@ -163,7 +163,10 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
                 for a in due_now:
                     a.due_at = now
                 released.extend(due_now)
-    message.status = derive_message_status(message.attempts)
+    status = derive_message_status(message.attempts)
+    if previous == MessageStatus.UNACKNOWLEDGED and status != MessageStatus.ACKNOWLEDGED:
+        status = MessageStatus.UNACKNOWLEDGED  # final unless acknowledged (services/confirmations)
+    message.status = status
     session = session or object_session(message)
     if session is not None:
         if message.status != previous:
