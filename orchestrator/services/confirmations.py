@@ -20,6 +20,8 @@ So a notice never stays `sent` for ever for want of a provider receipt."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -183,6 +185,21 @@ class NoticeState:
             value = getattr(self, name)
             out.append(value.isoformat() if isinstance(value, datetime) else "" if value is None else str(value))
         return out
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet must not read a cell as a formula (CSV injection): user ids are the
+    sender's strings."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(states: list[NoticeState]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(NoticeState.CSV_COLUMNS)
+    for state in states:
+        writer.writerow([_cell(v) for v in state.csv_row()])
+    return buffer.getvalue()
 
 
 def notices(session: Session, limit: int = 500, stage: str | None = None) -> list[NoticeState]:

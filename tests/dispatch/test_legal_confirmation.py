@@ -164,3 +164,39 @@ def test_a_notice_without_confirmation_has_no_link(user, send, drain, smtp):
     send(category="transactional", urgency="normal", body="Your receipt")
     drain()
     assert not LINK.findall(email_text(smtp.received[0]))
+
+
+def test_compliance_view_and_csv_show_the_confirmation_state(app, client, auth, make_key, notice, smtp, clock,
+                                                            drain, message):
+    import csv
+    import io
+
+    from tests.compliance.test_review_pages import login, text
+
+    acked = notice()
+    [url] = LINK.findall(email_text(smtp.received[0]))
+    client.post(url.removeprefix("http://localhost"))
+    clock.advance(minutes=1)
+    ignored = notice()  # this one is never acknowledged
+    clock.advance(days=14, seconds=1)
+    drain()
+    drain()
+    auditor = login(app, make_key(("compliance:read",), name="carol"))
+    page = auditor.get("/review/legal")
+    assert page.status_code == 200
+    body = text(page)
+    assert acked in body and ignored in body and "email_link" in body and "escalated" in body
+    r = auditor.get("/review/legal.csv")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = {row["message_id"]: row for row in csv.DictReader(io.StringIO(r.get_data(as_text=True)))}
+    assert rows[acked]["stage"] == "acknowledged" and rows[acked]["acknowledged_via"] == "email_link"
+    assert rows[acked]["acknowledged_by"] == "u-1" and rows[acked]["reminders_sent"] == "0"
+    assert rows[ignored]["stage"] == "escalated" and rows[ignored]["status"] == "unacknowledged"
+    assert rows[ignored]["reminders_sent"] == "1" and rows[ignored]["escalated_at"]
+    assert rows[ignored]["email_status"] == "sent" and rows[ignored]["acknowledged_at"] == ""
+    only = auditor.get("/review/legal.csv?stage=escalated").get_data(as_text=True)
+    assert ignored in only and acked not in only
+    assert auditor.get("/review/legal?stage=nope").status_code == 422
+    assert app.test_client().get("/review/legal").status_code == 302  # signed-in staff only
+    reader = login(app, make_key(("policy:write",), name="dave"))
+    assert reader.get("/review/legal.csv").status_code == 403
