@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 from tenacity import (
     Retrying,
@@ -30,7 +30,7 @@ from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, Provide
 from .. import metrics
 from ..services import address_signals
 from ..storage.db import after_commit
-from ..storage.models import Attempt, Message
+from ..storage.models import Attempt, Confirmation, Message
 from . import plan_progress, plan_rows
 from .receipts import apply_parked
 
@@ -62,7 +62,9 @@ class DeliveryContext:
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
             Attempt.address, Attempt.platform, Attempt.due_at, Attempt.deadline_at)
-_FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing)
+_FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing,
+             # A notice that requires read confirmation: its email carries the acknowledgement link.
+             exists().where(Confirmation.message_id == Message.id).label("confirmable"))
 
 
 # Built once: constructing SQL expressions costs more than running them on this path.
@@ -148,7 +150,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
                 return early
     callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
     delivery = build_delivery(attempt, message, message.content, callback_url)
-    if attempt.channel == Channel.EMAIL and ctx.decorate_email is not None:
+    if message.confirmable and attempt.channel == Channel.EMAIL and ctx.decorate_email is not None:
         delivery = ctx.decorate_email(delivery)
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)

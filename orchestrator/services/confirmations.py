@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Channel
@@ -57,16 +57,9 @@ def record_plan(conn, message_id: str, user_id: str, plan: dict[str, Any], has_a
     }])
 
 
-_REQUIRES = select(Confirmation.message_id).where(Confirmation.message_id == bindparam("message_id"))
-
-
-def requires_confirmation(session: Session, message_id: str) -> bool:
-    return session.execute(_REQUIRES, {"message_id": message_id}).first() is not None
-
-
 class EmailAckHook:
     """Adds the acknowledgement link to the email of a notice that requires confirmation
-    (the delivery path calls it for every email: one primary-key lookup)."""
+    (the delivery path knows which from its claim: `confirmable`)."""
 
     def __init__(self, st) -> None:
         self.st = st
@@ -74,9 +67,6 @@ class EmailAckHook:
     def __call__(self, delivery):
         from .ack_links import AckLinks
 
-        with self.st.db.session() as session:
-            if not requires_confirmation(session, delivery.message_id):
-                return delivery
         return AckLinks.for_state(self.st).decorate(delivery)
 
 
