@@ -24,9 +24,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     register_error_handlers(app)
     request_log.install(app)  # first: a request refused by a later hook still gets its id
     app.before_request(reject_nul_in_url)
-    from .api import email_webhooks, health, keys, messages, openapi, policies, recipients, webhooks
+    from .api import acknowledge, email_webhooks, health, keys, messages, openapi, policies, recipients, webhooks
 
-    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys):
+    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, acknowledge):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
     from .inapp import client_assets

@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
     TOO_MANY_STREAMS = "too_many_streams"
+    LINK_EXPIRED = "link_expired"
     UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
 

@@ -9,9 +9,14 @@
     require_any: [sms, email, push]      at least one of them, else suppressed
     hold_in_app: 72h                     offline user: in-app waits for the next session (TTL)
     defer_in_quiet_hours: [push, sms]    not before the end of quiet hours
-    cap_in_app: true                     or {per_day: 3, per_week: 10}; default: thresholds
+    cap_in_app: true                     or {per_day: 3, per_week: 10, over_cap: quiet}; default: thresholds
+                                         over_cap: exclude (default: no in-app at all) | quiet (a
+                                         user in the app gets a quiet inbox entry, no live display)
     suppress: true                       send nothing
     require_confirmation: [delivery, read]
+                                         or {of: [delivery, read], remind_after: 3d, escalate_after: 7d}:
+                                         not acknowledged `remind_after` the send, the notice is sent
+                                         again; not acknowledged `escalate_after` it, it is escalated
     provider: {sms: twilio}              pin a provider per channel
 """
 
@@ -33,6 +38,7 @@ EFFECT_KEYS = (
     "suppress", "require_confirmation", "provider",
 )
 _CONFIRMATIONS = {"delivery": "delivery_confirmation", "read": "read_confirmation"}
+CAP_OVER = ("exclude", "quiet")
 
 
 def parse_duration(raw: Any) -> timedelta | None:
@@ -79,8 +85,12 @@ class Effects:
     hold_in_app: timedelta | None = None
     defer_in_quiet_hours: tuple[str, ...] = ()
     cap_in_app: tuple[int, int] | None = None
+    # What over the in-app cap means for a user in the app (CAP_OVER). `exclude` by default, so
+    # a stored policy version keeps the meaning it was approved with.
+    cap_over: str = "exclude"
     suppress: bool = False
     confirmations: tuple[str, ...] = ()
+    confirm_timers: tuple[timedelta, timedelta] | None = None  # (remind_after, escalate_after)
     providers: Mapping[str, str] = field(default_factory=dict)
     summary: str = ""
     # The two most common kinds of rule; the engine takes a shortcut for them.
@@ -176,8 +186,15 @@ class _Parser:
                 parts.append(f"hold in_app up to {format_duration(ttl)}")
         if "cap_in_app" in then:
             kw["cap_in_app"] = self.cap(then["cap_in_app"])
+            raw = then["cap_in_app"]
+            over = raw.get("over_cap", "exclude") if isinstance(raw, Mapping) else "exclude"
+            if over not in CAP_OVER:
+                self.error("then.cap_in_app.over_cap", f"expected one of {', '.join(CAP_OVER)}, got {over!r}")
+            else:
+                kw["cap_over"] = over
             if kw["cap_in_app"]:
-                parts.append("cap in_app at {}/day, {}/week".format(*kw["cap_in_app"]))
+                parts.append("cap in_app at {}/day, {}/week".format(*kw["cap_in_app"])
+                             + (" (quiet inbox entry over it)" if over == "quiet" else ""))
         if "suppress" in then:
             if then["suppress"] is not True:
                 self.error("then.suppress", "expected true")
@@ -185,12 +202,17 @@ class _Parser:
             parts.append("suppress")
         if "require_confirmation" in then:
             raw = then["require_confirmation"]
+            if isinstance(raw, Mapping):
+                raw = self.confirm_timers(raw, kw)
             raw = [raw] if isinstance(raw, str) else raw
             if not isinstance(raw, list) or not raw or any(r not in _CONFIRMATIONS for r in raw):
                 self.error("then.require_confirmation", f"expected a list among delivery, read; got {raw!r}")
             else:
                 kw["confirmations"] = tuple(_CONFIRMATIONS[r] for r in raw)
                 parts.append("require " + ", ".join(kw["confirmations"]))
+                if kw.get("confirm_timers"):
+                    parts.append("remind after {}, escalate after {}".format(
+                        *(format_duration(t) for t in kw["confirm_timers"])))
         if "provider" in then:
             raw = then["provider"]
             if not isinstance(raw, Mapping) or not all(isinstance(v, str) and v for v in raw.values()):
@@ -202,16 +224,32 @@ class _Parser:
         return Effects(summary="; ".join(parts), exclude_only=set(then) == {"exclude"},
                        route_only=set(then) == {"route"} and "route" in kw, **kw)
 
+    def confirm_timers(self, raw: Mapping, kw: dict[str, Any]) -> Any:
+        """The mapping form of require_confirmation; returns its `of` list."""
+        path = "then.require_confirmation"
+        unknown = sorted(set(raw) - {"of", "remind_after", "escalate_after"})
+        if unknown:
+            self.error(path, f"unknown key(s) {unknown}")
+        remind, escalate = parse_duration(raw.get("remind_after")), parse_duration(raw.get("escalate_after"))
+        if remind is None or escalate is None:
+            self.error(path, "remind_after and escalate_after need durations like '3d'")
+        elif escalate <= remind:
+            self.error(f"{path}.escalate_after", "must be later than remind_after")
+        else:
+            kw["confirm_timers"] = (remind, escalate)
+        return raw.get("of")
+
     def cap(self, raw: Any) -> tuple[int, int] | None:
         day = self.thresholds.get("in_app_cap_per_day")
         week = self.thresholds.get("in_app_cap_per_week")
         if raw is True:
             return (day, week) if isinstance(day, int) and isinstance(week, int) else None
-        if isinstance(raw, Mapping) and set(raw) <= {"per_day", "per_week"}:
+        if isinstance(raw, Mapping) and set(raw) <= {"per_day", "per_week", "over_cap"}:
             day, week = raw.get("per_day", day), raw.get("per_week", week)
             if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (day, week)):
                 return day, week
-        self.error("then.cap_in_app", f"expected true or {{per_day: N, per_week: N}}, got {raw!r}")
+        self.error("then.cap_in_app",
+                   f"expected true or {{per_day: N, per_week: N, over_cap: quiet|exclude}}, got {raw!r}")
         return None
 
 

@@ -59,7 +59,7 @@ class _Decision:
     """Mutable scratch state of one decision; turned into an immutable RoutePlan at the end."""
 
     __slots__ = ("policy", "facts", "excluded", "trace", "route", "route_rule", "required", "required_any",
-                 "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons")
+                 "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons", "quiet", "confirm")
 
     def __init__(self, policy: Policy, facts: dict[str, Any]):
         # Rarely used parts start as shared empty tuples / mappings and are replaced on first
@@ -79,6 +79,8 @@ class _Decision:
         self.requires: tuple[str, ...] = ()
         self.providers: Mapping[str, str] = _NOTHING
         self.reasons: dict[str, str] | None = None
+        self.confirm: tuple[timedelta, timedelta] | None = None
+        self.quiet: str | None = None  # why in-app is a quiet inbox entry (over the cap, user in the app)
 
     def reason(self, rule: Rule) -> str:
         if rule.static_reason is not None:
@@ -114,17 +116,25 @@ class _Decision:
         if e.cap_in_app is not None:
             day, week = e.cap_in_app
             f = self.facts
+            over = None
             if f["in_app_count_day"] >= day:
-                self.exclude(IN_APP, rule.id,
-                             f"in-app cap reached: {f['in_app_count_day']} today (cap {day})")
+                over = f"in-app cap reached: {f['in_app_count_day']} today (cap {day})"
             elif f["in_app_count_week"] >= week:
-                self.exclude(IN_APP, rule.id,
-                             f"in-app cap reached: {f['in_app_count_week']} this week (cap {week})")
+                over = f"in-app cap reached: {f['in_app_count_week']} this week (cap {week})"
+            if over is not None:
+                if e.cap_over == "quiet" and f["presence"] == "online":
+                    # A user in the app is not pulled out of it (seed 004): the message waits
+                    # in the notification center, without a live display.
+                    self.quiet = f"{over}; a quiet inbox entry, no live display ({rule.id})"
+                else:
+                    self.exclude(IN_APP, rule.id, over)
         if e.suppress:
             self.suppressed += ((rule.id, self.reason(rule)),)
         for c in e.confirmations:
             if c not in self.requires:
                 self.requires += (c,)
+        if e.confirm_timers is not None:
+            self.confirm = e.confirm_timers
         if e.providers:
             self.providers = {**self.providers, **e.providers}
 
@@ -224,12 +234,15 @@ def _materialise(d: _Decision, chosen: list[tuple[RouteEntry, str]], quiet_end: 
             if expires_at is not None:
                 hold = min(hold, expires_at - now)  # type: ignore[type-var]
             reason = d.reason(d.hold_rule) if d.hold_rule else reason
+        quiet = ch == IN_APP and d.quiet is not None
+        if quiet:
+            reason = d.quiet
         mode = entry.mode if steps else MODE_FIRST  # whichever step survives first starts first
         provider = d.providers.get(ch)
         if mode == MODE_ESCALATE:
-            steps.append(_step(ch, mode, provider, entry.after, entry.unless, not_before, hold, reason))
+            steps.append(_step(ch, mode, provider, entry.after, entry.unless, not_before, hold, reason, quiet))
         else:
-            steps.append(_step(ch, mode, provider, None, None, not_before, hold, reason))
+            steps.append(_step(ch, mode, provider, None, None, not_before, hold, reason, quiet))
     return steps
 
 
@@ -266,6 +279,9 @@ def _finish(d: _Decision, steps: list[Step]) -> RoutePlan:
         "trace": tuple(d.trace),
         "facts": d.facts,
         "requires": d.requires,
+        "confirmation": None if d.confirm is None or not steps else {
+            "remind_after_seconds": int(d.confirm[0].total_seconds()),
+            "escalate_after_seconds": int(d.confirm[1].total_seconds())},
     })
 
 
@@ -278,13 +294,13 @@ _EXCLUSIONS: dict[tuple[str, str, str], Exclusion] = {}
 
 
 def _step(channel: str, mode: str, provider: str | None, after: timedelta | None, unless: str | None,
-          not_before: datetime | None, hold: timedelta | None, reason: str) -> Step:
-    key = (channel, mode, provider, after, unless, not_before, hold, reason)
+          not_before: datetime | None, hold: timedelta | None, reason: str, quiet: bool = False) -> Step:
+    key = (channel, mode, provider, after, unless, not_before, hold, reason, quiet)
     found = _STEPS.get(key)
     if found is None:
         if len(_STEPS) > _CACHE_LIMIT:
             _STEPS.clear()
-        found = _STEPS[key] = Step(channel, mode, provider, after, unless, not_before, hold, reason)
+        found = _STEPS[key] = Step(channel, mode, provider, after, unless, not_before, hold, reason, quiet)
     return found
 
 
@@ -315,6 +331,8 @@ def describe_step(step: Step) -> str:
         text += f" not_before {step.not_before.isoformat().replace('+00:00', 'Z')}"
     if step.provider:
         text += f" via {step.provider}"
+    if step.quiet:
+        text += " quiet"
     return text
 
 

@@ -15,6 +15,7 @@ Compliance staff add a case by copying one; no code. Format::
           excluded: {in_app: otp-by-sms, push: otp-by-sms}   # channel -> rule id, all of them
           suppressed: false
           requires: []
+          confirmation: {remind_after: 3d, escalate_after: 7d}   # legal notices: reminder, escalation
           reasons_contain: "expired"                   # a substring of the suppressed reasons
 
 Datetimes in recipient/message may be relative to the case's ``now``: "-45d", "+2h", "-30s".
@@ -39,7 +40,7 @@ from .facts import MessageFacts, RecipientFacts, parse_datetime
 
 GOLDEN_DEFAULT_PATH = Path(__file__).parent / "golden" / "default.yaml"
 _RELATIVE = re.compile(r"^([+-])(\d+[smhdw])$")
-_EXPECT_KEYS = ("steps", "excluded", "suppressed", "requires", "reasons_contain")
+_EXPECT_KEYS = ("steps", "excluded", "suppressed", "requires", "reasons_contain", "confirmation")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,13 @@ def _check(case: Mapping[str, Any], defaults: Mapping[str, Any], policy: Policy)
         problems.append(f"suppressed: expected {expect['suppressed']}, got {plan.suppressed}")
     if "requires" in expect and list(expect["requires"] or []) != list(plan.requires):
         problems.append(f"requires: expected {expect['requires']}, got {list(plan.requires)}")
+    if "confirmation" in expect:
+        # {remind_after: 3d, escalate_after: 7d}, or null for none
+        want = expect["confirmation"]
+        want = None if not want else {f"{k}_seconds": int(parse_duration(v).total_seconds())  # type: ignore[union-attr]
+                                      for k, v in want.items()}
+        if want != plan.confirmation:
+            problems.append(f"confirmation: expected {expect['confirmation']}, got {plan.confirmation}")
     if "reasons_contain" in expect:
         joined = " | ".join(plan.suppressed_reasons)
         if str(expect["reasons_contain"]) not in joined:

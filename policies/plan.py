@@ -33,6 +33,9 @@ class Step:
     not_before: datetime | None = None  # quiet-hours deferral (UTC)
     hold_ttl: timedelta | None = None  # in-app held for the next session, at most this long
     reason: str = ""
+    # In-app over its frequency cap for a user in the app: an inbox entry and an unread-count
+    # update, but no live display (no toast, no banner).
+    quiet: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class Step:
             "not_before": self.not_before.isoformat() if self.not_before else None,
             "hold_ttl_seconds": _seconds(self.hold_ttl),
             "reason": self.reason,
+            "quiet": self.quiet,
         }
 
 
@@ -77,6 +81,8 @@ class RoutePlan:
     trace: tuple[RuleMatch, ...]
     facts: dict[str, Any] = field(hash=False, compare=True)
     requires: tuple[str, ...] = ()
+    # When read confirmation is required: {"remind_after_seconds", "escalate_after_seconds"}.
+    confirmation: dict[str, int] | None = field(default=None, hash=False)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -98,4 +104,5 @@ class RoutePlan:
             "trace": [t.to_dict() for t in self.trace],
             "facts": dict(self.facts),
             "requires": list(self.requires),
+            "confirmation": dict(self.confirmation) if self.confirmation else None,
         }

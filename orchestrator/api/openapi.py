@@ -25,7 +25,8 @@ def _json(name: str) -> dict:
 def _errors(*codes: int) -> dict:
     described = {400: "Malformed JSON", 401: "Missing or unknown API key", 403: "Key lacks the scope",
                  404: "Not found", 409: "Conflict (Idempotency-Key reused; policy version exists or wrong status)",
-                 413: "Body too large", 422: "Validation failed; `field` names the culprit"}
+                 410: "Gone (an expired link)", 413: "Body too large",
+                 422: "Validation failed; `field` names the culprit"}
     return {str(c): {"description": described[c], **_json("ErrorResponse")} for c in codes}
 
 
@@ -149,6 +150,12 @@ def build_spec() -> dict:
         "/v1/inbox/{id}/{event}": {"post": {"summary": "Report seen/read/clicked/acknowledged",
                                             "security": [{"userToken": []}],
                                             "responses": {"200": {"description": "Recorded"}}}},
+        "/ack/{token}": {
+            "get": {"summary": "Acknowledgement page of a notice that requires read confirmation (signed link "
+                               "from its email): shows a confirm button, records nothing",
+                    "responses": {"200": {"description": "text/html"}, **_errors(404, 410)}},
+            "post": {"summary": "Record the acknowledgement (who, when, channel email_link); the first is kept",
+                     "responses": {"200": {"description": "text/html"}, **_errors(404, 410)}}},
         "/webhooks/twilio": {"post": {"summary": "Twilio status callback (X-Twilio-Signature)",
                                       "responses": {"204": {"description": "Recorded"}}}},
         "/webhooks/sendgrid": {"post": {"summary": "SendGrid event webhook (ECDSA signature, timestamp window)",

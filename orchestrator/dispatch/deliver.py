@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 from tenacity import (
     Retrying,
@@ -31,7 +31,7 @@ from .. import metrics
 from ..logs import MESSAGE_ID
 from ..services import address_signals
 from ..storage.db import after_commit
-from ..storage.models import Attempt, Message
+from ..storage.models import Attempt, Confirmation, Message
 from . import plan_progress, plan_rows, uncertain
 from .provider_calls import observed_send
 from .receipts import apply_parked
@@ -60,12 +60,15 @@ class DeliveryContext:
     worker_id: str
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
     uncertain_action: object = None  # (policy_version, category) -> policies.uncertain.UncertainAction
+    decorate_email: object = None  # (Delivery) -> Delivery: the acknowledgement link (services/confirmations)
 
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
             Attempt.address, Attempt.platform, Attempt.due_at, Attempt.deadline_at, Attempt.send_started_at,
             Attempt.uncertain_at)
-_FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing)
+_FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing,
+             # A notice that requires read confirmation: its email carries the acknowledgement link.
+             exists().where(Confirmation.message_id == Message.id).label("confirmable"))
 
 
 # Built once: constructing SQL expressions costs more than running them on this path.
@@ -148,6 +151,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
     callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
     delivery = build_delivery(attempt, message, message.content, callback_url)
+    if message.confirmable and attempt.channel == Channel.EMAIL and ctx.decorate_email is not None:
+        delivery = ctx.decorate_email(delivery)
     if attempt.uncertain_at is not None and attempt.uncertain_at == now:
         # This claim took over a send whose worker died mid-call: settle it before sending.
         settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish, Outcome,

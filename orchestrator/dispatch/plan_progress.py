@@ -1,9 +1,24 @@
-"""How a message's plan moves on after one of its attempts changes: fallback groups are
-released when the group before them has failed, cancelled once it has delivered or once
-the group before has ended in a way that can no longer turn into a failure (push or in-app
-`sent`, a sandboxed send, or nothing but cancelled attempts); an SMS or email `sent` waits
-for its receipt until the fallback's deadline;
-escalations are cancelled when the status they watch arrives. Pure functions over rows."""
+"""How a message's plan moves on after one of its attempts changes. Pure functions over rows.
+
+The semantics of a chain (also in policies/README.md, "Chains"). Steps form groups: a step
+and the `parallel` steps after it. Each later group has exactly one trigger and exactly one
+cancelling condition, both named by its mode, and nothing else starts or stops it:
+
+- `fallback`: starts when the group right before it has failed (every attempt ended, one
+  really failed). It is cancelled when that same group succeeded (delivered, or seen/read),
+  or ended in a way that can no longer turn into a failure (push or in-app `sent`, a
+  sandboxed send, nothing but cancelled attempts: the cancellation cascades down a chain
+  of fallbacks), or was handed over (SMS/email `sent`) and neither failed nor confirmed
+  within the fallback's window. Success of a group further up does NOT cancel it: in
+  "in-app, push if unread after 10 min, email if push fails", email waits for push alone.
+- `escalate`: due `after_seconds` after the group before it was due to start (at accept
+  time if that group itself waits on a failure); cancelled only when `unless_status` is
+  reached on any earlier step (the user read the message anywhere: no reminder); due at
+  once when the group before it failed (nothing left to wait for).
+- `first` / `parallel`: due at once (or at `not_before`, or at the user's next session
+  when held); never cancelled by the plan.
+A status change is announced to the product backend (callbacks outbox) in the same
+transaction, and released attempts to the workers once it commits."""
 
 from __future__ import annotations
 
@@ -14,7 +29,7 @@ from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
 from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
-from ..domain.statuses import derive_message_status
+from ..domain.statuses import MessageStatus, derive_message_status
 from ..storage.db import announce
 from ..storage.models import Attempt, Message
 from .callbacks import record_status_change
@@ -115,11 +130,8 @@ def _release(message: Message, pending: list[Attempt], now: datetime,
 
 
 def advance(message: Message, now: datetime, session: Session | None = None) -> list[Attempt]:
-    """Updates attempts in place; returns those newly released and due now. Success anywhere
-    earlier in the plan (delivered, or the status an escalation watches) cancels later
-    fallbacks and escalations; a failed group releases the next. A status change is
-    announced to the product backend (callbacks outbox) in the same transaction, and the
-    released attempts to the workers once it commits."""
+    """Updates attempts in place (the chain semantics in this module's docstring); returns
+    those newly released and due now."""
     previous = message.status
     released: list[Attempt] = []
     groups = list(groups_of(message).values())
@@ -130,8 +142,8 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
         if not pending:
             continue
         if group[0].mode == MODE_FALLBACK and not group[0].released:
-            if _delivered(earlier):
-                _cancel(pending, "not needed: an earlier step delivered")
+            if _delivered(prev):
+                _cancel(pending, "not needed: the step before delivered")
             elif _failed(prev):
                 released.extend(_release(message, pending, now, prev))
             elif not _open(prev) and not _may_still_fail(prev):
@@ -151,7 +163,10 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
                 for a in due_now:
                     a.due_at = now
                 released.extend(due_now)
-    message.status = derive_message_status(message.attempts)
+    status = derive_message_status(message.attempts)
+    if previous == MessageStatus.UNACKNOWLEDGED and status != MessageStatus.ACKNOWLEDGED:
+        status = MessageStatus.UNACKNOWLEDGED  # final unless acknowledged (services/confirmations)
+    message.status = status
     session = session or object_session(message)
     if session is not None:
         if message.status != previous:

@@ -100,6 +100,7 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
                 "deadline_at": hold_until if hold_until else deadline_from(due or waits_from or now),
                 "escalate_after_seconds": int(step.after.total_seconds()) if step.after else None,
                 "unless_status": step.unless_status,
+                "quiet": step.quiet,
                 "tries": 0,
                 "send_count": 0,
                 "sandboxed": False,

@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from ..logs import TASK_HEADER
 from ..services import audit_checkpoints
+from ..services.confirmations import EmailAckHook
 from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
@@ -83,6 +84,7 @@ class Dispatcher:
             db=self.state.db, registry=self.state.providers, clock=self.state.clock,
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
             notify_inapp=self.notify_inapp, uncertain_action=self.uncertain_action,
+            decorate_email=EmailAckHook(self.state),
         )
 
     def uncertain_action(self, policy_version: str, category: str):
@@ -110,6 +112,7 @@ class Dispatcher:
 
     def sweep_once(self) -> dict[str, int]:
         counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many, is_pending=self.is_pending,
+                               deadline_seconds=self.settings.attempt_deadline_seconds,
                                parked_limits=(self.settings.parked_receipts_max_age_seconds,
                                               self.settings.parked_receipts_max))
         with self.state.db.session() as session:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from providers.base import AttemptStatus
 
 from .. import metrics
+from ..services import confirmations
 from ..storage.db import announce
 from ..storage.models import Attempt, Lease, Message
 from . import plan_progress
@@ -93,7 +94,7 @@ def _end_stale(session, now: datetime, counts: dict[str, int]) -> list[str]:
 
 
 def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta = REENQUEUE_GRACE,
-          parked_limits: tuple[int, int] | None = None) -> dict[str, int]:
+          parked_limits: tuple[int, int] | None = None, deadline_seconds: int = 600) -> dict[str, int]:
     """One pass. Returns counts, for logs and tests. What the pass releases is announced by
     its own unit of work; what it finds due and unclaimed is re-announced only when it is
     really lost: not waiting in this process's queue (`is_pending`), and announced longer
@@ -101,6 +102,7 @@ def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta 
     counts = {"requeued": 0, "ended": 0, "released": 0, "parked_applied": 0}
     with db.session() as session:
         released = _end_stale(session, now, counts)
+        released += confirmations.sweep(session, now, deadline_seconds)  # legal notices: remind, escalate
         late, applied = apply_late_parked(session, now)
         released += late
         counts["parked_applied"] = applied

@@ -26,12 +26,31 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     ACKNOWLEDGED = "acknowledged"
+    # A notice that requires read confirmation (legal) was not acknowledged by the policy's
+    # escalation time: final, unless an acknowledgement still arrives (services/confirmations).
+    UNACKNOWLEDGED = "unacknowledged"
     FAILED = "failed"
     EXPIRED = "expired"
     SUPPRESSED = "suppressed"
     CANCELLED = "cancelled"
 
 
+
+
+class ConfirmationStage(StrEnum):
+    """Where a notice that requires read confirmation stands (services/confirmations)."""
+
+    AWAITING = "awaiting"          # sent; the reminder is due at `due_at`
+    REMINDED = "reminded"          # reminder sent; escalation due at `due_at`
+    ESCALATED = "escalated"        # not acknowledged in time; the message is `unacknowledged`
+    ACKNOWLEDGED = "acknowledged"
+
+
+class AckChannel(StrEnum):
+    """Through which channel a notice was acknowledged."""
+
+    EMAIL_LINK = "email_link"      # the signed link in the email
+    INBOX = "inbox"                # POST /v1/inbox/{id}/acknowledged with the user's in-app token
 
 
 class ReceiptOutcome(StrEnum):

@@ -24,8 +24,9 @@ from ..app_state import state
 from ..auth import require_scope
 from ..dispatch import sweeper
 from ..dispatch.receipts import ingest
-from ..domain.statuses import ReceiptOutcome, Scope
+from ..domain.statuses import AckChannel, ReceiptOutcome, Scope
 from ..errors import ApiError, ErrorCode
+from ..services import confirmations
 from . import cors, inbox, tokens
 from .bus import Notice
 
@@ -207,11 +208,15 @@ def report(attempt_id: str, event: str):
         raise ApiError(404, ErrorCode.NOT_FOUND, f"event: one of {choices}", field="event")
     now = st.clock()
     with st.db.session() as session:
-        user_id = tokens.user_for_request(session, now)
+        who = tokens.identify(session, tokens.token_from(request.headers.get("Authorization"),
+                                                         request.args.get("token")), now)
+        user_id = who.user_id
         item = inbox.find_item(session, user_id, attempt_id)
         if item is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "id: no such inbox item", field="id")
         outcome, _ = _engage(session, item.id, item.message_id, Engagement(event), now)
+        if event == Engagement.ACKNOWLEDGED:  # who, when, through which channel (legal notices)
+            confirmations.acknowledge(session, item.message_id, item.id, user_id, AckChannel.INBOX, who.token_id, now)
         st.presence.touch(session, user_id, now)  # engaging is being active
     st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})

@@ -58,7 +58,7 @@ class Position:
 
 _COLUMNS = (Attempt.id, Attempt.message_id, Attempt.status, Attempt.sent_at, Attempt.created_at,
             Attempt.seen_at, Attempt.read_at, Attempt.clicked_at, Attempt.acknowledged_at,
-            Attempt.archived_at, Message.category, Message.content)
+            Attempt.archived_at, Attempt.quiet, Message.category, Message.content)
 
 
 def _base(user_id: str):
@@ -77,6 +77,8 @@ def entry(row: Any) -> dict[str, Any]:
         "created_at": at.isoformat(),
         "seen_at": _iso(row.seen_at), "read_at": _iso(row.read_at),
         "clicked_at": _iso(row.clicked_at), "acknowledged_at": _iso(row.acknowledged_at),
+        # Quiet: over the in-app cap; clients list it and count it unread, but show no toast.
+        "quiet": bool(row.quiet),
     }
 
 

@@ -25,10 +25,11 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
+from . import confirmations
 from .facts import message_facts, recipient_facts, with_in_app_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
-                     "requires", "trace")
+                     "requires", "confirmation", "trace")
 
 
 @dataclass
@@ -119,6 +120,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             }])
             if attempts:
                 conn.execute(insert(Attempt.__table__), attempts)
+            confirmations.record_plan(conn, message_id, req.recipient.user_id, plan_dict, bool(attempts), now)
             body = {"id": message_id, "status": status.value, "route": public_route(plan_dict)}
             if idempotency_key:
                 conn.execute(insert(IdempotencyRecord.__table__), [{

@@ -191,6 +191,8 @@ class Attempt(Base):
     uncertain_at: Mapped[datetime | None]
     uncertain_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     uncertain_resolution: Mapped[str | None] = mapped_column(String(16))
+    # In-app over the frequency cap for a user in the app: inbox entry, no live display.
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     message: Mapped[Message] = relationship(back_populates="attempts")
 
 
@@ -316,3 +318,27 @@ class StatusCallback(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class Confirmation(Base):
+    """A message whose policy requires delivery and read confirmation (legal notices): the
+    acknowledgement (who, when, through which channel) and the durable timer of its
+    reminder and escalation (`due_at`, driven by the sweeper). Queries: services/confirmations."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (Index("ix_confirmations_due", "stage", "due_at"),)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(16))  # ConfirmationStage
+    due_at: Mapped[datetime | None]
+    remind_after_seconds: Mapped[int] = mapped_column(Integer)
+    escalate_after_seconds: Mapped[int] = mapped_column(Integer)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # AckChannel
+    acknowledged_attempt_id: Mapped[str | None] = mapped_column(String(26))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))  # the user id
+    acknowledged_token_id: Mapped[str | None] = mapped_column(String(26))  # in-app token id, if via inbox
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

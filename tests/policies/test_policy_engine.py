@@ -7,6 +7,7 @@ from policy_test_helpers import NOW, message, recipient
 from policies import (
     Device,
     MessageFacts,
+    PolicyError,
     RecipientFacts,
     RoutePlan,
     Step,
@@ -130,7 +131,7 @@ def test_plan_to_dict_is_json_safe(policy):
     plan = decide(policy, message("payment_failure"), recipient(), NOW)
     d = json.loads(json.dumps(plan.to_dict()))
     assert set(d) == {"policy_version", "steps", "excluded", "suppressed", "suppressed_reasons", "trace",
-                      "facts", "requires"}
+                      "facts", "requires", "confirmation"}
     escalate = d["steps"][-1]
     assert escalate["channel"] == "sms" and escalate["mode"] == "escalate"
     assert escalate["after_seconds"] == 7200 and escalate["unless_status"] == "read"
@@ -337,3 +338,35 @@ def test_critical_floor_also_applies_after_quiet_hours_drop_steps(doc_with_rules
     plan = decide(policy, message("security_alert"), recipient(), night)
     assert [(s.channel, s.not_before) for s in plan.steps] == [
         ("in_app", None), ("push", datetime(2026, 3, 4, 23, 0, tzinfo=UTC))]
+
+
+def test_over_the_cap_quiet_keeps_in_app_for_a_user_in_the_app(doc_with_rules):
+    """Issue #11 defect 7: `over_cap: quiet` turns in-app into a quiet inbox entry for a user
+    in the app, instead of sending the next channel; offline users still lose in-app."""
+    policy = load_policy(doc_with_rules([rule("cap", {"cap_in_app": {"per_day": 1, "over_cap": "quiet"},
+                                                      "route": ["in_app", "email"]})]))
+    plan = decide(policy, message(), recipient(in_app_count_day=1, connected=True), NOW)
+    assert [(s.channel, s.quiet) for s in plan.steps] == [("in_app", True), ("email", False)]
+    assert plan.excluded_by("in_app") is None and "quiet inbox entry" in plan.steps[0].reason
+    assert plan.to_dict()["steps"][0]["quiet"] is True
+    offline = decide(policy, message(), recipient(in_app_count_day=1, connected=False), NOW)
+    assert offline.channels == ("email",)
+
+
+def test_over_cap_must_be_quiet_or_exclude(doc_with_rules):
+    with pytest.raises(PolicyError, match="cap_in_app.over_cap"):
+        load_policy(doc_with_rules([rule("cap", {"cap_in_app": {"over_cap": "loud"}})]))
+
+
+def test_require_confirmation_with_timers(doc_with_rules):
+    """Issue #11 defect 3: the policy declares when a legal notice is reminded and escalated."""
+    policy = load_policy(doc_with_rules([rule("legal", {"route": ["email"], "require_confirmation": {
+        "of": ["delivery", "read"], "remind_after": "2d", "escalate_after": "5d"}})]))
+    plan = decide(policy, message(), recipient(), NOW)
+    assert plan.requires == ("delivery_confirmation", "read_confirmation")
+    assert plan.confirmation == {"remind_after_seconds": 2 * 86400, "escalate_after_seconds": 5 * 86400}
+    with pytest.raises(PolicyError, match="escalate_after"):
+        load_policy(doc_with_rules([rule("legal", {"require_confirmation": {
+            "of": ["read"], "remind_after": "5d", "escalate_after": "2d"}})]))
+    with pytest.raises(PolicyError, match="require_confirmation"):
+        load_policy(doc_with_rules([rule("legal", {"require_confirmation": {"of": ["read"], "remind_after": "x"}})]))

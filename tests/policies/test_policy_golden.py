@@ -34,10 +34,11 @@ def test_every_default_rule_is_decisive_in_some_golden_case():
     by_effect = {
         "critical-reaches-outside-app": "parallel",
         "payment-failure-email-then-sms": "sms escalate after 2h",
-        "legal-by-email-with-confirmation": "email first",
+        "legal-by-email-with-confirmation": "in_app parallel hold 30d",
         "in-app-hold-for-next-session": "hold",
         "quiet-hours-defer-interruptions": "not_before",
         "social-escalate-to-push": "escalate after 10m",
+        "in-app-frequency-cap": " quiet",
     }
     for rule in load_default_policy().rules:
         covered = rule.id in named or by_effect.get(rule.id, "\0") in steps or rule.id in reasons

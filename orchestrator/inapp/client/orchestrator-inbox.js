@@ -35,7 +35,9 @@ export class InboxError extends Error {
  * and the reports (seen, read, clicked, acknowledged, archive, read-all).
  *
  * Events (EventTarget): "change" (items or unread changed), "item" (a new item arrived on
- * the stream; detail = item), "unread" (detail = count), "connected", "disconnected",
+ * the stream, to display live, e.g. as a toast; detail = item; not sent for a `quiet` item,
+ * which the policy keeps out of the live display: it only joins the list and the unread
+ * count), "unread" (detail = count), "connected", "disconnected",
  * "revoked" (the token was revoked or expired: the inbox stops), "error" (detail = error).
  */
 export class OrchestratorInbox extends EventTarget {
@@ -114,7 +116,7 @@ export class OrchestratorInbox extends EventTarget {
       this.received += 1;
       const item = JSON.parse(e.data);
       if (this._upsert(item)) {
-        this._emit("item", item);
+        if (!item.quiet) this._emit("item", item);
         this._changed();
       }
     });

@@ -1,0 +1,225 @@
+"""Delivery and read confirmation for notices whose policy requires it (legal notices,
+`require_confirmation` in the policy). Every query of the `confirmations` table is here.
+
+What happens to such a notice:
+- accepted: a confirmation row is written with the message, in the same transaction
+  (`record_plan`), with the policy's `remind_after` / `escalate_after` (from the send);
+- its email carries a signed, expiring acknowledgement link (`services/ack_links`); the
+  same notice is mirrored in the user's inbox;
+- acknowledged through the link (`AckChannel.EMAIL_LINK`) or the inbox
+  (`POST /v1/inbox/{id}/acknowledged`, `AckChannel.INBOX`): `acknowledge` records who
+  (user id; the in-app token id for the inbox), when and through which channel; the first
+  acknowledgement is the one kept. The attempt's `acknowledged_at` moves the message to
+  `acknowledged` through the ordinary receipt path;
+- not acknowledged by `remind_after`: the sweeper (`sweep`, durable: a row with `due_at`)
+  sends the email again, as a new attempt of the same message (mode `reminder`);
+- not acknowledged by `escalate_after`: escalated. The message becomes `unacknowledged`
+  (final, unless an acknowledgement still arrives), the product backend gets the status
+  callback, and the compliance view lists it for follow-up.
+So a notice never stays `sent` for ever for want of a provider receipt."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from providers.base import AttemptStatus, Channel
+
+from ..domain.statuses import AckChannel, ConfirmationStage, MessageStatus
+from ..storage.db import announce
+from ..storage.models import Attempt, Confirmation, Message, new_id
+
+log = logging.getLogger("orchestrator.confirmations")
+
+MODE_REMINDER = "reminder"  # an attempt the sweeper added: the notice sent again
+BATCH = 200
+OPEN_STAGES = (ConfirmationStage.AWAITING, ConfirmationStage.REMINDED)
+
+
+def record_plan(conn, message_id: str, user_id: str, plan: dict[str, Any], has_attempts: bool,
+                now: datetime) -> None:
+    """At accept, in the accept transaction: a plan that requires confirmation gets its row."""
+    timers = plan.get("confirmation")
+    if not timers or plan.get("suppressed") or not has_attempts:
+        return
+    conn.execute(insert(Confirmation.__table__), [{
+        "message_id": message_id, "user_id": user_id, "stage": ConfirmationStage.AWAITING.value,
+        "due_at": now + timedelta(seconds=timers["remind_after_seconds"]),
+        "remind_after_seconds": timers["remind_after_seconds"],
+        "escalate_after_seconds": timers["escalate_after_seconds"], "reminders_sent": 0, "created_at": now,
+    }])
+
+
+class EmailAckHook:
+    """Adds the acknowledgement link to the email of a notice that requires confirmation
+    (the delivery path knows which from its claim: `confirmable`)."""
+
+    def __init__(self, st) -> None:
+        self.st = st
+
+    def __call__(self, delivery):
+        from .ack_links import AckLinks
+
+        return AckLinks.for_state(self.st).decorate(delivery)
+
+
+def acknowledge(session: Session, message_id: str, attempt_id: str, user_id: str, via: AckChannel,
+                token_id: str | None, now: datetime) -> bool:
+    """Records the acknowledgement; the first one is kept (True when this one was)."""
+    done = session.execute(
+        update(Confirmation).where(Confirmation.message_id == message_id, Confirmation.acknowledged_at.is_(None))
+        .values(stage=ConfirmationStage.ACKNOWLEDGED.value, due_at=None, acknowledged_at=now,
+                acknowledged_via=via.value, acknowledged_attempt_id=attempt_id, acknowledged_by=user_id,
+                acknowledged_token_id=token_id)
+        .execution_options(synchronize_session=False)).rowcount
+    if done:
+        log.info("notice acknowledged", extra={"message_id": message_id, "attempt_id": attempt_id, "event": via.value})
+    return bool(done)
+
+
+def sweep(session: Session, now: datetime, deadline_seconds: int) -> list[str]:
+    """Reminders and escalations that are due; returns the reminder attempts to announce
+    (announced by this unit of work on commit as well). Under each message's lock."""
+    from ..dispatch import plan_progress
+    from ..dispatch.callbacks import record_status_change
+
+    due = session.scalars(select(Confirmation).where(
+        Confirmation.stage.in_([s.value for s in OPEN_STAGES]), Confirmation.due_at <= now,
+    ).order_by(Confirmation.due_at).limit(BATCH)).all()
+    created: list[str] = []
+    for row in due:
+        message = plan_progress.lock_message(session, row.message_id, now)
+        session.refresh(row)  # an acknowledgement may have committed meanwhile
+        if row.stage not in OPEN_STAGES or row.due_at is None or row.due_at > now:
+            continue
+        if row.acknowledged_at is not None or any(a.acknowledged_at for a in message.attempts):
+            row.stage, row.due_at = ConfirmationStage.ACKNOWLEDGED, None
+            continue
+        if row.stage == ConfirmationStage.AWAITING:
+            reminder = _reminder(message, now, deadline_seconds)
+            if reminder is not None:
+                session.add(reminder)
+                created.append(reminder.id)
+                row.reminders_sent += 1
+            row.stage, row.reminded_at = ConfirmationStage.REMINDED, now
+            row.due_at = row.created_at + timedelta(seconds=row.escalate_after_seconds)
+            log.info("notice reminder", extra={"message_id": row.message_id, "count": row.reminders_sent})
+        else:
+            row.stage, row.escalated_at, row.due_at = ConfirmationStage.ESCALATED, now, None
+            previous = message.status
+            message.status = MessageStatus.UNACKNOWLEDGED
+            if previous != message.status:
+                record_status_change(session, message, previous, now)
+            log.warning("notice not acknowledged in time: escalated", extra={"message_id": row.message_id})
+    session.flush()
+    announce(session, created)
+    return created
+
+
+def _reminder(message: Message, now: datetime, deadline_seconds: int) -> Attempt | None:
+    """The notice's email again, as a new step of the same message (with a new link)."""
+    emails = [a for a in message.attempts if a.channel == Channel.EMAIL and a.address
+              and a.status in (AttemptStatus.SENT, AttemptStatus.DELIVERED)]
+    if not emails:
+        return None  # the email never went out (bounced, failed): nothing to remind by
+    first = min(emails, key=lambda a: a.step_index)
+    last_index = max(a.step_index for a in message.attempts)
+    last_group = max(a.step_group for a in message.attempts)
+    deadline = now + timedelta(seconds=deadline_seconds)
+    if message.expires_at is not None:
+        deadline = min(deadline, message.expires_at)
+    return Attempt(
+        id=new_id(), message_id=message.id, user_id=message.user_id, step_index=last_index + 1,
+        step_group=last_group + 1, channel=Channel.EMAIL.value, mode=MODE_REMINDER, provider=first.provider,
+        address=first.address, platform=None, status=AttemptStatus.QUEUED.value, released=True, due_at=now,
+        deadline_at=deadline, tries=0, send_count=0, sandboxed=False, enqueued_at=now, created_at=now,
+        updated_at=now, quiet=False,
+    )
+
+
+# -- the compliance view -------------------------------------------------------------------
+@dataclass(frozen=True)
+class NoticeState:
+    message_id: str
+    user_id: str
+    category: str
+    policy_version: str
+    status: str
+    accepted_at: datetime
+    stage: str
+    delivered_at: datetime | None
+    read_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_via: str | None
+    acknowledged_by: str | None
+    acknowledged_token_id: str | None
+    reminders_sent: int
+    reminded_at: datetime | None
+    escalated_at: datetime | None
+    email_status: str | None
+
+    CSV_COLUMNS = ("message_id", "user_id", "category", "policy_version", "status", "accepted_at", "stage",
+                   "delivered_at", "read_at", "acknowledged_at", "acknowledged_via", "acknowledged_by",
+                   "acknowledged_token_id", "reminders_sent", "reminded_at", "escalated_at", "email_status")
+
+    def csv_row(self) -> list[str]:
+        out = []
+        for name in self.CSV_COLUMNS:
+            value = getattr(self, name)
+            out.append(value.isoformat() if isinstance(value, datetime) else "" if value is None else str(value))
+        return out
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet must not read a cell as a formula (CSV injection): user ids are the
+    sender's strings."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(states: list[NoticeState]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(NoticeState.CSV_COLUMNS)
+    for state in states:
+        writer.writerow([_cell(v) for v in state.csv_row()])
+    return buffer.getvalue()
+
+
+def notices(session: Session, limit: int = 500, stage: str | None = None) -> list[NoticeState]:
+    """Notices that require confirmation, newest first, with their confirmation state:
+    delivered (earliest delivery on any channel), read, acknowledged (when, how, by whom),
+    reminders and escalation."""
+    query = (select(Confirmation, Message.category, Message.policy_version, Message.status, Message.created_at)
+             .join(Message, Message.id == Confirmation.message_id)
+             .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit))
+    if stage:
+        query = query.where(Confirmation.stage == stage)
+    rows = session.execute(query).all()
+    ids = [r[0].message_id for r in rows]
+    attempts: dict[str, list[Any]] = {}
+    if ids:
+        for a in session.execute(select(Attempt.message_id, Attempt.channel, Attempt.status, Attempt.mode,
+                                        Attempt.delivered_at, Attempt.seen_at, Attempt.read_at)
+                                 .where(Attempt.message_id.in_(ids)).order_by(Attempt.step_index)):
+            attempts.setdefault(a.message_id, []).append(a)
+    out = []
+    for conf, category, version, status, created in rows:
+        mine = attempts.get(conf.message_id, [])
+        delivered = [a.delivered_at for a in mine if a.delivered_at]
+        read = [a.read_at for a in mine if a.read_at]
+        email = next((a.status for a in mine if a.channel == Channel.EMAIL and a.mode != MODE_REMINDER), None)
+        out.append(NoticeState(
+            message_id=conf.message_id, user_id=conf.user_id, category=category, policy_version=version,
+            status=status, accepted_at=created, stage=conf.stage, delivered_at=min(delivered, default=None),
+            read_at=min(read, default=None), acknowledged_at=conf.acknowledged_at,
+            acknowledged_via=conf.acknowledged_via, acknowledged_by=conf.acknowledged_by,
+            acknowledged_token_id=conf.acknowledged_token_id, reminders_sent=conf.reminders_sent,
+            reminded_at=conf.reminded_at, escalated_at=conf.escalated_at, email_status=email))
+    return out
