@@ -30,6 +30,7 @@ class AppState:
     bus: Any = None             # orchestrator.inapp.bus.LocalBus | RedisBus
     streams: Any = None         # orchestrator.inapp.stream.StreamHub, when served by the ASGI app
     key_cache: Any = None       # orchestrator.auth.KeyCache
+    unsubscribe: Any = None     # orchestrator.services.unsubscribe.UnsubscribeLinks
     # The one clock the service reads; tests replace it instead of sleeping.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

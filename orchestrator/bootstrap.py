@@ -10,6 +10,7 @@ from .auth import KeyCache
 from .config import Settings
 from .logs import configure_logging
 from .services.policy_store import PolicyStore
+from .services.unsubscribe import UnsubscribeLinks
 from .storage.db import Database
 from .storage.migrate import upgrade
 
@@ -40,6 +41,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
             "a shared broker without REDIS_URL: in-app streams are woken only by deliveries made in "
             "the same process; set REDIS_URL so every process hears every delivery")
     state.providers = ProviderRegistry.from_settings(settings)
+    state.unsubscribe = UnsubscribeLinks.from_settings(settings)
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
         state.dispatcher.start_background()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -57,6 +57,7 @@ class DeliveryContext:
     lease_seconds: int
     worker_id: str
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
+    unsubscribe_url: object = None  # (user_id, category) -> one-click URL | None (services/unsubscribe)
 
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
@@ -147,6 +148,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
                 return early
     callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
     delivery = build_delivery(attempt, message, message.content, callback_url)
+    if delivery.marketing and attempt.channel == Channel.EMAIL and ctx.unsubscribe_url is not None:
+        delivery = replace(delivery, unsubscribe_url=ctx.unsubscribe_url(attempt.user_id, message.category))
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:

@@ -78,6 +78,7 @@ class Dispatcher:
             db=self.state.db, registry=self.state.providers, clock=self.state.clock,
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
             notify_inapp=self.notify_inapp,
+            unsubscribe_url=self.state.unsubscribe.url if self.state.unsubscribe is not None else None,
         )
 
     def notify_inapp(self, user_id: str) -> None:
