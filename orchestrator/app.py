@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     from .inapp import client_assets
 
     app.register_blueprint(inapp_api.bp)
+    from .inapp import preferences_api
+
+    app.register_blueprint(preferences_api.bp)
     app.register_blueprint(client_assets.bp)
     from . import review
 
