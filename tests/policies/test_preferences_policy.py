@@ -129,3 +129,12 @@ def test_quiet_hours_and_the_cap_together_take_the_later_time():
     assert by_channel["push"] == late.replace(hour=23, minute=0)   # quiet hours end after local midnight
     assert by_channel["email"] == late.replace(hour=15, minute=0)  # email ignores quiet hours: the cap's time
     assert by_channel["push"] - late < timedelta(hours=9)
+
+
+def test_the_policy_diff_shows_a_change_to_the_locked_categories(doc):
+    from policies.diff import PREFERENCES_CHANGED, diff_documents
+
+    new = copy.deepcopy(doc)
+    new["preferences"]["locked"] = [*new["preferences"]["locked"], "social"]
+    [change] = [c for c in diff_documents(doc, new) if c.kind == PREFERENCES_CHANGED]
+    assert change.subject == "locked" and "social" in change.sentence
