@@ -123,7 +123,8 @@ def count_messages(db: Database, since: datetime, until: datetime | None = None)
 
 
 def _step_keys(steps: list[dict[str, Any]]) -> list[str]:
-    return [f"{s['channel']}/{s['mode']}" for s in steps]
+    """"channel/mode", plus "/deferred" for a step held back (quiet hours, a cap)."""
+    return [f"{s['channel']}/{s['mode']}" + ("/deferred" if s.get("not_before") else "") for s in steps]
 
 
 def _channels(steps: list[dict[str, Any]]) -> set[str]:
@@ -184,14 +185,13 @@ def simulate(db: Database, policy: Policy, *, since: datetime, until: datetime |
                 continue
             if counts is not None:
                 counts.record(recipient, category, now, plan)
-            new_steps = [{"channel": s.channel, "mode": s.mode} for s in plan.steps]
+            new_steps = [{"channel": s.channel, "mode": s.mode, "not_before": s.not_before} for s in plan.steps]
             result.after.update(_channels(new_steps) or (SUPPRESSED,))
             new_deferred = any(st.not_before is not None for st in plan.steps)
             if new_deferred:
                 result.after[DEFERRED] += 1
             before_keys, after_keys = _step_keys(old_steps), _step_keys(new_steps)
-            if (before_keys == after_keys and bool((route or {}).get("suppressed")) == plan.suppressed
-                    and old_deferred == new_deferred):
+            if before_keys == after_keys and bool((route or {}).get("suppressed")) == plan.suppressed:
                 continue
             result.changed_count += 1
             rules, newly = _responsible(route or {}, plan)
