@@ -112,3 +112,10 @@ def test_suppressed_messages_do_not_count_against_the_cap(client, auth):
     for _ in range(8):  # promotions without marketing consent: suppressed, not counted
         assert _send(client, auth, category="promotion", user="u-s")["status"] == "suppressed"
     assert _send(client, auth, category="reminder", user="u-s")["route"]["steps"][0]["not_before"] is None
+
+
+def test_openapi_documents_preferences_unsubscribe_and_inbound_sms(client):
+    spec = client.get("/openapi.json").get_json()
+    assert {"/v1/inbox/preferences", "/u/{token}", "/webhooks/twilio/inbound"} <= set(spec["paths"])
+    assert "preferences" in spec["components"]["schemas"]["RecipientUpsert"]["properties"]
+    assert "preference_locked" in spec["info"]["description"]
