@@ -76,7 +76,7 @@ def decide_route(session: Session, policy: Policy, req: SendRequest, now: dateti
         rfacts = with_in_app_counts(session, rfacts, now)
         plan = policies.decide(policy, mfacts, rfacts, now)
     # The same for the cross-channel cap: counted only for a capped category whose plan sends.
-    if plan.steps and (req.category in policy.capped_categories or policy.conditions_read_message_counts):
+    if policy.conditions_read_message_counts or (plan.steps and req.category in policy.capped_categories):
         rfacts = with_message_counts(session, policy, rfacts, now)
         plan = policies.decide(policy, mfacts, rfacts, now)
     return plan, mfacts, rfacts
