@@ -10,6 +10,9 @@
 //   <script type="module" src="https://notify.example.com/client/orchestrator-inbox.js"></script>
 //   <orchestrator-inbox base-url="https://notify.example.com" token="ut_…"></orchestrator-inbox>
 //
+// Preference center: `await inbox.getPreferences()` lists the categories with their channels
+// on/off (locked ones marked); `inbox.setPreference("social", "email", false)` changes one.
+//
 // The token is a per-user token minted by your backend (POST /v1/recipients/{id}/inapp-token
 // with your API key); never put the API key in a page.
 
