@@ -24,14 +24,29 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     register_error_handlers(app)
     request_log.install(app)  # first: a request refused by a later hook still gets its id
     app.before_request(reject_nul_in_url)
-    from .api import acknowledge, email_webhooks, health, keys, messages, openapi, policies, recipients, webhooks
+    from .api import (
+        acknowledge,
+        email_webhooks,
+        health,
+        keys,
+        messages,
+        openapi,
+        policies,
+        recipients,
+        unsubscribe,
+        webhooks,
+    )
 
-    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, acknowledge):
+    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, acknowledge,
+                   unsubscribe):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
     from .inapp import client_assets
 
     app.register_blueprint(inapp_api.bp)
+    from .inapp import preferences_api
+
+    app.register_blueprint(preferences_api.bp)
     app.register_blueprint(client_assets.bp)
     from . import review
 

@@ -31,6 +31,7 @@ class AppState:
     streams: Any = None         # orchestrator.inapp.stream.StreamHub, when served by the ASGI app
     key_cache: Any = None       # orchestrator.auth.KeyCache
     ack_links: Any = None       # orchestrator.services.ack_links.AckLinks, built on first use
+    unsubscribe: Any = None     # orchestrator.services.unsubscribe.UnsubscribeLinks
     # The one clock the service reads; tests replace it instead of sleeping.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

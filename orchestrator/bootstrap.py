@@ -11,6 +11,7 @@ from .config import Settings
 from .logs import configure_logging
 from .services.audit import install_audit_key
 from .services.policy_store import PolicyStore
+from .services.unsubscribe import UnsubscribeLinks
 from .storage.db import Database
 from .storage.migrate import upgrade
 
@@ -48,6 +49,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
             "other hosts would chain the audit log with another key: set the same AUDIT_KEY everywhere",
             settings.audit_key_file)
     state.providers = ProviderRegistry.from_settings(settings, breaker_store=make_breaker_store(settings.redis_url))
+    state.unsubscribe = UnsubscribeLinks.from_settings(settings)
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
         state.dispatcher.start_background()

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     DATE_OUT_OF_RANGE = "date_out_of_range"
     VALIDATION_ERROR = "validation_error"
     UNKNOWN_CATEGORY = "unknown_category"
+    PREFERENCE_LOCKED = "preference_locked"
     INVALID_PHONE = "invalid_phone"
     INVALID_TIMEZONE = "invalid_timezone"
     ALREADY_EXPIRED = "already_expired"

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from providers.base import Channel
 
@@ -93,6 +93,27 @@ class Consents(Strict):
     marketing: bool | None = None
 
 
+class ChannelSwitches(Strict):
+    """One category's channels: false turns the channel off for it, true or null turns it
+    back on (services/preferences.py)."""
+
+    in_app: StrictBool | None = None
+    push: StrictBool | None = None
+    sms: StrictBool | None = None
+    email: StrictBool | None = None
+
+
+CategoryName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+# {category: {channel: bool}}; categories are checked against the active policy.
+Preferences = Annotated[dict[CategoryName, ChannelSwitches], Field(max_length=100)]
+
+
+class PreferencesIn(Strict):
+    """The in-app client's preference center: the same map, for the token's own user."""
+
+    preferences: Preferences
+
+
 class RecipientRef(Strict):
     """Who the message is for. Optional fields override the stored profile for this
     message only."""
@@ -143,6 +164,7 @@ class RecipientUpsert(Strict):
     devices: list[DeviceIn] | None = Field(default=None, max_length=20)
     last_active_at: datetime | None = None
     quiet_hours: tuple[HHMM, HHMM] | None = None
+    preferences: Preferences | None = None
 
     _active_aware = field_validator("last_active_at")(classmethod(lambda cls, v: _aware(v)))
 

@@ -47,10 +47,14 @@ _STATIC_FACTS: dict[str, FactSpec] = {
     "has_rich_media": FactSpec(BOOL, (), "the message carries an image / rich content"),
     "in_app_count_day": FactSpec(INT, (), "in-app messages shown to the user today"),
     "in_app_count_week": FactSpec(INT, (), "in-app messages shown to the user this week"),
+    "message_count_day": FactSpec(INT, (), "messages of capped categories to the user today (local day)"),
+    "message_count_week": FactSpec(INT, (), "messages of capped categories to the user this ISO week"),
 }
 for _ch in CHANNELS:
     _STATIC_FACTS[f"reachable.{_ch}"] = FactSpec(BOOL, (), f"a usable {_ch} address exists")
     _STATIC_FACTS[f"available.{_ch}"] = FactSpec(BOOL, (), f"{_ch} is reachable and consented")
+    _STATIC_FACTS[f"preference.{_ch}"] = FactSpec(
+        BOOL, (), f"the user has not turned off {_ch} for this category (always true when it is locked)")
 for _key in CONSENT_KEYS:
     _STATIC_FACTS[f"consent.{_key}"] = FactSpec(BOOL, (), f"consent for {_key} (or the policy default)")
 

@@ -50,3 +50,10 @@ ENGINE_EXPIRED = "engine:expired"
 ENGINE_CRITICAL = "engine:critical-out-of-app"
 ENGINE_ROUTE = "engine:route"
 ENGINE_NO_CHANNEL = "engine:no-channel"
+# A channel the recipient turned off for the message's category (a preference, not a rule).
+ENGINE_PREFERENCE = "engine:preference"
+
+# What a cross-channel frequency cap does to a message over the cap (effect `cap_messages`).
+OVER_CAP_DEFER = "defer"        # not before the start of the next window (local day / ISO week)
+OVER_CAP_SUPPRESS = "suppress"  # not sent at all
+OVER_CAP_MODES: tuple[str, ...] = (OVER_CAP_DEFER, OVER_CAP_SUPPRESS)

@@ -70,6 +70,19 @@ def _quiet_end(year: int, month: int, day: int, next_day: bool, end: int, tz: st
     return end_local.astimezone(UTC)
 
 
+def cap_windows(now: datetime, tz: str) -> tuple[datetime, datetime, datetime, datetime]:
+    """(start of the local day, start of the ISO week, start of the next day, start of the
+    next week), in UTC, for the recipient's timezone: the windows of a cross-channel cap."""
+    local = now.astimezone(_zone(tz))
+    today = local.date()
+    monday = today - timedelta(days=today.weekday())
+
+    def start(day: date) -> datetime:
+        return datetime.combine(day, time(0, 0), tzinfo=_zone(tz)).astimezone(UTC)
+
+    return (start(today), start(monday), start(today + timedelta(days=1)), start(monday + timedelta(days=7)))
+
+
 @lru_cache(maxsize=4096)
 def _iso(value: datetime) -> str:
     return value.isoformat()
@@ -127,6 +140,14 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
     a_sms = sms_ok and c_sms and marketing_ok
     a_email = email_ok and c_email and marketing_ok
 
+    # A locked category ignores preferences: security, legal and codes always reach the user.
+    prefs = r.preferences.get(category) if r.preferences else None
+    if prefs and not category_facts.get("category.locked", False):
+        p_in_app, p_push = prefs.get(IN_APP, True), prefs.get(PUSH, True)
+        p_sms, p_email = prefs.get(SMS, True), prefs.get(EMAIL, True)
+    else:
+        p_in_app = p_push = p_sms = p_email = True
+
     facts: dict[str, Any] = {
         "category": category,
         "urgency": message.urgency,
@@ -141,6 +162,8 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
         "has_rich_media": message.has_rich_media,
         "in_app_count_day": r.in_app_count_day,
         "in_app_count_week": r.in_app_count_week,
+        "message_count_day": r.message_count_day,
+        "message_count_week": r.message_count_week,
         **category_facts,
         "consent.in_app": c_in_app,
         "consent.push": c_push,
@@ -155,6 +178,10 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
         "available.push": a_push,
         "available.sms": a_sms,
         "available.email": a_email,
+        "preference.in_app": p_in_app,
+        "preference.push": p_push,
+        "preference.sms": p_sms,
+        "preference.email": p_email,
         "available": [ch for ch, ok in ((IN_APP, a_in_app), (PUSH, a_push), (EMAIL, a_email), (SMS, a_sms))
                       if ok],
     }

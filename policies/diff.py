@@ -33,6 +33,7 @@ CATEGORY_ADDED = "category_added"
 CATEGORY_REMOVED = "category_removed"
 CATEGORY_CHANGED = "category_changed"
 CONSENT_DEFAULT_CHANGED = "consent_default_changed"
+PREFERENCES_CHANGED = "preferences_changed"  # the locked / unsubscribable category lists
 VERSION_CHANGED = "version_changed"
 POLICY_DESCRIPTION_CHANGED = "policy_description_changed"
 
@@ -167,6 +168,8 @@ def diff_documents(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
                                 CATEGORY_CHANGED, "category")
     changes += _mapping_changes(old.get("thresholds"), new.get("thresholds"), THRESHOLD_ADDED, THRESHOLD_REMOVED,
                                 THRESHOLD_CHANGED, "threshold")
+    changes += _mapping_changes(old.get("preferences"), new.get("preferences"), PREFERENCES_CHANGED,
+                                PREFERENCES_CHANGED, PREFERENCES_CHANGED, "preference list")
     changes += _rule_changes(old, new)
     return changes
 

@@ -27,8 +27,12 @@ from .uncertain import check as check_uncertain
 
 CATEGORIES_DEFAULT_PATH = Path(__file__).with_name("default.yaml")
 
-TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "thresholds", "rules",
-                  "uncertain_sends")
+TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "preferences", "thresholds",
+                  "rules", "uncertain_sends")
+PREFERENCE_KEYS = ("locked", "unsubscribable")
+# Category attributes the `preferences` section sets (so conditions can read them as
+# `category.locked` / `category.unsubscribable`); a category may not set them itself.
+PREFERENCE_ATTRIBUTES = ("locked", "unsubscribable")
 RULE_KEYS = ("id", "title", "description", "cites", "when", "then", "reason")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -136,6 +140,14 @@ class Policy:
     conditions_read_in_app_counts: bool = field(repr=False, compare=False, default=True)
     # What to do with a send whose outcome is unknown (policies/uncertain.py).
     uncertain_sends: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    # Categories whose preferences the user cannot change (`preferences.locked`), and those
+    # whose emails carry RFC 8058 one-click unsubscribe (`preferences.unsubscribable`).
+    locked_categories: frozenset[str] = field(repr=False, compare=False, default=frozenset())
+    unsubscribable_categories: frozenset[str] = field(repr=False, compare=False, default=frozenset())
+    # Categories a `cap_messages` rule can match: the messages counted against the
+    # cross-channel cap, and the only ones for which counting is worth a query.
+    capped_categories: frozenset[str] = field(repr=False, compare=False, default=frozenset())
+    conditions_read_message_counts: bool = field(repr=False, compare=False, default=False)
 
     def has_category(self, name: str) -> bool:
         return name in self.categories
@@ -191,6 +203,43 @@ def _check_categories(raw: Any, errors: list[str]) -> dict[str, dict[str, bool]]
     # Every attribute is a fact; a category that does not mention one has it false.
     attributes = {a for attrs in categories.values() for a in attrs}
     return {name: {a: attrs.get(a, False) for a in sorted(attributes)} for name, attrs in categories.items()}
+
+
+def _check_preferences(raw: Any, categories: dict[str, dict[str, bool]], errors: list[str],
+                       ) -> tuple[frozenset[str], frozenset[str]]:
+    """(locked, unsubscribable). Without the section: critical and legal categories are
+    locked, nothing is unsubscribable. A critical category is always locked."""
+    for name, attrs in categories.items():
+        for attr in PREFERENCE_ATTRIBUTES:
+            if attr in attrs:
+                errors.append(f"category '{name}': field '{attr}': set by the 'preferences' section, "
+                              f"not by the category")
+    if raw is None:
+        locked = frozenset(n for n, a in categories.items() if a.get("critical") or a.get("legal"))
+        return locked, frozenset()
+    if not isinstance(raw, Mapping):
+        errors.append("field 'preferences': expected a mapping with 'locked' and 'unsubscribable' lists")
+        return frozenset(), frozenset()
+    for key in raw:
+        if key not in PREFERENCE_KEYS:
+            errors.append(f"field 'preferences.{key}': unknown field (allowed: {', '.join(PREFERENCE_KEYS)})")
+    lists = []
+    for key in PREFERENCE_KEYS:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            errors.append(f"field 'preferences.{key}': expected a list of category names")
+            value = []
+        for name in value:
+            if name not in categories:
+                errors.append(f"field 'preferences.{key}': unknown category '{name}'")
+        lists.append(frozenset(v for v in value if v in categories))
+    locked, unsubscribable = lists
+    for name in sorted(locked & unsubscribable):
+        errors.append(f"field 'preferences.unsubscribable': category '{name}' is locked; "
+                      f"a locked category cannot offer unsubscribe")
+    for name in sorted(n for n, a in categories.items() if a.get("critical") and n not in locked):
+        errors.append(f"field 'preferences.locked': category '{name}' is critical and must be locked")
+    return locked, unsubscribable
 
 
 def _check_thresholds(raw: Any, errors: list[str]) -> dict[str, Any]:
@@ -309,6 +358,9 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
         errors.append("field 'version': required, e.g. \"2026-01-15.1\"")
         version = ""
     categories = _check_categories(doc.get("categories"), errors)
+    locked, unsubscribable = _check_preferences(doc.get("preferences"), categories, errors)
+    for name, attrs in categories.items():
+        attrs["locked"], attrs["unsubscribable"] = name in locked, name in unsubscribable
     thresholds = _check_thresholds(doc.get("thresholds"), errors)
     uncertain_sends = check_uncertain(doc.get("uncertain_sends"), set(categories), errors)
     consents = _check_consents(doc.get("consent_defaults"), errors)
@@ -334,21 +386,26 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
     timing = (timedelta(seconds=thresholds["presence_window_seconds"]),
               timedelta(days=thresholds["dormant_after_days"]),
               timedelta(days=thresholds["churned_after_days"]), (start, end))
+    whens = [r.get("when") for r in raw_rules if isinstance(r, Mapping)]
+    capped = frozenset(name for name, entries in rules_by_category.items()
+                       if any(rule.effects.cap_messages is not None for _, rule, _, _ in entries))
     policy = Policy(version.strip(), dict(doc), categories, thresholds, consents, tuple(rules), specs,
                     category_facts, timing, rules_by_category,
-                    any(_reads_counts(r.get("when")) for r in raw_rules if isinstance(r, Mapping)),
-                    uncertain_sends)
+                    any(_reads_facts(w, _COUNT_FACTS) for w in whens),
+                    uncertain_sends, locked, unsubscribable, capped,
+                    any(_reads_facts(w, _MESSAGE_COUNT_FACTS) for w in whens))
     return policy, []
 
 
 _COUNT_FACTS = ("in_app_count_day", "in_app_count_week")
+_MESSAGE_COUNT_FACTS = ("message_count_day", "message_count_week")
 
 
-def _reads_counts(node: Any) -> bool:
+def _reads_facts(node: Any, names: tuple[str, ...]) -> bool:
     if isinstance(node, Mapping):
-        return node.get("fact") in _COUNT_FACTS or any(_reads_counts(v) for v in node.values())
+        return node.get("fact") in names or any(_reads_facts(v, names) for v in node.values())
     if isinstance(node, list):
-        return any(_reads_counts(v) for v in node)
+        return any(_reads_facts(v, names) for v in node)
     return False
 
 

@@ -12,6 +12,9 @@
     cap_in_app: true                     or {per_day: 3, per_week: 10, over_cap: quiet}; default: thresholds
                                          over_cap: exclude (default: no in-app at all) | quiet (a
                                          user in the app gets a quiet inbox entry, no live display)
+    cap_messages: {per_day: 4, per_week: 12, over: defer}
+                                         every channel together, per local day / ISO week;
+                                         over the cap: defer (to the next window) or suppress
     suppress: true                       send nothing
     require_confirmation: [delivery, read]
                                          or {of: [delivery, read], remind_after: 3d, escalate_after: 7d}:
@@ -28,14 +31,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .constants import CHANNELS, ESCALATION_STATUSES, IN_APP, MODE_ESCALATE, MODE_FALLBACK, ROUTE_MODES
+from .constants import (
+    CHANNELS,
+    ESCALATION_STATUSES,
+    IN_APP,
+    MODE_ESCALATE,
+    MODE_FALLBACK,
+    OVER_CAP_MODES,
+    ROUTE_MODES,
+)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 EFFECT_KEYS = (
     "exclude", "route", "require", "require_any", "hold_in_app", "defer_in_quiet_hours", "cap_in_app",
-    "suppress", "require_confirmation", "provider",
+    "cap_messages", "suppress", "require_confirmation", "provider",
 )
 _CONFIRMATIONS = {"delivery": "delivery_confirmation", "read": "read_confirmation"}
 CAP_OVER = ("exclude", "quiet")
@@ -76,6 +87,20 @@ class RouteEntry:
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class MessageCap:
+    """A cross-channel cap: at most `per_day` messages a local day and `per_week` an ISO
+    week (None = no limit), and what happens over it (`over`: defer or suppress)."""
+
+    per_day: int | None
+    per_week: int | None
+    over: str
+
+    def describe(self) -> str:
+        limits = [f"{n}/{unit}" for n, unit in ((self.per_day, "day"), (self.per_week, "week")) if n is not None]
+        return f"cap messages at {', '.join(limits)} across channels; over the cap: {self.over}"
+
+
 @dataclass(frozen=True)
 class Effects:
     exclude: tuple[str, ...] = ()
@@ -88,6 +113,7 @@ class Effects:
     # What over the in-app cap means for a user in the app (CAP_OVER). `exclude` by default, so
     # a stored policy version keeps the meaning it was approved with.
     cap_over: str = "exclude"
+    cap_messages: MessageCap | None = None
     suppress: bool = False
     confirmations: tuple[str, ...] = ()
     confirm_timers: tuple[timedelta, timedelta] | None = None  # (remind_after, escalate_after)
@@ -195,6 +221,10 @@ class _Parser:
             if kw["cap_in_app"]:
                 parts.append("cap in_app at {}/day, {}/week".format(*kw["cap_in_app"])
                              + (" (quiet inbox entry over it)" if over == "quiet" else ""))
+        if "cap_messages" in then:
+            kw["cap_messages"] = self.message_cap(then["cap_messages"])
+            if kw["cap_messages"]:
+                parts.append(kw["cap_messages"].describe())
         if "suppress" in then:
             if then["suppress"] is not True:
                 self.error("then.suppress", "expected true")
@@ -251,6 +281,31 @@ class _Parser:
         self.error("then.cap_in_app",
                    f"expected true or {{per_day: N, per_week: N, over_cap: quiet|exclude}}, got {raw!r}")
         return None
+
+
+    def message_cap(self, raw: Any) -> MessageCap | None:
+        expected = "expected {per_day: N, per_week: N, over: defer|suppress} (at least one limit)"
+        if not isinstance(raw, Mapping):
+            self.error("then.cap_messages", f"{expected}, got {raw!r}")
+            return None
+        unknown = sorted(map(str, set(raw) - {"per_day", "per_week", "over"}))
+        if unknown:
+            self.error("then.cap_messages", f"unknown key(s) {unknown}; {expected}")
+        limits = []
+        for key in ("per_day", "per_week"):
+            value = raw.get(key)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                self.error(f"then.cap_messages.{key}", f"expected a number >= 0, got {value!r}")
+                return None
+            limits.append(value)
+        if limits == [None, None]:
+            self.error("then.cap_messages", expected)
+            return None
+        over = raw.get("over")
+        if over not in OVER_CAP_MODES:
+            self.error("then.cap_messages.over", f"expected one of {', '.join(OVER_CAP_MODES)}, got {over!r}")
+            return None
+        return MessageCap(limits[0], limits[1], over)
 
 
 def parse_effects(then: Any, errors: list[str], prefix: str, thresholds: Mapping[str, Any]) -> Effects:

@@ -24,15 +24,17 @@ from .constants import (
     ENGINE_CRITICAL,
     ENGINE_EXPIRED,
     ENGINE_NO_CHANNEL,
+    ENGINE_PREFERENCE,
     ENGINE_PRESENCE,
     ENGINE_ROUTE,
     IN_APP,
     MODE_ESCALATE,
     MODE_FIRST,
+    OVER_CAP_SUPPRESS,
 )
-from .derive import derive
+from .derive import cap_windows, derive
 from .document import Policy, Rule
-from .effects import RouteEntry, format_duration
+from .effects import MessageCap, RouteEntry, format_duration
 from .facts import MessageFacts, RecipientFacts
 from .plan import Exclusion, RoutePlan, RuleMatch, Step, fast_new
 
@@ -53,15 +55,18 @@ _OFFLINE = "the user is offline and in-app is not held"
 _EXPIRED_MATCH = RuleMatch(ENGINE_EXPIRED, "Expired messages are not sent", "suppress")
 _CRITICAL_MATCH = RuleMatch(ENGINE_CRITICAL, "Critical never in-app alone", "suppress")
 _PRESENCE_MATCH = RuleMatch(ENGINE_PRESENCE, "In-app needs a session", "exclude in_app")
+_PREF_KEYS = tuple((ch, f"preference.{ch}") for ch in CHANNELS)
 
 
 class _Decision:
     """Mutable scratch state of one decision; turned into an immutable RoutePlan at the end."""
 
     __slots__ = ("policy", "facts", "excluded", "trace", "route", "route_rule", "required", "required_any",
-                 "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons", "quiet", "confirm")
+    __slots__ = ("policy", "facts", "excluded", "trace", "route", "route_rule", "required", "required_any",
+                 "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons", "quiet", "confirm",
+                 "now", "tz", "cap_until", "cap_rule")
 
-    def __init__(self, policy: Policy, facts: dict[str, Any]):
+    def __init__(self, policy: Policy, facts: dict[str, Any], now: datetime, tz: str = "UTC"):
         # Rarely used parts start as shared empty tuples / mappings and are replaced on first
         # write: fewer allocations per decision, less garbage-collector work.
         self.policy = policy
@@ -81,6 +86,9 @@ class _Decision:
         self.reasons: dict[str, str] | None = None
         self.confirm: tuple[timedelta, timedelta] | None = None
         self.quiet: str | None = None  # why in-app is a quiet inbox entry (over the cap, user in the app)
+        self.now, self.tz = now, tz
+        self.cap_until: datetime | None = None  # over a cross-channel cap: nothing before this
+        self.cap_rule: Rule | None = None
 
     def reason(self, rule: Rule) -> str:
         if rule.static_reason is not None:
@@ -128,6 +136,8 @@ class _Decision:
                     self.quiet = f"{over}; a quiet inbox entry, no live display ({rule.id})"
                 else:
                     self.exclude(IN_APP, rule.id, over)
+        if e.cap_messages is not None:
+            self.cap_messages(rule, e.cap_messages)
         if e.suppress:
             self.suppressed += ((rule.id, self.reason(rule)),)
         for c in e.confirmations:
@@ -137,6 +147,44 @@ class _Decision:
             self.confirm = e.confirm_timers
         if e.providers:
             self.providers = {**self.providers, **e.providers}
+
+    def cap_messages(self, rule: Rule, cap: MessageCap) -> None:
+        """Over a cross-channel cap: suppress, or defer every step to the start of the next
+        window (the next ISO week when the weekly cap is reached, else the next local day).
+        The trace says which cap and what it did."""
+        f = self.facts
+        day, week = f["message_count_day"], f["message_count_week"]
+        if cap.per_week is not None and week >= cap.per_week:
+            why, window = f"{week} messages this week (cap {cap.per_week})", 3
+        elif cap.per_day is not None and day >= cap.per_day:
+            why, window = f"{day} messages today (cap {cap.per_day})", 2
+        else:
+            return
+        why = f"cross-channel frequency cap reached: {why}"
+        if cap.over == OVER_CAP_SUPPRESS:
+            self.suppressed += ((rule.id, why),)
+            self.trace.append(RuleMatch(rule.id, rule.title, f"suppress: {why}"))
+            return
+        until = cap_windows(self.now, self.tz)[window]
+        if self.cap_until is None or until > self.cap_until:
+            self.cap_until, self.cap_rule = until, rule
+        stamp = until.isoformat().replace("+00:00", "Z")
+        self.trace.append(RuleMatch(rule.id, rule.title, f"defer every channel to {stamp}: {why}"))
+
+    def preferences(self) -> None:
+        """Channels the user turned off for this category (derive() already ignores the
+        preferences of locked categories). Only channels the plan could use are named."""
+        f = self.facts
+        wanted = {e.channel for e in self.route}.union(ch for ch, _ in self.required)
+        for group, _ in self.required_any:
+            wanted.update(group)
+        category = f["category"]
+        for ch, key in _PREF_KEYS:
+            if not f[key] and ch not in self.excluded and ch in wanted:
+                name = f"preferences.{category}.{ch}"
+                self.excluded[ch] = _exclusion(ch, ENGINE_PREFERENCE,
+                                               f"the user turned off {category} messages by {ch} ({name})")
+                self.trace.append(RuleMatch(ENGINE_PREFERENCE, "The user's preference", f"exclude {ch}: {name} is off"))
 
     def floor(self) -> None:
         f = self.facts
@@ -150,6 +198,8 @@ class _Decision:
                 why = _NO_MARKETING if f[reachable] and f[consent] else _UNAVAILABLE[ch]
                 self.excluded[ch] = _exclusion(ch, ENGINE_AVAILABILITY, why)
                 self.trace.append(_FLOOR_MATCHES[ch])
+        if not (f["preference.in_app"] and f["preference.push"] and f["preference.email"] and f["preference.sms"]):
+            self.preferences()
         offline = f["presence"] == "offline"
         if offline and self.hold is None and IN_APP not in self.excluded:
             self.excluded[IN_APP] = _exclusion(IN_APP, ENGINE_PRESENCE, _OFFLINE)
@@ -188,7 +238,7 @@ def decide(policy: Policy, message: MessageFacts, facts: RecipientFacts, now: da
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)  # naive means UTC, as everywhere in the service
     f, quiet_end = derive(policy, message, facts, now)
-    d = _Decision(policy, f)
+    d = _Decision(policy, f, now, facts.timezone)
     excluded, trace = d.excluded, d.trace
     for when, rule, static_exclusions, route in policy.rules_by_category[message.category]:
         if when(f):
@@ -227,6 +277,12 @@ def _materialise(d: _Decision, chosen: list[tuple[RouteEntry, str]], quiet_end: 
             not_before = quiet_end
             if expires_at is not None and not_before >= expires_at:  # type: ignore[operator]
                 d.exclude(ch, defer_rule.id, "quiet hours end after the message expires")
+                continue
+        if d.cap_until is not None:
+            if not_before is None or d.cap_until > not_before:
+                not_before = d.cap_until
+            if expires_at is not None and not_before >= expires_at:
+                d.exclude(ch, d.cap_rule.id, "the frequency cap window ends after the message expires")  # type: ignore[union-attr]
                 continue
         hold = None
         if ch == IN_APP and f["presence"] == "offline":

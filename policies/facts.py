@@ -57,6 +57,15 @@ class Device:
         return cls(token=str(d["token"]), platform=str(d["platform"]), active=bool(d.get("active", True)))
 
 
+def _preferences(raw: Any) -> Mapping[str, Mapping[str, bool]]:
+    if not raw:
+        return _EMPTY
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
+        raise ValueError("field 'preferences': expected {category: {channel: true/false}}")
+    return MappingProxyType({str(c): MappingProxyType({str(ch): bool(on) for ch, on in chs.items()})
+                             for c, chs in raw.items()})
+
+
 @dataclass(frozen=True)
 class RecipientFacts:
     user_id: str
@@ -74,6 +83,13 @@ class RecipientFacts:
     connected: bool = False  # a live in-app stream is open right now
     in_app_count_day: int = 0
     in_app_count_week: int = 0
+    # Messages of capped categories (every channel together) in the recipient's current local
+    # day and ISO week: the inputs of a `cap_messages` rule. Counted only when one can apply.
+    message_count_day: int = 0
+    message_count_week: int = 0
+    # {category: {channel: False}}: channels the user turned off for a category. Missing or
+    # True = on. Ignored for the categories the policy locks (security, legal, codes).
+    preferences: Mapping[str, Mapping[str, bool]] = field(default_factory=lambda: _EMPTY)
 
     def __hash__(self) -> int:  # consents is a mapping; hash what identifies the facts
         return hash((self.user_id, self.email, self.phone, self.devices,
@@ -95,6 +111,9 @@ class RecipientFacts:
             "connected": self.connected,
             "in_app_count_day": self.in_app_count_day,
             "in_app_count_week": self.in_app_count_week,
+            "message_count_day": self.message_count_day,
+            "message_count_week": self.message_count_week,
+            "preferences": {c: dict(chs) for c, chs in self.preferences.items()},
         }
 
     @classmethod
@@ -122,6 +141,9 @@ class RecipientFacts:
             connected=bool(d.get("connected", False)),
             in_app_count_day=int(d.get("in_app_count_day", 0)),
             in_app_count_week=int(d.get("in_app_count_week", 0)),
+            message_count_day=int(d.get("message_count_day", 0)),
+            message_count_week=int(d.get("message_count_week", 0)),
+            preferences=_preferences(d.get("preferences")),
         )
 
 

@@ -7,11 +7,11 @@ from flask import Blueprint, jsonify
 from pydantic.json_schema import models_json_schema
 
 from ..errors import ErrorCode
-from ..schemas import ErrorResponse, MessageAccepted, PresenceIn, RecipientUpsert, SendRequest
+from ..schemas import ErrorResponse, MessageAccepted, PreferencesIn, PresenceIn, RecipientUpsert, SendRequest
 
 bp = Blueprint("openapi", __name__)
 
-_MODELS = [SendRequest, RecipientUpsert, PresenceIn, MessageAccepted, ErrorResponse]
+_MODELS = [SendRequest, RecipientUpsert, PresenceIn, PreferencesIn, MessageAccepted, ErrorResponse]
 
 
 def _ref(name: str) -> dict:
@@ -82,6 +82,41 @@ def _compliance_paths(auth: list) -> dict:
             "CSV export of decisions (from/to inclusive, ISO 8601)", "text/csv", 422,
             params=[{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
                     for n in ("from", "to")])},
+    }
+
+
+def _preference_paths() -> dict:
+    """Preference center (inapp/preferences_api.py), one-click unsubscribe (api/unsubscribe.py)
+    and Twilio inbound messages (api/webhooks.py)."""
+    user_token = [{"userToken": []}]
+    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+    html = {"content": {"text/html": {"schema": {"type": "string"}}}}
+    return {
+        "/v1/inbox/preferences": {
+            "get": {"summary": "The user's preferences per category and channel; locked categories marked "
+                               "(user token)", "security": user_token,
+                    "responses": {"200": {"description": "{user_id, policy_version, categories: [{category, "
+                                                         "locked, unsubscribable, channels}]}"},
+                                  **_errors(401)}},
+            "put": {"summary": "Change the user's preferences: false turns a channel off for a category, "
+                               "true or null on (user token); locked categories: 422 preference_locked",
+                    "security": user_token, "requestBody": {"required": True, **_json("PreferencesIn")},
+                    "responses": {"200": {"description": "The new state, as GET shows it"},
+                                  **_errors(400, 401, 422)}}},
+        "/u/{token}": {
+            "get": {"summary": "One-click unsubscribe confirmation page (List-Unsubscribe URL); changes nothing",
+                    "parameters": [token], "responses": {"200": {"description": "Page", **html},
+                                                         **_errors(404)}},
+            "post": {"summary": "RFC 8058 one-click unsubscribe: the token's category off by email for its user "
+                                "(no API key, no CSRF token: the encrypted token is the authority)",
+                     "parameters": [token], "responses": {"200": {"description": "Confirmation page", **html},
+                                                          "409": {"description": "The category is locked"},
+                                                          **_errors(404)}}},
+        "/webhooks/twilio/inbound": {"post": {
+            "summary": "Twilio inbound message (X-Twilio-Signature): STOP/START/HELP and synonyms update SMS "
+                       "consent of every recipient with the sender's number; answers an empty TwiML <Response/>",
+            "responses": {"200": {"description": "TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}},
+                          **_errors(403, 404, 422)}}},
     }
 
 
@@ -163,6 +198,7 @@ def build_spec() -> dict:
         "/webhooks/ses": {"post": {"summary": "Amazon SES events via SNS (signature v1/v2, topic allow-list)",
                                    "responses": {"204": {"description": "Recorded"}}}},
         **_compliance_paths(auth),
+        **_preference_paths(),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         "/readyz": {"get": {"summary": "Readiness: database, policy, providers live or sandboxed",
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not"}}}},

@@ -33,12 +33,13 @@ def check_user_id(user_id: str) -> str:
 def put_recipient(user_id: str):
     user_id = check_user_id(user_id)
     _, data = parse_body(RecipientUpsert)
-    row, created, body = retry_on_conflict(lambda session: _upsert(session, user_id, data))
+    policy = state().policies.active() if data.preferences is not None else None
+    row, created, body = retry_on_conflict(lambda session: _upsert(session, user_id, data, policy))
     return jsonify(body), 201 if created else 200
 
 
-def _upsert(session, user_id: str, data: RecipientUpsert):
-    row, created = recipients.upsert(session, user_id, data)
+def _upsert(session, user_id: str, data: RecipientUpsert, policy=None):
+    row, created = recipients.upsert(session, user_id, data, policy)
     return row, created, recipients.to_dict(row)
 
 

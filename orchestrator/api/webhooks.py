@@ -4,6 +4,8 @@ releases is enqueued after commit."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, request
 
 from providers.base import SignatureError
@@ -11,7 +13,9 @@ from providers.base import SignatureError
 from ..app_state import state
 from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
-from ..services import parked_receipts
+from ..services import parked_receipts, sms_keywords
+
+log = logging.getLogger("orchestrator.webhooks")
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -30,18 +34,20 @@ def _record(source: str, receipts: list) -> None:
                 ingest(session, source, receipt, st.clock())
 
 
-@bp.post("/twilio")
-def twilio_status():
-    from providers.twilio_sms import parse_status_callback, public_url_for, verify_twilio_signature
+def _verified_twilio_form(what: str) -> dict[str, str]:
+    """The form of a Twilio webhook whose X-Twilio-Signature verifies; nothing else is read
+    or done before that. 404 when Twilio is not configured, 415 for a non-form body, 403
+    for a bad signature."""
+    from providers.twilio_sms import public_url_for, verify_twilio_signature
 
     st = state()
     token = st.settings.env.get("TWILIO_AUTH_TOKEN")
     if not token:
         raise ApiError(404, ErrorCode.NOT_FOUND, "Twilio is not configured on this service")
     if request.mimetype != FORM_TYPE:
-        # Message status callbacks are form-encoded; a JSON body would verify as an empty form.
+        # Twilio webhooks are form-encoded; a JSON body would verify as an empty form.
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                       f"Content-Type: Twilio status callbacks are {FORM_TYPE}", field="Content-Type")
+                       f"Content-Type: Twilio {what} are {FORM_TYPE}", field="Content-Type")
     url = public_url_for(request.url, st.settings.env.get("TWILIO_WEBHOOK_PUBLIC_URL") or None)
     form = request.form.to_dict()
     try:
@@ -51,9 +57,35 @@ def twilio_status():
                        field="X-Twilio-Signature") from None
     if any("\x00" in k or "\x00" in v for k, v in form.items()):
         raise ApiError(422, ErrorCode.INVALID_CHARACTER, "body: form fields must not contain NUL", field="body")
+    return form
+
+
+@bp.post("/twilio")
+def twilio_status():
+    from providers.twilio_sms import parse_status_callback
+
+    form = _verified_twilio_form("status callbacks")
     try:
         receipt = parse_status_callback(form)
     except ValueError as exc:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"MessageSid: {exc}", field="MessageSid") from None
     _record(TWILIO_SOURCE, [receipt])
     return "", 204
+
+
+@bp.post("/twilio/inbound")
+def twilio_inbound():
+    """Twilio's "a message comes in" webhook: STOP / START keywords (and synonyms) update SMS
+    consent of every recipient with the sender's number. Answers an empty TwiML response:
+    Twilio's Advanced Opt-Out sends the standard keyword replies itself."""
+    form = _verified_twilio_form("inbound-message webhooks")
+    from providers.twilio_inbound import empty_twiml, parse_inbound
+
+    try:
+        inbound = parse_inbound(form)
+    except ValueError as exc:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, str(exc), field="From") from None
+    changed = sms_keywords.apply(state().db, inbound)
+    # No phone number in the log, masked or not: the keyword and how many profiles changed.
+    log.info("twilio inbound message", extra={"provider": "twilio", "event": inbound.kind.value, "count": changed})
+    return empty_twiml(), 200, {"Content-Type": "text/xml; charset=utf-8"}

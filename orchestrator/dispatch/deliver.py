@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, exists, or_, select, update
@@ -61,6 +61,7 @@ class DeliveryContext:
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
     uncertain_action: object = None  # (policy_version, category) -> policies.uncertain.UncertainAction
     decorate_email: object = None  # (Delivery) -> Delivery: the acknowledgement link (services/confirmations)
+    unsubscribe_url: object = None  # (user_id, category) -> one-click URL | None (services/unsubscribe)
 
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,
@@ -153,6 +154,8 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     delivery = build_delivery(attempt, message, message.content, callback_url)
     if message.confirmable and attempt.channel == Channel.EMAIL and ctx.decorate_email is not None:
         delivery = ctx.decorate_email(delivery)
+    if delivery.marketing and attempt.channel == Channel.EMAIL and ctx.unsubscribe_url is not None:
+        delivery = replace(delivery, unsubscribe_url=ctx.unsubscribe_url(attempt.user_id, message.category))
     if attempt.uncertain_at is not None and attempt.uncertain_at == now:
         # This claim took over a send whose worker died mid-call: settle it before sending.
         settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish, Outcome,

@@ -85,6 +85,7 @@ class Dispatcher:
             lease_seconds=self.settings.lease_seconds, worker_id=self.worker_id,
             notify_inapp=self.notify_inapp, uncertain_action=self.uncertain_action,
             decorate_email=EmailAckHook(self.state),
+            unsubscribe_url=self.state.unsubscribe.url if self.state.unsubscribe is not None else None,
         )
 
     def uncertain_action(self, policy_version: str, category: str):

@@ -17,6 +17,9 @@ later (a receipt webhook):
     send with is a marketing group, so it is the same withdrawal.
   Hard bounces are about the address, not the person: they mark the address invalid and
   leave consents alone.
+- the PERSON wrote to us (inbound SMS, `apply_to_phone`): STOP and its synonyms withdraw SMS
+  consent, START / YES / UNSTOP grant it again, for every recipient with that number (the
+  carrier's block is per number). HELP changes nothing.
 
 `attempt` is any object with `channel`, `user_id` and `address` attributes: an ORM
 `Attempt`, or a deliver-path `plan_rows.Row`.
@@ -59,9 +62,10 @@ class Signal:
     address_dead: bool = False
     withdraw: str | None = None   # a consent key ("sms", "marketing") the person withdrew
     why: str = ""
+    grant: str | None = None      # a consent key the person gave (back): an SMS START
 
     def __bool__(self) -> bool:
-        return self.address_dead or self.withdraw is not None
+        return self.address_dead or self.withdraw is not None or self.grant is not None
 
 
 NOTHING = Signal()
@@ -94,6 +98,27 @@ def signal_for_receipt(channel: str, status: str | AttemptStatus | None, error_c
         if rule is not None and rule.deactivate_address:
             return Signal(address_dead=True, why=f"twilio {code}: {rule.meaning}")
     return NOTHING
+
+
+SMS_OPT_OUT = Signal(withdraw=Channel.SMS.value, why="sms keyword STOP")
+SMS_OPT_IN = Signal(grant=Channel.SMS.value, why="sms keyword START")
+
+
+def apply_to_phone(session: Session, phone: str, signal: Signal) -> int:
+    """An inbound SMS keyword: the consent change for every recipient with that number.
+    Returns how many profiles changed."""
+    if not signal or not phone:
+        return 0
+    changed = 0
+    for recipient in session.scalars(select(Recipient).where(Recipient.phone == phone).with_for_update()):
+        consents = recipient.consents or {}
+        if signal.withdraw is not None and consents.get(signal.withdraw) is not False:
+            recipient.consents = {**consents, signal.withdraw: False}
+            changed += 1
+        elif signal.grant is not None and consents.get(signal.grant) is not True:
+            recipient.consents = {**consents, signal.grant: True}
+            changed += 1
+    return changed
 
 
 def _same_email(a: str | None, b: str | None) -> bool:

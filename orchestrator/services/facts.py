@@ -11,12 +11,14 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from policies import Device as PolicyDevice
-from policies import MessageFacts, RecipientFacts
+from policies import MessageFacts, Policy, RecipientFacts
+from policies.derive import cap_windows
 from providers.base import Channel
 from providers.sms_text import sms_text
 
+from ..domain.statuses import MessageStatus
 from ..schemas import RecipientRef, SendRequest
-from ..storage.models import Attempt, Device, Recipient
+from ..storage.models import Attempt, Device, Message, Recipient
 
 
 def load_recipient(session: Session, user_id: str) -> Recipient | None:
@@ -39,9 +41,35 @@ def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tup
     return day or 0, week or 0
 
 
+_NOT_COUNTED = (MessageStatus.SUPPRESSED.value, MessageStatus.CANCELLED.value)
+
+
+def message_counts(session: Session, policy: Policy, user_id: str, tz: str, now: datetime) -> tuple[int, int]:
+    """Messages of the policy's capped categories to the user in their current local day
+    and ISO week, every channel together (one message is one, however many channels it
+    used); suppressed and cancelled messages do not count. One statement on the
+    (user_id, created_at) index. A message deferred by the cap counts in the window it was
+    accepted in."""
+    day_start, week_start, _, _ = cap_windows(now, tz)
+    since = min(day_start, week_start)
+    day, week = session.execute(
+        select(func.count(case((Message.created_at >= day_start, 1))),
+               func.count(case((Message.created_at >= week_start, 1))))
+        .where(Message.user_id == user_id, Message.created_at >= since,
+               Message.category.in_(sorted(policy.capped_categories)),
+               Message.status.not_in(_NOT_COUNTED))
+    ).one()
+    return day or 0, week or 0
+
+
+def with_message_counts(session: Session, policy: Policy, facts: RecipientFacts, now: datetime) -> RecipientFacts:
+    day, week = message_counts(session, policy, facts.user_id, facts.timezone, now)
+    return replace(facts, message_count_day=day, message_count_week=week)
+
+
 _RECIPIENT_COLUMNS = (Recipient.user_id, Recipient.email, Recipient.email_valid, Recipient.phone,
                       Recipient.phone_valid, Recipient.timezone, Recipient.consents, Recipient.quiet_hours,
-                      Recipient.last_active_at, Recipient.last_heartbeat_at,
+                      Recipient.last_active_at, Recipient.last_heartbeat_at, Recipient.preferences,
                       Device.token, Device.platform, Device.active)
 _RECIPIENT_QUERY = (select(*_RECIPIENT_COLUMNS).outerjoin(Device, Device.user_id == Recipient.user_id)
                     .where(Recipient.user_id == bindparam("user_id")).order_by(Device.id))
@@ -79,6 +107,7 @@ def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence
         connected=connected,
         in_app_count_day=day,
         in_app_count_week=week,
+        preferences=row.preferences or {},
     )
 
 

@@ -26,7 +26,7 @@ from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
 from . import confirmations
-from .facts import message_facts, recipient_facts, with_in_app_counts
+from .facts import message_facts, recipient_facts, with_in_app_counts, with_message_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
                      "requires", "confirmation", "trace")
@@ -76,6 +76,10 @@ def decide_route(session: Session, policy: Policy, req: SendRequest, now: dateti
     if not counted and any(step.channel == Channel.IN_APP for step in plan.steps):
         rfacts = with_in_app_counts(session, rfacts, now)
         plan = policies.decide(policy, mfacts, rfacts, now)
+    # The same for the cross-channel cap: counted only for a capped category whose plan sends.
+    if policy.conditions_read_message_counts or (plan.steps and req.category in policy.capped_categories):
+        rfacts = with_message_counts(session, policy, rfacts, now)
+        plan = policies.decide(policy, mfacts, rfacts, now)
     return plan, mfacts, rfacts
 
 
@@ -110,7 +114,8 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             conn.execute(insert(Message.__table__), [{
                 "id": message_id, "api_key_id": api_key.id, "user_id": req.recipient.user_id,
                 "category": req.category, "urgency": req.urgency.value, "status": status.value,
-                "marketing": bool(plan.facts.get("marketing", False)),
+                # The email carries one-click unsubscribe (the policy's `unsubscribable`).
+                "marketing": bool(plan.facts.get("category.unsubscribable", False)),
                 "content": req.content.model_dump(exclude_none=True), "metadata": req.metadata,
                 "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
                 "expires_at": req.expires_at, "policy_version": plan.policy_version, "route": plan_dict,

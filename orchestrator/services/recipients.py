@@ -12,10 +12,14 @@ from providers.masking import mask_email, mask_phone, mask_token
 
 from ..schemas import RecipientUpsert
 from ..storage.models import Device, Recipient
+from . import preferences
 from .facts import load_recipient
 
 
-def upsert(session: Session, user_id: str, data: RecipientUpsert) -> tuple[Recipient, bool]:
+def upsert(session: Session, user_id: str, data: RecipientUpsert, policy=None) -> tuple[Recipient, bool]:
+    """`policy` (the active one) is needed only to check `preferences`."""
+    if data.preferences is not None and policy is not None:
+        preferences.check(policy, data.preferences)  # before any write: a 422 leaves no half-update
     row = load_recipient(session, user_id)
     created = row is None
     if row is None:
@@ -42,6 +46,8 @@ def upsert(session: Session, user_id: str, data: RecipientUpsert) -> tuple[Recip
         merged = dict(row.consents or {})
         merged.update(data.consents.model_dump(exclude_unset=True))
         row.consents = merged
+    if data.preferences is not None:
+        row.preferences = preferences.merged(row.preferences, data.preferences)
     if data.devices is not None:
         # Keyed by token: a token is one device, whatever platform it was filed under. Listing
         # a token again re-registers it (the app just handed it to the backend), so it is active.
@@ -78,6 +84,7 @@ def to_dict(row: Recipient) -> dict[str, Any]:
         "timezone": row.timezone,
         "locale": row.locale,
         "consents": row.consents or {},
+        "preferences": row.preferences or {},
         "quiet_hours": row.quiet_hours,
         "devices": [
             {"platform": d.platform, "token": mask_token(d.token), "active": d.active} for d in row.devices

@@ -6,6 +6,12 @@ and report what would change, before it goes live.
 Rows are streamed by keyset pagination on ``Message.id`` with only the columns needed, so a
 100,000-message history runs in constant memory (bench/bench_simulation.py measures it).
 
+Cross-channel frequency caps (`cap_messages`) depend on what else the user was sent, which
+the candidate may change: for its capped categories the counts are replayed, i.e. counted
+from the earlier messages of the same user in the replayed period that the candidate would
+send (messages before `since` are not seen, so counts start at zero). Besides the channels,
+the mix has a `(deferred)` row: messages with a step held back (quiet hours, a cap).
+
 Service API:
 - ``simulate(db, policy, since=, until=None, batch_size=2000, max_changed=500, progress=None)
   -> SimulationResult`` (``progress(n)`` is called with the rows done after each batch)
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +31,39 @@ from sqlalchemy import func, select
 
 import policies
 from policies import MessageFacts, Policy, RecipientFacts
+from policies.derive import cap_windows
 
 from ..storage.db import Database
 from ..storage.models import Message
 
 CHANNEL_ORDER = ("in_app", "push", "sms", "email")
 SUPPRESSED = "(suppressed)"
+DEFERRED = "(deferred)"
+
+
+class _ReplayedCounts:
+    """Per user, the times of the replayed messages the candidate sends in a capped
+    category, pruned to the current ISO week: the `message_count_*` facts of the replay."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.capped = policy.capped_categories
+        self.seen: dict[str, list[datetime]] = {}
+
+    def facts(self, r: RecipientFacts, category: str, now: datetime) -> RecipientFacts:
+        if category not in self.capped:
+            return r
+        day_start, week_start, _, _ = cap_windows(now, r.timezone)
+        times = self.seen.get(r.user_id)
+        if times:
+            since = min(day_start, week_start)
+            times[:] = [t for t in times if t >= since]
+        times = times or ()
+        return replace(r, message_count_day=sum(t >= day_start for t in times),
+                       message_count_week=sum(t >= week_start for t in times))
+
+    def record(self, r: RecipientFacts, category: str, now: datetime, plan: policies.RoutePlan) -> None:
+        if category in self.capped and plan.steps:
+            self.seen.setdefault(r.user_id, []).append(now)
 
 
 @dataclass
@@ -90,7 +123,8 @@ def count_messages(db: Database, since: datetime, until: datetime | None = None)
 
 
 def _step_keys(steps: list[dict[str, Any]]) -> list[str]:
-    return [f"{s['channel']}/{s['mode']}" for s in steps]
+    """"channel/mode", plus "/deferred" for a step held back (quiet hours, a cap)."""
+    return [f"{s['channel']}/{s['mode']}" + ("/deferred" if s.get("not_before") else "") for s in steps]
 
 
 def _channels(steps: list[dict[str, Any]]) -> set[str]:
@@ -119,6 +153,7 @@ def simulate(db: Database, policy: Policy, *, since: datetime, until: datetime |
     parse_dt = datetime.fromisoformat
     last_id = ""
     columns = (Message.id, Message.category, Message.created_at, Message.decision_facts, Message.route)
+    counts = _ReplayedCounts(policy) if policy.capped_categories else None
     while True:
         with db.session() as session:
             rows = session.execute(_period(select(*columns), since, until).where(Message.id > last_id)
@@ -130,19 +165,31 @@ def simulate(db: Database, policy: Policy, *, since: datetime, until: datetime |
             old_steps = (route or {}).get("steps") or []
             old_channels = _channels(old_steps)
             result.before.update(old_channels or (SUPPRESSED,))
+            old_deferred = any(st.get("not_before") for st in old_steps)
+            if old_deferred:
+                result.before[DEFERRED] += 1
             try:
                 if category not in policy.categories:
                     raise ValueError(f"category '{category}' is not in policy {policy.version}")
-                plan = decide(policy, from_message(facts["message"]), from_recipient(facts["recipient"]),
-                              parse_dt(facts["now"]))
+                recipient, now = from_recipient(facts["recipient"]), parse_dt(facts["now"])
+                if counts is not None:
+                    recipient = counts.facts(recipient, category, now)
+                plan = decide(policy, from_message(facts["message"]), recipient, now)
             except (KeyError, TypeError, ValueError) as exc:
                 result.error_count += 1
                 if len(result.errors) < 50:
                     result.errors.append({"message_id": message_id, "error": str(exc) or type(exc).__name__})
                 result.after.update(old_channels or (SUPPRESSED,))
+                if old_deferred:
+                    result.after[DEFERRED] += 1
                 continue
-            new_steps = [{"channel": s.channel, "mode": s.mode} for s in plan.steps]
+            if counts is not None:
+                counts.record(recipient, category, now, plan)
+            new_steps = [{"channel": s.channel, "mode": s.mode, "not_before": s.not_before} for s in plan.steps]
             result.after.update(_channels(new_steps) or (SUPPRESSED,))
+            new_deferred = any(st.not_before is not None for st in plan.steps)
+            if new_deferred:
+                result.after[DEFERRED] += 1
             before_keys, after_keys = _step_keys(old_steps), _step_keys(new_steps)
             if before_keys == after_keys and bool((route or {}).get("suppressed")) == plan.suppressed:
                 continue

@@ -74,6 +74,7 @@ class ApiKey(Base):
 
 class Recipient(Base):
     __tablename__ = "recipients"
+    __table_args__ = (Index("ix_recipients_phone", "phone"),)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
     email_valid: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -82,6 +83,8 @@ class Recipient(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str | None] = mapped_column(String(35))
     consents: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {category: {channel: false}}: channels the user turned off per category (services/preferences.py).
+    preferences: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     quiet_hours: Mapped[list[Any] | None]
     last_active_at: Mapped[datetime | None]
     last_heartbeat_at: Mapped[datetime | None]

@@ -10,6 +10,9 @@
 //   <script type="module" src="https://notify.example.com/client/orchestrator-inbox.js"></script>
 //   <orchestrator-inbox base-url="https://notify.example.com" token="ut_…"></orchestrator-inbox>
 //
+// Preference center: `await inbox.getPreferences()` lists the categories with their channels
+// on/off (locked ones marked); `inbox.setPreference("social", "email", false)` changes one.
+//
 // The token is a per-user token minted by your backend (POST /v1/recipients/{id}/inapp-token
 // with your API key); never put the API key in a page.
 
@@ -202,12 +205,34 @@ export class OrchestratorInbox extends EventTarget {
     return result.read;
   }
 
+  // -- preference center -------------------------------------------------------------------
+  /**
+   * The user's preferences: `{ categories: [{ category, locked, unsubscribable,
+   * channels: { in_app, push, email, sms } }] }` (true = on). Locked categories are always on.
+   */
+  getPreferences() {
+    return this._request("GET", "/v1/inbox/preferences");
+  }
+
+  /** Changes several at once, e.g. `{ social: { email: false } }`; returns the new state. */
+  updatePreferences(changes) {
+    return this._request("PUT", "/v1/inbox/preferences", { preferences: changes });
+  }
+
+  /** Turns one channel of one category on or off; returns the new state. */
+  setPreference(category, channel, on) {
+    return this.updatePreferences({ [category]: { [channel]: Boolean(on) } });
+  }
+
   // -- internals ---------------------------------------------------------------------------
-  async _request(method, path) {
+  async _request(method, path, body) {
     let response;
+    const headers = { Authorization: `Bearer ${this.token}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     try {
       response = await fetch(this.baseUrl + path, {
-        method, headers: { Authorization: `Bearer ${this.token}` }, mode: "cors", credentials: "omit",
+        method, headers, mode: "cors", credentials: "omit",
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
       this._emit("error", err);
