@@ -62,7 +62,6 @@ class _Decision:
     """Mutable scratch state of one decision; turned into an immutable RoutePlan at the end."""
 
     __slots__ = ("policy", "facts", "excluded", "trace", "route", "route_rule", "required", "required_any",
-    __slots__ = ("policy", "facts", "excluded", "trace", "route", "route_rule", "required", "required_any",
                  "hold", "hold_rule", "defer", "suppressed", "requires", "providers", "reasons", "quiet", "confirm",
                  "now", "tz", "cap_until", "cap_rule")
 
