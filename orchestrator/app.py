@@ -22,9 +22,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
 
     register_error_handlers(app)
     app.before_request(reject_nul_in_url)
-    from .api import email_webhooks, health, keys, messages, openapi, policies, recipients, webhooks
+    from .api import email_webhooks, health, keys, messages, openapi, policies, recipients, templates, webhooks
 
-    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys):
+    for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, templates):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
     from .inapp import client_assets

@@ -25,6 +25,7 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
+from . import templates
 from .facts import message_facts, recipient_facts, with_in_app_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
@@ -93,6 +94,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
         replay = _replay(db, api_key.id, idempotency_key, digest)
         if replay:
             return replay
+    req = templates.resolve(db, req, max_content_chars)  # a template rendered; per-channel content checked
     check_against_policy(policy, req, now, max_content_chars)
     try:
         with db.session() as session:
@@ -110,7 +112,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
                 "id": message_id, "api_key_id": api_key.id, "user_id": req.recipient.user_id,
                 "category": req.category, "urgency": req.urgency.value, "status": status.value,
                 "marketing": bool(plan.facts.get("marketing", False)),
-                "content": req.content.model_dump(exclude_none=True), "metadata": req.metadata,
+                "content": templates.stored_content(req.content), "metadata": req.metadata,
                 "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
                 "expires_at": req.expires_at, "policy_version": plan.policy_version, "route": plan_dict,
                 "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),
