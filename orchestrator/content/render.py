@@ -30,6 +30,7 @@ MAX_RANGE = 1000
 MAX_VALUE_CHARS = 100_000       # any string or list an expression builds
 MAX_OUTPUT_CHARS = 500_000      # one rendered field
 MAX_POWER_EXPONENT = 64
+MAX_INT_BITS = 10_000           # any integer an expression builds
 
 SAFE_FILTERS = frozenset({
     "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
@@ -89,7 +90,12 @@ class _Sandbox(SandboxedEnvironment):
         if operator == "**":
             if isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
                 raise SecurityError(f"exponents are limited to {MAX_POWER_EXPONENT}")
+            if isinstance(left, int) and isinstance(right, int) and left.bit_length() * abs(right) > MAX_INT_BITS:
+                raise SecurityError(f"numbers are limited to {MAX_INT_BITS} bits")
         elif operator == "*":
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise SecurityError(f"numbers are limited to {MAX_INT_BITS} bits")
             for seq, n in ((left, right), (right, left)):
                 if isinstance(n, int) and _size(seq) * n > MAX_VALUE_CHARS:
                     raise SecurityError(f"a repeated value would exceed {MAX_VALUE_CHARS} characters")
