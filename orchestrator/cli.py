@@ -1,4 +1,4 @@
-"""`orchestrator` command line: serve | worker | scheduler | keys | policy | db."""
+"""`orchestrator` command line: serve | worker | scheduler | keys | policy | templates | db."""
 
 from __future__ import annotations
 
@@ -481,6 +481,14 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
         click.echo(f"  {change.message_id} {change.category}: {' '.join(change.before) or '(none)'} -> "
                    f"{' '.join(change.after) or '(none)'}  [{', '.join(change.rules)}]")
 
+
+def _add_commands() -> None:
+    from .cli_templates import templates_group
+
+    main.add_command(templates_group)
+
+
+_add_commands()
 
 if __name__ == "__main__":
     main()
