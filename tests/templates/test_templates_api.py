@@ -204,3 +204,13 @@ def test_a_new_version_is_used_at_once_in_this_process(client, auth, writer, cre
     client.post("/v1/templates/order_shipped/versions", headers=writer, json=body)
     sent = client.post(SEND, headers=auth, json=templated()).get_json()["id"]
     assert stored_content(state, sent)["template"]["version"] == 2
+
+
+def test_openapi_documents_the_template_routes_and_schemas(client):
+    spec = client.get("/openapi.json").get_json()
+    assert {"/v1/templates", "/v1/templates/{id}", "/v1/templates/{id}/versions",
+            "/v1/templates/{id}/versions/{version}", "/v1/templates/{id}/preview"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert {"TemplateCreate", "TemplateVersionIn", "PreviewIn", "TemplateRef", "ChannelOverrides"} <= set(schemas)
+    assert "template" in schemas["SendRequest"]["properties"]
+    assert "locale" in schemas["RecipientRef"]["properties"]
