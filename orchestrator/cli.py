@@ -246,7 +246,8 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True, help="Who the key is for.")
 @click.option("--scopes", default="send,read", show_default=True,
-              help="Comma-separated: send, read, recipients, compliance:read, policy:write, policy:approve, admin.")
+              help="Comma-separated: send, read, recipients, inapp:tokens, templates:write, compliance:read, "
+                   "policy:write, policy:approve, admin.")
 @click.option("--callback-url", default=None, help="Where status changes are posted (signed).")
 @click.option("--reason", default="", help="Why (recorded in the audit log).")
 def keys_create(name: str, scopes: str, callback_url: str | None, reason: str) -> None:
