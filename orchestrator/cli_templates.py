@@ -158,8 +158,8 @@ def templates_preview(template_id: str, variables_json: str, locale: str | None,
 
     def run():
         body = PreviewIn.model_validate({"variables": variables, "locale": locale, "version": version})
-        compiled = templates.compiled(database, None, template_id, body.version, field_prefix="preview")
-        rendered = templates.render(compiled, body.locale, body.variables, prefix="preview",
+        compiled = templates.compiled(database, None, template_id, body.version, field_prefix="")
+        rendered = templates.render(compiled, body.locale, body.variables, prefix="",
                                     link_schemes=Settings.from_env().action_url_schemes)
         return {"id": compiled.template_id, "version": compiled.version, "locale": rendered.locale,
                 "channels": rendered.channels}

@@ -105,9 +105,9 @@ def preview(template_id: str):
     with st.db.session() as session:
         if templates.get_row(session, template_id) is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"id: no template '{template_id}'", field="id")
-        version = templates.compiled(st.db, session, template_id, body.version, field_prefix="body")
+        version = templates.compiled(st.db, session, template_id, body.version, field_prefix="")
     rendered = templates.render(version, body.locale, body.variables,
-                                link_schemes=st.settings.action_url_schemes, prefix="body")
+                                link_schemes=st.settings.action_url_schemes, prefix="")
     channels = {ch: {k: v for k, v in fields.items() if v} for ch, fields in rendered.channels.items()}
     if "sms" in channels:  # what the routing facts will count: the SMS text as rendered
         info = count_segments(channels["sms"]["text"])

@@ -124,7 +124,7 @@ def list_versions(session: Session, template_id: str) -> list[TemplateVersion]:
 
 
 def compiled(db: Database, session: Session | None, template_id: str, version: int | None,
-             *, field_prefix: str = "template") -> CompiledVersion:
+             *, field_prefix: str = "template.") -> CompiledVersion:
     """The compiled version (`None` = the latest), from the cache when it can be."""
     cache = cache_for(db)
     if version is None:
@@ -138,8 +138,8 @@ def compiled(db: Database, session: Session | None, template_id: str, version: i
         if version is None:
             latest = s.scalar(select(Template.latest_version).where(Template.id == template_id))
             if latest is None:
-                raise ApiError(422, ErrorCode.UNKNOWN_TEMPLATE, f"{field_prefix}.id: no template '{template_id}'",
-                               field=f"{field_prefix}.id")
+                raise ApiError(422, ErrorCode.UNKNOWN_TEMPLATE, f"{field_prefix}id: no template '{template_id}'",
+                               field=f"{field_prefix}id")
             version = latest
             cache.put_latest(template_id, latest)
             found = cache.version((template_id, version))
@@ -148,7 +148,7 @@ def compiled(db: Database, session: Session | None, template_id: str, version: i
         row = get_version_row(s, template_id, version)
         if row is None:
             exists = s.get(Template, template_id) is not None
-            field = f"{field_prefix}.version" if exists else f"{field_prefix}.id"
+            field = f"{field_prefix}version" if exists else f"{field_prefix}id"
             what = f"template '{template_id}' has no version {version}" if exists else f"no template '{template_id}'"
             raise ApiError(422, ErrorCode.UNKNOWN_TEMPLATE, f"{field}: {what}", field=field)
         result = compile_version(row.template_id, row.version, row.default_locale, row.definition)
@@ -262,13 +262,13 @@ def check_variables(version: CompiledVersion, given: dict[str, Any], prefix: str
 
 
 def render(version: CompiledVersion, locale: str | None, variables: dict[str, Any], *,
-           reply_to: str | None = None, link_schemes: tuple[str, ...] = (), prefix: str = "template"):
+           reply_to: str | None = None, link_schemes: tuple[str, ...] = (), prefix: str = "template."):
     """Rendered per-channel content, or ApiError 422 naming the variable or field at fault."""
-    check_variables(version, variables, f"{prefix}.variables")
+    check_variables(version, variables, f"{prefix}variables")
     try:
         rendered = version.render(locale, variables, reply_to)
     except RenderError as exc:
-        field = f"{prefix}.variables.{exc.variable}" if exc.variable else f"{prefix}.variables"
+        field = f"{prefix}variables.{exc.variable}" if exc.variable else f"{prefix}variables"
         raise ApiError(422, ErrorCode.RENDER_FAILED, f"{field}: {exc.message}", field=field) from None
     for channel, fields in rendered.channels.items():
         for name in URL_FIELDS:
@@ -278,7 +278,7 @@ def render(version: CompiledVersion, locale: str | None, variables: dict[str, An
                 try:
                     check_link(value, schemes)
                 except ValueError as exc:
-                    field = f"{prefix}.channels.{channel}.{name}"
+                    field = f"{prefix}channels.{channel}.{name}"
                     raise ApiError(422, ErrorCode.INVALID_URL, f"{field}: rendered '{value[:100]}': "
                                    f"{str(exc).split(': ', 1)[-1]}", field=field) from None
     return rendered

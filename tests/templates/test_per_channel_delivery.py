@@ -110,3 +110,32 @@ def test_segment_facts_are_counted_on_the_rendered_sms_text(client, auth, writer
     assert wire == f"123456 is your code. {note}"
     info = count_segments(wire)
     assert (facts["sms_encoding"], facts["sms_segments"]) == (info.encoding, info.segments) == ("UCS-2", 3)
+
+
+def test_the_inbox_shows_the_in_app_variant(client, auth, writer, drain, clock):
+    template = {"id": "tour", "channels": {
+        "in_app": {"title": "Welcome, {{ name }}", "body": "Take the tour", "action_url": "https://app.example/tour"},
+        "email": {"subject": "Welcome aboard", "text": "Hello {{ name }}, here is how to start."}}}
+    assert client.post("/v1/templates", headers=writer, json=template).status_code == 201
+    recipient(client, auth, last_active_at=clock.now.isoformat())
+    assert client.post("/v1/recipients/u-1/presence", headers=auth).status_code == 200
+    r = client.post(SEND, headers=auth, json={"recipient": {"user_id": "u-1"}, "category": "onboarding",
+                                               "template": {"id": "tour", "variables": {"name": "Ada"}}})
+    assert r.status_code == 202, r.get_json()
+    assert "in_app" in {s["channel"] for s in r.get_json()["route"]["steps"]}
+    drain()
+    token = client.post("/v1/recipients/u-1/inapp-token", headers=auth).get_json()["token"]
+    [item] = client.get("/v1/inbox", headers={"Authorization": f"Bearer {token}"}).get_json()["items"]
+    assert (item["title"], item["body"], item["action_url"]) == (
+        "Welcome, Ada", "Take the tour", "https://app.example/tour")
+
+
+def test_rows_stored_before_per_channel_content_read_as_before():
+    from orchestrator.content.channels import for_channel
+
+    old = {"title": "Hi", "body": "Body", "html": "<p>x</p>", "image_url": "https://i.example/a.png",
+           "action_url": "https://a.example", "data": {"k": "v"}}
+    for channel in ("sms", "push", "email", "in_app"):
+        c = for_channel(old, channel)
+        assert (c["title"], c["body"], c["html"], c["image_url"], c["action_url"], c["data"], c["reply_to"]) == (
+            "Hi", "Body", "<p>x</p>", "https://i.example/a.png", "https://a.example", {"k": "v"}, None)

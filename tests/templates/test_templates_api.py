@@ -134,7 +134,7 @@ def test_preview_renders_each_channel_without_sending(client, auth, created, sta
         assert s.scalar(select(Message.id)) is None
     missing = error(client.post("/v1/templates/order_shipped/preview", headers=auth,
                                 json={"variables": {"name": "x"}}), 422)
-    assert missing["field"] == "body.variables.order_id" and missing["code"] == "missing_variable"
+    assert missing["field"] == "variables.order_id" and missing["code"] == "missing_variable"
 
 
 # -- sending --------------------------------------------------------------------------------

@@ -62,5 +62,5 @@ def test_errors_are_one_line_naming_the_field(run, tmp_path):
     path.write_text(": not yaml : [")
     assert run("templates", "create", str(path)).exit_code == 2
     missing = run("templates", "preview", "nope")
-    assert missing.exit_code == 2 and "preview.id" in missing.output
+    assert missing.exit_code == 2 and "no template 'nope'" in missing.output
     assert run("templates", "show", "nope").exit_code != 0
