@@ -33,12 +33,13 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
         openapi,
         policies,
         recipients,
+        templates,
         unsubscribe,
         webhooks,
     )
 
     for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, acknowledge,
-                   unsubscribe):
+                   unsubscribe, templates):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
     from .inapp import client_assets

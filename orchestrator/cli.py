@@ -1,4 +1,4 @@
-"""`orchestrator` command line: serve | worker | scheduler | keys | policy | db."""
+"""`orchestrator` command line: serve | worker | scheduler | keys | policy | templates | db."""
 
 from __future__ import annotations
 
@@ -301,7 +301,8 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True, help="Who the key is for.")
 @click.option("--scopes", default="send,read", show_default=True,
-              help="Comma-separated: send, read, recipients, compliance:read, policy:write, policy:approve, admin.")
+              help="Comma-separated: send, read, recipients, inapp:tokens, templates:write, compliance:read, "
+                   "policy:write, policy:approve, admin.")
 @click.option("--callback-url", default=None, help="Where status changes are posted (signed).")
 @click.option("--reason", default="", help="Why (recorded in the audit log).")
 def keys_create(name: str, scopes: str, callback_url: str | None, reason: str) -> None:
@@ -566,6 +567,14 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
         click.echo(f"  {change.message_id} {change.category}: {' '.join(change.before) or '(none)'} -> "
                    f"{' '.join(change.after) or '(none)'}  [{', '.join(change.rules)}]")
 
+
+def _add_commands() -> None:
+    from .cli_templates import templates_group
+
+    main.add_command(templates_group)
+
+
+_add_commands()
 
 if __name__ == "__main__":
     main()

@@ -40,6 +40,12 @@ class ErrorCode(StrEnum):
     SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
     TOO_MANY_STREAMS = "too_many_streams"
     LINK_EXPIRED = "link_expired"
+    UNKNOWN_TEMPLATE = "unknown_template"
+    TEMPLATE_EXISTS = "template_exists"
+    INVALID_TEMPLATE = "invalid_template"
+    MISSING_VARIABLE = "missing_variable"
+    UNEXPECTED_VARIABLE = "unexpected_variable"
+    RENDER_FAILED = "render_failed"
     UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
 

@@ -8,10 +8,22 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from providers.base import Channel
 
+from .content.locales import LOCALE_PATTERN
+from .content.locales import check as check_locale
 from .domain.addresses import check_email, check_hhmm, check_timezone, to_e164
 
 Phone = Annotated[str, Field(max_length=32, examples=["+447700900123"]), AfterValidator(to_e164)]
@@ -19,6 +31,10 @@ Email = Annotated[str, Field(max_length=320, examples=["ada@example.com"]), Afte
 Timezone = Annotated[str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(check_timezone)]
 HHMM = Annotated[str, AfterValidator(check_hhmm)]
 UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+Locale = Annotated[str, Field(max_length=35, pattern=LOCALE_PATTERN, examples=["ko-KR"]), AfterValidator(check_locale)]
+TemplateId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$",
+                                  examples=["order_shipped"])]
+VariableName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class Strict(BaseModel):
@@ -122,6 +138,54 @@ class RecipientRef(Strict):
     email: Email | None = None
     phone: Phone | None = None
     timezone: Timezone | None = None
+    locale: Locale | None = None  # picks the template translation instead of the profile's locale
+
+
+class _Links(Strict):
+    @field_validator("image_url", check_fields=False)
+    @classmethod
+    def _image_url(cls, value: str | None) -> str | None:
+        return check_link(value, ("https",))
+
+    @field_validator("action_url", check_fields=False)
+    @classmethod
+    def _action_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        extra = (info.context or {}).get(LINK_SCHEMES_CONTEXT, ())
+        return check_link(value, ("https", *extra))
+
+
+class SmsOverride(Strict):
+    text: str | None = Field(default=None, min_length=1, max_length=100_000)
+
+
+class PushOverride(_Links):
+    title: str | None = Field(default=None, max_length=500)
+    body: str | None = Field(default=None, min_length=1, max_length=100_000)
+    image_url: str | None = Field(default=None, max_length=2000)
+    action_url: str | None = Field(default=None, max_length=2000)
+
+
+class EmailOverride(Strict):
+    subject: str | None = Field(default=None, min_length=1, max_length=500)
+    text: str | None = Field(default=None, min_length=1, max_length=100_000)
+    html: str | None = Field(default=None, max_length=500_000)
+    reply_to: Email | None = None
+
+
+class InAppOverride(_Links):
+    title: str | None = Field(default=None, max_length=500)
+    body: str | None = Field(default=None, min_length=1, max_length=100_000)
+    action_url: str | None = Field(default=None, max_length=2000)
+
+
+class ChannelOverrides(Strict):
+    """Per-channel content: each field given replaces the message's base content on that
+    channel only (orchestrator/content/channels.py)."""
+
+    sms: SmsOverride | None = None
+    push: PushOverride | None = None
+    email: EmailOverride | None = None
+    in_app: InAppOverride | None = None
 
 
 class Content(Strict):
@@ -131,6 +195,9 @@ class Content(Strict):
     image_url: str | None = Field(default=None, max_length=2000)
     action_url: str | None = Field(default=None, max_length=2000)
     data: dict[str, str] = Field(default_factory=dict, max_length=50)
+    channels: ChannelOverrides | None = None
+    # Where rendered content came from ({id, version, locale}); set by the server, never sent.
+    _source: dict[str, Any] | None = PrivateAttr(default=None)
 
     @field_validator("image_url")
     @classmethod
@@ -144,11 +211,28 @@ class Content(Strict):
         return check_link(value, ("https", *extra))
 
 
+class TemplateRef(Strict):
+    """Send with a stored template instead of inline content."""
+
+    id: TemplateId
+    version: int | None = Field(default=None, ge=1, le=2_147_483_647, description="default: the latest")
+    variables: dict[VariableName, Any] = Field(default_factory=dict, max_length=100)
+    reply_to: Email | None = None  # email Reply-To for this message; default: the template's
+    # Link schemes allowed in rendered action URLs (the parse context's), for rendering later.
+    _link_schemes: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _keep_link_schemes(self, info: ValidationInfo) -> TemplateRef:
+        self._link_schemes = tuple((info.context or {}).get(LINK_SCHEMES_CONTEXT, ()))
+        return self
+
+
 class SendRequest(Strict):
     recipient: RecipientRef
     category: str = Field(min_length=1, max_length=64, examples=["security_alert"])
     urgency: Urgency = Urgency.NORMAL
-    content: Content
+    content: Content | None = Field(default=None, description="exactly one of content and template")
+    template: TemplateRef | None = None
     expires_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
 

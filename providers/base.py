@@ -125,6 +125,7 @@ class Delivery:
     action_url: str | None = None
     marketing: bool = False              # email: adds List-Unsubscribe
     unsubscribe_url: str | None = None
+    reply_to: str | None = None          # email: Reply-To
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,8 @@ class SMTPEmailProvider:
         msg["From"] = self.sender
         msg["To"] = delivery.to
         msg["Subject"] = _single_line(delivery.title)
+        if delivery.reply_to:
+            msg["Reply-To"] = _single_line(delivery.reply_to)
         msg["Date"] = email.utils.formatdate(usegmt=True)
         # Bounces and provider events quote the Message-ID: it carries both of our ids.
         msg.set_raw("Message-ID", message_id.header_value)

@@ -12,7 +12,7 @@ from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
-from ..services import message_view, messages
+from ..services import message_view, messages, templates
 from ..services.messages import check_against_policy, decide_route
 from .requests import parse_body
 
@@ -59,6 +59,7 @@ def get_message(message_id: str):
 def explain_route():
     st = state()
     _, req = parse_body(SendRequest)
+    req = templates.resolve(st.db, req, st.settings.max_content_chars)
     policy = st.policies.active()
     now = st.clock()
     check_against_policy(policy, req, now, st.settings.max_content_chars)

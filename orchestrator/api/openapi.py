@@ -6,12 +6,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from pydantic.json_schema import models_json_schema
 
+from ..content.schemas import PreviewIn, TemplateCreate, TemplateVersionIn
 from ..errors import ErrorCode
 from ..schemas import ErrorResponse, MessageAccepted, PreferencesIn, PresenceIn, RecipientUpsert, SendRequest
 
 bp = Blueprint("openapi", __name__)
 
-_MODELS = [SendRequest, RecipientUpsert, PresenceIn, PreferencesIn, MessageAccepted, ErrorResponse]
+_MODELS = [SendRequest, RecipientUpsert, PresenceIn, PreferencesIn, MessageAccepted, ErrorResponse,
+           TemplateCreate, TemplateVersionIn, PreviewIn]
 
 
 def _ref(name: str) -> dict:
@@ -120,6 +122,42 @@ def _preference_paths() -> dict:
     }
 
 
+def _template_paths(auth: list) -> dict:
+    """Templates (orchestrator/api/templates.py): writes take templates:write (or admin) and
+    are audited; reads and previews take send, read or templates:write."""
+    tid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ver = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    page = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200,
+                                                        "default": 50}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"},
+             "description": "next_cursor of the previous page"}]
+
+    def op(summary: str, ok: str, *errs: int, params: list | None = None, body: str | None = None,
+           status: str = "200") -> dict:
+        out = {"summary": summary, "security": auth, "parameters": params or [],
+               "responses": {status: {"description": ok}, **_errors(401, 403, *errs)}}
+        if body:
+            out["requestBody"] = {"required": True, **_json(body)}
+        return out
+
+    return {
+        "/v1/templates": {
+            "get": op("Templates by id, with their latest version number", "{templates, next_cursor}", 422,
+                      params=page),
+            "post": op("Create a template (version 1): per-channel sources, translations, reply_to", "Version 1",
+                       400, 409, 413, 422, body="TemplateCreate", status="201")},
+        "/v1/templates/{id}": {"get": op("A template and its latest version", "Template", 404, params=[tid])},
+        "/v1/templates/{id}/versions": {
+            "get": op("Every version of a template", "{versions}", 404, params=[tid]),
+            "post": op("Save a new version (the previous ones stay, for pinned sends)", "The new version",
+                       400, 404, 409, 413, 422, params=[tid], body="TemplateVersionIn", status="201")},
+        "/v1/templates/{id}/versions/{version}": {"get": op("One version", "Version", 404, params=[tid, ver])},
+        "/v1/templates/{id}/preview": {"post": op(
+            "Render every channel for a locale and variables; nothing is sent", "{locale, channels}",
+            400, 404, 422, params=[tid], body="PreviewIn")},
+    }
+
+
 def build_spec() -> dict:
     _, defs = models_json_schema([(m, "validation") for m in _MODELS],
                                  ref_template="#/components/schemas/{model}")
@@ -199,6 +237,7 @@ def build_spec() -> dict:
                                    "responses": {"204": {"description": "Recorded"}}}},
         **_compliance_paths(auth),
         **_preference_paths(),
+        **_template_paths(auth),
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         "/readyz": {"get": {"summary": "Readiness: database, policy, providers live or sandboxed",
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not"}}}},

@@ -28,6 +28,7 @@ from tenacity import (
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
+from ..content.channels import for_channel
 from ..logs import MESSAGE_ID
 from ..services import address_signals
 from ..storage.db import after_commit
@@ -125,7 +126,7 @@ def _load(session: Session, attempt_id: str, message_id: str, now: datetime) -> 
 
 def build_delivery(attempt, message, content: dict, status_callback_url: str | None = None) -> Delivery:
     """`attempt` and `message` are rows or objects with the claimed columns."""
-    content = content or {}
+    content = for_channel(content, attempt.channel)  # this channel's own text (content/channels.py)
     return Delivery(
         message_id=attempt.message_id, attempt_id=attempt.id, channel=Channel(attempt.channel),
         to=attempt.address or attempt.user_id, title=content.get("title", ""), body=content.get("body", ""),
@@ -133,6 +134,7 @@ def build_delivery(attempt, message, content: dict, status_callback_url: str | N
         urgency=message.urgency, expires_at=message.expires_at, platform=attempt.platform,
         image_url=content.get("image_url"), action_url=content.get("action_url"),
         marketing=bool(message.marketing), status_callback_url=status_callback_url,
+        reply_to=content.get("reply_to"),
     )
 
 

@@ -85,6 +85,7 @@ class Scope(StrEnum):
     POLICY_WRITE = "policy:write"
     POLICY_APPROVE = "policy:approve"
     INAPP_TOKENS = "inapp:tokens"  # mint and revoke per-user in-app tokens
+    TEMPLATES_WRITE = "templates:write"  # create templates and new versions (audited)
     ADMIN = "admin"
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Channel
 
+from ..content.channels import for_channel
 from ..storage.models import Attempt, Message
 
 VISIBLE = (AttemptStatus.SENT, AttemptStatus.DELIVERED)
@@ -68,7 +69,7 @@ def _base(user_id: str):
 
 
 def entry(row: Any) -> dict[str, Any]:
-    content = row.content or {}
+    content = for_channel(row.content, Channel.IN_APP)  # the in-app variant of per-channel content
     at = row.sent_at or row.created_at
     return {
         "id": row.id, "message_id": row.message_id, "category": row.category,

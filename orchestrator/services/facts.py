@@ -16,6 +16,7 @@ from policies.derive import cap_windows
 from providers.base import Channel
 from providers.sms_text import sms_text
 
+from ..content.channels import CHANNEL_FIELDS, for_channel
 from ..domain.statuses import MessageStatus
 from ..schemas import RecipientRef, SendRequest
 from ..storage.models import Attempt, Device, Message, Recipient
@@ -118,6 +119,8 @@ def with_in_app_counts(session: Session, facts: RecipientFacts, now: datetime) -
 
 def message_facts(req: SendRequest) -> MessageFacts:
     content = req.content
+    if content.channels is not None:
+        return _per_channel_facts(req)
     return MessageFacts(
         category=req.category,
         urgency=req.urgency.value,
@@ -126,4 +129,22 @@ def message_facts(req: SendRequest) -> MessageFacts:
         expires_at=req.expires_at,
         has_rich_media=bool(content.image_url),
         sms_text=sms_text(content.title or "", content.body or ""),  # what the SMS provider sends
+    )
+
+
+def _per_channel_facts(req: SendRequest) -> MessageFacts:
+    """Facts of per-channel content: segments on the SMS text as the SMS channel renders it,
+    size of the largest channel's title and body, rich media if any channel has an image."""
+    stored = req.content.model_dump(exclude_none=True)
+    per_channel = {ch: for_channel(stored, ch) for ch in CHANNEL_FIELDS}
+    sms = per_channel[Channel.SMS]
+    return MessageFacts(
+        category=req.category,
+        urgency=req.urgency.value,
+        title=req.content.title,
+        body=req.content.body,
+        expires_at=req.expires_at,
+        has_rich_media=any(c["image_url"] for c in per_channel.values()),
+        content_bytes=max(len(c["title"].encode()) + len(c["body"].encode()) for c in per_channel.values()),
+        sms_text=sms_text(sms["title"], sms["body"]),
     )

@@ -25,7 +25,7 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
-from . import confirmations
+from . import confirmations, templates
 from .facts import message_facts, recipient_facts, with_in_app_counts, with_message_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
@@ -98,6 +98,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
         replay = _replay(db, api_key.id, idempotency_key, digest)
         if replay:
             return replay
+    req = templates.resolve(db, req, max_content_chars)  # a template rendered; per-channel content checked
     check_against_policy(policy, req, now, max_content_chars)
     try:
         with db.session() as session:
@@ -116,7 +117,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
                 "category": req.category, "urgency": req.urgency.value, "status": status.value,
                 # The email carries one-click unsubscribe (the policy's `unsubscribable`).
                 "marketing": bool(plan.facts.get("category.unsubscribable", False)),
-                "content": req.content.model_dump(exclude_none=True), "metadata": req.metadata,
+                "content": templates.stored_content(req.content), "metadata": req.metadata,
                 "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
                 "expires_at": req.expires_at, "policy_version": plan.policy_version, "route": plan_dict,
                 "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),

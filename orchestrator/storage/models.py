@@ -280,6 +280,32 @@ class AuditEntry(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))
 
 
+class Template(Base):
+    """A message template; its content lives in immutable versions (services/templates.py)."""
+
+    __tablename__ = "templates"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    latest_version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TemplateVersion(Base):
+    """One version of a template: per-channel sources for the default locale and its
+    translations (`definition`), and the variables they use. Never updated."""
+
+    __tablename__ = "template_versions"
+    template_id: Mapped[str] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    default_locale: Mapped[str] = mapped_column(String(35))
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    variables: Mapped[list[Any]] = mapped_column()
+    author: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Lease(Base):
     """Named leases, so only one process at a time runs the sweeper."""
 

@@ -183,7 +183,8 @@ def test_openapi_lists_the_routes_and_schemas(client):
     spec = client.get("/openapi.json").get_json()
     assert {"/v1/messages", "/v1/routing/explain", "/v1/recipients/{user_id}"} <= set(spec["paths"])
     send = spec["components"]["schemas"]["SendRequest"]
-    assert {"recipient", "category", "content"} <= set(send["required"])
+    assert {"recipient", "category"} <= set(send["required"])
+    assert {"content", "template"} <= set(send["properties"])  # exactly one of them (422 naming it otherwise)
 
 
 def test_health_and_readiness_report_sandboxed_providers(client):

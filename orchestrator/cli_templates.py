@@ -1,0 +1,167 @@
+"""`orchestrator templates …`: create, version, list, show and preview templates from the
+command line. Files are YAML or JSON in the shape of the API's bodies; every check and the
+audit entry are the API's own (services/templates.py). The actor recorded is `cli`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+
+CLI_ACTOR = "cli"
+
+
+def _database():
+    from .config import Settings
+    from .storage.db import Database
+    from .storage.migrate import upgrade
+
+    database = Database(Settings.from_env().database_url)
+    upgrade(database)
+    return database
+
+
+def _load(path: str, param: str) -> dict[str, Any]:
+    """A YAML (or JSON) mapping, put through the API's JSON checks (no NUL, no deep nesting)."""
+    from providers import safe_json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+        data = safe_json.loads(json.dumps(data, default=str))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {str(exc).splitlines()[0]}", param_hint=param) from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: must hold a mapping (the template)", param_hint=param)
+    return data
+
+
+def _api_errors(run):
+    """Runs `run()`; a validation or API error becomes one line naming the field, exit 2."""
+    from .errors import ApiError, from_validation_error
+
+    try:
+        return run()
+    except ValidationError as exc:
+        err = from_validation_error(exc)
+    except ApiError as exc:
+        err = exc
+    click.echo(f"orchestrator: error: {err.message}", err=True)
+    raise click.exceptions.Exit(2)
+
+
+@click.group("templates")
+def templates_group() -> None:
+    """Message templates (per channel, per locale; every change audited)."""
+
+
+@templates_group.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", default=None, help="Why (recorded in the audit log); overrides the file's.")
+def templates_create(file: str, reason: str | None) -> None:
+    """Create a template (version 1) from FILE: id, default_locale, reply_to, channels, translations."""
+    from .content.schemas import TemplateCreate
+    from .services import templates
+
+    data = _load(file, "FILE")
+    if reason is not None:
+        data["reason"] = reason
+    database = _database()
+
+    def run():
+        body = TemplateCreate.model_validate(data)
+        with database.session() as session:
+            return templates.version_dict(templates.create(database, session, body, CLI_ACTOR, datetime.now(UTC)))
+
+    click.echo(json.dumps(_api_errors(run), indent=2, ensure_ascii=False))
+
+
+@templates_group.command("version")
+@click.argument("template_id")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", default=None, help="Why (recorded in the audit log); overrides the file's.")
+def templates_version(template_id: str, file: str, reason: str | None) -> None:
+    """Save FILE as the next version of TEMPLATE_ID."""
+    from .content.schemas import TemplateVersionIn
+    from .services import templates
+
+    data = _load(file, "FILE")
+    data.pop("id", None)
+    if reason is not None:
+        data["reason"] = reason
+    database = _database()
+
+    def run():
+        body = TemplateVersionIn.model_validate(data)
+        with database.session() as session:
+            row = templates.add_version(database, session, template_id, body, CLI_ACTOR, datetime.now(UTC))
+            return templates.version_dict(row)
+
+    click.echo(json.dumps(_api_errors(run), indent=2, ensure_ascii=False))
+
+
+@templates_group.command("list")
+def templates_list() -> None:
+    """Every template: id and latest version, one JSON per line."""
+    from .services import templates
+
+    with _database().session() as session:
+        after = None
+        while True:
+            rows = templates.list_rows(session, 500, after)
+            for row in rows:
+                click.echo(json.dumps(templates.template_dict(row), ensure_ascii=False))
+            if len(rows) < 500:
+                return
+            after = rows[-1].id
+
+
+@templates_group.command("show")
+@click.argument("template_id")
+@click.option("--version", type=click.IntRange(1, 2**31 - 1), default=None, help="Default: the latest.")
+def templates_show(template_id: str, version: int | None) -> None:
+    """One version of a template, as stored."""
+    from .services import templates
+
+    with _database().session() as session:
+        row = templates.get_row(session, template_id)
+        if row is None:
+            raise click.ClickException(f"no template '{template_id}'")
+        found = templates.get_version_row(session, template_id, version or row.latest_version)
+        if found is None:
+            raise click.ClickException(f"template '{template_id}' has no version {version}")
+        click.echo(json.dumps(templates.version_dict(found), indent=2, ensure_ascii=False))
+
+
+@templates_group.command("preview")
+@click.argument("template_id")
+@click.option("--variables", "variables_json", default="{}", help="The variables, as a JSON object.")
+@click.option("--locale", default=None, help="Render for this locale (falls back like a send does).")
+@click.option("--version", type=click.IntRange(1, 2**31 - 1), default=None, help="Default: the latest.")
+def templates_preview(template_id: str, variables_json: str, locale: str | None, version: int | None) -> None:
+    """Render every channel's variant; nothing is sent."""
+    from providers import safe_json
+
+    from .config import Settings
+    from .content.schemas import PreviewIn
+    from .services import templates
+
+    try:
+        variables = safe_json.loads(variables_json)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).splitlines()[0], param_hint="--variables") from None
+    database = _database()
+
+    def run():
+        body = PreviewIn.model_validate({"variables": variables, "locale": locale, "version": version})
+        compiled = templates.compiled(database, None, template_id, body.version, field_prefix="")
+        rendered = templates.render(compiled, body.locale, body.variables, prefix="",
+                                    link_schemes=Settings.from_env().action_url_schemes)
+        return {"id": compiled.template_id, "version": compiled.version, "locale": rendered.locale,
+                "channels": rendered.channels}
+
+    click.echo(json.dumps(_api_errors(run), indent=2, ensure_ascii=False))

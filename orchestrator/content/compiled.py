@@ -1,0 +1,99 @@
+"""A stored template version, compiled once and rendered per message: the variant of each
+channel in the recipient's locale (falling back along `ko-KR` → `ko` → the default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from providers.base import Channel
+
+from . import locales
+from .render import Compiled, RenderError, compile_source
+
+# Field order per channel; these are the keys of content/channels.py's stored entries.
+CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    Channel.SMS: ("text",),
+    Channel.PUSH: ("title", "body", "image_url", "action_url"),
+    Channel.EMAIL: ("subject", "text", "html"),
+    Channel.IN_APP: ("title", "body", "action_url"),
+}
+BASE_ORDER = (Channel.IN_APP, Channel.PUSH, Channel.EMAIL, Channel.SMS)
+URL_FIELDS = ("image_url", "action_url")
+
+
+class SourceError(Exception):
+    """A source that does not compile; `field` names it, e.g. `translations.ko.email.html`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Rendered:
+    locale: str
+    channels: dict[str, dict[str, str]]
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    template_id: str
+    version: int
+    default_locale: str
+    reply_to: str | None
+    variables: frozenset[str]
+    # locale -> channel -> field -> compiled source
+    sources: dict[str, dict[str, dict[str, Compiled]]]
+
+    def choose_locale(self, wanted: str | None) -> str:
+        return locales.choose(wanted, frozenset(self.sources), self.default_locale)
+
+    def render(self, wanted_locale: str | None, variables: dict[str, Any],
+               reply_to: str | None = None) -> Rendered:
+        """Every channel the version has a variant for, in the best locale for each.
+        Raises RenderError (with `.variable` when one is at fault)."""
+        chain = [*locales.chain(wanted_locale), self.default_locale]
+        channels: dict[str, dict[str, str]] = {}
+        for channel, fields in CHANNEL_SOURCE_FIELDS.items():
+            variant = next((self.sources[loc][channel] for loc in chain
+                            if channel in self.sources.get(loc, {})), None)
+            if variant is None:
+                continue
+            out = {f: (variant[f].render(variables) if f in variant else "") for f in fields}
+            if channel == Channel.EMAIL:
+                out["reply_to"] = reply_to or self.reply_to or ""
+            channels[channel] = out
+        first = channels[next(c for c in BASE_ORDER if c in channels)]
+        title = first.get("title", first.get("subject", ""))
+        body = first.get("body", first.get("text", ""))
+        return Rendered(self.choose_locale(wanted_locale), channels, title, body)
+
+
+def compile_version(template_id: str, version: int, default_locale: str, definition: dict[str, Any]
+                    ) -> CompiledVersion:
+    """Compiles every source of a version's definition ({channels, translations, reply_to});
+    SourceError names the first that fails."""
+    entries = [(default_locale, "channels", definition.get("channels") or {})]
+    entries += [(loc, f"translations.{loc}", variants)
+                for loc, variants in (definition.get("translations") or {}).items()]
+    sources: dict[str, dict[str, dict[str, Compiled]]] = {}
+    variables: set[str] = set()
+    for loc, prefix, variants in entries:
+        for channel, fields in variants.items():
+            variant: dict[str, Compiled] = {}
+            for name, source in fields.items():
+                if source is None:
+                    continue
+                try:
+                    compiled = compile_source(source, html=(channel == Channel.EMAIL and name == "html"))
+                except RenderError as exc:
+                    raise SourceError(f"{prefix}.{channel}.{name}", exc.message) from None
+                variant[name] = compiled
+                variables |= compiled.variables
+            sources.setdefault(loc, {})[channel] = variant
+    return CompiledVersion(template_id, version, default_locale, definition.get("reply_to"),
+                           frozenset(variables), sources)
