@@ -66,9 +66,6 @@ HTTP_REQUEST_SECONDS = Histogram("orchestrator_http_request_duration_seconds",
 CALLBACK_FAILURES = Counter("orchestrator_status_callback_failures_total",
                             "Status webhooks to product backends that failed: retry (will be retried) "
                             "or failed (given up)", ["outcome"], registry=REGISTRY)
-UNCERTAIN_SENDS = Counter("orchestrator_uncertain_sends_total",
-                          "Sends whose outcome is unknown (the provider may have sent)", ["channel", "provider"],
-                          registry=REGISTRY)
 
 
 def multiprocess() -> bool:
