@@ -50,18 +50,22 @@ EFFECT_KEYS = (
 )
 _CONFIRMATIONS = {"delivery": "delivery_confirmation", "read": "read_confirmation"}
 CAP_OVER = ("exclude", "quiet")
+MAX_CONFIRM_WAIT = timedelta(days=365)  # a notice's escalation must fall within its link's lifetime scale
 
 
 def parse_duration(raw: Any) -> timedelta | None:
     """"90s", "10m", "2h", "3d", "1w" or a number of seconds. None when unreadable or not positive."""
     if isinstance(raw, bool):
         return None
-    if isinstance(raw, int):
-        return timedelta(seconds=raw) if raw > 0 else None
-    if isinstance(raw, str):
-        m = _DURATION.match(raw)
-        if m and int(m.group(1)) > 0:
-            return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    try:
+        if isinstance(raw, int):
+            return timedelta(seconds=raw) if raw > 0 else None
+        if isinstance(raw, str):
+            m = _DURATION.match(raw)
+            if m and int(m.group(1)) > 0:
+                return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    except OverflowError:  # "99999999999w": no datetime can be that far away
+        return None
     return None
 
 
@@ -261,8 +265,8 @@ class _Parser:
         if unknown:
             self.error(path, f"unknown key(s) {unknown}")
         remind, escalate = parse_duration(raw.get("remind_after")), parse_duration(raw.get("escalate_after"))
-        if remind is None or escalate is None:
-            self.error(path, "remind_after and escalate_after need durations like '3d'")
+        if remind is None or escalate is None or escalate > MAX_CONFIRM_WAIT:
+            self.error(path, "remind_after and escalate_after need durations like '3d', at most 365d")
         elif escalate <= remind:
             self.error(f"{path}.escalate_after", "must be later than remind_after")
         else:

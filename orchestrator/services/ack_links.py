@@ -40,7 +40,9 @@ def link_secret(env: dict[str, str] | os._Environ, data_dir: str | None) -> str:
     secret = env.get("SECRET_KEY")
     if secret:
         return secret
-    folder = Path(data_dir or env.get("ORCHESTRATOR_DATA_DIR") or ".")
+    from ..config import DEFAULT_DATA_DIR
+
+    folder = Path(data_dir or env.get("ORCHESTRATOR_DATA_DIR") or DEFAULT_DATA_DIR)
     path = folder / "ack-link.key"
     try:
         return path.read_text(encoding="ascii").strip()

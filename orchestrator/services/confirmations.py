@@ -127,8 +127,8 @@ def _reminder(message: Message, now: datetime, deadline_seconds: int) -> Attempt
     """The notice's email again, as a new step of the same message (with a new link)."""
     emails = [a for a in message.attempts if a.channel == Channel.EMAIL and a.address
               and a.status in (AttemptStatus.SENT, AttemptStatus.DELIVERED)]
-    if not emails:
-        return None  # the email never went out (bounced, failed): nothing to remind by
+    if not emails or (message.expires_at is not None and message.expires_at <= now):
+        return None  # the email never went out (bounced, failed), or the notice expired
     first = min(emails, key=lambda a: a.step_index)
     last_index = max(a.step_index for a in message.attempts)
     last_group = max(a.step_group for a in message.attempts)

@@ -200,3 +200,12 @@ def test_compliance_view_and_csv_show_the_confirmation_state(app, client, auth, 
     assert app.test_client().get("/review/legal").status_code == 302  # signed-in staff only
     reader = login(app, make_key(("policy:write",), name="dave"))
     assert reader.get("/review/legal.csv").status_code == 403
+
+
+def test_the_page_escapes_the_notice_text(client, auth, user, send, drain, smtp, clock):
+    user(last_active_at=clock.now.isoformat())
+    send(category="legal_notice", urgency="normal", body='<script>alert(1)</script> & "terms"')
+    drain()
+    [url] = LINK.findall(email_text(smtp.received[0]))
+    page = client.get(url.removeprefix("http://localhost")).get_data(as_text=True)
+    assert "<script>" not in page and "&lt;script&gt;" in page

@@ -370,3 +370,10 @@ def test_require_confirmation_with_timers(doc_with_rules):
             "of": ["read"], "remind_after": "5d", "escalate_after": "2d"}})]))
     with pytest.raises(PolicyError, match="require_confirmation"):
         load_policy(doc_with_rules([rule("legal", {"require_confirmation": {"of": ["read"], "remind_after": "x"}})]))
+
+
+@pytest.mark.parametrize("value", [10**20, "99999999999w", "400d", "nan", None, [], {"a": 1}])
+def test_confirmation_timers_refuse_absurd_durations(doc_with_rules, value):
+    with pytest.raises(PolicyError, match="require_confirmation"):
+        load_policy(doc_with_rules([rule("legal", {"require_confirmation": {
+            "of": ["read"], "remind_after": "1d", "escalate_after": value}})]))
