@@ -145,6 +145,8 @@ class Dispatcher:
             try:
                 if sweeper.acquire_lease(self.state.db, self.worker_id, self.state.clock(), ttl):
                     self.sweep_once()
+                else:
+                    sweeper.not_sweeping()
             except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
                 log.exception("sweep failed")
 
