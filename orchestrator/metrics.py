@@ -5,8 +5,8 @@ Every process exposes its own (README, "Metrics"):
   process writes its samples to files in PROMETHEUS_MULTIPROC_DIR (serve creates one when
   unset) and `/metrics`, whichever process answers, adds them up (`exposition`).
 - `orchestrator worker` and `orchestrator scheduler` answer on METRICS_PORT (`serve_port`).
-Gauges say how processes combine: summed (open streams) or the most recent write (states
-and backlogs that every process reads from the same database or Redis)."""
+Gauges say how processes combine: summed (open streams), the largest (backlogs, which only
+the process holding the sweeper lease counts) or the most recent write (breaker states)."""
 
 from __future__ import annotations
 
@@ -40,11 +40,12 @@ RECEIPTS = Counter("orchestrator_receipts_total", "Receipt events ingested", ["s
                    registry=REGISTRY)
 QUEUE_LAG = Histogram("orchestrator_queue_lag_seconds", "From an attempt's due time to its claim",
                       buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=REGISTRY)
+# Set by the process holding the sweeper lease; the others report 0 (take the max).
 DUE_BACKLOG = Gauge("orchestrator_due_attempts", "Attempts due and not yet claimed (last sweep)",
-                    registry=REGISTRY, multiprocess_mode="livemostrecent")
+                    registry=REGISTRY, multiprocess_mode="livemax")
 OVERDUE_ATTEMPTS = Gauge("orchestrator_overdue_attempts",
-                         "Attempts due for longer than OVERDUE_SECONDS and not yet claimed (last sweep)",
-                         registry=REGISTRY, multiprocess_mode="livemostrecent")
+                         "Attempts due for over a minute and not yet claimed (last sweep)",
+                         registry=REGISTRY, multiprocess_mode="livemax")
 OPEN_STREAMS = Gauge("orchestrator_open_streams", "In-app streams open", registry=REGISTRY,
                      multiprocess_mode="livesum")
 

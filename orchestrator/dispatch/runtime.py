@@ -160,6 +160,8 @@ class Dispatcher:
                 if sweeper.acquire_lease(self.state.db, self.worker_id, self.state.clock(), ttl):
                     self.sweep_once()
                     audit_checkpoints.maybe_write(self.settings, self.state.db, self.state.clock())
+                else:
+                    sweeper.not_sweeping()
             except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
                 log.exception("sweep failed")
 

@@ -47,6 +47,13 @@ def acquire_lease(db, holder: str, now: datetime, ttl: timedelta) -> bool:
         return False
 
 
+def not_sweeping() -> None:
+    """Another process holds the lease: this one's backlog gauges say 0, so the holder's
+    count is the maximum an operator (or an alert taking `max`) sees, never a stale one."""
+    metrics.DUE_BACKLOG.set(0)
+    metrics.OVERDUE_ATTEMPTS.set(0)
+
+
 def release_lease(db, holder: str) -> None:
     """A stopping sweeper hands the lease on at once, instead of after its time-to-live."""
     with db.session() as session:
