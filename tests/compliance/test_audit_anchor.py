@@ -81,8 +81,9 @@ def test_deleting_the_last_entries_is_found(client, people, state, cli):
     assert r.exit_code == 1, r.output
     assert "deleted from the end" in r.output and f"entry {last}" in r.output
     body = api_verify(client, people)
-    assert body["ok"] is True  # the chain that is left is valid ...
+    assert body["chain_ok"] is True  # the chain that is left is valid ...
     assert body["anchor"]["status"] == "tampered"  # ... the anchor says what is gone
+    assert body["ok"] is False and "deleted from the end" in body["problem"] and "TAMPERED" in body["message"]
 
 
 def test_an_edit_with_the_chain_recomputed_without_the_key_is_found(client, people, state, cli):
