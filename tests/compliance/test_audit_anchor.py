@@ -297,3 +297,28 @@ def test_a_tampered_legacy_chain_is_not_laundered_by_the_rekey(client, people, s
     audit.install_audit_key(Settings.from_env(settings_env), state.db)
     body = api_verify(client, people)
     assert body["ok"] is False and body["first_broken_id"] == legacy[0].id and "not keyed" in body["problem"]
+
+
+def test_an_unwritable_checkpoint_file_is_an_error_once_per_interval(state, settings_env, clock, tmp_path, caplog):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the directory should be")
+    settings = Settings.from_env({**settings_env, "AUDIT_CHECKPOINT_FILE": str(blocked / "cp.jsonl"),
+                                  "AUDIT_CHECKPOINT_INTERVAL_SECONDS": "60"})
+    with caplog.at_level("ERROR", logger="orchestrator.audit"):
+        assert audit_checkpoints.maybe_write(settings, state.db, clock.now) is None
+        assert audit_checkpoints.maybe_write(settings, state.db, clock.now + timedelta(seconds=30)) is None
+    assert sum("could not be written" in r.getMessage() for r in caplog.records) == 1
+    with pytest.raises(OSError):
+        audit_checkpoints.write(settings, state.db, clock.now)
+    r = CliRunner().invoke(main, ["audit", "checkpoint"], env={"DATABASE_URL": settings_env["DATABASE_URL"],
+                                                               "AUDIT_CHECKPOINT_FILE": str(blocked / "cp.jsonl")})
+    assert r.exit_code == 2 and "AUDIT_CHECKPOINT_FILE" in r.output
+
+
+def test_an_unreadable_checkpoint_file_is_a_missing_anchor(client, people, state, settings_env, clock, tmp_path):
+    go_live(client, people, NEW, draft_text(NEW))
+    (tmp_path / "dir.jsonl").mkdir()
+    settings = Settings.from_env({**settings_env, "AUDIT_CHECKPOINT_FILE": str(tmp_path / "dir.jsonl")})
+    with state.db.session() as s:
+        chain, anchor = audit_checkpoints.check(s, settings, clock.now)
+    assert chain.ok and anchor.status == "missing" and "cannot be read" in anchor.problem and anchor.exit_code == 3
