@@ -322,3 +322,20 @@ def test_an_unreadable_checkpoint_file_is_a_missing_anchor(client, people, state
     with state.db.session() as s:
         chain, anchor = audit_checkpoints.check(s, settings, clock.now)
     assert chain.ok and anchor.status == "missing" and "cannot be read" in anchor.problem and anchor.exit_code == 3
+
+
+def test_processes_starting_together_agree_on_one_generated_key(tmp_path):
+    """Several processes (serve --workers N) create the key file at once: one key wins and
+    none reads a half-written file."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from orchestrator.config import Settings; from orchestrator.services import audit_key; "
+            "print(audit_key.load(Settings.from_env({'AUDIT_KEY_FILE': sys.argv[1]})).key_id)")
+    path = tmp_path / "shared" / "audit.key"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    ids = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(ids) == 1 and len(next(iter(ids))) == 16
+    assert [p.name for p in path.parent.iterdir()] == ["audit.key"]  # no temporary file left
