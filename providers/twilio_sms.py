@@ -266,6 +266,20 @@ class TwilioSMSProvider:
             raw=raw,
         )
 
+    def _page_error(self, exc: Exception) -> ProviderError:
+        response = exc.args[1] if len(exc.args) > 1 else None
+        status = int(getattr(response, "status_code", 0) or 0)
+        code = None
+        try:
+            code = json.loads(getattr(response, "text", "") or "{}").get("code")
+        except (ValueError, AttributeError):
+            pass
+        if not status:
+            return ProviderError(ErrorClass.TRANSIENT, CODE_BAD_RESPONSE, "listing failed", provider=self.name)
+        rule = classify_http_error(status, code)
+        return ProviderError(rule.error_class, str(code if code is not None else status),
+                             f"HTTP {status}: {rule.meaning}", provider=self.name)
+
     def _validity_period(self, delivery: Delivery) -> int | None:
         """Seconds Twilio may keep the message queued: until the message expires, so an OTP
         does not arrive after it stopped being useful."""
@@ -333,8 +347,10 @@ class TwilioSMSProvider:
             found = self._client.messages.list(**params)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise self._rest_error(exc, delivery, mask_phone(delivery.to)) from exc
-        except (requests.RequestException, json.JSONDecodeError, TwilioException) as exc:
-            # TwilioException: the SDK's paging says "Unable to fetch page" for any non-200.
+        except TwilioException as exc:
+            # The SDK's paging says "Unable to fetch page" for any non-200, with the response.
+            raise self._page_error(exc) from exc
+        except (requests.RequestException, json.JSONDecodeError) as exc:
             raise ProviderError(ErrorClass.TRANSIENT, CODE_CONNECTION, type(exc).__name__,
                                 provider=self.name) from exc
         results: list[SendResult] = []

@@ -193,7 +193,12 @@ def audit_verify():
     st = state()
     with st.db.session() as session:
         result, anchor = audit_checkpoints.check(session, st.settings, st.clock())
-    return jsonify({**result.to_dict(), "message": result.message, "anchor": anchor.to_dict()})
+    body = {**result.to_dict(), "message": result.message, "chain_ok": result.ok, "anchor": anchor.to_dict()}
+    if result.ok and anchor.status == audit_checkpoints.AnchorStatus.TAMPERED:
+        # The chain left is valid, but it is not the chain that was anchored (rows deleted from
+        # the end, a rewrite, a forged checkpoint): that is tampering too.
+        body.update(ok=False, problem=anchor.problem, message=f"audit log TAMPERED: {anchor.problem}")
+    return jsonify(body)
 
 
 # -- decisions ----------------------------------------------------------------------------

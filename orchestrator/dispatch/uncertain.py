@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from policies.uncertain import UncertainAction
-from providers.base import AttemptStatus, Channel, Delivery, ProviderError, SendResult
+from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
 from ..domain.statuses import UncertainResolution
@@ -70,17 +70,23 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
                 if found is not None:
                     break
         except ProviderError as exc:
-            # Cannot ask now: leave it sending under a short lease; the sweeper brings it back.
-            log.warning("uncertain send: provider could not be asked; will ask again",
+            if exc.error_class == ErrorClass.TRANSIENT and (attempt.deadline_at is None or now < attempt.deadline_at):
+                # Cannot ask now: leave it sending under a short lease; the sweeper brings it back.
+                log.warning("uncertain send: provider could not be asked; will ask again",
+                            extra={"attempt_id": attempt.id, "error_code": exc.code})
+                with ctx.db.session() as session:
+                    session.execute(update(Attempt).where(Attempt.id == attempt.id, Attempt.leased_by == token)
+                                    .values(lease_until=now + RECHECK_AFTER)
+                                    .execution_options(synchronize_session=False))
+                return Resolved(outcomes.RETRY_LATER)
+            # It will not answer (refused, or the sending window is over): as if it could not be asked.
+            log.warning("uncertain send: provider cannot be asked; the policy decides",
                         extra={"attempt_id": attempt.id, "error_code": exc.code})
-            with ctx.db.session() as session:
-                session.execute(update(Attempt).where(Attempt.id == attempt.id, Attempt.leased_by == token)
-                                .values(lease_until=now + RECHECK_AFTER)
-                                .execution_options(synchronize_session=False))
-            return Resolved(outcomes.RETRY_LATER)
-        if found is not None:
-            return Resolved(_end(ctx, attempt, token, now, UncertainResolution.RECONCILED,
-                                 lambda session, a: record_sent(session, a, found, now), finish, outcomes.SENT))
+            can_tell = False
+    if can_tell and found is not None:
+        return Resolved(_end(ctx, attempt, token, now, UncertainResolution.RECONCILED,
+                             lambda session, a: record_sent(session, a, found, now), finish, outcomes.SENT))
+    if can_tell:
         return _go_ahead(ctx, attempt, token, now, UncertainResolution.NOT_SENT)
 
     if expired:

@@ -112,9 +112,10 @@ def write(settings, db, now: datetime) -> Checkpoint:
 
 
 def read(path: str | Path) -> tuple[list[Checkpoint], list[str]]:
-    """The file's checkpoints in order, and a problem for each line that is not one."""
+    """The file's checkpoints in order, and a problem for each line that is not one. No file:
+    none. A file that cannot be read raises OSError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return [], []
     checkpoints: list[Checkpoint] = []
@@ -135,16 +136,37 @@ def read(path: str | Path) -> tuple[list[Checkpoint], list[str]]:
 
 
 def last_time(path: str | Path) -> datetime | None:
-    checkpoints, _ = read(path)
+    try:
+        checkpoints, _ = read(path)
+    except OSError:
+        return None
     return max((c.time for c in checkpoints), default=None)
 
 
+_FAILED_AT: dict[str, datetime] = {}
+
+
 def maybe_write(settings, db, now: datetime) -> Checkpoint | None:
-    """The periodic hook: a checkpoint when the newest in the file is an interval old."""
-    last = last_time(settings.audit_checkpoint_file)
-    if last is not None and now - last < timedelta(seconds=settings.audit_checkpoint_interval_seconds):
+    """The periodic hook: a checkpoint when the newest in the file is an interval old. A file
+    that cannot be written is logged as an error once per interval, not on every pass (and
+    `audit verify` will call the anchor stale)."""
+    interval = timedelta(seconds=settings.audit_checkpoint_interval_seconds)
+    path = settings.audit_checkpoint_file
+    failed = _FAILED_AT.get(path)
+    if failed is not None and now - failed < interval:
         return None
-    return write(settings, db, now)
+    last = last_time(path)
+    if last is not None and now - last < interval:
+        return None
+    try:
+        checkpoint = write(settings, db, now)
+    except OSError as exc:
+        _FAILED_AT[path] = now
+        log.error("audit checkpoint could not be written to %s (%s)", path, exc.strerror or type(exc).__name__,
+                  extra={"event": "audit.checkpoint"})
+        return None
+    _FAILED_AT.pop(path, None)
+    return checkpoint
 
 
 @dataclass(frozen=True)
@@ -166,7 +188,13 @@ class AnchorResult:
 def check(session: Session, settings, now: datetime) -> tuple[audit.VerifyResult, AnchorResult]:
     """The keyed chain, and the chain against every checkpoint in the file."""
     key = audit.key_for(session)
-    checkpoints, problems = read(settings.audit_checkpoint_file)
+    try:
+        checkpoints, problems = read(settings.audit_checkpoint_file)
+    except OSError as exc:
+        chain = audit.verify(session)
+        return chain, AnchorResult(AnchorStatus.MISSING, f"the checkpoint file {settings.audit_checkpoint_file} "
+                                                         f"cannot be read ({exc.strerror or type(exc).__name__})",
+                                   0, None)
     chain = audit.verify(session, want_ids={c.head_id for c in checkpoints})
 
     def result(status: AnchorStatus, problem: str | None) -> tuple[audit.VerifyResult, AnchorResult]:

@@ -68,14 +68,27 @@ def load(settings: Settings) -> AuditKey:
 
 
 def _generate(path: Path) -> None:
+    """Writes a new key to a private temporary file, then links it into place: several
+    processes starting together never read a half-written key, and exactly one key wins."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process made it first: use that one
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         raise ConfigError(f"AUDIT_KEY_FILE {path} cannot be created ({exc.strerror}): set AUDIT_KEY_FILE to a "
                           f"writable path or set AUDIT_KEY") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(secrets.token_hex(32) + "\n")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return  # another process made it first: use that one
+        except OSError as exc:
+            raise ConfigError(f"AUDIT_KEY_FILE {path} cannot be created ({exc.strerror}): set AUDIT_KEY_FILE to a "
+                              f"writable path or set AUDIT_KEY") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     log.warning("generated the audit key at %s; back it up: without it the audit log cannot be verified", path)

@@ -81,8 +81,9 @@ def test_deleting_the_last_entries_is_found(client, people, state, cli):
     assert r.exit_code == 1, r.output
     assert "deleted from the end" in r.output and f"entry {last}" in r.output
     body = api_verify(client, people)
-    assert body["ok"] is True  # the chain that is left is valid ...
+    assert body["chain_ok"] is True  # the chain that is left is valid ...
     assert body["anchor"]["status"] == "tampered"  # ... the anchor says what is gone
+    assert body["ok"] is False and "deleted from the end" in body["problem"] and "TAMPERED" in body["message"]
 
 
 def test_an_edit_with_the_chain_recomputed_without_the_key_is_found(client, people, state, cli):
@@ -296,3 +297,45 @@ def test_a_tampered_legacy_chain_is_not_laundered_by_the_rekey(client, people, s
     audit.install_audit_key(Settings.from_env(settings_env), state.db)
     body = api_verify(client, people)
     assert body["ok"] is False and body["first_broken_id"] == legacy[0].id and "not keyed" in body["problem"]
+
+
+def test_an_unwritable_checkpoint_file_is_an_error_once_per_interval(state, settings_env, clock, tmp_path, caplog):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the directory should be")
+    settings = Settings.from_env({**settings_env, "AUDIT_CHECKPOINT_FILE": str(blocked / "cp.jsonl"),
+                                  "AUDIT_CHECKPOINT_INTERVAL_SECONDS": "60"})
+    with caplog.at_level("ERROR", logger="orchestrator.audit"):
+        assert audit_checkpoints.maybe_write(settings, state.db, clock.now) is None
+        assert audit_checkpoints.maybe_write(settings, state.db, clock.now + timedelta(seconds=30)) is None
+    assert sum("could not be written" in r.getMessage() for r in caplog.records) == 1
+    with pytest.raises(OSError):
+        audit_checkpoints.write(settings, state.db, clock.now)
+    r = CliRunner().invoke(main, ["audit", "checkpoint"], env={"DATABASE_URL": settings_env["DATABASE_URL"],
+                                                               "AUDIT_CHECKPOINT_FILE": str(blocked / "cp.jsonl")})
+    assert r.exit_code == 2 and "AUDIT_CHECKPOINT_FILE" in r.output
+
+
+def test_an_unreadable_checkpoint_file_is_a_missing_anchor(client, people, state, settings_env, clock, tmp_path):
+    go_live(client, people, NEW, draft_text(NEW))
+    (tmp_path / "dir.jsonl").mkdir()
+    settings = Settings.from_env({**settings_env, "AUDIT_CHECKPOINT_FILE": str(tmp_path / "dir.jsonl")})
+    with state.db.session() as s:
+        chain, anchor = audit_checkpoints.check(s, settings, clock.now)
+    assert chain.ok and anchor.status == "missing" and "cannot be read" in anchor.problem and anchor.exit_code == 3
+
+
+def test_processes_starting_together_agree_on_one_generated_key(tmp_path):
+    """Several processes (serve --workers N) create the key file at once: one key wins and
+    none reads a half-written file."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from orchestrator.config import Settings; from orchestrator.services import audit_key; "
+            "print(audit_key.load(Settings.from_env({'AUDIT_KEY_FILE': sys.argv[1]})).key_id)")
+    path = tmp_path / "shared" / "audit.key"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    ids = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(ids) == 1 and len(next(iter(ids))) == 16
+    assert [p.name for p in path.parent.iterdir()] == ["audit.key"]  # no temporary file left

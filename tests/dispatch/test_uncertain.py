@@ -279,3 +279,18 @@ def test_an_uncertain_in_app_send_is_simply_made(sandbox_app, clock):
     msg = client.get(f"/v1/messages/{msg['id']}", headers=auth).get_json()
     inapp = next(a for a in msg["attempts"] if a["id"] == inapp["id"])
     assert inapp["status"] == "sent" and inapp["uncertain"]["resolution"] == "not_sent"
+
+
+def test_twilio_refusing_the_listing_leaves_it_to_the_policy(user, send, message, state, clock, twilio):
+    """A permanent refusal (the credentials may not list messages) is not asked again for
+    ever: the policy decides (OTP: resend, visible and counted)."""
+    user()
+    sent = send(body="Your code is 565656")
+    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    die_mid_send(state, clock, sms_id, reach_provider=True)
+    twilio.fail_next(403, 20003)
+    assert state.dispatcher.deliver(sms_id) == "sent"
+    sms = by_channel(message(sent["id"]), "sms")[0]
+    assert sms["uncertain"]["resolution"] == "resent" and len(twilio.messages) == 2
+    with state.db.session() as s:
+        assert s.get(Attempt, sms_id).send_count == 2  # the duplicate is visible
