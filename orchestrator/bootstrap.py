@@ -41,6 +41,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
             "a shared broker without REDIS_URL: in-app streams are woken only by deliveries made in "
             "the same process; set REDIS_URL so every process hears every delivery")
     state.providers = ProviderRegistry.from_settings(settings, breaker_store=make_breaker_store(settings.redis_url))
+    state.providers.use_clock(lambda: state.clock().timestamp())  # the service's one clock (tests move it)
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
         state.dispatcher.start_background()
