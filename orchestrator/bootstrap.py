@@ -50,6 +50,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
             settings.audit_key_file)
     state.providers = ProviderRegistry.from_settings(settings, breaker_store=make_breaker_store(settings.redis_url))
     state.unsubscribe = UnsubscribeLinks.from_settings(settings)
+    state.providers.use_clock(lambda: state.clock().timestamp())  # the service's one clock (tests move it)
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
         state.dispatcher.start_background()

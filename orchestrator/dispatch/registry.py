@@ -36,6 +36,11 @@ class ProviderRegistry:
         for provider in self.all():
             self.breakers.setdefault(provider.name, CircuitBreaker(provider.name, self.breaker_store))
 
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Breakers read this clock (seconds since the epoch; several processes compare it)."""
+        for breaker in self.breakers.values():
+            breaker.clock = clock
+
     def all(self) -> list[Provider]:
         seen: dict[str, Provider] = {}
         for group in (*self.by_channel.values(), *self.push_platforms.values()):
