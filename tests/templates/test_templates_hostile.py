@@ -36,6 +36,8 @@ def with_source(channel: str, field: str, source: str, **extra) -> dict:
     ("{% import 'os' as os %}", "{% import %}"),
     ("{{ name|center(1000000000) }}", "center"),
     ("{{ name|format(1) }}", "format"),
+    ("{{ name|safe }}", "safe"),
+    ("{% autoescape false %}{{ name }}{% endautoescape %}", "{% autoescape %}"),
     ("{{ name ", "syntax error"),
     ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nests too deeply"),
 ])
