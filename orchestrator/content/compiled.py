@@ -9,7 +9,7 @@ from typing import Any
 from providers.base import Channel
 
 from . import locales
-from .render import Compiled, RenderError, compile_source
+from .render import MAX_OUTPUT_CHARS, Compiled, RenderError, compile_source
 
 # Field order per channel; these are the keys of content/channels.py's stored entries.
 CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -20,6 +20,8 @@ CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 BASE_ORDER = (Channel.IN_APP, Channel.PUSH, Channel.EMAIL, Channel.SMS)
 URL_FIELDS = ("image_url", "action_url")
+# Longest rendered value per field (the inline content's limits); others: render.MAX_OUTPUT_CHARS.
+FIELD_LIMITS = {"title": 500, "subject": 500, "image_url": 2000, "action_url": 2000}
 
 
 class SourceError(Exception):
@@ -37,6 +39,7 @@ class Rendered:
     channels: dict[str, dict[str, str]]
     title: str
     body: str
+    action_url: str
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,19 @@ class CompiledVersion:
                             if channel in self.sources.get(loc, {})), None)
             if variant is None:
                 continue
-            out = {f: (variant[f].render(variables) if f in variant else "") for f in fields}
+            out = {}
+            for f in fields:
+                try:
+                    out[f] = variant[f].render(variables, FIELD_LIMITS.get(f, MAX_OUTPUT_CHARS)) if f in variant else ""
+                except RenderError as exc:
+                    raise RenderError(f"{channel}.{f}: {exc.message}", exc.variable) from None
             if channel == Channel.EMAIL:
                 out["reply_to"] = reply_to or self.reply_to or ""
             channels[channel] = out
         first = channels[next(c for c in BASE_ORDER if c in channels)]
         title = first.get("title", first.get("subject", ""))
         body = first.get("body", first.get("text", ""))
-        return Rendered(self.choose_locale(wanted_locale), channels, title, body)
+        return Rendered(self.choose_locale(wanted_locale), channels, title, body, first.get("action_url", ""))
 
 
 def compile_version(template_id: str, version: int, default_locale: str, definition: dict[str, Any]

@@ -46,7 +46,9 @@ _REFUSED_NODES: dict[type, str] = {
     nodes.Assign: "{% set %}", nodes.AssignBlock: "{% set %}", nodes.Macro: "{% macro %}",
     nodes.CallBlock: "{% call %}", nodes.Include: "{% include %}", nodes.Import: "{% import %}",
     nodes.FromImport: "{% from … import %}", nodes.Extends: "{% extends %}", nodes.Block: "{% block %}",
-    nodes.FilterBlock: "{% filter %}", nodes.With: "{% with %}", nodes.Scope: "a scope block",
+    nodes.FilterBlock: "{% filter %}", nodes.With: "{% with %}",
+    # `{% autoescape false %}` would let variables write raw HTML into the email.
+    nodes.ScopedEvalContextModifier: "{% autoescape %}", nodes.EvalContextModifier: "{% autoescape %}",
 }
 
 

@@ -326,10 +326,9 @@ def resolve(db: Database, req: SendRequest, max_content_chars: int) -> SendReque
 def _content(rendered) -> Content:
     """A Content built from rendered text (already checked, so not validated again)."""
     overrides = {ch: _OVERRIDE_MODELS[ch].model_construct(**fields) for ch, fields in rendered.channels.items()}
-    first = next(iter(rendered.channels.values()))
     return Content.model_construct(
         title=rendered.title, body=rendered.body, data={},
-        image_url=None, action_url=first.get("action_url") or None, html=None,
+        image_url=None, action_url=rendered.action_url or None, html=None,
         channels=ChannelOverrides.model_construct(**overrides))
 
 

@@ -36,6 +36,8 @@ def with_source(channel: str, field: str, source: str, **extra) -> dict:
     ("{% import 'os' as os %}", "{% import %}"),
     ("{{ name|center(1000000000) }}", "center"),
     ("{{ name|format(1) }}", "format"),
+    ("{{ name|safe }}", "safe"),
+    ("{% autoescape false %}{{ name }}{% endautoescape %}", "{% autoescape %}"),
     ("{{ name ", "syntax error"),
     ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nests too deeply"),
 ])
@@ -199,3 +201,12 @@ def test_a_junk_stored_locale_falls_back_to_the_default(client, writer, auth, st
         s.get(Recipient, "u-1").locale = "@@ not a locale"
     r = client.post(SEND, headers=auth, json=templated())
     assert r.status_code == 202, r.get_json()
+
+
+def test_a_rendered_subject_over_its_limit_names_the_channel_field(client, writer, auth):
+    body = {"id": "subj", "channels": {"email": {"subject": "{{ s }}", "text": "x"}}}
+    assert client.post("/v1/templates", headers=writer, json=body).status_code == 201
+    recipient(client, auth)
+    err = error(client.post(SEND, headers=auth, json=templated(template={"id": "subj"},
+                                                               variables={"s": "s" * 600})), 422)
+    assert err["code"] == "render_failed" and "email.subject" in err["message"]
