@@ -99,6 +99,7 @@ class Settings:
     parked_receipts_max_age_seconds: float = 7 * 86400
     review_session_max_age_seconds: float = 12 * 3600
     metrics_token: str | None = None
+    schedule_max_ahead_seconds: int = 90 * 86400
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -145,5 +146,7 @@ class Settings:
             review_session_max_age_seconds=_float(env, "REVIEW_SESSION_MAX_AGE_SECONDS", 12 * 3600),
             # When set, /metrics answers only requests with "Authorization: Bearer <token>".
             metrics_token=env.get("METRICS_TOKEN") or None,
+            # How far ahead send_at may be (default 90 days).
+            schedule_max_ahead_seconds=_int(env, "SCHEDULE_MAX_AHEAD_SECONDS", 90 * 86400, minimum=60),
             env=env,
         )

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from ..services import scheduling
 from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
@@ -96,6 +97,7 @@ class Dispatcher:
         counts = sweeper.sweep(self.state.db, self.state.clock(), self.enqueue_many, is_pending=self.is_pending,
                                parked_limits=(self.settings.parked_receipts_max_age_seconds,
                                               self.settings.parked_receipts_max))
+        counts["scheduled"] = scheduling.release_due(self.state, self.state.clock())
         with self.state.db.session() as session:
             due = callbacks.due_callbacks(session, self.state.clock())
         for callback_id in due:
