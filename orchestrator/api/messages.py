@@ -15,7 +15,7 @@ from ..auth import require_scope
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
-from ..services import cancellation, message_view, messages
+from ..services import batch, cancellation, message_view, messages
 from ..services.messages import check_against_policy, decide_route
 from ..storage.models import Message
 from .pagination import Pager, iso_datetime_arg, reject_unknown_args
@@ -33,10 +33,7 @@ USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@\-]+")
 def send_message():
     st = state()
     raw, req = parse_body(SendRequest)
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not (0 < len(key) <= 255):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1 to 255 characters",
-                       field=IDEMPOTENCY_HEADER)
+    key = _idempotency_key()
     result = messages.accept(
         st.db, st.policies.active(), req, g.api_key, raw_body=raw, idempotency_key=key,
         now=st.clock(), max_content_chars=st.settings.max_content_chars,
@@ -49,6 +46,41 @@ def send_message():
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response, result.status_code
+
+
+BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024  # 1,000 items with their variables; MAX_BODY_BYTES if larger
+
+
+@bp.post("/messages/batch")
+@require_scope(Scope.SEND)
+def send_batch():
+    """Up to 1,000 recipients sharing category, urgency, content (or template) and timing;
+    a result per item (id and status, or an error naming the item and field)."""
+    st = state()
+    request.max_content_length = max(st.settings.max_body_bytes, BATCH_MAX_BODY_BYTES)
+    raw, body = raw_json_object()
+    key = _idempotency_key()
+    result = batch.accept_batch(
+        st.db, st.policies.active(), body, g.api_key, raw_body=raw, idempotency_key=key, now=st.clock(),
+        limits=batch.BatchLimits(max_content_chars=st.settings.max_content_chars,
+                                 deadline_seconds=st.settings.attempt_deadline_seconds,
+                                 max_ahead_seconds=st.settings.schedule_max_ahead_seconds,
+                                 link_schemes=st.settings.action_url_schemes),
+        presence=st.presence)
+    if not result.replayed and result.body.get("accepted"):
+        metrics.MESSAGES_ACCEPTED.labels(str(body.get("category"))[:64]).inc(result.body["accepted"])
+    response = jsonify(result.body)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, result.status_code
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (0 < len(key) <= 255):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1 to 255 characters",
+                       field=IDEMPOTENCY_HEADER)
+    return key
 
 
 @bp.get("/messages/<message_id>")
