@@ -27,6 +27,7 @@ from ..schemas import LINK_SCHEMES_CONTEXT, SendRequest
 from ..storage.db import announce
 from ..storage.models import Attempt, IdempotencyRecord, Message
 from . import scheduling
+from .facts import prefetch_recipients
 from .messages import Acceptance, _replay, check_against_policy, plan_message, request_hash
 
 MAX_ITEMS = 1000
@@ -143,11 +144,15 @@ def accept_batch(db, policy, body: dict[str, Any], api_key, *, raw_body: bytes, 
     try:
         with db.session() as session:
             messages, attempts, due = [], [], []
+            # One statement per 500 recipients instead of one per item (most of a batch's time).
+            rows = prefetch_recipients(session, [req.recipient.user_id for _, req in requests
+                                                 if not scheduling.is_scheduled(req, now)])
             for index, req in requests:
                 if scheduling.is_scheduled(req, now):
                     planned = scheduling.scheduled_message(req, api_key.id, now)
                 else:
-                    planned = plan_message(session, policy, req, api_key.id, now, limits.deadline_seconds, presence)
+                    planned = plan_message(session, policy, req, api_key.id, now, limits.deadline_seconds, presence,
+                                           recipient_rows=rows[req.recipient.user_id])
                 messages.append(planned.message)
                 attempts.extend(planned.attempts)
                 due.extend(planned.due)

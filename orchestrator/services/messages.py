@@ -65,12 +65,13 @@ def check_against_policy(policy: Policy, req: SendRequest, now: datetime, max_co
                        field="content.body")
 
 
-def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None):
+def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None, *,
+                 recipient_rows: list | None = None):
     """The plan for a request. The in-app counters cost a query; unless the policy's
     conditions read them they only feed the in-app cap, which can only remove in-app. So
     decide without them first, and count (and decide again) only when in-app is planned."""
     counted = policy.conditions_read_in_app_counts
-    rfacts = recipient_facts(session, req.recipient, now, presence, counts=counted)
+    rfacts = recipient_facts(session, req.recipient, now, presence, counts=counted, rows=recipient_rows)
     mfacts = message_facts(req)
     plan = policies.decide(policy, mfacts, rfacts, now)
     if not counted and any(step.channel == Channel.IN_APP for step in plan.steps):
@@ -95,10 +96,11 @@ class Planned:
 
 
 def plan_message(session: Session, policy: Policy, req: SendRequest, api_key_id: str | None, now: datetime,
-                 deadline_seconds: int, presence=None, *, message_id: str | None = None) -> Planned:
+                 deadline_seconds: int, presence=None, *, message_id: str | None = None,
+                 recipient_rows: list | None = None) -> Planned:
     """Decides a request and builds its rows (nothing written). Shared by a single send, a
     batch and a scheduled message coming due (which keeps its id)."""
-    plan, mfacts, rfacts = decide_route(session, policy, req, now, presence)
+    plan, mfacts, rfacts = decide_route(session, policy, req, now, presence, recipient_rows=recipient_rows)
     plan_dict = plan.to_dict()
     message_id = message_id or new_id()
     attempts = build_attempts(message_id, req.recipient.user_id, req.expires_at, plan, rfacts, now,
