@@ -190,3 +190,13 @@ def test_scheduled_send_is_idempotent(client, auth, user, clock, state):
     assert a.status_code == b.status_code == 202 and a.get_json() == b.get_json()
     with state.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_impact_simulation_skips_undecided_messages(user, send, clock, state):
+    from orchestrator.services.simulation import simulate
+
+    user()
+    send(send_at=at(clock, hours=1))
+    send()
+    result = simulate(state.db, state.policies.active(), since=clock.now - timedelta(days=1))
+    assert result.messages == 1 and result.error_count == 0
