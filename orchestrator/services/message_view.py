@@ -98,7 +98,7 @@ def message_dict(session: Session, message: Message) -> dict[str, Any]:
             "decided_at": _iso(message.decided_at),
             "policy_version": message.policy_version,
             "derived_facts": message.route.get("facts", {}),
-        },
+        } if message.route else None,  # not decided yet: scheduled (or cancelled before its send_at)
         "attempts": [attempt_dict(a) for a in message.attempts],
         "receipts": [receipt_dict(r) for r in receipts],
     }

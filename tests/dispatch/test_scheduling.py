@@ -29,6 +29,7 @@ def test_scheduled_message_waits_then_is_decided_and_sent(user, send, drain, mes
     assert sent["send_at"].startswith("2026-03-10T14:00")
     shown = message(sent["id"])
     assert shown["status"] == "scheduled" and shown["attempts"] == [] and shown["route"] is None
+    assert shown["decision"] is None and shown["send_at"].startswith("2026-03-10T14:00")
     clock.advance(hours=1, minutes=59)
     drain()
     assert twilio.messages == {} and message(sent["id"])["status"] == "scheduled"
@@ -200,3 +201,33 @@ def test_impact_simulation_skips_undecided_messages(user, send, clock, state):
     send()
     result = simulate(state.db, state.policies.active(), since=clock.now - timedelta(days=1))
     assert result.messages == 1 and result.error_count == 0
+
+
+def test_cancel_and_release_race(client, auth, user, send, clock, state):
+    """A cancel and the sweeper's decision at the same moment: either the message is
+    cancelled undecided, or decided and then every attempt cancelled; never sent."""
+    user()
+    for _ in range(4):
+        sent = send(send_at=at(clock, minutes=1))
+        clock.advance(minutes=1)
+        barrier = threading.Barrier(2)
+        answers: list[int] = []
+
+        def release(barrier, message_id):
+            barrier.wait()
+            scheduling.release_one(state, message_id, clock())
+
+        def cancel(barrier, message_id, answers):
+            barrier.wait()
+            answers.append(client.post(f"/v1/messages/{message_id}/cancel", headers=auth).status_code)
+
+        threads = [threading.Thread(target=release, args=(barrier, sent["id"])),
+                   threading.Thread(target=cancel, args=(barrier, sent["id"], answers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert answers == [200]
+        shown = client.get(f"/v1/messages/{sent['id']}", headers=auth).get_json()
+        assert shown["status"] == "cancelled"
+        assert all(a["status"] == "cancelled" for a in shown["attempts"])
