@@ -182,3 +182,15 @@ def test_batch_body_edge_cases(client, auth):
 def test_batch_needs_the_send_scope(client, make_key):
     r = client.post(BATCH, headers=make_key(scopes=("read",), name="reader"), json=batch(1))
     assert r.status_code == 403
+
+
+def test_a_batch_body_may_exceed_the_single_send_limit(client, auth):
+    body = batch(1000, metadata={"note": "x" * 100})
+    for i, item in enumerate(body["recipients"]):
+        item["metadata"] = {"ref": f"{i:0300d}"}  # ~320 KB in all, over MAX_BODY_BYTES (256 KiB)
+    r = client.post(BATCH, headers=auth, json=body)
+    assert r.status_code == 202, r.get_json()
+    assert r.get_json()["accepted"] == 1000
+    big = {"recipient": {"user_id": "u-1"}, "category": "otp", "content": {"body": "1"},
+           "metadata": {"pad": "x" * 300_000}}
+    assert client.post("/v1/messages", headers=auth, json=big).status_code == 413

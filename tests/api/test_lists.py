@@ -162,3 +162,14 @@ def test_keys_policies_and_audit_share_the_pagination(client, make_key, state, c
         assert r.status_code == 422 and r.get_json()["error"]["field"] == "limit"
         r = client.get(f"{url}?cursor=zz", headers=admin)
         assert r.status_code == 422 and r.get_json()["error"]["field"] == "cursor"
+
+
+def test_rows_created_at_the_same_instant_page_by_id(client, auth, users):
+    """A batch gives its messages one created_at: the id breaks the tie, nothing repeats or is lost."""
+    r = client.post("/v1/messages/batch", headers=auth, json={
+        "category": "otp", "content": {"body": "1"},
+        "recipients": [{"recipient": {"user_id": "u-1"}} for _ in range(7)]})
+    ids = [x["id"] for x in r.get_json()["results"]]
+    seen, pages = walk(client, auth, LIST, "messages", 3)
+    assert sorted(m["id"] for m in seen) == sorted(ids) and pages == 3
+    assert [m["id"] for m in seen] == sorted(ids, reverse=True)
