@@ -529,3 +529,93 @@ def part_streams(run: Run, rate: float) -> dict:
         procs.stop_all()
         run.collect_errors("streams", procs)
     return out
+
+
+# ------------------------------------------------------------------- batch send
+
+BATCH_SIZE = 1000
+BATCH_CONNS = 4
+
+
+def _post_batches(port: int, key: str, batches: list[bytes]) -> dict:
+    """Posts the batches over BATCH_CONNS keep-alive connections; returns counts and wall time."""
+    import http.client
+    import threading
+
+    lock = threading.Lock()
+    out = {"accepted": 0, "refused": 0, "errors": [], "latencies_ms": []}
+    queue = list(batches)
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                if not queue:
+                    break
+                body = queue.pop()
+            t0 = time.monotonic()
+            conn.request("POST", "/v1/messages/batch", body,
+                         {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+            resp = conn.getresponse()
+            data = resp.read()
+            ms = (time.monotonic() - t0) * 1e3
+            with lock:
+                out["latencies_ms"].append(ms)
+                if resp.status == 202:
+                    got = json.loads(data)
+                    out["accepted"] += got["accepted"]
+                    out["refused"] += got["refused"]
+                else:
+                    out["errors"].append(f"{resp.status} {data[:200]!r}")
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(BATCH_CONNS)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out["wall_s"] = time.monotonic() - t0
+    return out
+
+
+def part_batch(run: Run) -> dict:
+    """Single sends (wrk, as part a) and batches of 1,000 recipients, on the same server and
+    SQLite database (acceptance only, EMBEDDED_WORKER=false): recipients accepted per second
+    either way, and their ratio."""
+    procs = run.procs("batch")
+    out: dict = {"batch_size": BATCH_SIZE, "conns": BATCH_CONNS}
+    try:
+        fake_url, _ = start_fake(procs)
+        d = run.workdir / "sqlite-batch"
+        d.mkdir(exist_ok=True)
+        port = free_port()
+        env = real_env(f"sqlite:///{d}/db.sqlite3", run.workdir, fake_url, port, EMBEDDED_WORKER="false")
+        srv = start_server(procs, "real-batch", "real", env=env, port=port)
+        setup_users(run, srv, "u", 50, "batch")
+        out["single"] = wrk_messages(run, srv, "batch-single", 50)
+
+        def batch_body(b: int) -> bytes:
+            return json.dumps({"category": "otp", "content": {"body": f"Your code is {b:06d}"},
+                               "recipients": [{"recipient": {"user_id": f"u-{i % 50}"},
+                                               "metadata": {"ref": f"b{b}-{i}"}} for i in range(BATCH_SIZE)]}).encode()
+
+        _post_batches(srv.port, srv.key or "", [batch_body(-1)])  # warm-up
+        n = run.n(12, 3)
+        cpu0 = cpu_seconds(srv.pid)
+        res = _post_batches(srv.port, srv.key or "", [batch_body(b) for b in range(n)])
+        cpu1 = cpu_seconds(srv.pid)
+        res["batches"] = n
+        res["rate"] = res["accepted"] / res["wall_s"] if res["wall_s"] else 0.0
+        lat = res.pop("latencies_ms")
+        res["p50_ms"], res["p99_ms"] = pct(lat, 0.5), pct(lat, 0.99)
+        if cpu0 is not None and cpu1 is not None:
+            res["server_cpu_cores"] = (cpu1 - cpu0) / res["wall_s"]
+        if res["errors"]:
+            run.notes.append(f"batch: {len(res['errors'])} failed batch requests, e.g. {res['errors'][0]}")
+        out["batch"] = res
+        procs.stop(srv.proc)
+    finally:
+        procs.stop_all()
+        run.collect_errors("batch", procs)
+    return out

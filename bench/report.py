@@ -29,6 +29,9 @@ def verdict(value, target: float | None, higher_is_better: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+WRK_CONNS_NOTE = "16 connections"
+
+
 class Table:
     HEAD = ("figure", "value", "bare (same run)", "ratio", "target", "details")
 
@@ -184,6 +187,22 @@ def build(results: dict) -> Table:
               f"p50 {f(ia.get('p50_ms'))} ms; {ia.get('on_stream')}/{ia.get('accepted')} onboarding messages shown")
         t.add("f. server memory per open stream", f"{f(s.get('kb_per_stream'), '.1f')} KB", "", "", "",
               f"RSS {f((s.get('rss_mb') or [None])[0], '.0f')} -> {f((s.get('rss_mb') or [None, None])[1], '.0f')} MB")
+
+    # --- g. batch send
+    bt = results.get("batch", {})
+    if "error" in bt or "skipped" in bt:
+        if "error" in bt:
+            t.add("g. batch send", "ERROR", details=bt["error"])
+    elif bt:
+        single, batch = bt.get("single", {}), bt.get("batch", {})
+        rr = ratio(batch.get("rate"), single.get("rate"))
+        t.add("g. single POST /v1/messages (SQLite, accept only)", f"{f(single.get('rate'))} recipients/s", "", "1.00",
+              "", f"wrk, {WRK_CONNS_NOTE}; p99 {f(single.get('p99_ms'), '.1f')} ms")
+        t.add(f"g. POST /v1/messages/batch x{bt.get('batch_size')} (same server)",
+              f"{f(batch.get('rate'))} recipients/s", f"{f(single.get('rate'))} single/s", f"{f(rr, '.2f')}x", "",
+              f"{batch.get('batches')} batches over {bt.get('conns')} connections, {batch.get('accepted')} accepted "
+              f"/ {batch.get('refused')} refused; per batch p50 {f(batch.get('p50_ms'))} / p99 "
+              f"{f(batch.get('p99_ms'))} ms")
 
     # --- routing
     r = results.get("routing", {})

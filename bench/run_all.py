@@ -13,6 +13,7 @@ runs in its own process (bench/twilio_fake_proc.py). Parts (bench/parts.py):
   d PostgreSQL + Redis: backlog drained by 1 vs 2 `orchestrator worker` processes
   e SQL statements, commits and CPU ms per message (in-process)
   f 1,000 open in-app streams: POST p99 with vs without, accept -> stream p99, memory/stream
+  g batch send: recipients accepted/s in batches of 1,000 vs single sends, same server and DB
   + routing decisions/s (policy engine alone).
 Lines starting NOTE: report anything that went wrong. Child processes are stopped (process
 groups) when each part ends; the PostgreSQL schemas created are dropped; Redis db 15 flushed.
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, Lua scripts, raw results)")
     ap.add_argument("--json", type=Path, help="also write every raw result to this file")
     ap.add_argument("--stream-rate", type=float, help="messages/s for part f (default: half of part b's rate)")
-    ap.add_argument("--only", help="comma-separated parts to run: accept,e2e,workers,cost,streams,routing")
+    ap.add_argument("--only", help="comma-separated parts to run: accept,e2e,workers,cost,batch,streams,routing")
     ap.add_argument("--routing", type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.routing:
@@ -126,6 +127,7 @@ def main() -> None:
         step("e2e", "b+c e2e + receipts, SQLite + memory://", parts.part_e2e, run)
         step("workers", "d worker scaling, PostgreSQL + Redis", parts.part_workers, run, skip=pg_reason or redis_reason)
         step("cost", "e cost per message", parts.part_cost, run)
+        step("batch", "g batch send vs single sends, SQLite", parts.part_batch, run)
         e2e_rate = results.get("e2e", {}).get("throughput", {}).get("rate") or 40.0
         rate = a.stream_rate or min(100.0, max(10.0, round(e2e_rate / 2)))
         step("streams", "f in-app streams", parts.part_streams, run, rate)

@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     VERSION_EXISTS = "version_exists"
     VERSION_MISMATCH = "version_mismatch"
     INVALID_TRANSITION = "invalid_transition"
+    MESSAGE_FINAL = "message_final"
     SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
     TOO_MANY_STREAMS = "too_many_streams"
     LINK_EXPIRED = "link_expired"

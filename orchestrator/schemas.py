@@ -234,9 +234,19 @@ class SendRequest(Strict):
     content: Content | None = Field(default=None, description="exactly one of content and template")
     template: TemplateRef | None = None
     expires_at: datetime | None = None
+    # Decide and send at this time instead of now (services/scheduling.py checks its range).
+    send_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
-    _expires_aware = field_validator("expires_at")(classmethod(lambda cls, v: _aware(v)))
+    _expires_aware = field_validator("expires_at", "send_at")(classmethod(lambda cls, v: _aware(v)))
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _send_at_text(cls, value: Any) -> Any:
+        # A number would be read as seconds since 1970 and silently sent now.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("validation_error: an ISO 8601 datetime with an offset, e.g. 2026-01-01T09:00:00Z")
+        return value
 
 
 class RecipientUpsert(Strict):
@@ -297,4 +307,5 @@ class Route(BaseModel):
 class MessageAccepted(BaseModel):
     id: str
     status: str
-    route: Route
+    route: Route | None = None  # null while the message is scheduled (decided at send_at)
+    send_at: datetime | None = None

@@ -4,6 +4,8 @@ KEY_CACHE_SECONDS in every other."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, g, jsonify
 
 from ..app_state import state
@@ -11,6 +13,8 @@ from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..services import api_keys
+from ..storage.models import ApiKey
+from .pagination import Pager
 from .requests import raw_json_object
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
@@ -18,11 +22,19 @@ bp = Blueprint("keys", __name__, url_prefix="/v1")
 MAX_REASON_CHARS = 2000
 
 
+KEY_PAGER = Pager((ApiKey.created_at, ApiKey.id), (datetime, str), descending=False, default_limit=100,
+                  max_limit=500)
+
+
 @bp.get("/keys")
 @require_scope(Scope.ADMIN)
 def list_keys():
+    """Oldest first, paged (limit, cursor → next_cursor)."""
+    page = KEY_PAGER.from_request()
     with state().db.session() as session:
-        return jsonify({"keys": api_keys.list_keys(session)})
+        rows = list(session.scalars(KEY_PAGER.apply(api_keys.keys_query(), page)))
+        rows, next_cursor = KEY_PAGER.finish(rows, page, lambda k: (k.created_at, k.id))
+        return jsonify({"keys": [api_keys.key_dict(k) for k in rows], "next_cursor": next_cursor})
 
 
 @bp.delete("/keys/<key_id>")

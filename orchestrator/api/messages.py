@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from flask import Blueprint, g, jsonify, request
 
 from providers.masking import mask_email, mask_phone, mask_token
@@ -9,16 +12,20 @@ from providers.masking import mask_email, mask_phone, mask_token
 from .. import metrics, request_log
 from ..app_state import state
 from ..auth import require_scope
-from ..domain.statuses import Scope
+from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
-from ..services import message_view, messages, templates
+from ..services import batch, cancellation, message_view, messages, templates
 from ..services.messages import check_against_policy, decide_route
-from .requests import parse_body
+from ..storage.models import Message
+from .pagination import Pager, iso_datetime_arg, reject_unknown_args
+from .requests import parse_body, raw_json_object
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_REASON_CHARS = 2000
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@\-]+")
 
 
 @bp.post("/messages")
@@ -26,14 +33,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 def send_message():
     st = state()
     raw, req = parse_body(SendRequest)
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not (0 < len(key) <= 255):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1 to 255 characters",
-                       field=IDEMPOTENCY_HEADER)
+    key = _idempotency_key()
     result = messages.accept(
         st.db, st.policies.active(), req, g.api_key, raw_body=raw, idempotency_key=key,
         now=st.clock(), max_content_chars=st.settings.max_content_chars,
         deadline_seconds=st.settings.attempt_deadline_seconds, presence=st.presence,
+        max_ahead_seconds=st.settings.schedule_max_ahead_seconds,
     )
     if not result.replayed and result.status_code == 202:
         metrics.MESSAGES_ACCEPTED.labels(req.category).inc()
@@ -44,6 +49,41 @@ def send_message():
     return response, result.status_code
 
 
+BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024  # 1,000 items with their variables; MAX_BODY_BYTES if larger
+
+
+@bp.post("/messages/batch")
+@require_scope(Scope.SEND)
+def send_batch():
+    """Up to 1,000 recipients sharing category, urgency, content (or template) and timing;
+    a result per item (id and status, or an error naming the item and field)."""
+    st = state()
+    request.max_content_length = max(st.settings.max_body_bytes, BATCH_MAX_BODY_BYTES)
+    raw, body = raw_json_object()
+    key = _idempotency_key()
+    result = batch.accept_batch(
+        st.db, st.policies.active(), body, g.api_key, raw_body=raw, idempotency_key=key, now=st.clock(),
+        limits=batch.BatchLimits(max_content_chars=st.settings.max_content_chars,
+                                 deadline_seconds=st.settings.attempt_deadline_seconds,
+                                 max_ahead_seconds=st.settings.schedule_max_ahead_seconds,
+                                 link_schemes=st.settings.action_url_schemes),
+        presence=st.presence)
+    if not result.replayed and result.body.get("accepted"):
+        metrics.MESSAGES_ACCEPTED.labels(str(body.get("category"))[:64]).inc(result.body["accepted"])
+    response = jsonify(result.body)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, result.status_code
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (0 < len(key) <= 255):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Idempotency-Key must be 1 to 255 characters",
+                       field=IDEMPOTENCY_HEADER)
+    return key
+
+
 @bp.get("/messages/<message_id>")
 @require_scope(Scope.READ, Scope.COMPLIANCE_READ)
 def get_message(message_id: str):
@@ -52,6 +92,82 @@ def get_message(message_id: str):
         if message is None or not _visible(message):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id")
         return jsonify(message_view.message_dict(session, message))
+
+
+MESSAGE_PAGER = Pager((Message.created_at, Message.id), (datetime, str))
+LIST_ARGS = {"status", "category", "user_id", "from", "to", "idempotency_key", "limit", "cursor"}
+
+
+@bp.get("/messages")
+@require_scope(Scope.READ, Scope.COMPLIANCE_READ)
+def list_messages():
+    """Newest first. A key sees the messages it sent; compliance and admin keys see all."""
+    reject_unknown_args(LIST_ARGS)
+    page = MESSAGE_PAGER.from_request()
+    filters = _list_filters()
+    with state().db.session() as session:
+        rows = session.execute(MESSAGE_PAGER.apply(message_view.list_query(filters), page)).all()
+    rows, next_cursor = MESSAGE_PAGER.finish(rows, page, lambda r: (r.created_at, r.id))
+    return jsonify({"messages": [message_view.summary_dict(r) for r in rows], "next_cursor": next_cursor})
+
+
+def _list_filters() -> message_view.ListFilters:
+    args = request.args
+    statuses: tuple[str, ...] = ()
+    if "status" in args:
+        statuses = tuple(s.strip() for s in args["status"].split(",") if s.strip())
+        unknown = [s for s in statuses if s not in MessageStatus._value2member_map_]
+        if unknown or not statuses:
+            known = ", ".join(MessageStatus)
+            raise ApiError(422, ErrorCode.VALIDATION_ERROR,
+                           f"status: {unknown[0][:40] if unknown else args['status'][:40]!r} is not a message "
+                           f"status; one or more (comma-separated) of {known}", field="status")
+    category = _text_arg("category", 64)
+    user_id = _text_arg("user_id", 200)
+    if user_id is not None and not USER_ID_PATTERN.fullmatch(user_id):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "user_id: letters, digits and . _ : @ - only",
+                       field="user_id")
+    created_from, created_to = iso_datetime_arg("from"), iso_datetime_arg("to")
+    if created_from and created_to and created_from >= created_to:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "to: must be after from", field="to")
+    sees_all = bool(g.api_key.scope_set & {Scope.COMPLIANCE_READ.value, Scope.ADMIN.value})
+    return message_view.ListFilters(
+        api_key_id=None if sees_all else g.api_key.id, statuses=statuses, category=category, user_id=user_id,
+        created_from=created_from, created_to=created_to, idempotency_key=_text_arg("idempotency_key", 255))
+
+
+def _text_arg(name: str, max_chars: int) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not value or len(value) > max_chars:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: 1 to {max_chars} characters", field=name)
+    return value
+
+
+@bp.post("/messages/<message_id>/cancel")
+@require_scope(Scope.SEND)
+def cancel_message(message_id: str):
+    """Cancels every attempt not yet sent (or the scheduled message); 409 once it is final."""
+    _, body = raw_json_object() if request.get_data(cache=True).strip() else (b"", {})
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
+                       f"reason: optional text of at most {MAX_REASON_CHARS} characters", field="reason")
+    unknown = set(body) - {"reason"}
+    if unknown:
+        name = sorted(unknown)[0][:60]
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a field of a cancel request", field=name)
+    st = state()
+    try:
+        with st.db.session() as session:
+            result = cancellation.cancel(session, message_id, g.api_key, st.clock(), visible=_visible,
+                                         reason=reason.strip())
+    except cancellation.NotFound:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id") from None
+    except cancellation.AlreadyFinal as exc:
+        raise ApiError(409, ErrorCode.MESSAGE_FINAL, f"id: cannot cancel: {exc.why}", field="id") from None
+    return jsonify(result)
 
 
 @bp.post("/routing/explain")

@@ -8,12 +8,21 @@ from pydantic.json_schema import models_json_schema
 
 from ..content.schemas import PreviewIn, TemplateCreate, TemplateVersionIn
 from ..errors import ErrorCode
-from ..schemas import ErrorResponse, MessageAccepted, PreferencesIn, PresenceIn, RecipientUpsert, SendRequest
+from ..schemas import (
+    Content,
+    ErrorResponse,
+    MessageAccepted,
+    PreferencesIn,
+    PresenceIn,
+    RecipientRef,
+    RecipientUpsert,
+    SendRequest,
+)
 
 bp = Blueprint("openapi", __name__)
 
-_MODELS = [SendRequest, RecipientUpsert, PresenceIn, PreferencesIn, MessageAccepted, ErrorResponse,
-           TemplateCreate, TemplateVersionIn, PreviewIn]
+_MODELS = [SendRequest, RecipientUpsert, PresenceIn, PreferencesIn, MessageAccepted, ErrorResponse, Content,
+           RecipientRef, TemplateCreate, TemplateVersionIn, PreviewIn]
 
 
 def _ref(name: str) -> dict:
@@ -54,7 +63,8 @@ def _compliance_paths(auth: list) -> dict:
 
     return {
         "/v1/policies": {
-            "get": op("Policy versions: status, author, approver, times", "List"),
+            "get": op("Policy versions, newest first: status, author, approver, times", "{policies, next_cursor}",
+                      422, params=PAGE_PARAMS),
             "post": {**op("Create a draft from a policy document (its `version` names it)", "Draft", 400, 409, 422,
                           body=doc_body), "responses": {"201": {"description": "Draft created"},
                                                         **_errors(400, 401, 403, 409, 422)}}},
@@ -75,7 +85,9 @@ def _compliance_paths(auth: list) -> dict:
             "Simulation", 404, 422, params=[ver], body=sim_body)},
         "/v1/policies/simulate": {"post": op("Simulate a posted policy document", "Simulation", 400, 422,
                                              body=sim_body)},
-        "/v1/audit": {"get": op("Recent audit log entries (newest first)", "Entries", 422)},
+        "/v1/audit": {"get": op("Audit log entries, newest first", "{entries, next_cursor}", 422,
+                                params=PAGE_PARAMS + [{"name": n, "in": "query", "required": False,
+                                                       "schema": {"type": "string"}} for n in ("subject", "action")])},
         "/v1/audit/verify": {"get": op("Verify the audit hash chain; names the first broken entry", "Result")},
         "/v1/messages/{id}/explain": {"get": op(
             "Re-explain a past decision: stored trace + replay under the stored policy version", "Explanation", 404,
@@ -155,6 +167,50 @@ def _template_paths(auth: list) -> dict:
         "/v1/templates/{id}/preview": {"post": op(
             "Render every channel for a locale and variables; nothing is sent", "{locale, channels}",
             400, 404, 422, params=[tid], body="PreviewIn")},
+    }
+
+
+PAGE_PARAMS = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
+     "description": "page size (default and maximum per list)"},
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "next_cursor of the previous page, unchanged"}]
+
+
+def _message_list_paths(auth: list, idem: dict) -> dict:
+    """Lists, cancel and batch (orchestrator/api/messages.py)."""
+    text = {"type": "string"}
+    filters = [{"name": n, "in": "query", "required": False, "schema": text, "description": d} for n, d in (
+        ("status", "comma-separated message statuses (e.g. scheduled,accepted)"), ("category", "category"),
+        ("user_id", "recipient user id"), ("from", "created at or after (ISO 8601 with offset)"),
+        ("to", "created before (ISO 8601 with offset)"), ("idempotency_key", "the Idempotency-Key it was sent with"))]
+    batch_body = {"type": "object", "required": ["recipients"], "properties": {
+        "category": text, "urgency": text, "content": _ref("Content"), "expires_at": text, "send_at": text,
+        "metadata": {"type": "object"},
+        "template": {"type": "object", "description": "shared template; item variables go into template.variables"},
+        "recipients": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "type": "object", "required": ["recipient"], "properties": {
+                "recipient": _ref("RecipientRef"), "variables": {"type": "object"}, "metadata": {"type": "object"}}}}}}
+    return {
+        "/v1/messages/batch": {"post": {
+            "summary": "Send to up to 1,000 recipients; a result per item (id and status, or an error naming "
+                       "recipients[i].field); idempotent as a whole", "security": auth, "parameters": [idem],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": batch_body}}},
+            "responses": {"202": {"description": "{accepted, refused, results: [{index, id, status} | "
+                                                 "{index, error: {code, field, message}}]}"},
+                          **_errors(400, 401, 403, 409, 413, 422)}}},
+        "/v1/messages/{id}/cancel": {"post": {
+            "summary": "Cancel every attempt not yet sent (or the scheduled message); 409 message_final once "
+                       "nothing is left to cancel", "security": auth,
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": text}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reason": text}}}}},
+            "responses": {"200": {"description": "{id, status, previous_status, cancelled_attempts, cancelled}"},
+                          **_errors(400, 401, 403, 404, 409, 422)}}},
+        "/v1/messages": {"get": {
+            "summary": "Messages, newest first: a key sees what it sent, compliance/admin see all",
+            "security": auth, "parameters": filters + PAGE_PARAMS,
+            "responses": {"200": {"description": "{messages, next_cursor}"}, **_errors(401, 403, 422)}}},
     }
 
 
@@ -243,6 +299,8 @@ def build_spec() -> dict:
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
     }
+    for path, ops in _message_list_paths(auth, idem).items():
+        paths.setdefault(path, {}).update(ops)  # GET /v1/messages beside its POST
     return {
         "openapi": "3.1.0",
         "info": {"title": "Channel orchestrator", "version": "1",

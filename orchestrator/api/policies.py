@@ -16,6 +16,8 @@ from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import check_datetime_range
 from ..services import audit, decision_replay, decisions_export, policy_versions, simulation
+from ..storage.models import AuditEntry, PolicyVersion
+from .pagination import Pager
 from .requests import raw_json_object
 
 bp = Blueprint("policies", __name__, url_prefix="/v1")
@@ -77,12 +79,20 @@ def _datetime_arg(name: str, default: datetime) -> datetime:
                        field=name) from None
 
 
+POLICY_PAGER = Pager((PolicyVersion.id,), (int,), default_limit=100, max_limit=500)
+AUDIT_PAGER = Pager((AuditEntry.id,), (int,), default_limit=100, max_limit=1000)
+
+
 # -- versions -----------------------------------------------------------------------------
 @bp.get("/policies")
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def list_policies():
+    """Newest first, paged (limit, cursor → next_cursor)."""
+    page = POLICY_PAGER.from_request()
     with state().db.session() as session:
-        return jsonify({"policies": [policy_versions.version_dict(r) for r in policy_versions.list_versions(session)]})
+        rows = list(session.scalars(POLICY_PAGER.apply(policy_versions.versions_query(), page)))
+        rows, next_cursor = POLICY_PAGER.finish(rows, page, lambda r: (r.id,))
+        return jsonify({"policies": [policy_versions.version_dict(r) for r in rows], "next_cursor": next_cursor})
 
 
 @bp.get("/policies/<version>")
@@ -173,16 +183,13 @@ def simulate_document():
 @bp.get("/audit")
 @require_scope(Scope.COMPLIANCE_READ)
 def audit_log():
-    try:
-        limit = int(request.args.get("limit", 100))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 1000:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "limit: a whole number from 1 to 1000", field="limit")
+    """Newest first, paged (limit, cursor → next_cursor); filters: subject, action."""
+    page = AUDIT_PAGER.from_request()
+    query = audit.entries_query(subject=request.args.get("subject"), action=request.args.get("action"))
     with state().db.session() as session:
-        entries = audit.recent(session, limit, subject=request.args.get("subject"),
-                               action=request.args.get("action"))
-        return jsonify({"entries": [audit.entry_dict(e) for e in entries]})
+        rows = list(session.scalars(AUDIT_PAGER.apply(query, page)))
+        rows, next_cursor = AUDIT_PAGER.finish(rows, page, lambda e: (e.id,))
+        return jsonify({"entries": [audit.entry_dict(e) for e in rows], "next_cursor": next_cursor})
 
 
 @bp.get("/audit/verify")

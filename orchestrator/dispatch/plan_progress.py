@@ -57,7 +57,7 @@ def lock_message(session: Session, message_id: str, now: datetime) -> Message:
 # Only what advancing needs: the route, content and decision facts (kilobytes of JSON) stay
 # in the database. Built once: expression construction is a real cost on this path.
 PLAN_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
-                Message.expires_at, Message.updated_at)
+                Message.expires_at, Message.updated_at, Message.cancelled_at)
 LOCK_MESSAGE = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
                 .execution_options(synchronize_session=False))
 _LOAD = (select(Message).where(Message.id == bindparam("message_id"))
@@ -134,6 +134,10 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
     those newly released and due now."""
     previous = message.status
     released: list[Attempt] = []
+    if message.cancelled_at is not None:
+        # Cancelled (services/cancellation.py): a send that was in flight and is now put back
+        # in the queue to retry, or anything a receipt would release, is not sent.
+        _cancel([a for a in message.attempts if a.status == AttemptStatus.QUEUED], "the message was cancelled")
     groups = list(groups_of(message).values())
     for index in range(1, len(groups)):
         prev, group = groups[index - 1], groups[index]

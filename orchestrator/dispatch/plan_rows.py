@@ -20,7 +20,7 @@ from .plan_progress import LOCK_MESSAGE
 
 _ATTEMPT_COLUMNS = tuple(c for c in Attempt.__table__.columns)
 _MESSAGE_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
-                    Message.expires_at)
+                    Message.expires_at, Message.cancelled_at)
 _MESSAGE = select(*_MESSAGE_COLUMNS).where(Message.id == bindparam("message_id"))
 _ATTEMPTS = (select(*_ATTEMPT_COLUMNS).where(Attempt.message_id == bindparam("message_id"))
              .order_by(Attempt.step_index, Attempt.id))

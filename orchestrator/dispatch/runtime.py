@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from ..logs import TASK_HEADER
-from ..services import audit_checkpoints
+from ..services import audit_checkpoints, scheduling
 from ..services.confirmations import EmailAckHook
 from ..storage.models import Attempt
 from . import callbacks, sweeper
@@ -116,6 +116,7 @@ class Dispatcher:
                                deadline_seconds=self.settings.attempt_deadline_seconds,
                                parked_limits=(self.settings.parked_receipts_max_age_seconds,
                                               self.settings.parked_receipts_max))
+        counts["scheduled"] = scheduling.release_due(self.state, self.state.clock())
         with self.state.db.session() as session:
             due = callbacks.due_callbacks(session, self.state.clock())
         for callback_id in due:

@@ -20,6 +20,7 @@ __all__ = [
 
 
 class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"  # send_at in the future: decided when it comes (services/scheduling.py)
     ACCEPTED = "accepted"
     IN_PROGRESS = "in_progress"
     SENT = "sent"  # handed to a provider that will not confirm delivery (push, sandbox)

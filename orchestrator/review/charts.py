@@ -127,7 +127,7 @@ def channel_mix(db: Database, now: datetime, days: int = 7) -> Mix:
                                .execution_options(yield_per=2000))
         for created_at, route in rows:
             day = created_at.astimezone(UTC).date()
-            if day not in counts:
+            if day not in counts or not route:  # no route yet: scheduled, decided at its send_at
                 continue
             messages[day] += 1
             channels = {s.get("channel") for s in (route or {}).get("steps") or []}

@@ -28,7 +28,12 @@ def key_dict(key: ApiKey) -> dict[str, Any]:
 
 
 def list_keys(session: Session) -> list[dict[str, Any]]:
-    return [key_dict(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))]
+    return [key_dict(k) for k in session.scalars(keys_query().order_by(ApiKey.created_at, ApiKey.id))]
+
+
+def keys_query():
+    """Every key (the caller orders and pages)."""
+    return select(ApiKey)
 
 
 def revoke(session: Session, key_id: str, *, actor: str, reason: str, now: datetime) -> tuple[ApiKey, bool]:

@@ -148,12 +148,18 @@ def append(session: Session, *, actor: str, action: str, subject: str, now: date
 def recent(session: Session, limit: int = 100, *, subject: str | None = None,
            action: str | None = None) -> list[AuditEntry]:
     """Newest first."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    return list(session.scalars(entries_query(subject=subject, action=action)
+                                .order_by(AuditEntry.id.desc()).limit(limit)))
+
+
+def entries_query(*, subject: str | None = None, action: str | None = None):
+    """Entries matching the filters (the caller orders and pages)."""
+    query = select(AuditEntry)
     if subject is not None:
         query = query.where(AuditEntry.subject == subject)
     if action is not None:
         query = query.where(AuditEntry.action == action)
-    return list(session.scalars(query))
+    return query
 
 
 def actors_for(session: Session, subject: str, actions: tuple[str, ...]) -> set[str]:

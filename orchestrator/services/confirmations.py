@@ -3,7 +3,8 @@
 
 What happens to such a notice:
 - accepted: a confirmation row is written with the message, in the same transaction
-  (`record_plan`), with the policy's `remind_after` / `escalate_after` (from the send);
+  (`plan_row`, written by `messages.insert_planned`), with the policy's `remind_after` /
+  `escalate_after` (from the send);
 - its email carries a signed, expiring acknowledgement link (`services/ack_links`); the
   same notice is mirrored in the user's inbox;
 - acknowledged through the link (`AckChannel.EMAIL_LINK`) or the inbox
@@ -43,18 +44,22 @@ BATCH = 200
 OPEN_STAGES = (ConfirmationStage.AWAITING, ConfirmationStage.REMINDED)
 
 
-def record_plan(conn, message_id: str, user_id: str, plan: dict[str, Any], has_attempts: bool,
-                now: datetime) -> None:
-    """At accept, in the accept transaction: a plan that requires confirmation gets its row."""
+def plan_row(message_id: str, user_id: str, plan: dict[str, Any], has_attempts: bool,
+             now: datetime) -> dict[str, Any] | None:
+    """The confirmation row of a plan that requires confirmation (written with the message)."""
     timers = plan.get("confirmation")
     if not timers or plan.get("suppressed") or not has_attempts:
-        return
-    conn.execute(insert(Confirmation.__table__), [{
+        return None
+    return {
         "message_id": message_id, "user_id": user_id, "stage": ConfirmationStage.AWAITING.value,
         "due_at": now + timedelta(seconds=timers["remind_after_seconds"]),
         "remind_after_seconds": timers["remind_after_seconds"],
         "escalate_after_seconds": timers["escalate_after_seconds"], "reminders_sent": 0, "created_at": now,
-    }])
+    }
+
+
+def insert_rows(conn, rows: list[dict[str, Any]]) -> None:
+    conn.execute(insert(Confirmation.__table__), rows)
 
 
 class EmailAckHook:

@@ -76,12 +76,29 @@ _RECIPIENT_QUERY = (select(*_RECIPIENT_COLUMNS).outerjoin(Device, Device.user_id
                     .where(Recipient.user_id == bindparam("user_id")).order_by(Device.id))
 
 
+_RECIPIENTS_QUERY = (select(*_RECIPIENT_COLUMNS).outerjoin(Device, Device.user_id == Recipient.user_id)
+                     .where(Recipient.user_id.in_(bindparam("user_ids", expanding=True)))
+                     .order_by(Recipient.user_id, Device.id))
+PREFETCH_CHUNK = 500
+
+
+def prefetch_recipients(session: Session, user_ids) -> dict[str, list]:
+    """The rows `recipient_facts` reads, for many users in a few statements (a batch send)."""
+    found: dict[str, list] = {uid: [] for uid in user_ids}
+    ids = list(found)
+    for start in range(0, len(ids), PREFETCH_CHUNK):
+        for row in session.execute(_RECIPIENTS_QUERY, {"user_ids": ids[start:start + PREFETCH_CHUNK]}):
+            found[row.user_id].append(row)
+    return found
+
+
 def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence=None, *,
-                    counts: bool = True) -> RecipientFacts:
+                    counts: bool = True, rows: list | None = None) -> RecipientFacts:
     """One statement (the recipient joined to its devices), plus the in-app counters when
     `counts` (see `needs_in_app_counts`). `presence` (inapp.presence) adds what the row
     cannot know: a heartbeat kept in Redis and whether a live stream is open right now."""
-    rows = session.execute(_RECIPIENT_QUERY, {"user_id": ref.user_id}).all()
+    if rows is None:  # else prefetched (prefetch_recipients)
+        rows = session.execute(_RECIPIENT_QUERY, {"user_id": ref.user_id}).all()
     row = rows[0] if rows else None
     beat, connected = presence.overlay(ref.user_id, now) if presence is not None else (None, False)
     tz = ref.timezone or (row.timezone if row else None) or "UTC"

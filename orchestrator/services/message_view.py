@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session, selectinload
 from providers.base import Channel
 from providers.masking import mask_email, mask_phone, mask_token
 
-from ..storage.models import Attempt, Message, ReceiptEvent
+from ..domain.statuses import MessageStatus
+from ..storage.models import Attempt, IdempotencyRecord, Message, ReceiptEvent
 from .messages import public_route
 
 ENGAGEMENT_FIELDS = ("seen_at", "read_at", "clicked_at", "acknowledged_at")
@@ -88,15 +90,66 @@ def message_dict(session: Session, message: Message) -> dict[str, Any]:
         "category": message.category,
         "urgency": message.urgency,
         "expires_at": _iso(message.expires_at),
+        "send_at": _iso(message.send_at),
+        "cancelled": {"at": _iso(message.cancelled_at), "by": message.cancelled_by}
+        if message.cancelled_at else None,
         "metadata": message.meta,
         "created_at": _iso(message.created_at),
         "updated_at": _iso(message.updated_at),
-        "route": public_route(message.route),
+        "route": public_route(message.route) if message.status != MessageStatus.SCHEDULED else None,
         "decision": {
             "decided_at": _iso(message.decided_at),
             "policy_version": message.policy_version,
             "derived_facts": message.route.get("facts", {}),
-        },
+        } if message.route else None,  # not decided yet: scheduled (or cancelled before its send_at)
         "attempts": [attempt_dict(a) for a in message.attempts],
         "receipts": [receipt_dict(r) for r in receipts],
+    }
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    api_key_id: str | None = None  # only this key's messages (None: every key's, for compliance/admin)
+    statuses: tuple[str, ...] = ()
+    category: str | None = None
+    user_id: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None    # exclusive
+    idempotency_key: str | None = None
+
+
+LIST_COLUMNS = (Message.id, Message.status, Message.user_id, Message.category, Message.urgency,
+                Message.created_at, Message.updated_at, Message.send_at, Message.expires_at,
+                Message.policy_version, Message.cancelled_at, Message.cancelled_by, Message.meta)
+
+
+def list_query(f: ListFilters):
+    """Messages matching the filters (the caller adds order and paging)."""
+    query = select(*LIST_COLUMNS)
+    if f.api_key_id is not None:
+        query = query.where(Message.api_key_id == f.api_key_id)
+    if f.statuses:
+        query = query.where(Message.status.in_(f.statuses))
+    if f.category is not None:
+        query = query.where(Message.category == f.category)
+    if f.user_id is not None:
+        query = query.where(Message.user_id == f.user_id)
+    if f.created_from is not None:
+        query = query.where(Message.created_at >= f.created_from)
+    if f.created_to is not None:
+        query = query.where(Message.created_at < f.created_to)
+    if f.idempotency_key is not None:
+        query = query.where(Message.id.in_(select(IdempotencyRecord.message_id).where(
+            IdempotencyRecord.key == f.idempotency_key, IdempotencyRecord.api_key_id == Message.api_key_id)))
+    return query
+
+
+def summary_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "status": row.status, "user_id": row.user_id, "category": row.category,
+        "urgency": row.urgency, "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
+        "send_at": _iso(row.send_at), "expires_at": _iso(row.expires_at),
+        "policy_version": row.policy_version or None,
+        "cancelled": {"at": _iso(row.cancelled_at), "by": row.cancelled_by} if row.cancelled_at else None,
+        "metadata": row.meta,
     }

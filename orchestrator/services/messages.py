@@ -25,7 +25,7 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
-from . import confirmations, templates
+from . import confirmations, scheduling, templates
 from .facts import message_facts, recipient_facts, with_in_app_counts, with_message_counts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
@@ -65,12 +65,13 @@ def check_against_policy(policy: Policy, req: SendRequest, now: datetime, max_co
                        field="content.body")
 
 
-def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None):
+def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None, *,
+                 recipient_rows: list | None = None):
     """The plan for a request. The in-app counters cost a query; unless the policy's
     conditions read them they only feed the in-app cap, which can only remove in-app. So
     decide without them first, and count (and decide again) only when in-app is planned."""
     counted = policy.conditions_read_in_app_counts
-    rfacts = recipient_facts(session, req.recipient, now, presence, counts=counted)
+    rfacts = recipient_facts(session, req.recipient, now, presence, counts=counted, rows=recipient_rows)
     mfacts = message_facts(req)
     plan = policies.decide(policy, mfacts, rfacts, now)
     if not counted and any(step.channel == Channel.IN_APP for step in plan.steps):
@@ -87,12 +88,68 @@ def public_route(plan_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: plan_dict[k] for k in ROUTE_PUBLIC_KEYS if k in plan_dict}
 
 
+@dataclass
+class Planned:
+    """One message decided now: its row, its attempt rows, the attempts due now (marked as
+    announced) and the 202 body. Written by the caller, alone (accept) or many at once."""
+
+    message: dict[str, Any] | None  # None: the row exists (a scheduled message coming due)
+    attempts: list[dict[str, Any]]
+    due: list[str]
+    body: dict[str, Any]
+    confirmation: dict[str, Any] | None = None  # a notice that requires read confirmation
+
+
+def insert_planned(conn, planned: list[Planned]) -> None:
+    """Writes decided messages (messages, attempts, confirmation rows) with one multi-row
+    INSERT per table: a single send, a batch, or attempts of a scheduled message coming due
+    (its message row exists: `with_message=False`)."""
+    if messages := [p.message for p in planned if p.message is not None]:
+        conn.execute(insert(Message.__table__), messages)
+    if attempts := [a for p in planned for a in p.attempts]:
+        conn.execute(insert(Attempt.__table__), attempts)
+    if rows := [p.confirmation for p in planned if p.confirmation is not None]:
+        confirmations.insert_rows(conn, rows)
+
+
+def plan_message(session: Session, policy: Policy, req: SendRequest, api_key_id: str | None, now: datetime,
+                 deadline_seconds: int, presence=None, *, message_id: str | None = None,
+                 recipient_rows: list | None = None) -> Planned:
+    """Decides a request and builds its rows (nothing written). Shared by a single send, a
+    batch and a scheduled message coming due (which keeps its id)."""
+    plan, mfacts, rfacts = decide_route(session, policy, req, now, presence, recipient_rows=recipient_rows)
+    plan_dict = plan.to_dict()
+    message_id = message_id or new_id()
+    attempts = build_attempts(message_id, req.recipient.user_id, req.expires_at, plan, rfacts, now,
+                              deadline_seconds)
+    status = MessageStatus.SUPPRESSED if plan.suppressed or not attempts else MessageStatus.ACCEPTED
+    due = [a for a in attempts if a["released"] and a["due_at"] is not None and a["due_at"] <= now]
+    for a in due:
+        a["enqueued_at"] = now  # announced right after the commit (no second transaction)
+    row = {
+        "id": message_id, "api_key_id": api_key_id, "user_id": req.recipient.user_id,
+        "category": req.category, "urgency": req.urgency.value, "status": status.value,
+        # The email carries one-click unsubscribe (the policy's `unsubscribable`).
+        "marketing": bool(plan.facts.get("category.unsubscribable", False)),
+        "content": templates.stored_content(req.content), "metadata": req.metadata,
+        "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
+        "expires_at": req.expires_at, "send_at": req.send_at, "policy_version": plan.policy_version,
+        "route": plan_dict,
+        "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(), "now": now.isoformat()},
+        "decided_at": now, "created_at": now, "updated_at": now,
+    }
+    body = {"id": message_id, "status": status.value, "route": public_route(plan_dict)}
+    confirmation = confirmations.plan_row(message_id, req.recipient.user_id, plan_dict, bool(attempts), now)
+    return Planned(row, attempts, [a["id"] for a in due], body, confirmation)
+
+
 def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body: bytes,
            idempotency_key: str | None, now: datetime, max_content_chars: int,
-           deadline_seconds: int, presence=None) -> Acceptance:
+           deadline_seconds: int, presence=None, max_ahead_seconds: int | None = None) -> Acceptance:
     """The hot path: a cached key (no lookup), one statement for the recipient and its
     devices, the decision, then one transaction of plain INSERTs (message, attempts,
-    idempotency record). Attempts due now are announced once the commit succeeded."""
+    idempotency record). Attempts due now are announced once the commit succeeded. A
+    request with a future `send_at` is stored undecided (scheduling.py decides it then)."""
     digest = request_hash(raw_body) if idempotency_key else ""
     if idempotency_key:
         replay = _replay(db, api_key.id, idempotency_key, digest)
@@ -100,47 +157,29 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             return replay
     req = templates.resolve(db, req, max_content_chars)  # a template rendered; per-channel content checked
     check_against_policy(policy, req, now, max_content_chars)
+    scheduling.check_send_at(req, now, max_ahead_seconds)
     try:
         with db.session() as session:
-            plan, mfacts, rfacts = decide_route(session, policy, req, now, presence)
-            plan_dict = plan.to_dict()
-            message_id = new_id()
-            attempts = build_attempts(message_id, req.recipient.user_id, req.expires_at, plan, rfacts, now,
-                                      deadline_seconds)
-            status = MessageStatus.SUPPRESSED if plan.suppressed or not attempts else MessageStatus.ACCEPTED
-            due = [a for a in attempts if a["released"] and a["due_at"] is not None and a["due_at"] <= now]
-            for a in due:
-                a["enqueued_at"] = now  # announced right after this commit (no second transaction)
+            if scheduling.is_scheduled(req, now):
+                planned = scheduling.scheduled_message(req, api_key.id, now)
+            else:
+                planned = plan_message(session, policy, req, api_key.id, now, deadline_seconds, presence)
             conn = session.connection()
-            conn.execute(insert(Message.__table__), [{
-                "id": message_id, "api_key_id": api_key.id, "user_id": req.recipient.user_id,
-                "category": req.category, "urgency": req.urgency.value, "status": status.value,
-                # The email carries one-click unsubscribe (the policy's `unsubscribable`).
-                "marketing": bool(plan.facts.get("category.unsubscribable", False)),
-                "content": templates.stored_content(req.content), "metadata": req.metadata,
-                "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
-                "expires_at": req.expires_at, "policy_version": plan.policy_version, "route": plan_dict,
-                "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),
-                                   "now": now.isoformat()},
-                "decided_at": now, "created_at": now, "updated_at": now,
-            }])
-            if attempts:
-                conn.execute(insert(Attempt.__table__), attempts)
-            confirmations.record_plan(conn, message_id, req.recipient.user_id, plan_dict, bool(attempts), now)
-            body = {"id": message_id, "status": status.value, "route": public_route(plan_dict)}
+            insert_planned(conn, [planned])
+            body = planned.body
             if idempotency_key:
                 conn.execute(insert(IdempotencyRecord.__table__), [{
                     "api_key_id": api_key.id, "key": idempotency_key, "request_hash": digest,
-                    "response_status": 202, "response_body": body, "message_id": message_id, "created_at": now,
+                    "response_status": 202, "response_body": body, "message_id": body["id"], "created_at": now,
                 }])
-            announce(session, [a["id"] for a in due])
+            announce(session, planned.due)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
         replay = _replay(db, api_key.id, idempotency_key or "", digest)
         if replay:
             return replay
         raise
-    return Acceptance(202, body, [a["id"] for a in due])
+    return Acceptance(202, body, planned.due)
 
 
 def _replay(db: Database, api_key_id: str, key: str, digest: str) -> Acceptance | None:

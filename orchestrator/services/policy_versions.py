@@ -91,7 +91,12 @@ def compile_row(row: PolicyVersion, store: Any | None = None) -> Policy:
 
 
 def list_versions(session: Session) -> list[PolicyVersion]:
-    return list(session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc())))
+    return list(session.scalars(versions_query().order_by(PolicyVersion.id.desc())))
+
+
+def versions_query():
+    """Every version (the caller orders and pages)."""
+    return select(PolicyVersion)
 
 
 def find_version(session: Session, version: str) -> PolicyVersion | None:

@@ -161,6 +161,8 @@ def simulate(db: Database, policy: Policy, *, since: datetime, until: datetime |
         if not rows:
             break
         for message_id, category, created_at, facts, route in rows:
+            if not facts:
+                continue  # never decided (scheduled, or cancelled before its send_at): nothing to replay
             result.messages += 1
             old_steps = (route or {}).get("steps") or []
             old_channels = _channels(old_steps)

@@ -110,7 +110,11 @@ class Device(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_user_created", "user_id", "created_at"),
+        Index("ix_messages_status_send_at", "status", "send_at"),
+        Index("ix_messages_key_created", "api_key_id", "created_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
     user_id: Mapped[str] = mapped_column(String(200))
@@ -129,6 +133,11 @@ class Message(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A scheduled message (status `scheduled`) is decided when `send_at` comes (scheduling.py).
+    send_at: Mapped[datetime | None]
+    # Who cancelled it ({"key_id", "key_name"}) and when (POST /v1/messages/{id}/cancel).
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[dict[str, Any] | None]
     attempts: Mapped[list[Attempt]] = relationship(
         back_populates="message", order_by="Attempt.step_index, Attempt.id"
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -190,12 +189,16 @@ def test_policy_explain_bad_input_is_one_line(tmp_path, stdin, args, names):
 
 # -- db current / history / downgrade ------------------------------------------------------
 def test_db_current_history_and_downgrade(tmp_path):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     from orchestrator.storage.migrate import MIGRATIONS_DIR
 
-    head_file = max((MIGRATIONS_DIR / "versions").glob("0*.py"))
-    head = head_file.name.split("_")[0]
-    # Revision ids need not be consecutive (parallel branches are re-chained on merge).
-    before_head = re.search(r"^down_revision = '(\w+)'", head_file.read_text(), re.M).group(1)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    previous = script.get_revision(head).down_revision  # ids need not be consecutive
     assert run(tmp_path, "db", "upgrade").exit_code == 0
     current = run(tmp_path, "db", "current")
     assert current.exit_code == 0 and current.stdout.strip() == f"{head} (head)"
@@ -204,7 +207,7 @@ def test_db_current_history_and_downgrade(tmp_path):
     assert "(current)" in history.stdout and "<base> -> 0001" in history.stdout
     down = run(tmp_path, "db", "downgrade", "-1")
     assert down.exit_code == 0, down.output
-    assert run(tmp_path, "db", "current").stdout.strip() == before_head
+    assert run(tmp_path, "db", "current").stdout.strip() == previous
     assert run(tmp_path, "db", "upgrade").exit_code == 0
     assert run(tmp_path, "db", "current").stdout.strip() == f"{head} (head)"
 
