@@ -48,25 +48,29 @@ class ProviderRegistry:
                 seen.setdefault(p.name, p)
         return list(seen.values())
 
+    def pool(self, channel: str, platform: str | None = None, preferred: str | None = None) -> list[Provider]:
+        """Every provider of the channel (and push platform), the preferred one first; no
+        breaker is consulted."""
+        pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
+        pool = pool or list(self.by_channel.get(channel, []))
+        if preferred:
+            pool.sort(key=lambda p: p.name != preferred)
+        return pool
+
     def candidates(self, channel: str, platform: str | None = None,
                    preferred: str | None = None) -> Iterator[Provider]:
         """Providers to try for one attempt, in order, asked lazily: a breaker is consulted
         only when the previous provider failed, so a half-open trial is claimed only by a
         call that is really made. Open breakers are skipped; when every one refused, the
         attempt waits (`circuit_open_error`)."""
-        pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
-        pool = pool or list(self.by_channel.get(channel, []))
-        if preferred:
-            pool.sort(key=lambda p: p.name != preferred)
-        for provider in pool:
+        for provider in self.pool(channel, platform, preferred):
             if self.breakers[provider.name].allows():
                 yield provider
 
     def circuit_open_error(self, channel: str, platform: str | None = None) -> ProviderError | None:
         """Why no provider was tried: every breaker refused (a transient error, retried once the
         first breaker can take a trial), or none is configured (None)."""
-        pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
-        pool = pool or list(self.by_channel.get(channel, []))
+        pool = self.pool(channel, platform)
         if not pool:
             return None
         wait = min(self.breakers[p.name].seconds_until_trial() for p in pool)

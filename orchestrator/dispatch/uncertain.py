@@ -109,12 +109,7 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
 def _every_provider(registry, attempt) -> list:
     """Every provider the send may have gone through: breakers do not matter here (the one
     that took the message may be open by now)."""
-    pool = list(registry.candidates(attempt.channel, attempt.platform, attempt.provider))
-    group = registry.push_platforms.get(attempt.platform or "", []) if attempt.channel == Channel.PUSH else []
-    for provider in group or registry.by_channel.get(attempt.channel, []):
-        if provider not in pool:
-            pool.append(provider)
-    return pool
+    return registry.pool(attempt.channel, attempt.platform, attempt.provider)
 
 
 def _first_unknown(ctx, results: list[SendResult]) -> SendResult | None:

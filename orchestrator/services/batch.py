@@ -34,7 +34,8 @@ MAX_ITEMS = 1000
 SHARED_FIELDS = ("category", "urgency", "content", "template", "expires_at", "send_at", "metadata")
 ITEM_FIELDS = ("recipient", "variables", "metadata")
 MAX_VARIABLES = 100
-SHARED_CHECKS = ("category", "expires_at", "send_at")  # checks on shared fields fail the whole batch
+# Checks on shared fields fail the whole batch (a template's variables are the item's own).
+SHARED_CHECKS = ("category", "expires_at", "send_at", "content", "template", "template.id", "template.version")
 
 
 @dataclass

@@ -38,7 +38,7 @@ def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None
         message = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
     if reach_provider:
         delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
-        [provider] = state.providers.candidates(row.channel, row.platform, row.provider)[:1]
+        provider = state.providers.pool(row.channel, row.platform, row.provider)[0]
         provider.send(delivery)
     clock.advance(seconds=61)  # the lease runs out
 

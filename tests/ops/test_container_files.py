@@ -69,12 +69,13 @@ def dockerfile_env() -> set[str]:
 
 
 def resolve(value: object) -> str:
-    """A compose value with `${VAR:-default}` → default, `${VAR:?msg}` → a set value, `${VAR}` → ""."""
+    """A compose value with `${VAR:-default}` → default, `${VAR:?msg}` → a set value (as long
+    as `openssl rand -hex 32` gives), `${VAR}` → ""."""
     text = str(value)
 
     def sub(match: re.Match) -> str:
         op, rest = match.group(2), match.group(3) or ""
-        return rest if op == ":-" else "value-from-the-shell" if op == ":?" else ""
+        return rest if op == ":-" else "value-from-the-shell-" + "0" * 43 if op == ":?" else ""
 
     return re.sub(r"\$\{([A-Z0-9_]+)(:-|:\?)?([^}]*)\}", sub, text)
 
