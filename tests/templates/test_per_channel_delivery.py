@@ -139,3 +139,45 @@ def test_rows_stored_before_per_channel_content_read_as_before():
         c = for_channel(old, channel)
         assert (c["title"], c["body"], c["html"], c["image_url"], c["action_url"], c["data"], c["reply_to"]) == (
             "Hi", "Body", "<p>x</p>", "https://i.example/a.png", "https://a.example", {"k": "v"}, None)
+
+
+def test_a_scheduled_template_send_keeps_its_rendered_channels(client, auth, writer, drain, twilio, smtp, clock,
+                                                                state):
+    """Rendered at accept (the translation of that moment), decided and sent when send_at
+    comes: the SMS carries the template's SMS text, the email its subject and Reply-To."""
+    from datetime import timedelta
+
+    assert client.post("/v1/templates", headers=writer, json=ORDER).status_code == 201
+    recipient(client, auth, locale="ko-KR")
+    send_at = (clock.now + timedelta(hours=1)).isoformat()
+    r = client.post(SEND, headers=auth, json=alert(send_at=send_at,
+                                                   template={"id": "order_shipped", "variables": VARS}))
+    assert r.status_code == 202 and r.get_json()["status"] == "scheduled", r.get_json()
+    drain()
+    assert twilio.requests == []
+    clock.advance(hours=1)
+    state.dispatcher.sweep_once()
+    drain()
+    sent = attempts(client, auth, r.get_json()["id"])
+    assert sent["sms"]["status"] == "sent" and sent["email"]["status"] == "sent", sent
+    assert twilio.requests[-1].form["Body"] == "Ada님, 주문 A-17이(가) 발송되었습니다."
+    mail = smtp.received[-1].message
+    assert mail["Subject"] == "주문 A-17 발송" and mail["Reply-To"] == "support@example.com"
+
+
+def test_a_batch_renders_the_shared_template_per_recipient(client, auth, writer, drain, twilio):
+    assert client.post("/v1/templates", headers=writer, json=ORDER).status_code == 201
+    recipient(client, auth, user_id="u-1", locale="ko-KR")
+    recipient(client, auth, user_id="u-2", phone="+44 7400 123457")
+    r = client.post(f"{SEND}/batch", headers=auth, json={
+        "category": "security_alert", "urgency": "critical", "template": {"id": "order_shipped"},
+        "recipients": [{"recipient": {"user_id": "u-1"}, "variables": {"name": "지민", "order_id": "A-1"}},
+                       {"recipient": {"user_id": "u-2"}, "variables": {"name": "Ada", "order_id": "A-2"}},
+                       {"recipient": {"user_id": "u-2"}, "variables": {"name": "Ada"}}]})
+    assert r.status_code == 202, r.get_json()
+    results = r.get_json()["results"]
+    assert [bool(x.get("id")) for x in results] == [True, True, False]
+    assert results[2]["error"]["field"] == "recipients[2].template.variables.order_id"
+    drain()
+    bodies = sorted(req.form["Body"] for req in twilio.requests)
+    assert bodies == ["Order A-2 shipped, Ada.", "지민님, 주문 A-1이(가) 발송되었습니다."]
