@@ -164,6 +164,7 @@ def require_scope(*scopes: Scope) -> Callable:
             g.api_key = key
             return view(*args, **kwargs)
 
+        wrapper.__required_scopes__ = tuple(s.value for s in scopes)  # read by api/openapi.py
         return wrapper
 
     return decorator

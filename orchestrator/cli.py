@@ -482,5 +482,9 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
                    f"{' '.join(change.after) or '(none)'}  [{', '.join(change.rules)}]")
 
 
+from .api.openapi_cli import openapi_group  # noqa: E402  (its own module; registered here)
+
+main.add_command(openapi_group)
+
 if __name__ == "__main__":
     main()

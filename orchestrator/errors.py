@@ -118,7 +118,12 @@ def register_error_handlers(app: Flask) -> None:
         message = {
             413: f"request body is larger than {app.config.get('MAX_CONTENT_LENGTH')} bytes",
         }.get(exc.code or 500, exc.description or exc.name)
-        return jsonify(ApiError(exc.code or 500, code, message).to_dict()), exc.code
+        response = jsonify(ApiError(exc.code or 500, code, message).to_dict())
+        # Keep what the exception says beyond its body: `Allow` on 405, for one.
+        for name, value in exc.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response, exc.code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -11,6 +11,8 @@ from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..services import api_keys
+from .declare import declare
+from .models import ApiKeyList, ApiKeyOut, RequiredReasonIn
 from .requests import raw_json_object
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
@@ -19,6 +21,7 @@ MAX_REASON_CHARS = 2000
 
 
 @bp.get("/keys")
+@declare("API keys (never their secrets)", responses={200: ApiKeyList}, tags=("keys",))
 @require_scope(Scope.ADMIN)
 def list_keys():
     with state().db.session() as session:
@@ -26,6 +29,8 @@ def list_keys():
 
 
 @bp.delete("/keys/<key_id>")
+@declare("Revoke an API key (audited); effective within KEY_CACHE_SECONDS everywhere", body=RequiredReasonIn,
+         responses={200: ApiKeyOut}, errors=[404], tags=("keys",))
 @require_scope(Scope.ADMIN)
 def revoke_key(key_id: str):
     body = raw_json_object()[1]

@@ -14,6 +14,8 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..services import message_view, messages
 from ..services.messages import check_against_policy, decide_route
+from .declare import declare
+from .models import ExplainOut, MessageAccepted, MessageOut
 from .requests import parse_body
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
@@ -22,6 +24,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @bp.post("/messages")
+@declare("Send a message: the policy picks the channels", body=SendRequest, responses={202: MessageAccepted},
+         headers={IDEMPOTENCY_HEADER: "1-255 characters; a retry with the same key and body answers as the first"},
+         errors=[409], tags=("messages",))
 @require_scope(Scope.SEND)
 def send_message():
     st = state()
@@ -44,6 +49,8 @@ def send_message():
 
 
 @bp.get("/messages/<message_id>")
+@declare("A message with its route, decision, attempts and receipt timeline", responses={200: MessageOut},
+         errors=[404], tags=("messages",))
 @require_scope(Scope.READ, Scope.COMPLIANCE_READ)
 def get_message(message_id: str):
     with state().db.session() as session:
@@ -54,6 +61,8 @@ def get_message(message_id: str):
 
 
 @bp.post("/routing/explain")
+@declare("The plan for a send request, with reasons and the facts used; nothing is sent", body=SendRequest,
+         responses={200: ExplainOut}, tags=("messages",))
 @require_scope(Scope.SEND, Scope.READ, Scope.COMPLIANCE_READ)
 def explain_route():
     st = state()

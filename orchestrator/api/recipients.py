@@ -12,6 +12,8 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import PresenceIn, RecipientUpsert, UserId
 from ..services import recipients
 from ..services.facts import load_recipient
+from .declare import declare
+from .models import PresenceOut, RecipientOut
 from .requests import parse_body
 
 bp = Blueprint("recipients", __name__, url_prefix="/v1/recipients")
@@ -29,6 +31,8 @@ def check_user_id(user_id: str) -> str:
 
 
 @bp.put("/<user_id>")
+@declare("Create or update a recipient profile", body=RecipientUpsert,
+         responses={200: RecipientOut, 201: RecipientOut}, tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def put_recipient(user_id: str):
     user_id = check_user_id(user_id)
@@ -55,6 +59,8 @@ def retry_on_conflict(work):
 
 
 @bp.get("/<user_id>")
+@declare("A recipient profile (addresses masked)", responses={200: RecipientOut}, errors=[404],
+         tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.READ)
 def get_recipient(user_id: str):
     with state().db.session() as session:
@@ -65,6 +71,8 @@ def get_recipient(user_id: str):
 
 
 @bp.post("/<user_id>/presence")
+@declare("Presence heartbeat (the user is in a session now)", body=PresenceIn, body_required=False,
+         responses={200: PresenceOut}, tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def presence(user_id: str):
     st = state()
