@@ -12,7 +12,8 @@ Declaring a new route is one decorator, placed directly under the Flask route de
 
 - `summary`: one line; `description` (optional): more, in Markdown.
 - `body`: the pydantic model the handler parses with `parse_body` (`body_required=False`
-  when an empty body is allowed); `body_media` for a non-JSON body (e.g. a signed form).
+  when an empty body is allowed); `body_media` for a non-JSON body (e.g. a signed form);
+  `body_example`: a request the handler accepts (tests check it validates against `body`).
 - `query`: a pydantic model whose fields are the query parameters (validated by the handler).
 - `headers`: request headers as {name: description}.
 - `responses`: {status: model} for JSON bodies (pydantic models, so the document shows the
@@ -42,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -75,6 +77,7 @@ class Declaration:
     body: type[BaseModel] | None = None
     body_required: bool = True
     body_media: str = "application/json"
+    body_example: Mapping[str, Any] | None = None
     query: type[BaseModel] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     responses: Mapping[int, ResponseSpec] = field(default_factory=dict)
@@ -86,12 +89,13 @@ class Declaration:
 
 def declare(summary: str, *, description: str = "", body: type[BaseModel] | None = None,
             body_required: bool = True, body_media: str = "application/json",
-            query: type[BaseModel] | None = None, headers: Mapping[str, str] | None = None,
+            body_example: Mapping[str, Any] | None = None, query: type[BaseModel] | None = None,
+            headers: Mapping[str, str] | None = None,
             responses: Mapping[int, ResponseSpec] | None = None, errors: Iterable[int] = (),
             auth: Auth | None = None, tags: Iterable[str] = (), hidden: bool = False) -> Callable:
     """Records the declaration on the view. It only records: the handler runs unchanged."""
     decl = Declaration(summary=summary, description=description, body=body, body_required=body_required,
-                       body_media=body_media, query=query, headers=dict(headers or {}),
+                       body_media=body_media, body_example=body_example, query=query, headers=dict(headers or {}),
                        responses=dict(responses or {200: None}), errors=tuple(sorted(set(errors))),
                        auth=auth, tags=tuple(tags), hidden=hidden)
 

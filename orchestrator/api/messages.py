@@ -21,10 +21,13 @@ from .requests import parse_body
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+SEND_EXAMPLE = {"recipient": {"user_id": "u-1"}, "category": "security_alert", "urgency": "critical",
+                "content": {"title": "New sign-in", "body": "A new device signed in to your account."}}
 
 
 @bp.post("/messages")
-@declare("Send a message: the policy picks the channels", body=SendRequest, responses={202: MessageAccepted},
+@declare("Send a message: the policy picks the channels", body=SendRequest, body_example=SEND_EXAMPLE,
+         responses={202: MessageAccepted},
          headers={IDEMPOTENCY_HEADER: "1-255 characters; a retry with the same key and body answers as the first"},
          errors=[409], tags=("messages",))
 @require_scope(Scope.SEND)
@@ -62,6 +65,7 @@ def get_message(message_id: str):
 
 @bp.post("/routing/explain")
 @declare("The plan for a send request, with reasons and the facts used; nothing is sent", body=SendRequest,
+         body_example=SEND_EXAMPLE,
          responses={200: ExplainOut}, tags=("messages",))
 @require_scope(Scope.SEND, Scope.READ, Scope.COMPLIANCE_READ)
 def explain_route():

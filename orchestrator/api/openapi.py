@@ -180,13 +180,17 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
         out["parameters"] = params
     if d.body is not None:
         body_schema = refs[(d.body, "validation")]
-        out["requestBody"] = {"required": d.body_required, "content": {d.body_media: {"schema": body_schema}}}
+        media: dict[str, Any] = {"schema": body_schema}
+        if d.body_example is not None:
+            media["example"] = d.body_example
+        out["requestBody"] = {"required": d.body_required, "content": {d.body_media: media}}
     responses: dict[str, Any] = {}
     rate_headers = {n: {"description": t, "schema": {"type": "integer"}} for n, t in RATE_HEADERS.items()}
     for status, spec in sorted(d.responses.items()):
         entry: dict[str, Any] = {"description": _status_text(status, spec)}
         if isinstance(spec, Media):
-            entry["content"] = {spec.media_type: {"schema": {"type": "string"}}}
+            kind = "object" if spec.media_type.endswith("json") else "string"
+            entry["content"] = {spec.media_type: {"schema": {"type": kind}}}
         elif spec is not None:
             entry.update(_json(refs[(spec, "serialization")]))
         if op.auth == Auth.API_KEY:

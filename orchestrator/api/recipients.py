@@ -32,6 +32,8 @@ def check_user_id(user_id: str) -> str:
 
 @bp.put("/<user_id>")
 @declare("Create or update a recipient profile", body=RecipientUpsert,
+         body_example={"email": "ada@example.com", "phone": "+447400123456", "timezone": "Europe/London",
+                       "consents": {"sms": True}, "devices": [{"token": "fcm-token-1", "platform": "fcm"}]},
          responses={200: RecipientOut, 201: RecipientOut}, tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def put_recipient(user_id: str):
