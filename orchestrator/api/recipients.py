@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 from sqlalchemy.exc import IntegrityError
 
 from ..app_state import state
@@ -13,7 +13,7 @@ from ..schemas import PresenceIn, RecipientUpsert, UserId
 from ..services import recipients
 from ..services.facts import load_recipient
 from .declare import declare
-from .models import PresenceOut, RecipientOut
+from .models import ErasureOut, PresenceOut, RecipientOut
 from .requests import parse_body
 
 bp = Blueprint("recipients", __name__, url_prefix="/v1/recipients")
@@ -70,6 +70,22 @@ def get_recipient(user_id: str):
         if row is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no recipient '{user_id}'", field="user_id")
         return jsonify(recipients.to_dict(row))
+
+
+@bp.delete("/<user_id>")
+@declare("Erase a recipient: profile, addresses, devices and in-app tokens deleted; message content redacted, "
+         "decisions kept explainable; audited", responses={200: ErasureOut}, tags=("recipients",))
+@require_scope(Scope.RECIPIENTS)
+def erase_recipient(user_id: str):
+    from ..inapp.bus import Notice
+    from ..services import erasure
+
+    st = state()
+    user_id = check_user_id(user_id)
+    with st.db.session() as session:
+        result = erasure.erase_recipient(session, user_id, actor=g.api_key.name, now=st.clock())
+    st.bus.publish(user_id, Notice.REVOKE)  # open in-app streams of the user close
+    return jsonify(result.to_dict())
 
 
 @bp.post("/<user_id>/presence")

@@ -26,6 +26,7 @@ from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
 from .facts import message_facts, recipient_facts, with_in_app_counts
+from .stored_facts import stored_facts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
                      "requires", "trace")
@@ -113,8 +114,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
                 "content": req.content.model_dump(exclude_none=True), "metadata": req.metadata,
                 "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
                 "expires_at": req.expires_at, "policy_version": plan.policy_version, "route": plan_dict,
-                "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(),
-                                   "now": now.isoformat()},
+                "decision_facts": stored_facts(mfacts, rfacts, now.isoformat()),  # no addresses, no text
                 "decided_at": now, "created_at": now, "updated_at": now,
             }])
             if attempts:
