@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from . import rate_limits
 from .app_state import EXTENSION_KEY, AppState
 from .bootstrap import bootstrap
 from .config import Settings
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     app.extensions[EXTENSION_KEY] = st
 
     register_error_handlers(app)
+    rate_limits.install(app, st.settings.rate_limit_per_minute, st.settings.redis_url)
     app.before_request(reject_nul_in_url)
     from .api import email_webhooks, health, keys, messages, openapi, policies, recipients, webhooks
 

@@ -99,6 +99,7 @@ class Settings:
     parked_receipts_max_age_seconds: float = 7 * 86400
     review_session_max_age_seconds: float = 12 * 3600
     metrics_token: str | None = None
+    rate_limit_per_minute: int = 1200
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -145,5 +146,7 @@ class Settings:
             review_session_max_age_seconds=_float(env, "REVIEW_SESSION_MAX_AGE_SECONDS", 12 * 3600),
             # When set, /metrics answers only requests with "Authorization: Bearer <token>".
             metrics_token=env.get("METRICS_TOKEN") or None,
+            # Requests per minute per API key unless the key has its own (0: unlimited).
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 1200),
             env=env,
         )

@@ -38,14 +38,16 @@ class ErrorCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
     TOO_MANY_STREAMS = "too_many_streams"
+    RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
 
 
 class ApiError(Exception):
     def __init__(self, status: int, code: ErrorCode, message: str, *, field: str | None = None,
-                 details: list[dict[str, Any]] | None = None) -> None:
+                 details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status = status
         self.code = code
         self.message = message
@@ -100,7 +102,7 @@ def reject_nul_in_url() -> None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return jsonify(exc.to_dict()), exc.status
+        return jsonify(exc.to_dict()), exc.status, exc.headers
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

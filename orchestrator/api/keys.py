@@ -12,8 +12,8 @@ from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..services import api_keys
 from .declare import declare
-from .models import ApiKeyList, ApiKeyOut, RequiredReasonIn
-from .requests import raw_json_object
+from .models import ApiKeyList, ApiKeyOut, RateLimitIn, RequiredReasonIn
+from .requests import parse_body, raw_json_object
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
 
@@ -43,6 +43,24 @@ def revoke_key(key_id: str):
     with st.db.session() as session:
         try:
             key, _ = api_keys.revoke(session, key_id, actor=g.api_key.name, reason=reason.strip(), now=st.clock())
+        except api_keys.UnknownKey:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
+        row = api_keys.key_dict(key)
+    st.key_cache.clear()
+    return jsonify(row)
+
+
+@bp.put("/keys/<key_id>/rate-limit")
+@declare("Set a key's requests per minute (null: the service default); audited", body=RateLimitIn,
+         responses={200: ApiKeyOut}, errors=[404], tags=("keys",))
+@require_scope(Scope.ADMIN)
+def set_rate_limit(key_id: str):
+    _, body = parse_body(RateLimitIn)
+    st = state()
+    with st.db.session() as session:
+        try:
+            key = api_keys.set_rate_limit(session, key_id, body.rate_limit_per_minute, actor=g.api_key.name,
+                                          reason=body.reason.strip(), now=st.clock())
         except api_keys.UnknownKey:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
         row = api_keys.key_dict(key)

@@ -338,7 +338,8 @@ class ApiKeyList(BaseModel):
 
 
 class RateLimitIn(BaseModel):
-    model_config = _examples({"rate_limit_per_minute": 1200, "reason": "bulk import"})
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "examples": [{"rate_limit_per_minute": 1200, "reason": "bulk import"}]})
     rate_limit_per_minute: int | None = Field(ge=1, le=1_000_000, description="null: back to the service default")
     reason: str = Field(min_length=1, max_length=2000)
 
