@@ -183,3 +183,17 @@ def test_api_md_route_reference_is_up_to_date(app):
     current = API_MD.read_text(encoding="utf-8")
     assert update_reference(current, app) == current, \
         "docs/API.md is stale: run `.venv/bin/orchestrator openapi reference --write`"
+
+
+def test_docs_and_document_behind_the_real_server(make_app):
+    import httpx
+
+    from tests.live_server import running
+
+    with running(make_app, worker=False) as (_, base, _asgi), httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/docs").status_code == 200
+        assert http.get("/docs/swagger-ui-bundle.js").status_code == 200
+        validate(http.get("/openapi.json").json())
+        r = http.request("PATCH", "/v1/messages")
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+        assert "POST" in r.headers["Allow"]

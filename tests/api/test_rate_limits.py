@@ -175,3 +175,26 @@ def test_budget_is_shared_across_processes_through_redis(make_app, make_key, red
     assert b.get("/v1/messages/x", headers=key).status_code == 404
     assert a.get("/v1/messages/x", headers=key).status_code == 429
     assert b.get("/v1/messages/x", headers=key).status_code == 429
+
+
+def test_limit_holds_exactly_under_concurrency_behind_uvicorn_and_a2wsgi(make_app, make_key):
+    """The real server: a2wsgi's thread pool runs requests in parallel; the budget is exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.live_server import running
+
+    key = make_key(("read",))
+    with running(make_app, worker=False, RATE_LIMIT_PER_MINUTE=20) as (_, base, _asgi):
+        with httpx.Client(base_url=base, timeout=10) as http:
+            def call(_):
+                r = http.get("/v1/messages/x", headers=key)
+                return r.status_code, r.headers.get("RateLimit-Limit"), r.headers.get("Retry-After")
+
+            with ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(call, range(40)))
+    statuses = [s for s, _, _ in results]
+    assert statuses.count(404) == 20 and statuses.count(429) == 20
+    assert all(limit == "20" for _, limit, _ in results)
+    assert all(retry for s, _, retry in results if s == 429)
