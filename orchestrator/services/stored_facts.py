@@ -52,9 +52,8 @@ def stored_recipient(r: RecipientFacts | dict[str, Any]) -> dict[str, Any]:
 
 
 def _masked(value: str | None, mask) -> str | None:
-    if not value or "*" in value or value.endswith("…"):
-        return value or None  # already masked (or absent): masking is idempotent
-    return mask(value) or None
+    # The masks are idempotent (a masked value masks to itself), so stored facts can be redacted again.
+    return mask(value) or None if value else None
 
 
 def stored_facts(message: MessageFacts, recipient: RecipientFacts, now_iso: str) -> dict[str, Any]:

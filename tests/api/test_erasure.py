@@ -7,9 +7,10 @@ import json
 
 from sqlalchemy import select
 
-from orchestrator.services.stored_facts import stored_message, text_shape
+from orchestrator.services.stored_facts import redact_stored, stored_message, text_shape
 from orchestrator.storage.models import Attempt, AuditEntry, Device, InAppToken, Message, ReceiptEvent, Recipient
-from policies import MessageFacts
+from policies import Device as FactsDevice
+from policies import MessageFacts, RecipientFacts
 from policies.segments import count_segments
 
 EMAIL, PHONE, TOKEN = "grace.hopper@example.org", "+447400123456", "fcm-device-token-0123456789"
@@ -58,6 +59,19 @@ def test_text_shape_keeps_encoding_and_segments():
         assert count_segments(text_shape(text)) == count_segments(text)
     stored = stored_message(MessageFacts(category="otp", title="Code", body=BODY))
     assert stored["title"] == stored["body"] == "" and stored["content_bytes"] == len("Code") + len(BODY)
+
+
+def test_redaction_is_idempotent_and_masks_every_address():
+    facts = {"message": MessageFacts(category="otp", title="Code", body=BODY).to_dict(),
+             "recipient": RecipientFacts(user_id="u", email="a*b@example.org", phone=PHONE,
+                                         devices=(FactsDevice(TOKEN, "fcm"),)).to_dict(),
+             "now": "2026-03-10T12:00:00+00:00"}
+    once = redact_stored(facts)
+    assert redact_stored(once) == once
+    _no_secret_in(once)
+    assert "a*b@" not in json.dumps(once) and once["recipient"]["email"] == "a***@example.org"
+    replayed = RecipientFacts.from_dict(once["recipient"])  # still valid facts for the engine
+    assert replayed.devices[0].platform == "fcm" and replayed.phone
 
 
 def test_erasure_removes_the_person_and_keeps_decisions_explainable(client, make_key, state, drain):
