@@ -47,7 +47,9 @@ class Budget:
 class KeyRateLimiter:
     def __init__(self, default_per_minute: int, redis_url: str | None = None) -> None:
         self.default_per_minute = default_per_minute
-        self.storage: Storage = storage_from_string(redis_url) if redis_url else MemoryStorage()
+        # Short timeouts: an unreachable Redis must cost a request a second at most (then fail open).
+        self.storage: Storage = (storage_from_string(redis_url, socket_connect_timeout=1, socket_timeout=1)
+                                 if redis_url else MemoryStorage())
         self.kind = "redis" if redis_url else "memory"
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
 

@@ -198,3 +198,12 @@ def test_limit_holds_exactly_under_concurrency_behind_uvicorn_and_a2wsgi(make_ap
     assert statuses.count(404) == 20 and statuses.count(429) == 20
     assert all(limit == "20" for _, limit, _ in results)
     assert all(retry for s, _, retry in results if s == 429)
+
+
+def test_an_unreachable_redis_lets_requests_through_uncounted():
+    from orchestrator.rate_limits import KeyRateLimiter
+
+    limiter = KeyRateLimiter(1, "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert [limiter.hit("k", None) for _ in range(3)] == [None, None, None]
+    memory = KeyRateLimiter(1)
+    assert [b.allowed for b in (memory.hit("k", None), memory.hit("k", None))] == [True, False]
