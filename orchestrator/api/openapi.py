@@ -55,6 +55,8 @@ RATE_HEADERS = {
     "RateLimit-Remaining": "requests left in the current window",
     "RateLimit-Reset": "seconds until the window resets",
 }
+TAG_ORDER = ("messages", "recipients", "in-app tokens", "in-app client", "keys", "compliance", "provider webhooks",
+             "operations")
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -227,6 +229,8 @@ def build_spec(app: Flask | None = None) -> dict[str, Any]:
                  "description": "Generated from the route declarations (orchestrator/api/declare.py). "
                                 "Every error is `{\"error\": {\"code\", \"message\", \"field\"}}`; codes: "
                                 + ", ".join(f"`{c.value}`" for c in ErrorCode)},
+        "tags": [{"name": t} for t in TAG_ORDER if any(op.tag == t for op in ops)]
+                + [{"name": t} for t in sorted({op.tag for op in ops} - set(TAG_ORDER))],
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}), "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
