@@ -22,8 +22,9 @@ Declaring a new route is one decorator, placed directly under the Flask route de
 - `errors`: the statuses the handler itself raises. Those every route of its kind can
   answer are added for you: 401/403/429 for API-key routes (scopes come from
   `require_scope`, so the document shows what the code enforces), 401 for user-token routes,
-  400/413/415/422 for routes with a JSON body, 422 for routes with path or query parameters
-  (NUL guard). Every error body is the ErrorResponse shape.
+  400/413/415/422 for routes with a JSON body (parse_body's guards; not for Auth.SIGNATURE
+  webhooks, which read their raw bodies and list their own), 422 for routes with path or query
+  parameters (NUL guard). Every error body is the ErrorResponse shape.
 - `auth`: Auth.API_KEY is inferred from `require_scope`; say Auth.USER_TOKEN,
   Auth.METRICS_TOKEN or Auth.SIGNATURE (provider webhooks) otherwise; default none.
 - `hidden=True` keeps a route out of the document (say why in `description`): only for

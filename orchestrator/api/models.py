@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from ..schemas import MessageAccepted, Route, RouteStep  # noqa: F401  (re-exported for declarations)
 
@@ -352,3 +352,45 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str = Field(description="ready | not_ready")
     checks: dict[str, Any]
+
+
+# -- provider webhooks (documentation of what providers send; handlers verify signatures on
+# the raw body and parse it with the provider modules) ------------------------------------------
+class TwilioStatusCallback(BaseModel):
+    """Twilio's message status callback (form-encoded)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"MessageSid": "SM0123456789abcdef0123456789abcdef", "MessageStatus": "delivered"}]})
+    MessageSid: str
+    MessageStatus: str | None = None
+    ErrorCode: str | None = None
+
+
+class SendGridEvent(BaseModel):
+    event: str
+    sg_message_id: str | None = None
+    timestamp: int | None = None
+
+
+class SendGridEvents(RootModel[list[SendGridEvent]]):
+    """SendGrid Event Webhook: a JSON array of events."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        [{"event": "delivered", "sg_message_id": "abc.filter0001", "timestamp": 1767225600}]]})
+
+
+class SnsMessage(BaseModel):
+    """An Amazon SNS message (Notification or SubscriptionConfirmation), sent as text/plain."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses",
+         "Message": "{}", "Timestamp": "2026-03-01T09:00:00Z", "SignatureVersion": "2", "Signature": "…",
+         "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem"}]})
+    Type: str
+    MessageId: str
+    TopicArn: str
+    Message: str
+    Timestamp: str
+    SignatureVersion: str
+    Signature: str
+    SigningCertURL: str

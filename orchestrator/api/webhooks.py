@@ -13,6 +13,7 @@ from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
 from ..services import parked_receipts
 from .declare import Auth, declare
+from .models import TwilioStatusCallback
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -33,6 +34,7 @@ def _record(source: str, receipts: list) -> None:
 
 @bp.post("/twilio")
 @declare("Twilio status callback (form body, X-Twilio-Signature); 404 until Twilio is configured",
+         body=TwilioStatusCallback, body_media=FORM_TYPE, headers={"X-Twilio-Signature": "Twilio's signature"},
          responses={204: None}, errors=[403, 404, 413, 415, 422], auth=Auth.SIGNATURE, tags=("provider webhooks",))
 def twilio_status():
     from providers.twilio_sms import parse_status_callback, public_url_for, verify_twilio_signature
