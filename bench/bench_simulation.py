@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import policies  # noqa: E402
 from orchestrator.services import simulation  # noqa: E402
+from orchestrator.services.stored_facts import stored_facts  # noqa: E402
 from orchestrator.storage.db import Database  # noqa: E402
 from orchestrator.storage.migrate import upgrade  # noqa: E402
 from orchestrator.storage.models import Message, new_id  # noqa: E402
@@ -66,7 +67,7 @@ def scenario(rng: random.Random, policy: policies.Policy, now: datetime) -> tupl
         in_app_count_day=rng.randrange(5), in_app_count_week=rng.randrange(12),
     )
     plan = policies.decide(policy, m, r, now)
-    return {"message": m.to_dict(), "recipient": r.to_dict(), "now": now.isoformat()}, plan.to_dict(), category
+    return stored_facts(m, r, now.isoformat()), plan.to_dict(), category  # as accept stores them
 
 
 def populate(db: Database, n: int, templates: int, now: datetime) -> float:

@@ -39,6 +39,7 @@ def main() -> None:
     tmp = spec["tmp"]
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/cost.sqlite3", ORCHESTRATOR_DATA_DIR=tmp,
                CELERY_BROKER_URL="memory://", EMBEDDED_WORKER="false", LOG_LEVEL="WARNING",
+               RATE_LIMIT_PER_MINUTE="1000000000",
                PUBLIC_BASE_URL="http://127.0.0.1:9", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE_URL=spec["fake_url"])
     app = create_app(Settings.from_env(env), start_background=False)

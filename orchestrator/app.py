@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import request_log
+from . import rate_limits, request_log
 from .app_state import EXTENSION_KEY, AppState
 from .bootstrap import bootstrap
 from .config import Settings
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
 
     register_error_handlers(app)
     request_log.install(app)  # first: a request refused by a later hook still gets its id
+    rate_limits.install(app, st.settings.rate_limit_per_minute, st.settings.redis_url)
     app.before_request(reject_nul_in_url)
     from .api import (
         acknowledge,

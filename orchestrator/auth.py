@@ -18,6 +18,7 @@ from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import rate_limits
 from .domain.statuses import Scope
 from .errors import ApiError, ErrorCode
 from .storage.models import ApiKey
@@ -66,6 +67,7 @@ class KeyIdentity:
     name: str
     scope_set: frozenset[str]
     callback_url: str | None = None
+    rate_limit_per_minute: int | None = None  # None: the service default
 
 
 _UNKNOWN = object()
@@ -134,11 +136,11 @@ def identify(db, cache: KeyCache, header: str | None) -> KeyIdentity:
     if cached is _UNKNOWN:
         with db.session_factory() as session:  # read-only: nothing to commit
             row = session.execute(select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.callback_url,
-                                         ApiKey.key_hash, ApiKey.revoked_at)
+                                         ApiKey.key_hash, ApiKey.revoked_at, ApiKey.rate_limit_per_minute)
                                   .where(ApiKey.prefix == prefix)).first()
         ok = row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, token_hash)
         cached = KeyIdentity(row.id, row.name, frozenset(s for s in row.scopes.split(",") if s),
-                             row.callback_url) if ok else None
+                             row.callback_url, row.rate_limit_per_minute) if ok else None
         cache.put(token_hash, cached)
     if cached is None:
         raise _unknown()
@@ -156,6 +158,7 @@ def require_scope(*scopes: Scope) -> Callable:
 
             st = state()
             key = identify(st.db, st.key_cache, request.headers.get("Authorization"))
+            rate_limits.enforce(key.id, key.rate_limit_per_minute)
             held = key.scope_set
             if Scope.ADMIN not in held and not held.intersection(s.value for s in scopes):
                 need = " or ".join(s.value for s in scopes)
@@ -164,6 +167,7 @@ def require_scope(*scopes: Scope) -> Callable:
             g.api_key = key
             return view(*args, **kwargs)
 
+        wrapper.__required_scopes__ = tuple(s.value for s in scopes)  # read by api/openapi.py
         return wrapper
 
     return decorator

@@ -305,7 +305,9 @@ def keys() -> None:
                    "policy:write, policy:approve, admin.")
 @click.option("--callback-url", default=None, help="Where status changes are posted (signed).")
 @click.option("--reason", default="", help="Why (recorded in the audit log).")
-def keys_create(name: str, scopes: str, callback_url: str | None, reason: str) -> None:
+@click.option("--rate-limit", "rate_limit", default=None, type=click.IntRange(1, 1_000_000),
+              help="Requests per minute for this key (default: RATE_LIMIT_PER_MINUTE).")
+def keys_create(name: str, scopes: str, callback_url: str | None, reason: str, rate_limit: int | None) -> None:
     """Create a key. It is printed once; only its hash is stored."""
     from .auth import create_api_key, parse_scopes
     from .services import audit
@@ -320,11 +322,13 @@ def keys_create(name: str, scopes: str, callback_url: str | None, reason: str) -
     upgrade(database)
     with database.session() as session:
         key, plaintext = create_api_key(session, name, scope_list, callback_url)
+        key.rate_limit_per_minute = rate_limit
         audit.append(session, actor=CLI_ACTOR, action=audit.AuditAction.KEY_CREATE, subject=f"key:{key.id}",
-                     detail={"name": name, "scopes": scope_list, "prefix": key.prefix}, reason=reason,
-                     now=datetime.now(UTC))
+                     detail={"name": name, "scopes": scope_list, "prefix": key.prefix,
+                             "rate_limit_per_minute": rate_limit}, reason=reason, now=datetime.now(UTC))
         click.echo(json.dumps({"id": key.id, "name": name, "scopes": scope_list, "key": plaintext,
-                               "callback_secret": key.callback_secret}, indent=2))
+                               "callback_secret": key.callback_secret, "rate_limit_per_minute": rate_limit},
+                              indent=2))
     click.echo("Store the key now: it cannot be shown again.", err=True)
 
 
@@ -355,6 +359,30 @@ def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
                      detail={"name": key.name, "before": before, "after": scope_list}, reason=reason,
                      now=datetime.now(UTC))
     click.echo(json.dumps({"id": key_id, "scopes": scope_list}))
+
+
+@keys.command("set-rate")
+@click.argument("key_id")
+@click.option("--per-minute", required=True,
+              help="Requests per minute for this key, or 'default' for RATE_LIMIT_PER_MINUTE.")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+def keys_set_rate(key_id: str, per_minute: str, reason: str) -> None:
+    """Set a key's rate limit (audited). Running servers apply it within KEY_CACHE_SECONDS."""
+    from .services import api_keys
+
+    value = None if per_minute.strip().lower() == "default" else per_minute.strip()
+    if value is not None and not value.isdigit():
+        raise click.BadParameter("a whole number of requests per minute, or 'default'", param_hint="--per-minute")
+    with _database().session() as session:
+        try:
+            key = api_keys.set_rate_limit(session, key_id, None if value is None else int(value), actor=CLI_ACTOR,
+                                          reason=reason, now=datetime.now(UTC))
+        except api_keys.UnknownKey:
+            raise click.ClickException(f"no API key with id {key_id}") from None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--per-minute") from None
+        row = api_keys.key_dict(key)
+    click.echo(json.dumps(row))
 
 
 @keys.command("list")
@@ -569,9 +597,11 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
 
 
 def _add_commands() -> None:
+    from .api.openapi_cli import openapi_group
     from .cli_templates import templates_group
 
     main.add_command(templates_group)
+    main.add_command(openapi_group)
 
 
 _add_commands()

@@ -139,6 +139,7 @@ class Settings:
     audit_checkpoint_stale_intervals: int = 3
     audit_checkpoint_webhook_url: str | None = None
     schedule_max_ahead_seconds: int = 90 * 86400
+    rate_limit_per_minute: int = 1200
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -197,5 +198,7 @@ class Settings:
             audit_checkpoint_webhook_url=_http_url(env, "AUDIT_CHECKPOINT_WEBHOOK_URL"),
             # How far ahead send_at may be (default 90 days).
             schedule_max_ahead_seconds=_int(env, "SCHEDULE_MAX_AHEAD_SECONDS", 90 * 86400, minimum=60),
+            # Requests per minute per API key unless the key has its own (0: unlimited).
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 1200),
             env=env,
         )

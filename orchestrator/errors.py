@@ -47,14 +47,16 @@ class ErrorCode(StrEnum):
     MISSING_VARIABLE = "missing_variable"
     UNEXPECTED_VARIABLE = "unexpected_variable"
     RENDER_FAILED = "render_failed"
+    RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
 
 
 class ApiError(Exception):
     def __init__(self, status: int, code: ErrorCode, message: str, *, field: str | None = None,
-                 details: list[dict[str, Any]] | None = None) -> None:
+                 details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status = status
         self.code = code
         self.message = message
@@ -109,7 +111,7 @@ def reject_nul_in_url() -> None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return jsonify(exc.to_dict()), exc.status
+        return jsonify(exc.to_dict()), exc.status, exc.headers
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):
@@ -127,7 +129,12 @@ def register_error_handlers(app: Flask) -> None:
         message = {
             413: f"request body is larger than {app.config.get('MAX_CONTENT_LENGTH')} bytes",
         }.get(exc.code or 500, exc.description or exc.name)
-        return jsonify(ApiError(exc.code or 500, code, message).to_dict()), exc.code
+        response = jsonify(ApiError(exc.code or 500, code, message).to_dict())
+        # Keep what the exception says beyond its body: `Allow` on 405, for one.
+        for name, value in exc.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response, exc.code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -26,7 +26,7 @@ from .content.locales import LOCALE_PATTERN
 from .content.locales import check as check_locale
 from .domain.addresses import check_email, check_hhmm, check_timezone, to_e164
 
-Phone = Annotated[str, Field(max_length=32, examples=["+447700900123"]), AfterValidator(to_e164)]
+Phone = Annotated[str, Field(max_length=32, examples=["+447400123456"]), AfterValidator(to_e164)]
 Email = Annotated[str, Field(max_length=320, examples=["ada@example.com"]), AfterValidator(check_email)]
 Timezone = Annotated[str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(check_timezone)]
 HHMM = Annotated[str, AfterValidator(check_hhmm)]

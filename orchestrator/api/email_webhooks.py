@@ -28,6 +28,8 @@ from ..errors import ApiError, ErrorCode
 from ..services import address_signals, parked_receipts
 from ..services.sns_certificates import CertificateUnavailable, fetch_certificate
 from ..storage.models import Attempt, ReceiptEvent
+from .declare import Auth, declare
+from .models import SendGridEvents, SnsMessage
 from .requests import load_json
 
 bp = Blueprint("email_webhooks", __name__, url_prefix="/webhooks")
@@ -104,6 +106,10 @@ def _record(source: str, receipts: list[Receipt]) -> list[str]:
 
 
 @bp.post("/sendgrid")
+@declare("SendGrid Event Webhook (ECDSA signature, timestamp window); 404 until configured",
+         body=SendGridEvents, headers={"X-Twilio-Email-Event-Webhook-Signature": "ECDSA signature",
+                                       "X-Twilio-Email-Event-Webhook-Timestamp": "signed timestamp"},
+         responses={204: None}, errors=[400, 403, 404, 413], auth=Auth.SIGNATURE, tags=("provider webhooks",))
 def sendgrid_events():
     from providers.sendgrid_events import (
         SIGNATURE_HEADER,
@@ -163,6 +169,9 @@ def _message_id_domain(env: Mapping[str, str]) -> str:
 
 
 @bp.post("/ses")
+@declare("Amazon SES events via SNS (signature v1/v2, topic allow-list); 404 until configured",
+         body=SnsMessage, body_media="text/plain",
+         responses={204: None}, errors=[400, 403, 404, 413, 503], auth=Auth.SIGNATURE, tags=("provider webhooks",))
 def ses_events():
     from providers.ses_events import SubscriptionConfirmation, parse_ses_notification, verify_sns_message
 

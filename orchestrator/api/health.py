@@ -11,6 +11,8 @@ from sqlalchemy import text
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
 from ..metrics import exposition
+from .declare import Auth, Media, declare
+from .models import Health, Readiness
 
 bp = Blueprint("health", __name__)
 
@@ -35,11 +37,14 @@ def broker_check(url: str, timeout: float = BROKER_CHECK_TIMEOUT_SECONDS) -> str
 
 
 @bp.get("/healthz")
+@declare("Liveness", responses={200: Health}, tags=("operations",))
 def healthz():
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@declare("Readiness: database, policy, providers, broker", responses={200: Readiness, 503: Readiness},
+         tags=("operations",))
 def readyz():
     st = state()
     checks: dict[str, object] = {}
@@ -66,6 +71,8 @@ def readyz():
 
 
 @bp.get("/metrics")
+@declare("Prometheus metrics", responses={200: Media("text/plain", "Prometheus text format")},
+         auth=Auth.METRICS_TOKEN, tags=("operations",))
 def metrics():
     token = state().settings.metrics_token
     if token:

@@ -14,8 +14,10 @@ from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..services import api_keys
 from ..storage.models import ApiKey
+from .declare import declare
+from .models import ApiKeyList, ApiKeyOut, RateLimitIn, RequiredReasonIn
 from .pagination import Pager
-from .requests import raw_json_object
+from .requests import parse_body, raw_json_object
 
 bp = Blueprint("keys", __name__, url_prefix="/v1")
 
@@ -27,6 +29,7 @@ KEY_PAGER = Pager((ApiKey.created_at, ApiKey.id), (datetime, str), descending=Fa
 
 
 @bp.get("/keys")
+@declare("API keys (never their secrets)", responses={200: ApiKeyList}, tags=("keys",))
 @require_scope(Scope.ADMIN)
 def list_keys():
     """Oldest first, paged (limit, cursor → next_cursor)."""
@@ -38,6 +41,8 @@ def list_keys():
 
 
 @bp.delete("/keys/<key_id>")
+@declare("Revoke an API key (audited); effective within KEY_CACHE_SECONDS everywhere", body=RequiredReasonIn,
+         responses={200: ApiKeyOut}, errors=[404], tags=("keys",))
 @require_scope(Scope.ADMIN)
 def revoke_key(key_id: str):
     body = raw_json_object()[1]
@@ -50,6 +55,24 @@ def revoke_key(key_id: str):
     with st.db.session() as session:
         try:
             key, _ = api_keys.revoke(session, key_id, actor=g.api_key.name, reason=reason.strip(), now=st.clock())
+        except api_keys.UnknownKey:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
+        row = api_keys.key_dict(key)
+    st.key_cache.clear()
+    return jsonify(row)
+
+
+@bp.put("/keys/<key_id>/rate-limit")
+@declare("Set a key's requests per minute (null: the service default); audited", body=RateLimitIn,
+         responses={200: ApiKeyOut}, errors=[404], tags=("keys",))
+@require_scope(Scope.ADMIN)
+def set_rate_limit(key_id: str):
+    _, body = parse_body(RateLimitIn)
+    st = state()
+    with st.db.session() as session:
+        try:
+            key = api_keys.set_rate_limit(session, key_id, body.rate_limit_per_minute, actor=g.api_key.name,
+                                          reason=body.reason.strip(), now=st.clock())
         except api_keys.UnknownKey:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
         row = api_keys.key_dict(key)

@@ -18,6 +18,8 @@ from ..schemas import SendRequest
 from ..services import batch, cancellation, message_view, messages, templates
 from ..services.messages import check_against_policy, decide_route
 from ..storage.models import Message
+from .declare import declare
+from .models import ExplainOut, MessageAccepted, MessageOut
 from .pagination import Pager, iso_datetime_arg, reject_unknown_args
 from .requests import parse_body, raw_json_object
 
@@ -26,9 +28,15 @@ bp = Blueprint("messages", __name__, url_prefix="/v1")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_REASON_CHARS = 2000
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@\-]+")
+SEND_EXAMPLE = {"recipient": {"user_id": "u-1"}, "category": "security_alert", "urgency": "critical",
+                "content": {"title": "New sign-in", "body": "A new device signed in to your account."}}
 
 
 @bp.post("/messages")
+@declare("Send a message: the policy picks the channels", body=SendRequest, body_example=SEND_EXAMPLE,
+         responses={202: MessageAccepted},
+         headers={IDEMPOTENCY_HEADER: "1-255 characters; a retry with the same key and body answers as the first"},
+         errors=[409], tags=("messages",))
 @require_scope(Scope.SEND)
 def send_message():
     st = state()
@@ -85,6 +93,8 @@ def _idempotency_key() -> str | None:
 
 
 @bp.get("/messages/<message_id>")
+@declare("A message with its route, decision, attempts and receipt timeline", responses={200: MessageOut},
+         errors=[404], tags=("messages",))
 @require_scope(Scope.READ, Scope.COMPLIANCE_READ)
 def get_message(message_id: str):
     with state().db.session() as session:
@@ -171,6 +181,9 @@ def cancel_message(message_id: str):
 
 
 @bp.post("/routing/explain")
+@declare("The plan for a send request, with reasons and the facts used; nothing is sent", body=SendRequest,
+         body_example=SEND_EXAMPLE,
+         responses={200: ExplainOut}, tags=("messages",))
 @require_scope(Scope.SEND, Scope.READ, Scope.COMPLIANCE_READ)
 def explain_route():
     st = state()

@@ -1,317 +1,341 @@
-"""/openapi.json, generated from the request/response models the handlers validate with,
-so the document cannot drift from the code. Human docs: docs/API.md."""
+"""/openapi.json, /docs and the route reference of docs/API.md, all built from Flask's url_map
+and the declaration beside each route (orchestrator/api/declare.py: how to declare a new
+route). A route without a declaration fails tests/api/test_openapi.py, so the document
+cannot drift from the code."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ..content.schemas import PreviewIn, TemplateCreate, TemplateVersionIn
 from ..errors import ErrorCode
-from ..schemas import (
-    Content,
-    ErrorResponse,
-    MessageAccepted,
-    PreferencesIn,
-    PresenceIn,
-    RecipientRef,
-    RecipientUpsert,
-    SendRequest,
-)
+from ..inapp.stream import PATH as STREAM_PATH
+from ..schemas import ErrorResponse
+from .declare import Auth, Declaration, Media, declaration_of, declare, scopes_of
+from .models import InboxQuery
 
 bp = Blueprint("openapi", __name__)
 
-_MODELS = [SendRequest, RecipientUpsert, PresenceIn, PreferencesIn, MessageAccepted, ErrorResponse, Content,
-           RecipientRef, TemplateCreate, TemplateVersionIn, PreviewIn]
+TITLE = "Channel orchestrator"
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+# Blueprints that are not API: pages for people in a browser (sign-in, forms with CSRF tokens).
+NOT_API_BLUEPRINTS = {"review": "compliance review pages (HTML, session cookie): see README"}
+
+# The in-app stream is served natively on the event loop (orchestrator/inapp/stream.py), not
+# by Flask, so it has no url_map rule: its declaration lives here.
+EXTERNAL_ROUTES: tuple[tuple[str, str, Declaration], ...] = (
+    (STREAM_PATH, "get", Declaration(
+        summary="Server-Sent Events stream of the user's inbox (user token; also ?token=)",
+        description="Events `item`, `unread`, `revoked`; reconnect with `Last-Event-ID` to resume.",
+        query=InboxQuery, responses={200: Media("text/event-stream", "the stream")}, errors=(422, 503),
+        auth=Auth.USER_TOKEN, tags=("in-app client",))),
+)
+
+ERROR_TEXT = {
+    400: "Malformed JSON or an empty body",
+    401: "Missing, unknown or revoked credential",
+    403: "The key lacks the scope, or a signature does not verify",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Body larger than MAX_BODY_BYTES",
+    415: "Content-Type is not application/json",
+    422: "Validation failed; `field` names the culprit",
+    429: "Rate limit or stream limit reached; see Retry-After",
+    503: "A dependency is unavailable; try again",
+}
+RATE_HEADERS = {
+    "RateLimit-Limit": "requests allowed per window for this key",
+    "RateLimit-Remaining": "requests left in the current window",
+    "RateLimit-Reset": "seconds until the window resets",
+}
+TAG_ORDER = ("messages", "recipients", "in-app tokens", "in-app client", "keys", "compliance", "provider webhooks",
+             "operations")
+_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
-def _ref(name: str) -> dict:
+@dataclass(frozen=True)
+class Operation:
+    path: str  # OpenAPI form: /v1/messages/{message_id}
+    method: str  # lower case
+    endpoint: str
+    declaration: Declaration
+    scopes: tuple[str, ...] | None
+    path_params: tuple[str, ...]
+
+    @property
+    def auth(self) -> Auth:
+        if self.declaration.auth is not None:
+            return self.declaration.auth
+        return Auth.API_KEY if self.scopes is not None else Auth.NONE
+
+    @property
+    def tag(self) -> str:
+        return (self.declaration.tags or (self.endpoint.split(".", 1)[0],))[0]
+
+    def error_statuses(self) -> list[int]:
+        d = self.declaration
+        codes = set(d.errors)
+        if self.auth == Auth.API_KEY:
+            codes |= {401, 403, 429}
+        elif self.auth in (Auth.USER_TOKEN, Auth.METRICS_TOKEN):
+            codes.add(401)
+        if d.body is not None and d.body_media == "application/json" and self.auth != Auth.SIGNATURE:
+            codes |= {400, 413, 415, 422}  # parse_body's guards (webhooks read their raw bodies: own list)
+        if self.path_params or d.query is not None:
+            codes.add(422)  # NUL in a path segment or query value (errors.reject_nul_in_url)
+        return sorted(codes)
+
+
+class UndeclaredRoutes(Exception):
+    pass
+
+
+def operations(app: Flask, *, strict: bool = True) -> list[Operation]:
+    """Every API operation, in path order. `strict`: an undeclared route raises."""
+    ops, missing = [], []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.split(".", 1)[0] in NOT_API_BLUEPRINTS:
+            continue
+        view = app.view_functions[rule.endpoint]
+        decl = declaration_of(view)
+        methods = sorted((rule.methods or set()) - IGNORED_METHODS)
+        if decl is None:
+            missing += [f"{m} {rule.rule} ({rule.endpoint})" for m in methods]
+            continue
+        if decl.hidden:
+            continue
+        path = _PARAM.sub(r"{\1}", rule.rule)
+        for method in methods:
+            ops.append(Operation(path, method.lower(), rule.endpoint, decl, scopes_of(view),
+                                 tuple(_PARAM.findall(rule.rule))))
+    for path, method, decl in EXTERNAL_ROUTES:
+        ops.append(Operation(path, method, f"inapp.{method}_stream", decl, None, ()))
+    if missing and strict:
+        raise UndeclaredRoutes("routes without @declare: " + "; ".join(missing))
+    return sorted(ops, key=lambda o: (o.path, o.method))
+
+
+def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(name: str) -> dict:
-    return {"content": {"application/json": {"schema": _ref(name)}}}
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict:
-    described = {400: "Malformed JSON", 401: "Missing or unknown API key", 403: "Key lacks the scope",
-                 404: "Not found", 409: "Conflict (Idempotency-Key reused; policy version exists or wrong status)",
-                 410: "Gone (an expired link)", 413: "Body too large",
-                 422: "Validation failed; `field` names the culprit"}
-    return {str(c): {"description": described[c], **_json("ErrorResponse")} for c in codes}
+def _models(ops: list[Operation]) -> list[tuple[type[BaseModel], str]]:
+    found: dict[tuple[type[BaseModel], str], None] = {(ErrorResponse, "serialization"): None}
+    for op in ops:
+        d = op.declaration
+        if d.body is not None:
+            found[(d.body, "validation")] = None
+        for spec in d.responses.values():
+            if isinstance(spec, type) and issubclass(spec, BaseModel):
+                found[(spec, "serialization")] = None
+    return list(found)
 
 
-def _compliance_paths(auth: list) -> dict:
-    """Compliance review (orchestrator/api/policies.py): scopes compliance:read, policy:write,
-    policy:approve; the actor recorded in the audit log is the API key's name."""
-    ver = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-    doc_body = {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["document"],
-        "properties": {"document": {"type": "string", "description": "policy YAML"}, "reason": {"type": "string"}}}}}}
-    reason_body = {"required": False, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"reason": {"type": "string"}}}}}}
-    sim_body = {"required": False, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 366},
-                                         "document": {"type": "string"}}}}}}
-
-    def op(summary: str, ok: str, *errs: int, params: list | None = None, body: dict | None = None) -> dict:
-        out = {"summary": summary, "security": auth, "parameters": params or [],
-               "responses": {"200": {"description": ok}, **_errors(401, 403, *errs)}}
-        if body:
-            out["requestBody"] = body
-        return out
-
-    return {
-        "/v1/policies": {
-            "get": op("Policy versions, newest first: status, author, approver, times", "{policies, next_cursor}",
-                      422, params=PAGE_PARAMS),
-            "post": {**op("Create a draft from a policy document (its `version` names it)", "Draft", 400, 409, 422,
-                          body=doc_body), "responses": {"201": {"description": "Draft created"},
-                                                        **_errors(400, 401, 403, 409, 422)}}},
-        "/v1/policies/{version}": {
-            "get": op("A version: document and rules (id, title, description, cites)", "Version", 404, params=[ver]),
-            "put": op("Edit a draft", "Draft", 400, 404, 409, 422, params=[ver], body=doc_body)},
-        "/v1/policies/{version}/approve": {"post": op(
-            "Approve a draft (not by its author: 403 self_approval_forbidden)", "Approved", 404, 409,
-            params=[ver], body=reason_body)},
-        "/v1/policies/{version}/activate": {"post": op(
-            "Activate an approved version; the previous active one is retired", "Active", 404, 409,
-            params=[ver], body=reason_body)},
-        "/v1/policies/{a}/diff/{b}": {"get": op(
-            "Rule-by-rule differences from version a to version b", "Changes", 404,
-            params=[{**ver, "name": "a"}, {**ver, "name": "b"}])},
-        "/v1/policies/{version}/simulate": {"post": op(
-            "Replay the last N days of messages through a version: channel mix before/after, changed messages",
-            "Simulation", 404, 422, params=[ver], body=sim_body)},
-        "/v1/policies/simulate": {"post": op("Simulate a posted policy document", "Simulation", 400, 422,
-                                             body=sim_body)},
-        "/v1/audit": {"get": op("Audit log entries, newest first", "{entries, next_cursor}", 422,
-                                params=PAGE_PARAMS + [{"name": n, "in": "query", "required": False,
-                                                       "schema": {"type": "string"}} for n in ("subject", "action")])},
-        "/v1/audit/verify": {"get": op("Verify the audit hash chain; names the first broken entry", "Result")},
-        "/v1/messages/{id}/explain": {"get": op(
-            "Re-explain a past decision: stored trace + replay under the stored policy version", "Explanation", 404,
-            params=[{**ver, "name": "id"}])},
-        "/v1/decisions.csv": {"get": op(
-            "CSV export of decisions (from/to inclusive, ISO 8601)", "text/csv", 422,
-            params=[{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for n in ("from", "to")])},
-    }
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        out.append(param)
+    return out
 
 
-def _preference_paths() -> dict:
-    """Preference center (inapp/preferences_api.py), one-click unsubscribe (api/unsubscribe.py)
-    and Twilio inbound messages (api/webhooks.py)."""
-    user_token = [{"userToken": []}]
-    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-    html = {"content": {"text/html": {"schema": {"type": "string"}}}}
-    return {
-        "/v1/inbox/preferences": {
-            "get": {"summary": "The user's preferences per category and channel; locked categories marked "
-                               "(user token)", "security": user_token,
-                    "responses": {"200": {"description": "{user_id, policy_version, categories: [{category, "
-                                                         "locked, unsubscribable, channels}]}"},
-                                  **_errors(401)}},
-            "put": {"summary": "Change the user's preferences: false turns a channel off for a category, "
-                               "true or null on (user token); locked categories: 422 preference_locked",
-                    "security": user_token, "requestBody": {"required": True, **_json("PreferencesIn")},
-                    "responses": {"200": {"description": "The new state, as GET shows it"},
-                                  **_errors(400, 401, 422)}}},
-        "/u/{token}": {
-            "get": {"summary": "One-click unsubscribe confirmation page (List-Unsubscribe URL); changes nothing",
-                    "parameters": [token], "responses": {"200": {"description": "Page", **html},
-                                                         **_errors(404)}},
-            "post": {"summary": "RFC 8058 one-click unsubscribe: the token's category off by email for its user "
-                                "(no API key, no CSRF token: the encrypted token is the authority)",
-                     "parameters": [token], "responses": {"200": {"description": "Confirmation page", **html},
-                                                          "409": {"description": "The category is locked"},
-                                                          **_errors(404)}}},
-        "/webhooks/twilio/inbound": {"post": {
-            "summary": "Twilio inbound message (X-Twilio-Signature): STOP/START/HELP and synonyms update SMS "
-                       "consent of every recipient with the sender's number; answers an empty TwiML <Response/>",
-            "responses": {"200": {"description": "TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}},
-                          **_errors(403, 404, 422)}}},
-    }
+def _operation(op: Operation, refs: dict) -> dict[str, Any]:
+    d = op.declaration
+    out: dict[str, Any] = {"operationId": op.endpoint.replace(".", "_") + "_" + op.method,
+                           "summary": d.summary, "tags": [op.tag]}
+    description = d.description
+    if op.auth == Auth.API_KEY:
+        scopes = list(op.scopes or ())
+        out["security"] = [{"apiKey": scopes}]
+        need = " or ".join(f"`{s}`" for s in scopes)
+        description = (f"Scope: {need} (or `admin`).\n\n" + description).strip()
+    elif op.auth == Auth.USER_TOKEN:
+        out["security"] = [{"userToken": []}]
+    elif op.auth == Auth.METRICS_TOKEN:
+        out["security"] = [{}, {"metricsToken": []}]
+    if description:
+        out["description"] = description
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in op.path_params]
+    params += [{"name": h, "in": "header", "required": False, "description": text, "schema": {"type": "string"}}
+               for h, text in d.headers.items()]
+    if d.query is not None:
+        params += _query_params(d.query)
+    if params:
+        out["parameters"] = params
+    if d.body is not None:
+        body_schema = refs[(d.body, "validation")]
+        media: dict[str, Any] = {"schema": body_schema}
+        if d.body_example is not None:
+            media["example"] = d.body_example
+        out["requestBody"] = {"required": d.body_required, "content": {d.body_media: media}}
+    responses: dict[str, Any] = {}
+    rate_headers = {n: {"description": t, "schema": {"type": "integer"}} for n, t in RATE_HEADERS.items()}
+    for status, spec in sorted(d.responses.items()):
+        entry: dict[str, Any] = {"description": _status_text(status, spec)}
+        if isinstance(spec, Media):
+            kind = "object" if spec.media_type.endswith("json") else "string"
+            entry["content"] = {spec.media_type: {"schema": {"type": kind}}}
+        elif spec is not None:
+            entry.update(_json(refs[(spec, "serialization")]))
+        if op.auth == Auth.API_KEY:
+            entry["headers"] = rate_headers
+        responses[str(status)] = entry
+    for status in op.error_statuses():
+        entry = {"description": ERROR_TEXT.get(status, "Error"), **_json(refs[(ErrorResponse, "serialization")])}
+        if status == 429:
+            entry["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+        responses[str(status)] = entry
+    out["responses"] = responses
+    return out
 
 
-def _template_paths(auth: list) -> dict:
-    """Templates (orchestrator/api/templates.py): writes take templates:write (or admin) and
-    are audited; reads and previews take send, read or templates:write."""
-    tid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    ver = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-    page = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200,
-                                                        "default": 50}},
-            {"name": "cursor", "in": "query", "schema": {"type": "string"},
-             "description": "next_cursor of the previous page"}]
-
-    def op(summary: str, ok: str, *errs: int, params: list | None = None, body: str | None = None,
-           status: str = "200") -> dict:
-        out = {"summary": summary, "security": auth, "parameters": params or [],
-               "responses": {status: {"description": ok}, **_errors(401, 403, *errs)}}
-        if body:
-            out["requestBody"] = {"required": True, **_json(body)}
-        return out
-
-    return {
-        "/v1/templates": {
-            "get": op("Templates by id, with their latest version number", "{templates, next_cursor}", 422,
-                      params=page),
-            "post": op("Create a template (version 1): per-channel sources, translations, reply_to", "Version 1",
-                       400, 409, 413, 422, body="TemplateCreate", status="201")},
-        "/v1/templates/{id}": {"get": op("A template and its latest version", "Template", 404, params=[tid])},
-        "/v1/templates/{id}/versions": {
-            "get": op("Every version of a template", "{versions}", 404, params=[tid]),
-            "post": op("Save a new version (the previous ones stay, for pinned sends)", "The new version",
-                       400, 404, 409, 413, 422, params=[tid], body="TemplateVersionIn", status="201")},
-        "/v1/templates/{id}/versions/{version}": {"get": op("One version", "Version", 404, params=[tid, ver])},
-        "/v1/templates/{id}/preview": {"post": op(
-            "Render every channel for a locale and variables; nothing is sent", "{locale, channels}",
-            400, 404, 422, params=[tid], body="PreviewIn")},
-    }
+def _status_text(status: int, spec: Any) -> str:
+    if isinstance(spec, Media):
+        return spec.description
+    if isinstance(spec, type):
+        return spec.__doc__.strip().splitlines()[0] if spec.__doc__ and spec is not BaseModel else spec.__name__
+    return {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}.get(status, "OK")
 
 
-PAGE_PARAMS = [
-    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
-     "description": "page size (default and maximum per list)"},
-    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "next_cursor of the previous page, unchanged"}]
-
-
-def _message_list_paths(auth: list, idem: dict) -> dict:
-    """Lists, cancel and batch (orchestrator/api/messages.py)."""
-    text = {"type": "string"}
-    filters = [{"name": n, "in": "query", "required": False, "schema": text, "description": d} for n, d in (
-        ("status", "comma-separated message statuses (e.g. scheduled,accepted)"), ("category", "category"),
-        ("user_id", "recipient user id"), ("from", "created at or after (ISO 8601 with offset)"),
-        ("to", "created before (ISO 8601 with offset)"), ("idempotency_key", "the Idempotency-Key it was sent with"))]
-    batch_body = {"type": "object", "required": ["recipients"], "properties": {
-        "category": text, "urgency": text, "content": _ref("Content"), "expires_at": text, "send_at": text,
-        "metadata": {"type": "object"},
-        "template": {"type": "object", "description": "shared template; item variables go into template.variables"},
-        "recipients": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
-            "type": "object", "required": ["recipient"], "properties": {
-                "recipient": _ref("RecipientRef"), "variables": {"type": "object"}, "metadata": {"type": "object"}}}}}}
-    return {
-        "/v1/messages/batch": {"post": {
-            "summary": "Send to up to 1,000 recipients; a result per item (id and status, or an error naming "
-                       "recipients[i].field); idempotent as a whole", "security": auth, "parameters": [idem],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": batch_body}}},
-            "responses": {"202": {"description": "{accepted, refused, results: [{index, id, status} | "
-                                                 "{index, error: {code, field, message}}]}"},
-                          **_errors(400, 401, 403, 409, 413, 422)}}},
-        "/v1/messages/{id}/cancel": {"post": {
-            "summary": "Cancel every attempt not yet sent (or the scheduled message); 409 message_final once "
-                       "nothing is left to cancel", "security": auth,
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": text}],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"reason": text}}}}},
-            "responses": {"200": {"description": "{id, status, previous_status, cancelled_attempts, cancelled}"},
-                          **_errors(400, 401, 403, 404, 409, 422)}}},
-        "/v1/messages": {"get": {
-            "summary": "Messages, newest first: a key sees what it sent, compliance/admin see all",
-            "security": auth, "parameters": filters + PAGE_PARAMS,
-            "responses": {"200": {"description": "{messages, next_cursor}"}, **_errors(401, 403, 422)}}},
-    }
-
-
-def build_spec() -> dict:
-    _, defs = models_json_schema([(m, "validation") for m in _MODELS],
-                                 ref_template="#/components/schemas/{model}")
-    schemas = defs.get("$defs", {})
-    auth = [{"apiKey": []}]
-    idem = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
-    user = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    paths = {
-        "/v1/messages": {"post": {
-            "summary": "Send a message: the policy picks the channels", "security": auth,
-            "parameters": [idem], "requestBody": {"required": True, **_json("SendRequest")},
-            "responses": {"202": {"description": "Accepted; route decided", **_json("MessageAccepted")},
-                          **_errors(400, 401, 403, 409, 413, 422)}}},
-        "/v1/messages/{id}": {"get": {
-            "summary": "A message with its route, attempts and receipt timeline", "security": auth,
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The message"}, **_errors(401, 403, 404)}}},
-        "/v1/routing/explain": {"post": {
-            "summary": "The plan for a send request; nothing is sent", "security": auth,
-            "requestBody": {"required": True, **_json("SendRequest")},
-            "responses": {"200": {"description": "Plan, reasons and the facts used"},
-                          **_errors(400, 401, 403, 422)}}},
-        "/v1/recipients/{user_id}": {"put": {
-            "summary": "Create or update a recipient profile", "security": auth, "parameters": [user],
-            "requestBody": {"required": True, **_json("RecipientUpsert")},
-            "responses": {"200": {"description": "Updated"}, "201": {"description": "Created"},
-                          **_errors(400, 401, 403, 422)}}},
-        "/v1/recipients/{user_id}/presence": {"post": {
-            "summary": "Presence heartbeat", "security": auth, "parameters": [user],
-            "responses": {"200": {"description": "Recorded"}, **_errors(401, 403, 422)}}},
-        "/v1/recipients/{user_id}/inapp-token": {"post": {
-            "summary": "Issue a per-user token for the in-app client", "security": auth,
-            "parameters": [user], "responses": {"201": {"description": "Token"}}}},
-        "/v1/recipients/{user_id}/inapp-tokens/revoke": {"post": {
-            "summary": "Revoke every in-app token of a user; their open streams close", "security": auth,
-            "parameters": [user], "responses": {"200": {"description": "How many were revoked"},
-                                                **_errors(401, 403, 422)}}},
-        "/v1/inapp-tokens/{token_id}": {"delete": {
-            "summary": "Revoke one in-app token by its id; its open streams close", "security": auth,
-            "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "Revoked"}, **_errors(401, 403, 404)}}},
-        "/v1/inbox": {"get": {
-            "summary": "In-app inbox, newest first, with the user's total unread (user token)",
-            "security": [{"userToken": []}],
-            "parameters": [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200,
-                                                            "default": 50}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"},
-                 "description": "next_cursor of the previous page"}],
-            "responses": {"200": {"description": "{user_id, unread, items, next_cursor}"},
-                          **_errors(401, 422)}}},
-        "/v1/inbox/read-all": {"post": {"summary": "Mark every item read (user token)",
-                                        "security": [{"userToken": []}],
-                                        "responses": {"200": {"description": "How many were unread"},
-                                                      **_errors(401)}}},
-        "/v1/inbox/{id}/archive": {"post": {"summary": "Archive an item (user token)",
-                                            "security": [{"userToken": []}],
-                                            "responses": {"200": {"description": "Archived"},
-                                                          **_errors(401, 404)}}},
-        "/v1/inbox/stream": {"get": {"summary": "Server-Sent Events stream (user token)",
-                                     "security": [{"userToken": []}],
-                                     "responses": {"200": {"description": "text/event-stream"}}}},
-        "/v1/inbox/{id}/{event}": {"post": {"summary": "Report seen/read/clicked/acknowledged",
-                                            "security": [{"userToken": []}],
-                                            "responses": {"200": {"description": "Recorded"}}}},
-        "/ack/{token}": {
-            "get": {"summary": "Acknowledgement page of a notice that requires read confirmation (signed link "
-                               "from its email): shows a confirm button, records nothing",
-                    "responses": {"200": {"description": "text/html"}, **_errors(404, 410)}},
-            "post": {"summary": "Record the acknowledgement (who, when, channel email_link); the first is kept",
-                     "responses": {"200": {"description": "text/html"}, **_errors(404, 410)}}},
-        "/webhooks/twilio": {"post": {"summary": "Twilio status callback (X-Twilio-Signature)",
-                                      "responses": {"204": {"description": "Recorded"}}}},
-        "/webhooks/sendgrid": {"post": {"summary": "SendGrid event webhook (ECDSA signature, timestamp window)",
-                                        "responses": {"204": {"description": "Recorded"}}}},
-        "/webhooks/ses": {"post": {"summary": "Amazon SES events via SNS (signature v1/v2, topic allow-list)",
-                                   "responses": {"204": {"description": "Recorded"}}}},
-        **_compliance_paths(auth),
-        **_preference_paths(),
-        **_template_paths(auth),
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-        "/readyz": {"get": {"summary": "Readiness: database, policy, providers live or sandboxed",
-                            "responses": {"200": {"description": "ready"}, "503": {"description": "not"}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
-    }
-    for path, ops in _message_list_paths(auth, idem).items():
-        paths.setdefault(path, {}).update(ops)  # GET /v1/messages beside its POST
+def build_spec(app: Flask | None = None) -> dict[str, Any]:
+    app = app or current_app
+    ops = operations(app, strict=False)
+    keys = _models(ops)
+    refs_by_key, defs = models_json_schema(keys, ref_template="#/components/schemas/{model}")
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs_by_key)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Channel orchestrator", "version": "1",
-                 "description": "Error codes: " + ", ".join(c.value for c in ErrorCode)},
+        "info": {"title": TITLE, "version": "1",
+                 "description": "Generated from the route declarations (orchestrator/api/declare.py). "
+                                "Every error is `{\"error\": {\"code\", \"message\", \"field\"}}`; codes: "
+                                + ", ".join(f"`{c.value}`" for c in ErrorCode)},
+        "tags": [{"name": t} for t in TAG_ORDER if any(op.tag == t for op in ops)]
+                + [{"name": t} for t in sorted({op.tag for op in ops} - set(TAG_ORDER))],
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {
-            "apiKey": {"type": "http", "scheme": "bearer"},
-            "userToken": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": defs.get("$defs", {}), "securitySchemes": {
+            "apiKey": {"type": "http", "scheme": "bearer",
+                       "description": "API key (`orchestrator keys create`); scopes are listed per operation"},
+            "userToken": {"type": "http", "scheme": "bearer",
+                          "description": "per-user in-app token (POST /v1/recipients/{user_id}/inapp-token); "
+                                         "also accepted as ?token="},
+            "metricsToken": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, when set"}}},
     }
 
 
 @bp.get("/openapi.json")
+@declare("This document (OpenAPI 3.1), generated from the route declarations", responses={200: Media(
+    "application/json", "the OpenAPI document")}, tags=("operations",))
 def openapi():
     return jsonify(build_spec())
+
+
+# -- /docs -----------------------------------------------------------------------------------
+def _swagger_dir():
+    """Swagger UI 5's files as the swagger-ui-py package ships them (only its static files are
+    used): served from this process, so the page needs no network at run time."""
+    return resources.files("swagger_ui").joinpath("static")
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} — API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>
+"""
+_DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  deepLinking: true, tryItOutEnabled: false, supportedSubmitMethods: []});
+"""
+DOCS_ASSETS = {"swagger-ui.css": "text/css; charset=utf-8",
+               "swagger-ui-bundle.js": "text/javascript; charset=utf-8"}
+
+
+@bp.get("/docs")
+@declare("API reference for people (Swagger UI over /openapi.json; no network needed)",
+         responses={200: Media("text/html", "the page")}, tags=("operations",))
+def docs():
+    return Response(_DOCS_PAGE.format(title=TITLE), content_type="text/html; charset=utf-8")
+
+
+@bp.get("/docs/<asset>")
+@declare("Swagger UI's script and style sheet, served locally", hidden=True)
+def docs_asset(asset: str):
+    from ..errors import ApiError
+
+    if asset == "init.js":
+        return Response(_DOCS_INIT, content_type="text/javascript; charset=utf-8")
+    if asset not in DOCS_ASSETS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"asset: no such file {asset!r}", field="asset")
+    try:
+        body = _swagger_dir().joinpath(asset).read_bytes()
+    except (ModuleNotFoundError, OSError):
+        raise ApiError(404, ErrorCode.NOT_FOUND, "asset: swagger-ui-py is not installed", field="asset") from None
+    response = Response(body, content_type=DOCS_ASSETS[asset])
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# -- docs/API.md's route reference ------------------------------------------------------------
+REFERENCE_BEGIN = "<!-- BEGIN GENERATED ROUTE REFERENCE (orchestrator openapi reference --write) -->"
+REFERENCE_END = "<!-- END GENERATED ROUTE REFERENCE -->"
+
+
+def _auth_text(op: Operation) -> str:
+    if op.auth == Auth.API_KEY:
+        return "key: " + " or ".join(f"`{s}`" for s in (op.scopes or ()))
+    return {Auth.USER_TOKEN: "user token", Auth.METRICS_TOKEN: "`METRICS_TOKEN` if set",
+            Auth.SIGNATURE: "provider signature", Auth.NONE: "none"}[op.auth]
+
+
+def _iter_reference(app: Flask) -> Iterator[str]:
+    ops = operations(app, strict=False)
+    yield REFERENCE_BEGIN
+    yield ""
+    yield "| method | path | what | auth | body | success | errors |"
+    yield "|---|---|---|---|---|---|---|"
+    for op in ops:
+        d = op.declaration
+        body = f"`{d.body.__name__}`" if d.body is not None else ""
+        if d.body is not None and not d.body_required:
+            body += " (optional)"
+        ok = ", ".join(f"{s}" + (f" `{spec.__name__}`" if isinstance(spec, type) else
+                                 f" {spec.media_type}" if isinstance(spec, Media) else "")
+                       for s, spec in sorted(d.responses.items()))
+        errors = ", ".join(str(s) for s in op.error_statuses())
+        summary = d.summary.replace("|", "\\|")
+        yield f"| {op.method.upper()} | `{op.path}` | {summary} | {_auth_text(op)} | {body} | {ok} | {errors} |"
+    yield ""
+    yield REFERENCE_END
+
+
+def reference_markdown(app: Flask) -> str:
+    return "\n".join(_iter_reference(app))
+
+
+def update_reference(text: str, app: Flask) -> str:
+    """`text` (docs/API.md) with its generated section replaced by the current one."""
+    start, end = text.find(REFERENCE_BEGIN), text.find(REFERENCE_END)
+    if start < 0 or end < 0:
+        raise ValueError(f"docs/API.md has no {REFERENCE_BEGIN!r} … {REFERENCE_END!r} section")
+    return text[:start] + reference_markdown(app) + text[end + len(REFERENCE_END):]
+

@@ -17,6 +17,22 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import check_datetime_range
 from ..services import audit, decision_replay, decisions_export, policy_versions, simulation
 from ..storage.models import AuditEntry, PolicyVersion
+from .declare import Media, declare
+from .models import (
+    AuditList,
+    AuditQuery,
+    AuditVerifyOut,
+    DecisionsQuery,
+    MessageExplanation,
+    PolicyDetail,
+    PolicyDiff,
+    PolicyDocumentIn,
+    PolicyList,
+    PolicyVersionOut,
+    ReasonIn,
+    SimulateIn,
+    SimulationOut,
+)
 from .pagination import Pager
 from .requests import raw_json_object
 
@@ -85,6 +101,7 @@ AUDIT_PAGER = Pager((AuditEntry.id,), (int,), default_limit=100, max_limit=1000)
 
 # -- versions -----------------------------------------------------------------------------
 @bp.get("/policies")
+@declare("Policy versions: status, author, approver, times", responses={200: PolicyList}, tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def list_policies():
     """Newest first, paged (limit, cursor → next_cursor)."""
@@ -96,6 +113,8 @@ def list_policies():
 
 
 @bp.get("/policies/<version>")
+@declare("A version: document and rules (id, title, description, cites)", responses={200: PolicyDetail},
+         errors=[404], tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def get_policy(version: str):
     with state().db.session() as session:
@@ -103,6 +122,8 @@ def get_policy(version: str):
 
 
 @bp.post("/policies")
+@declare("Create a draft from a policy document (its `version` names it)", body=PolicyDocumentIn,
+         responses={201: PolicyVersionOut}, errors=[409], tags=("compliance",))
 @require_scope(Scope.POLICY_WRITE)
 def create_policy():
     st = state()
@@ -113,6 +134,8 @@ def create_policy():
 
 
 @bp.put("/policies/<version>")
+@declare("Edit a draft", body=PolicyDocumentIn, responses={200: PolicyVersionOut}, errors=[404, 409],
+         tags=("compliance",))
 @require_scope(Scope.POLICY_WRITE)
 def edit_policy(version: str):
     st = state()
@@ -123,6 +146,8 @@ def edit_policy(version: str):
 
 
 @bp.post("/policies/<version>/approve")
+@declare("Approve a draft (never by its author or an editor: 403 self_approval_forbidden)", body=ReasonIn,
+         body_required=False, responses={200: PolicyVersionOut}, errors=[404, 409], tags=("compliance",))
 @require_scope(Scope.POLICY_APPROVE)
 def approve_policy(version: str):
     st = state()
@@ -133,6 +158,8 @@ def approve_policy(version: str):
 
 
 @bp.post("/policies/<version>/activate")
+@declare("Activate an approved version; the previous active one is retired", body=ReasonIn,
+         body_required=False, responses={200: PolicyVersionOut}, errors=[404, 409], tags=("compliance",))
 @require_scope(Scope.POLICY_APPROVE)
 def activate_policy(version: str):
     st = state()
@@ -142,6 +169,8 @@ def activate_policy(version: str):
 
 
 @bp.get("/policies/<version_a>/diff/<version_b>")
+@declare("Rule-by-rule differences from version_a to version_b", responses={200: PolicyDiff}, errors=[404],
+         tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def diff_policies(version_a: str, version_b: str):
     with state().db.session() as session:
@@ -163,6 +192,8 @@ def _simulate(policy) -> Response:
 
 
 @bp.post("/policies/<version>/simulate")
+@declare("Replay the last N days of messages through a version: channel mix before/after", body=SimulateIn,
+         body_required=False, responses={200: SimulationOut}, errors=[404], tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def simulate_version(version: str):
     st = state()
@@ -173,6 +204,7 @@ def simulate_version(version: str):
 
 
 @bp.post("/policies/simulate")
+@declare("Simulate a posted policy document", body=SimulateIn, responses={200: SimulationOut}, tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def simulate_document():
     body = _body()
@@ -181,6 +213,7 @@ def simulate_document():
 
 # -- audit --------------------------------------------------------------------------------
 @bp.get("/audit")
+@declare("Recent audit log entries (newest first)", query=AuditQuery, responses={200: AuditList}, tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ)
 def audit_log():
     """Newest first, paged (limit, cursor → next_cursor); filters: subject, action."""
@@ -193,6 +226,8 @@ def audit_log():
 
 
 @bp.get("/audit/verify")
+@declare("Verify the audit hash chain; names the first broken entry", responses={200: AuditVerifyOut},
+         tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ)
 def audit_verify():
     from ..services import audit_checkpoints
@@ -210,6 +245,8 @@ def audit_verify():
 
 # -- decisions ----------------------------------------------------------------------------
 @bp.get("/messages/<message_id>/explain")
+@declare("Re-explain a past decision: stored trace and a replay under the stored policy version",
+         responses={200: MessageExplanation}, errors=[404], tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ)
 def explain_message(message_id: str):
     st = state()
@@ -218,6 +255,8 @@ def explain_message(message_id: str):
 
 
 @bp.get("/decisions.csv")
+@declare("CSV export of decisions (from/to inclusive, ISO 8601)", query=DecisionsQuery,
+         responses={200: Media("text/csv", "one row per message")}, tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ)
 def decisions_csv():
     st = state()

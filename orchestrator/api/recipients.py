@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 from sqlalchemy.exc import IntegrityError
 
 from ..app_state import state
@@ -12,6 +12,8 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import PresenceIn, RecipientUpsert, UserId
 from ..services import recipients
 from ..services.facts import load_recipient
+from .declare import declare
+from .models import ErasureOut, PresenceOut, RecipientOut
 from .requests import parse_body
 
 bp = Blueprint("recipients", __name__, url_prefix="/v1/recipients")
@@ -29,6 +31,10 @@ def check_user_id(user_id: str) -> str:
 
 
 @bp.put("/<user_id>")
+@declare("Create or update a recipient profile", body=RecipientUpsert,
+         body_example={"email": "ada@example.com", "phone": "+447400123456", "timezone": "Europe/London",
+                       "consents": {"sms": True}, "devices": [{"token": "fcm-token-1", "platform": "fcm"}]},
+         responses={200: RecipientOut, 201: RecipientOut}, tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def put_recipient(user_id: str):
     user_id = check_user_id(user_id)
@@ -56,6 +62,8 @@ def retry_on_conflict(work):
 
 
 @bp.get("/<user_id>")
+@declare("A recipient profile (addresses masked)", responses={200: RecipientOut}, errors=[404],
+         tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.READ)
 def get_recipient(user_id: str):
     with state().db.session() as session:
@@ -65,7 +73,25 @@ def get_recipient(user_id: str):
         return jsonify(recipients.to_dict(row))
 
 
+@bp.delete("/<user_id>")
+@declare("Erase a recipient: profile, addresses, devices and in-app tokens deleted; message content redacted, "
+         "decisions kept explainable; audited", responses={200: ErasureOut}, tags=("recipients",))
+@require_scope(Scope.RECIPIENTS)
+def erase_recipient(user_id: str):
+    from ..inapp.bus import Notice
+    from ..services import erasure
+
+    st = state()
+    user_id = check_user_id(user_id)
+    with st.db.session() as session:
+        result = erasure.erase_recipient(session, user_id, actor=g.api_key.name, now=st.clock())
+    st.bus.publish(user_id, Notice.REVOKE)  # open in-app streams of the user close
+    return jsonify(result.to_dict())
+
+
 @bp.post("/<user_id>/presence")
+@declare("Presence heartbeat (the user is in a session now)", body=PresenceIn, body_required=False,
+         responses={200: PresenceOut}, tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def presence(user_id: str):
     st = state()

@@ -14,6 +14,8 @@ from ..app_state import state
 from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
 from ..services import parked_receipts, sms_keywords
+from .declare import Auth, Media, declare
+from .models import TwilioInboundMessage, TwilioStatusCallback
 
 log = logging.getLogger("orchestrator.webhooks")
 
@@ -61,6 +63,9 @@ def _verified_twilio_form(what: str) -> dict[str, str]:
 
 
 @bp.post("/twilio")
+@declare("Twilio status callback (form body, X-Twilio-Signature); 404 until Twilio is configured",
+         body=TwilioStatusCallback, body_media=FORM_TYPE, headers={"X-Twilio-Signature": "Twilio's signature"},
+         responses={204: None}, errors=[403, 404, 413, 415, 422], auth=Auth.SIGNATURE, tags=("provider webhooks",))
 def twilio_status():
     from providers.twilio_sms import parse_status_callback
 
@@ -74,6 +79,11 @@ def twilio_status():
 
 
 @bp.post("/twilio/inbound")
+@declare("Twilio inbound message (form body, X-Twilio-Signature): STOP/START/HELP and synonyms update SMS "
+         "consent of every recipient with the sender's number; answers an empty TwiML <Response/>",
+         body=TwilioInboundMessage, body_media=FORM_TYPE, headers={"X-Twilio-Signature": "Twilio's signature"},
+         responses={200: Media("text/xml", "empty TwiML")}, errors=[403, 404, 413, 415, 422],
+         auth=Auth.SIGNATURE, tags=("provider webhooks",))
 def twilio_inbound():
     """Twilio's "a message comes in" webhook: STOP / START keywords (and synonyms) update SMS
     consent of every recipient with the sender's number. Answers an empty TwiML response:

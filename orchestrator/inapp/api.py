@@ -20,6 +20,17 @@ from flask import Blueprint, Response, jsonify, request
 
 from providers.base import Engagement, Receipt
 
+from ..api.declare import Auth, declare
+from ..api.models import (
+    ArchivedOut,
+    EngagementOut,
+    InAppTokenOut,
+    InboxPage,
+    InboxQuery,
+    ReadAllOut,
+    TokenRevokedOut,
+    UserTokensRevokedOut,
+)
 from ..app_state import state
 from ..auth import require_scope
 from ..dispatch import sweeper
@@ -70,6 +81,7 @@ def _cors(response: Response) -> Response:
 
 # -- tokens (API key) ------------------------------------------------------------------------
 @bp.post("/v1/recipients/<user_id>/inapp-token")
+@declare("Issue a per-user token for the in-app client", responses={201: InAppTokenOut}, tags=("in-app tokens",))
 @require_scope(Scope.INAPP_TOKENS)
 def issue_token(user_id: str):
     from ..api.recipients import check_user_id
@@ -82,6 +94,8 @@ def issue_token(user_id: str):
 
 
 @bp.delete("/v1/inapp-tokens/<token_id>")
+@declare("Revoke one in-app token by its id; its open streams close", responses={200: TokenRevokedOut},
+         errors=[404], tags=("in-app tokens",))
 @require_scope(Scope.INAPP_TOKENS)
 def revoke_token(token_id: str):
     st = state()
@@ -94,6 +108,8 @@ def revoke_token(token_id: str):
 
 
 @bp.post("/v1/recipients/<user_id>/inapp-tokens/revoke")
+@declare("Revoke every in-app token of a user; their open streams close",
+         responses={200: UserTokensRevokedOut}, tags=("in-app tokens",))
 @require_scope(Scope.INAPP_TOKENS)
 def revoke_user_tokens(user_id: str):
     from ..api.recipients import check_user_id
@@ -152,6 +168,8 @@ def _deliver_held(user_id: str) -> None:
 
 
 @bp.get(CLIENT_PREFIX)
+@declare("The inbox, newest first, with the unread count", query=InboxQuery, responses={200: InboxPage},
+         auth=Auth.USER_TOKEN, tags=("in-app client",))
 def list_inbox():
     st = state()
     user_id = _user()
@@ -172,6 +190,7 @@ def _engage(session, attempt_id: str, message_id: str, event: Engagement, now) -
 
 
 @bp.post(f"{CLIENT_PREFIX}/read-all")
+@declare("Mark every item read", responses={200: ReadAllOut}, auth=Auth.USER_TOKEN, tags=("in-app client",))
 def read_all():
     """Records `read` for every unread visible item, through receipt ingestion, so an
     escalation waiting for `read` is cancelled exactly as by a single report."""
@@ -189,6 +208,7 @@ def read_all():
 
 
 @bp.post(f"{CLIENT_PREFIX}/<attempt_id>/{ItemAction.ARCHIVE.value}")
+@declare("Archive an item", responses={200: ArchivedOut}, errors=[404], auth=Auth.USER_TOKEN, tags=("in-app client",))
 def archive(attempt_id: str):
     st = state()
     now = st.clock()
@@ -201,6 +221,8 @@ def archive(attempt_id: str):
 
 
 @bp.post(f"{CLIENT_PREFIX}/<attempt_id>/<event>")
+@declare("Report seen, read, clicked or acknowledged for an item", responses={200: EngagementOut},
+         errors=[404], auth=Auth.USER_TOKEN, tags=("in-app client",))
 def report(attempt_id: str, event: str):
     st = state()
     if event not in Engagement._value2member_map_:

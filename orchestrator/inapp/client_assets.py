@@ -8,6 +8,7 @@ from importlib import resources
 
 from flask import Blueprint, Response
 
+from ..api.declare import Media, declare
 from ..errors import ApiError, ErrorCode
 
 bp = Blueprint("inapp_client", __name__)
@@ -35,10 +36,14 @@ def _serve(name: str) -> Response:
 
 
 @bp.get("/client/orchestrator-inbox.js")
+@declare("The drop-in in-app client (ES module with the orchestrator-inbox web component)",
+         responses={200: Media("text/javascript", "the module")}, errors=[404], tags=("in-app client",))
 def module():
     return _serve("orchestrator-inbox.js")
 
 
 @bp.get("/client/example.html")
+@declare("An example page using the in-app client", responses={200: Media("text/html", "the page")},
+         errors=[404], tags=("in-app client",))
 def example():
     return _serve("example.html")

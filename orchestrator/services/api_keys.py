@@ -24,6 +24,7 @@ def key_dict(key: ApiKey) -> dict[str, Any]:
         "scopes": sorted(key.scope_set),
         "created_at": key.created_at.isoformat() if key.created_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "rate_limit_per_minute": key.rate_limit_per_minute,
     }
 
 
@@ -48,3 +49,23 @@ def revoke(session: Session, key_id: str, *, actor: str, reason: str, now: datet
     audit.append(session, actor=actor, action=audit.AuditAction.KEY_REVOKE, subject=f"key:{key.id}",
                  detail={"name": key.name, "scopes": sorted(key.scope_set)}, reason=reason, now=now)
     return key, True
+
+
+KEY_RATE_LIMIT_ACTION = "key.rate_limit"
+MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
+
+
+def set_rate_limit(session: Session, key_id: str, per_minute: int | None, *, actor: str, reason: str,
+                   now: datetime) -> ApiKey:
+    """The key's own requests-per-minute (None: back to RATE_LIMIT_PER_MINUTE), audited.
+    Callers clear their process's key cache; other processes follow within KEY_CACHE_SECONDS."""
+    if per_minute is not None and not 1 <= per_minute <= MAX_RATE_LIMIT_PER_MINUTE:
+        raise ValueError(f"rate_limit_per_minute: a whole number from 1 to {MAX_RATE_LIMIT_PER_MINUTE}, or null")
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise UnknownKey(key_id)
+    before = key.rate_limit_per_minute
+    key.rate_limit_per_minute = per_minute
+    audit.append(session, actor=actor, action=KEY_RATE_LIMIT_ACTION, subject=f"key:{key.id}",
+                 detail={"name": key.name, "before": before, "after": per_minute}, reason=reason, now=now)
+    return key

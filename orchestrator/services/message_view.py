@@ -96,6 +96,7 @@ def message_dict(session: Session, message: Message) -> dict[str, Any]:
         "metadata": message.meta,
         "created_at": _iso(message.created_at),
         "updated_at": _iso(message.updated_at),
+        "erased_at": _iso(message.erased_at),
         "route": public_route(message.route) if message.status != MessageStatus.SCHEDULED else None,
         "decision": {
             "decided_at": _iso(message.decided_at),

@@ -27,6 +27,7 @@ from ..storage.db import Database, announce
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
 from . import confirmations, scheduling, templates
 from .facts import message_facts, recipient_facts, with_in_app_counts, with_message_counts
+from .stored_facts import stored_facts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
                      "requires", "confirmation", "trace")
@@ -135,7 +136,7 @@ def plan_message(session: Session, policy: Policy, req: SendRequest, api_key_id:
         "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
         "expires_at": req.expires_at, "send_at": req.send_at, "policy_version": plan.policy_version,
         "route": plan_dict,
-        "decision_facts": {"message": mfacts.to_dict(), "recipient": rfacts.to_dict(), "now": now.isoformat()},
+        "decision_facts": stored_facts(mfacts, rfacts, now.isoformat()),  # no addresses, no text
         "decided_at": now, "created_at": now, "updated_at": now,
     }
     body = {"id": message_id, "status": status.value, "route": public_route(plan_dict)}

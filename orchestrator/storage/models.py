@@ -66,6 +66,8 @@ class ApiKey(Base):
     callback_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Requests per minute for this key; None: RATE_LIMIT_PER_MINUTE (services/rate_limits.py).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def scope_set(self) -> frozenset[str]:
@@ -130,6 +132,8 @@ class Message(Base):
     route: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The facts the decision saw, so any past decision can be re-explained and replayed.
     decision_facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set when the recipient was erased: content and addresses redacted (services/erasure.py).
+    erased_at: Mapped[datetime | None]
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

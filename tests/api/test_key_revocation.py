@@ -81,7 +81,7 @@ def test_cli_lists_and_revokes_and_other_processes_follow_within_the_ttl(run, ma
 
     listed = [json.loads(line) for line in run("keys", "list").stdout.splitlines()]
     row = next(k for k in listed if k["name"] == "victim")
-    assert set(row) == {"id", "name", "scopes", "created_at", "revoked_at"}
+    assert set(row) == {"id", "name", "scopes", "created_at", "revoked_at", "rate_limit_per_minute"}
     result = run("keys", "revoke", row["id"], "--reason", "rotated")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["revoked_at"]

@@ -132,7 +132,7 @@ def test_scopes_are_enforced(client, people):
 def test_openapi_lists_the_compliance_routes(client):
     paths = client.get("/openapi.json").get_json()["paths"]
     for p in ("/v1/policies", "/v1/policies/{version}/approve", "/v1/audit/verify", "/v1/decisions.csv",
-              "/v1/messages/{id}/explain", "/v1/policies/{a}/diff/{b}"):
+              "/v1/messages/{message_id}/explain", "/v1/policies/{version_a}/diff/{version_b}"):
         assert p in paths
 
 

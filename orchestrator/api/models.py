@@ -1,0 +1,407 @@
+"""Shapes of what the API answers (and of the small bodies and query strings the handlers
+check by hand), as pydantic models, so /openapi.json shows the real contract. Requests the
+handlers parse with `parse_body` use the models in orchestrator/schemas.py.
+
+Response models list the fields clients rely on; they do not forbid extra fields, so adding
+a field to a response is never a breaking change. Every `examples` entry here is validated
+against its model by tests/api/test_openapi.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from ..schemas import MessageAccepted, Route, RouteStep  # noqa: F401  (re-exported for declarations)
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# -- small request bodies and query strings ---------------------------------------------------
+class ReasonIn(BaseModel):
+    model_config = _examples({"reason": "reviewed with legal on 2026-03-01"})
+    reason: str = Field(default="", max_length=2000)
+
+
+class RequiredReasonIn(BaseModel):
+    model_config = _examples({"reason": "key leaked in a CI log"})
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class PolicyDocumentIn(BaseModel):
+    model_config = _examples({"document": "version: '2026-03'\ncategories: {}\nrules: []\n",
+                              "reason": "new OTP rule"})
+    document: str = Field(description="the policy YAML")
+    reason: str = Field(default="", max_length=2000)
+
+
+class SimulateIn(BaseModel):
+    model_config = _examples({"days": 7})
+    days: int = Field(default=7, ge=1, le=366)
+    document: str | None = Field(default=None, description="policy YAML (POST /v1/policies/simulate only)")
+
+
+class InboxQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200, description="next_cursor of the previous page")
+
+
+class AuditQuery(BaseModel):
+    limit: int = Field(default=100, ge=1, le=1000)
+    subject: str | None = None
+    action: str | None = None
+
+
+class DecisionsQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: datetime | None = Field(default=None, alias="from", description="ISO 8601, default: 7 days before `to`")
+    to: datetime | None = Field(default=None, description="ISO 8601, default: now")
+
+
+# -- messages ---------------------------------------------------------------------------------
+class Attempt(BaseModel):
+    id: str
+    step: int
+    channel: str
+    mode: str
+    provider: str | None = None
+    to: str | None = Field(default=None, description="the address, masked")
+    status: str
+    sandboxed: bool
+    due_at: datetime | None = None
+    tries: int
+    error: dict[str, Any] | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class ReceiptEventOut(BaseModel):
+    id: int
+    attempt_id: str | None = None
+    source: str
+    status: str | None = None
+    engagement: str | None = None
+    outcome: str
+    occurred_at: datetime | None = None
+    received_at: datetime | None = None
+
+
+class Decision(BaseModel):
+    decided_at: datetime | None = None
+    policy_version: str
+    derived_facts: dict[str, Any]
+
+
+class MessageOut(BaseModel):
+    model_config = _examples({
+        "id": "01JNQ3W5Z8A5V1M7W2Y3X4Z5A6", "status": "delivered", "user_id": "u-1",
+        "category": "security_alert", "urgency": "critical", "expires_at": None, "metadata": {},
+        "created_at": "2026-03-01T09:00:00+00:00", "updated_at": "2026-03-01T09:00:02+00:00",
+        "route": {"policy_version": "2026-03", "steps": [{"channel": "sms", "mode": "first"}], "excluded": []},
+        "decision": {"decided_at": "2026-03-01T09:00:00+00:00", "policy_version": "2026-03",
+                     "derived_facts": {"presence": "offline"}},
+        "attempts": [], "receipts": []})
+    id: str
+    status: str
+    user_id: str
+    category: str
+    urgency: str
+    expires_at: datetime | None = None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    erased_at: datetime | None = Field(default=None, description="set once the recipient was erased")
+    route: dict[str, Any]
+    decision: Decision
+    attempts: list[Attempt]
+    receipts: list[ReceiptEventOut]
+
+
+class ExplainOut(BaseModel):
+    policy_version: str
+    steps: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    suppressed: bool
+    trace: list[dict[str, Any]]
+    facts: dict[str, Any]
+    inputs: dict[str, Any] = Field(description="the message and recipient facts used (addresses masked)")
+
+
+class MessageExplanation(BaseModel):
+    message_id: str
+    category: str
+    created_at: datetime
+    decided_at: datetime | None = None
+    policy_version: str
+    facts: dict[str, Any] | None = None
+    stored: dict[str, Any]
+    replayed: dict[str, Any] | None = None
+    matches: bool
+    differences: list[str]
+    error: str | None = None
+
+
+# -- recipients -------------------------------------------------------------------------------
+class DeviceOut(BaseModel):
+    platform: str
+    token: str = Field(description="shortened")
+    active: bool
+
+
+class RecipientOut(BaseModel):
+    model_config = _examples({
+        "user_id": "u-1", "email": "a***@example.com", "email_valid": True, "phone": "+44*******456",
+        "phone_valid": True, "timezone": "Europe/London", "locale": "en-GB", "consents": {"sms": True},
+        "quiet_hours": None, "devices": [], "last_active_at": None, "last_heartbeat_at": None})
+    user_id: str
+    email: str | None = Field(default=None, description="masked")
+    email_valid: bool
+    phone: str | None = Field(default=None, description="masked")
+    phone_valid: bool
+    timezone: str
+    locale: str | None = None
+    consents: dict[str, Any]
+    quiet_hours: list[str] | None = None
+    devices: list[DeviceOut]
+    last_active_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+
+
+class ErasureOut(BaseModel):
+    model_config = _examples({"user_id": "u-1", "erased": True, "profile_deleted": True, "devices_deleted": 2,
+                              "inapp_tokens_deleted": 1, "messages_redacted": 14, "attempts_cancelled": 0,
+                              "audit_entry_id": 42})
+    user_id: str
+    erased: bool
+    profile_deleted: bool
+    devices_deleted: int
+    inapp_tokens_deleted: int
+    messages_redacted: int
+    attempts_cancelled: int
+    audit_entry_id: int
+
+
+class PresenceOut(BaseModel):
+    user_id: str
+    last_heartbeat_at: datetime
+    store: str
+
+
+class InAppTokenOut(BaseModel):
+    token: str
+    token_id: str
+    expires_at: datetime
+
+
+class TokenRevokedOut(BaseModel):
+    token_id: str
+    revoked: bool
+
+
+class UserTokensRevokedOut(BaseModel):
+    user_id: str
+    revoked: int
+
+
+# -- in-app client ----------------------------------------------------------------------------
+class InboxItem(BaseModel):
+    id: str
+    message_id: str
+    category: str
+    title: str
+    body: str
+    action_url: str | None = None
+    image_url: str | None = None
+    created_at: datetime
+    seen_at: datetime | None = None
+    read_at: datetime | None = None
+    clicked_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+
+
+class InboxPage(BaseModel):
+    user_id: str
+    unread: int
+    items: list[InboxItem]
+    next_cursor: str | None = None
+
+
+class ReadAllOut(BaseModel):
+    read: int
+
+
+class ArchivedOut(BaseModel):
+    id: str
+    archived: bool
+
+
+class EngagementOut(BaseModel):
+    id: str
+    event: str
+    outcome: str
+
+
+# -- compliance -------------------------------------------------------------------------------
+class PolicyVersionOut(BaseModel):
+    model_config = _examples({"version": "2026-03", "status": "draft", "author": "alice", "approved_by": None,
+                              "created_at": "2026-03-01T09:00:00+00:00", "approved_at": None,
+                              "activated_at": None, "retired_at": None})
+    version: str
+    status: str
+    author: str
+    approved_by: str | None = None
+    created_at: datetime | None = None
+    approved_at: datetime | None = None
+    activated_at: datetime | None = None
+    retired_at: datetime | None = None
+
+
+class PolicyList(BaseModel):
+    policies: list[PolicyVersionOut]
+
+
+class PolicyDetail(PolicyVersionOut):
+    model_config = _examples({"version": "2026-03", "status": "active", "author": "alice", "approved_by": "bob",
+                              "created_at": "2026-03-01T09:00:00+00:00", "description": "March policy",
+                              "document": "version: '2026-03'\n", "categories": {}, "thresholds": {},
+                              "rules": [{"id": "otp-by-sms", "title": "One-time codes go by SMS", "cites": ["004"]}]})
+    description: str | None = None
+    document: str
+    categories: Any = None
+    thresholds: Any = None
+    rules: list[dict[str, Any]]
+
+
+class PolicyDiff(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    changes: list[Any]
+
+
+class SimulationOut(BaseModel):
+    policy_version: str
+    since: str
+    until: str | None = None
+    messages: int
+    changed_count: int
+    channel_mix: list[dict[str, Any]]
+    rules_responsible: dict[str, int]
+    changed: list[dict[str, Any]]
+    changed_truncated: bool
+    error_count: int
+    errors: list[dict[str, Any]]
+    seconds: float
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    reason: str
+    prev_hash: str
+    hash: str
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntryOut]
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+    problem: str | None = None
+    message: str
+
+
+# -- keys -------------------------------------------------------------------------------------
+class ApiKeyOut(BaseModel):
+    model_config = _examples({"id": "01JNQ3W5Z8A5V1M7W2Y3X4Z5A6", "name": "shop-backend", "scopes": ["read", "send"],
+                              "created_at": "2026-03-01T09:00:00+00:00", "revoked_at": None,
+                              "rate_limit_per_minute": None})
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
+    rate_limit_per_minute: int | None = Field(default=None, description="null: the service default")
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKeyOut]
+
+
+class RateLimitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "examples": [{"rate_limit_per_minute": 1200, "reason": "bulk import"}]})
+    rate_limit_per_minute: int | None = Field(ge=1, le=1_000_000, description="null: back to the service default")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+# -- operations -------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready | not_ready")
+    checks: dict[str, Any]
+
+
+# -- provider webhooks (documentation of what providers send; handlers verify signatures on
+# the raw body and parse it with the provider modules) ------------------------------------------
+class TwilioStatusCallback(BaseModel):
+    """Twilio's message status callback (form-encoded)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"MessageSid": "SM0123456789abcdef0123456789abcdef", "MessageStatus": "delivered"}]})
+    MessageSid: str
+    MessageStatus: str | None = None
+    ErrorCode: str | None = None
+
+
+class TwilioInboundMessage(BaseModel):
+    """Twilio's incoming-message webhook (form-encoded): the fields the keywords read."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"MessageSid": "SM0123456789abcdef0123456789abcdef", "From": "+447400123456", "Body": "STOP"}]})
+    MessageSid: str | None = None
+    From: str
+    Body: str | None = None
+    OptOutType: str | None = None
+
+
+class SendGridEvent(BaseModel):
+    event: str
+    sg_message_id: str | None = None
+    timestamp: int | None = None
+
+
+class SendGridEvents(RootModel[list[SendGridEvent]]):
+    """SendGrid Event Webhook: a JSON array of events."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        [{"event": "delivered", "sg_message_id": "abc.filter0001", "timestamp": 1767225600}]]})
+
+
+class SnsMessage(BaseModel):
+    """An Amazon SNS message (Notification or SubscriptionConfirmation), sent as text/plain."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses",
+         "Message": "{}", "Timestamp": "2026-03-01T09:00:00Z", "SignatureVersion": "2", "Signature": "…",
+         "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem"}]})
+    Type: str
+    MessageId: str
+    TopicArn: str
+    Message: str
+    Timestamp: str
+    SignatureVersion: str
+    Signature: str
+    SigningCertURL: str
