@@ -20,6 +20,7 @@ from ..errors import ApiError, ErrorCode
 from ..services import confirmations
 from ..services.ack_links import PATH, AckLinks, LinkExpired, LinkInvalid
 from ..storage.models import Attempt, Message
+from .declare import Media, declare
 
 bp = Blueprint("acknowledge", __name__)
 
@@ -72,12 +73,18 @@ def _page(token: str, row, acknowledged_at) -> Response:
 
 
 @bp.get(f"{PATH}<token>")
+@declare("A legal notice's acknowledgement page (the signed link in its email); records nothing",
+         responses={200: Media("text/html", "the notice's title and a confirm button")}, errors=[404, 410],
+         tags=("legal notices",))
 def show(token: str):
     row = _attempt_for(token)
     return _page(token, row, row.acknowledged_at)
 
 
 @bp.post(f"{PATH}<token>")
+@declare("Acknowledge the notice (the page's confirm button): who, when and via email link are recorded",
+         responses={200: Media("text/html", "the acknowledgement, confirmed")}, errors=[404, 410],
+         tags=("legal notices",))
 def confirm(token: str):
     st = state()
     row = _attempt_for(token)

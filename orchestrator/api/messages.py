@@ -19,7 +19,17 @@ from ..services import batch, cancellation, message_view, messages, templates
 from ..services.messages import check_against_policy, decide_route
 from ..storage.models import Message
 from .declare import declare
-from .models import ExplainOut, MessageAccepted, MessageOut
+from .models import (
+    BatchIn,
+    BatchOut,
+    CancelIn,
+    CancelOut,
+    ExplainOut,
+    MessageAccepted,
+    MessageList,
+    MessageListQuery,
+    MessageOut,
+)
 from .pagination import Pager, iso_datetime_arg, reject_unknown_args
 from .requests import parse_body, raw_json_object
 
@@ -61,6 +71,11 @@ BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024  # 1,000 items with their variables; MAX_
 
 
 @bp.post("/messages/batch")
+@declare("Send to up to 1,000 recipients sharing category, content (or a template) and timing; a result per "
+         "item (id and status, or an error naming recipients[i].field); idempotent as a whole",
+         body=BatchIn, responses={202: BatchOut},
+         headers={IDEMPOTENCY_HEADER: "1-255 characters; a retry with the same key and body answers as the first"},
+         errors=[409], tags=("messages",))
 @require_scope(Scope.SEND)
 def send_batch():
     """Up to 1,000 recipients sharing category, urgency, content (or template) and timing;
@@ -109,6 +124,8 @@ LIST_ARGS = {"status", "category", "user_id", "from", "to", "idempotency_key", "
 
 
 @bp.get("/messages")
+@declare("Messages, newest first, filtered, in cursor pages: a key sees what it sent; compliance and admin "
+         "keys see all", query=MessageListQuery, responses={200: MessageList}, tags=("messages",))
 @require_scope(Scope.READ, Scope.COMPLIANCE_READ)
 def list_messages():
     """Newest first. A key sees the messages it sent; compliance and admin keys see all."""
@@ -156,6 +173,8 @@ def _text_arg(name: str, max_chars: int) -> str | None:
 
 
 @bp.post("/messages/<message_id>/cancel")
+@declare("Cancel every attempt not yet sent (or the scheduled message); who cancelled it is recorded",
+         body=CancelIn, body_required=False, responses={200: CancelOut}, errors=[404, 409], tags=("messages",))
 @require_scope(Scope.SEND)
 def cancel_message(message_id: str):
     """Cancels every attempt not yet sent (or the scheduled message); 409 once it is final."""

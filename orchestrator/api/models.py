@@ -114,10 +114,91 @@ class MessageOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     erased_at: datetime | None = Field(default=None, description="set once the recipient was erased")
-    route: dict[str, Any]
-    decision: Decision
+    send_at: datetime | None = Field(default=None, description="a scheduled message: when it is decided and sent")
+    cancelled: dict[str, Any] | None = Field(default=None, description="{at, by: {key_id, key_name}} once cancelled")
+    route: dict[str, Any] | None = Field(description="null while the message is scheduled")
+    decision: Decision | None = Field(description="null while the message is scheduled")
     attempts: list[Attempt]
     receipts: list[ReceiptEventOut]
+
+
+class MessageSummary(BaseModel):
+    id: str
+    status: str
+    user_id: str
+    category: str
+    urgency: str
+    created_at: datetime
+    updated_at: datetime
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+    policy_version: str | None = None
+    cancelled: dict[str, Any] | None = None
+    metadata: dict[str, Any]
+
+
+class MessageList(BaseModel):
+    model_config = _examples({"messages": [], "next_cursor": None})
+    messages: list[MessageSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
+class MessageListQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    status: str | None = Field(default=None, description="comma-separated message statuses, e.g. scheduled,accepted")
+    category: str | None = None
+    user_id: str | None = None
+    from_: datetime | None = Field(default=None, alias="from", description="created at or after (ISO 8601)")
+    to: datetime | None = Field(default=None, description="created before (ISO 8601)")
+    idempotency_key: str | None = None
+    limit: int | None = Field(default=None, ge=1, description="page size (default and maximum per list)")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page, unchanged")
+
+
+class CancelIn(BaseModel):
+    model_config = _examples({"reason": "the order was refunded"})
+    reason: str = Field(default="", max_length=2000)
+
+
+class CancelOut(BaseModel):
+    id: str
+    status: str
+    previous_status: str
+    cancelled_attempts: list[str]
+    cancelled: dict[str, Any] = Field(description="{at, by: {key_id, key_name}}")
+
+
+class BatchItem(BaseModel):
+    recipient: dict[str, Any] = Field(description="as `recipient` of a single send")
+    variables: dict[str, Any] | None = Field(default=None, description="into `template.variables` (with a template)")
+    metadata: dict[str, Any] | None = Field(default=None, description="merged over the shared metadata")
+
+
+class BatchIn(BaseModel):
+    """Shared fields as in a single send; each item names its recipient (and variables)."""
+
+    model_config = _examples({
+        "category": "security_alert", "urgency": "critical",
+        "content": {"title": "New sign-in", "body": "A new device signed in to your account."},
+        "recipients": [{"recipient": {"user_id": "u-1"}}, {"recipient": {"user_id": "u-2"}}]})
+    category: str
+    urgency: str | None = None
+    content: dict[str, Any] | None = None
+    template: dict[str, Any] | None = Field(default=None, description="{id, version?}; item variables go in")
+    expires_at: datetime | None = None
+    send_at: datetime | None = None
+    metadata: dict[str, Any] | None = None
+    recipients: list[BatchItem] = Field(min_length=1, max_length=1000)
+
+
+class BatchOut(BaseModel):
+    model_config = _examples({"accepted": 1, "refused": 1, "results": [
+        {"index": 0, "id": "01JNQ3W5Z8A5V1M7W2Y3X4Z5A6", "status": "accepted"},
+        {"index": 1, "error": {"code": "invalid_phone", "field": "recipients[1].recipient.phone",
+                               "message": "recipients[1].recipient.phone: not a valid number"}}]})
+    accepted: int
+    refused: int
+    results: list[dict[str, Any]] = Field(description="per item: {index, id, status} or {index, error}")
 
 
 class ExplainOut(BaseModel):
@@ -242,6 +323,66 @@ class EngagementOut(BaseModel):
     id: str
     event: str
     outcome: str
+
+
+# -- templates --------------------------------------------------------------------------------
+class TemplateVersionOut(BaseModel):
+    id: str
+    version: int
+    default_locale: str
+    variables: list[str]
+    channels: dict[str, Any]
+    translations: dict[str, Any] | None = None
+    reply_to: str | None = None
+    author: str | None = None
+    reason: str | None = None
+    created_at: datetime
+
+
+class TemplateOut(BaseModel):
+    id: str
+    latest_version: int
+    created_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    latest: TemplateVersionOut | None = None
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateOut]
+    next_cursor: str | None = None
+
+
+class TemplateVersionList(BaseModel):
+    versions: list[TemplateVersionOut]
+
+
+class TemplatePreviewOut(BaseModel):
+    id: str
+    version: int
+    locale: str
+    variables: list[str]
+    channels: dict[str, dict[str, Any]] = Field(description="per channel, the rendered fields; SMS with "
+                                                             "its encoding and segments")
+
+
+class PageQuery(BaseModel):
+    limit: int | None = Field(default=None, ge=1, le=200)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+
+
+# -- preference center ------------------------------------------------------------------------
+class CategoryPreferences(BaseModel):
+    category: str
+    locked: bool
+    unsubscribable: bool
+    channels: dict[str, Any]
+
+
+class PreferencesOut(BaseModel):
+    user_id: str
+    policy_version: str
+    categories: list[CategoryPreferences]
 
 
 # -- compliance -------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from ..content.schemas import PreviewIn, TemplateCreate, TemplateVersionIn
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..services import templates
+from .declare import declare
+from .models import PageQuery, TemplateList, TemplateOut, TemplatePreviewOut, TemplateVersionList, TemplateVersionOut
 from .requests import parse_body
 
 bp = Blueprint("templates", __name__, url_prefix="/v1")
@@ -33,6 +35,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 @bp.post("/templates")
+@declare("Create a template (version 1): a variant per channel, translations per locale, reply_to",
+         body=TemplateCreate, responses={201: TemplateVersionOut}, errors=[409], tags=("templates",))
 @require_scope(Scope.TEMPLATES_WRITE)
 def create_template():
     st = state()
@@ -43,6 +47,8 @@ def create_template():
 
 
 @bp.post("/templates/<template_id>/versions")
+@declare("Save a new version (earlier ones stay, for pinned sends)", body=TemplateVersionIn,
+         responses={201: TemplateVersionOut}, errors=[404, 409], tags=("templates",))
 @require_scope(Scope.TEMPLATES_WRITE)
 def add_version(template_id: str):
     st = state()
@@ -53,6 +59,8 @@ def add_version(template_id: str):
 
 
 @bp.get("/templates")
+@declare("Templates by id, with their latest version number", query=PageQuery,
+         responses={200: TemplateList}, tags=("templates",))
 @require_scope(*READERS)
 def list_templates():
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
@@ -66,6 +74,7 @@ def list_templates():
 
 
 @bp.get("/templates/<template_id>")
+@declare("A template and its latest version", responses={200: TemplateOut}, errors=[404], tags=("templates",))
 @require_scope(*READERS)
 def get_template(template_id: str):
     with state().db.session() as session:
@@ -77,6 +86,7 @@ def get_template(template_id: str):
 
 
 @bp.get("/templates/<template_id>/versions")
+@declare("Every version of a template", responses={200: TemplateVersionList}, errors=[404], tags=("templates",))
 @require_scope(*READERS)
 def list_versions(template_id: str):
     with state().db.session() as session:
@@ -86,6 +96,7 @@ def list_versions(template_id: str):
 
 
 @bp.get("/templates/<template_id>/versions/<int:version>")
+@declare("One version of a template", responses={200: TemplateVersionOut}, errors=[404], tags=("templates",))
 @require_scope(*READERS)
 def get_version(template_id: str, version: int):
     with state().db.session() as session:
@@ -97,6 +108,8 @@ def get_version(template_id: str, version: int):
 
 
 @bp.post("/templates/<template_id>/preview")
+@declare("Render every channel for a locale and variables; nothing is sent", body=PreviewIn,
+         responses={200: TemplatePreviewOut}, errors=[404], tags=("templates",))
 @require_scope(*READERS)
 def preview(template_id: str):
     """Renders every channel's variant for a locale and variables; nothing is stored or sent."""

@@ -17,6 +17,7 @@ from flask import Blueprint, render_template_string
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
 from ..services import unsubscribe_flow
+from .declare import Media, declare
 
 log = logging.getLogger("orchestrator.unsubscribe")
 
@@ -46,6 +47,9 @@ def _read(token: str) -> tuple[str, str]:
 
 
 @bp.get("/u/<token>")
+@declare("One-click unsubscribe confirmation page (the List-Unsubscribe URL); changes nothing",
+         responses={200: Media("text/html", "a page with an Unsubscribe button")}, errors=[404],
+         tags=("unsubscribe",))
 def confirm_page(token: str):
     _, category = _read(token)
     label = category.replace("_", " ")
@@ -54,6 +58,10 @@ def confirm_page(token: str):
 
 
 @bp.post("/u/<token>")
+@declare("RFC 8058 one-click unsubscribe: the token's category off by email for its user (no API key: the "
+         "encrypted token is the authority)",
+         responses={200: Media("text/html", "unsubscribed"), 409: Media("text/html", "the category is locked")},
+         errors=[404], tags=("unsubscribe",))
 def one_click(token: str):
     st = state()
     user_id, category = _read(token)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from ..api.declare import Auth, declare
+from ..api.models import PreferencesOut
 from ..api.recipients import retry_on_conflict
 from ..api.requests import parse_body
 from ..app_state import state
@@ -38,6 +40,8 @@ def _body(user_id: str, stored) -> dict:
 
 
 @bp.get(PATH)
+@declare("The user's preferences per category and channel; locked categories marked",
+         responses={200: PreferencesOut}, auth=Auth.USER_TOKEN, tags=("in-app client",))
 def get_preferences():
     st = state()
     with st.db.session() as session:
@@ -47,6 +51,9 @@ def get_preferences():
 
 
 @bp.put(PATH)
+@declare("Change the user's preferences: false turns a channel off for a category, true or null on; "
+         "a locked category is 422 preference_locked", body=PreferencesIn, responses={200: PreferencesOut},
+         auth=Auth.USER_TOKEN, tags=("in-app client",))
 def put_preferences():
     st = state()
     with st.db.session() as session:

@@ -1,7 +1,7 @@
 """scheduled sends (send_at) and cancellation (who and when)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03 07:00:00
 """
 import sqlalchemy as sa

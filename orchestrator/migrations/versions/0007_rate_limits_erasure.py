@@ -1,7 +1,7 @@
 """rate limit per API key; erasure time on messages
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-03 07:00:00
 """
 import sqlalchemy as sa

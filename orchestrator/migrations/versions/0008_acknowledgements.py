@@ -2,7 +2,7 @@
 quiet in-app entries (over the in-app cap, no live display)
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-03 07:00:00
 """
 import sqlalchemy as sa

@@ -1,7 +1,7 @@
 """per-category channel preferences on recipients; recipients looked up by phone (inbound SMS)
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-03 07:00:00
 """
 import sqlalchemy as sa

@@ -1,7 +1,7 @@
 """audit chain keyed (key id per entry), uncertain sends on attempts
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0009
 Create Date: 2026-12-03 07:00:00
 
 Audit entries written before this revision carry a plain SHA-256 chain and key_id NULL; the
