@@ -208,8 +208,9 @@ def test_a_new_version_is_used_at_once_in_this_process(client, auth, writer, cre
 
 def test_openapi_documents_the_template_routes_and_schemas(client):
     spec = client.get("/openapi.json").get_json()
-    assert {"/v1/templates", "/v1/templates/{id}", "/v1/templates/{id}/versions",
-            "/v1/templates/{id}/versions/{version}", "/v1/templates/{id}/preview"} <= set(spec["paths"])
+    assert {"/v1/templates", "/v1/templates/{template_id}", "/v1/templates/{template_id}/versions",
+            "/v1/templates/{template_id}/versions/{version}",
+            "/v1/templates/{template_id}/preview"} <= set(spec["paths"])
     schemas = spec["components"]["schemas"]
     assert {"TemplateCreate", "TemplateVersionIn", "PreviewIn", "TemplateRef", "ChannelOverrides"} <= set(schemas)
     assert "template" in schemas["SendRequest"]["properties"]
