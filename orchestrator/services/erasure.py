@@ -7,7 +7,9 @@
   replaced, and the stored decision facts reduced to masked forms (services/stored_facts.py),
   so `GET /v1/messages/{id}/explain` still replays the decision exactly;
 - attempts not yet handed to a worker are cancelled (the claim is a conditional UPDATE on
-  `queued`, so a worker can never send an erased message afterwards);
+  `queued`, so a worker can never send an erased message afterwards), and so are messages
+  still waiting for their `send_at` (the release claims only `scheduled` ones) and the
+  reminder/escalation timers of notices awaiting acknowledgement;
 - an audit entry (`recipient.erase`) records who erased whom, when and how much.
 
 The user id itself stays on the messages and in the audit entry: it is the caller's own
@@ -24,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus
 
-from ..domain.statuses import derive_message_status
-from ..storage.models import Attempt, Device, InAppToken, Message, ReceiptEvent, Recipient
+from ..domain.statuses import ConfirmationStage, MessageStatus, derive_message_status
+from ..storage.models import Attempt, Confirmation, Device, InAppToken, Message, ReceiptEvent, Recipient
 from . import audit
 from .stored_facts import redact_stored
 
@@ -60,6 +62,15 @@ def erase_recipient(session: Session, user_id: str, *, actor: str, now: datetime
         .values(status=AttemptStatus.CANCELLED.value, due_at=None, error_code=ERASED_ERROR_CODE, updated_at=now)
     ).rowcount or 0
     session.execute(update(Attempt).where(Attempt.user_id == user_id).values(address=None))
+    session.execute(
+        update(Message).where(Message.user_id == user_id, Message.status == MessageStatus.SCHEDULED.value)
+        .values(status=MessageStatus.CANCELLED.value, cancelled_at=now, cancelled_by={"reason": ERASED_ERROR_CODE},
+                updated_at=now)
+    )
+    session.execute(update(Confirmation).where(
+        Confirmation.user_id == user_id,
+        Confirmation.stage.in_([ConfirmationStage.AWAITING.value, ConfirmationStage.REMINDED.value]),
+    ).values(due_at=None))
     message_ids = list(session.scalars(select(Message.id).where(Message.user_id == user_id).order_by(Message.id)))
     for start in range(0, len(message_ids), BATCH):
         _redact_messages(session, message_ids[start:start + BATCH], now, statuses=cancelled > 0)
@@ -78,6 +89,6 @@ def _redact_messages(session: Session, ids: list[str], now: datetime, *, statuse
         message.decision_facts = redact_stored(message.decision_facts)
         if message.erased_at is None:
             message.erased_at = now
-        if statuses:
+        if statuses and message.attempts:
             message.status = derive_message_status(message.attempts).value
         message.updated_at = now

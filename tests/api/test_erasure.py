@@ -139,3 +139,32 @@ def test_erasure_needs_the_recipients_scope_and_a_valid_user_id(client, make_key
     for bad in ("a%00b", "x" * 201, "bad%20id"):
         r = client.delete(f"/v1/recipients/{bad}", headers=admin)
         assert r.status_code == 422 and r.get_json()["error"]["field"] == "user_id", bad
+
+
+def test_erasure_cancels_scheduled_messages_and_confirmation_timers(client, make_key, state, clock, drain):
+    """Nothing reaches an erased person later: a message waiting for its send_at is cancelled
+    (the release never decides it), and a legal notice's reminder timer stops."""
+    from datetime import timedelta
+
+    from orchestrator.storage.models import Confirmation
+
+    backend, _, _ = _setup(client, make_key)
+    r = client.post("/v1/messages", headers=backend, json={
+        "recipient": {"user_id": "u-grace"}, "category": "security_alert", "urgency": "critical",
+        "send_at": (clock.now + timedelta(hours=1)).isoformat(), "content": {"title": "Later", "body": BODY}})
+    assert r.status_code == 202 and r.get_json()["status"] == "scheduled", r.get_json()
+    scheduled_id = r.get_json()["id"]
+    notice_id = _send(client, backend, category="legal_notice", body="Our terms change on 1 May")
+    drain()
+    with state.db.session() as s:
+        assert s.get(Confirmation, notice_id).due_at is not None
+    assert client.delete("/v1/recipients/u-grace", headers=backend).status_code == 200
+    clock.advance(hours=2)
+    state.dispatcher.sweep_once()
+    drain()
+    with state.db.session() as s:
+        message = s.get(Message, scheduled_id)
+        assert message.status == "cancelled" and message.attempts == [] and message.content == {}
+        assert s.get(Confirmation, notice_id).due_at is None
+    shown = client.get(f"/v1/messages/{scheduled_id}", headers=backend).get_json()
+    assert shown["status"] == "cancelled" and shown["cancelled"]["by"] == {"reason": "recipient_erased"}
