@@ -107,6 +107,9 @@ def sweep(session: Session, now: datetime, deadline_seconds: int) -> list[str]:
         if row.acknowledged_at is not None or any(a.acknowledged_at for a in message.attempts):
             row.stage, row.due_at = ConfirmationStage.ACKNOWLEDGED, None
             continue
+        if message.cancelled_at is not None:
+            row.due_at = None  # cancelled by its sender: nothing to remind of, nothing to escalate
+            continue
         if row.stage == ConfirmationStage.AWAITING:
             reminder = _reminder(message, now, deadline_seconds)
             if reminder is not None:

@@ -209,3 +209,18 @@ def test_the_page_escapes_the_notice_text(client, auth, user, send, drain, smtp,
     [url] = LINK.findall(email_text(smtp.received[0]))
     page = client.get(url.removeprefix("http://localhost")).get_data(as_text=True)
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_cancelled_notice_is_neither_reminded_nor_escalated(client, auth, user, send, message, clock, smtp,
+                                                               state):
+    user(last_active_at=clock.now.isoformat())
+    sent = send(category="legal_notice", urgency="normal", body="Our terms change on 1 April.")
+    r = client.post(f"/v1/messages/{sent['id']}/cancel", headers=auth)
+    assert r.status_code == 200, r.get_json()
+    for days in (8, 15):  # past the reminder, then past the escalation
+        clock.advance(days=days)
+        state.dispatcher.sweep_once()
+    assert message(sent["id"])["status"] == "cancelled"
+    assert smtp.received == []
+    with state.db.session() as s:
+        assert s.get(Confirmation, sent["id"]).due_at is None
