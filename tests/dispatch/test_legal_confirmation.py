@@ -224,3 +224,16 @@ def test_a_cancelled_notice_is_neither_reminded_nor_escalated(client, auth, user
     assert smtp.received == []
     with state.db.session() as s:
         assert s.get(Confirmation, sent["id"]).due_at is None
+
+
+def test_a_batch_of_notices_gets_a_confirmation_per_recipient(client, auth, user, clock, state):
+    for user_id in ("u-1", "u-2"):
+        user(user_id=user_id, last_active_at=clock.now.isoformat())
+    r = client.post("/v1/messages/batch", headers=auth, json={
+        "category": "legal_notice", "content": {"title": "Terms", "body": "Our terms change on 1 April."},
+        "recipients": [{"recipient": {"user_id": "u-1"}}, {"recipient": {"user_id": "u-2"}}]})
+    assert r.status_code == 202 and r.get_json()["accepted"] == 2, r.get_json()
+    with state.db.session() as s:
+        for result in r.get_json()["results"]:
+            row = s.get(Confirmation, result["id"])
+            assert row is not None and row.stage == "awaiting" and row.due_at is not None
