@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.fakes.fcm_fake import FcmFake
 from tests.fakes.twilio_fake import TwilioFake
 
 SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
@@ -17,6 +20,32 @@ def twilio():
 def app(make_app, twilio):
     return make_app(TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
                     TWILIO_API_BASE_URL=twilio.base_url, PUBLIC_BASE_URL="http://localhost")
+
+
+@pytest.fixture(scope="module")
+def fcm_server():
+    with FcmFake() as server:  # one key pair per module: RSA generation is slow
+        yield server
+
+
+@pytest.fixture
+def fcm(fcm_server):
+    fcm_server.reset()
+    return fcm_server
+
+
+@pytest.fixture
+def fcm_app(make_app, fcm):
+    """FCM pointed at its wire fake (SMS and email stay sandboxed). A module that pushes
+    through it declares `app` as this fixture."""
+    return make_app(FCM_CREDENTIALS_JSON=json.dumps(fcm.service_account_info), FCM_ENDPOINT=fcm.base_url,
+                    FCM_TOKEN_URI=fcm.token_uri)
+
+
+def user_token(client, auth, user_id="u-1"):
+    """Headers for the in-app routes of `user_id`, with a freshly minted token."""
+    token = client.post(f"/v1/recipients/{user_id}/inapp-token", headers=auth).get_json()["token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -4,37 +4,17 @@ of the step right before it, an escalation by the status it watches."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from tests.dispatch.conftest import user_token
 from tests.dispatch.test_timers import attempts
-from tests.fakes.fcm_fake import FcmFake
 
 DEVICE = [{"token": "fcm-device-token-1", "platform": "fcm"}]
 
 
-@pytest.fixture(scope="module")
-def fcm_server():
-    with FcmFake() as server:
-        yield server
-
-
 @pytest.fixture
-def fcm(fcm_server):
-    fcm_server.reset()
-    return fcm_server
-
-
-@pytest.fixture
-def app(make_app, fcm):
-    return make_app(FCM_CREDENTIALS_JSON=json.dumps(fcm.service_account_info), FCM_ENDPOINT=fcm.base_url,
-                    FCM_TOKEN_URI=fcm.token_uri)
-
-
-def user_token(client, auth):
-    token = client.post("/v1/recipients/u-1/inapp-token", headers=auth).get_json()["token"]
-    return {"Authorization": f"Bearer {token}"}
+def app(fcm_app):
+    return fcm_app
 
 
 def statuses(message, message_id):

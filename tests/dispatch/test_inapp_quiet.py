@@ -4,7 +4,8 @@ app. Against the FCM wire fake."""
 
 from __future__ import annotations
 
-from tests.dispatch.test_chain_semantics import DEVICE, app, fcm, fcm_server, statuses, user_token  # noqa: F401
+from tests.dispatch.conftest import user_token
+from tests.dispatch.test_chain_semantics import DEVICE, app, statuses  # noqa: F401
 
 
 def online_user_at_the_cap(client, auth, user, send, drain, clock):

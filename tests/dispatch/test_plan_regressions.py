@@ -5,14 +5,10 @@ from __future__ import annotations
 from orchestrator.dispatch import sweeper as sweeper_mod
 from orchestrator.domain.statuses import ReceiptOutcome
 from orchestrator.storage.models import ReceiptEvent
+from tests.dispatch.conftest import user_token
 from tests.dispatch.test_timers import attempts
 
 DEVICE = [{"token": "fcm-token-abcdef123456", "platform": "fcm"}]
-
-
-def user_token(client, auth):
-    token = client.post("/v1/recipients/u-1/inapp-token", headers=auth).get_json()["token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_read_cancels_both_the_escalation_and_the_fallback_after_it(client, auth, user, send, drain, message,
