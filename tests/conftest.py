@@ -35,6 +35,18 @@ def unavailable(service: str, reason: str) -> None:
     pytest.skip(f"{service} unreachable: {reason}")
 
 
+def require_redis(url: str, *, flush: bool = False) -> str:
+    """`url` when its Redis answers (its database emptied if `flush`); else unavailable()."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2) as client:
+            client.flushdb() if flush else client.ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", str(exc))
+    return url
+
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
