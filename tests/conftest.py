@@ -233,3 +233,23 @@ def drain(state):
         raise AssertionError("attempts kept coming due")
 
     return run
+
+
+# -- provider wire fakes (a test module points its `app` at the ones it uses) -----------------
+TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "twilio-test-token"
+
+
+@pytest.fixture
+def twilio():
+    from tests.fakes.twilio_fake import TwilioFake
+
+    with TwilioFake(TWILIO_SID, TWILIO_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def smtp():
+    from tests.fakes.smtp_fake import SMTPFake
+
+    with SMTPFake() as fake:
+        yield fake

@@ -4,16 +4,10 @@ import json
 
 import pytest
 
+from tests.conftest import TWILIO_SID, TWILIO_TOKEN
 from tests.fakes.fcm_fake import FcmFake
-from tests.fakes.twilio_fake import TwilioFake
 
-SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
-
-
-@pytest.fixture
-def twilio():
-    with TwilioFake(SID, TOKEN) as fake:
-        yield fake
+SID, TOKEN = TWILIO_SID, TWILIO_TOKEN  # the names the dispatch tests import
 
 
 @pytest.fixture
