@@ -36,6 +36,18 @@ def fcm_app(make_app, fcm):
                     FCM_TOKEN_URI=fcm.token_uri)
 
 
+def go_online(client, auth, user, clock, devices) -> None:
+    """Makes u-1 a user with `devices` who is in the app now (active, stream open)."""
+    user(devices=devices, last_active_at=clock.now.isoformat())
+    client.post("/v1/recipients/u-1/presence", headers=auth)
+
+
+def mark_in_app(client, auth, message, message_id, action: str):
+    """Marks the message's in-app item `action` (seen, read...) as u-1's client does; the answer."""
+    item = next(a for a in message(message_id)["attempts"] if a["channel"] == "in_app")
+    return client.post(f"/v1/inbox/{item['id']}/{action}", headers=user_token(client, auth))
+
+
 def user_token(client, auth, user_id="u-1"):
     """Headers for the in-app routes of `user_id`, with a freshly minted token."""
     token = client.post(f"/v1/recipients/{user_id}/inapp-token", headers=auth).get_json()["token"]
