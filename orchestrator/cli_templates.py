@@ -54,6 +54,30 @@ def _api_errors(run):
     raise click.exceptions.Exit(2)
 
 
+def _save_from_file(file: str, reason: str | None, model, save, *, without: tuple[str, ...] = ()) -> None:
+    """FILE (less the keys `without`; --reason, when given, in place of the file's) checked as
+    `model`, stored by `save(database, session, body)`; prints the version stored."""
+    from .services import templates
+
+    data = _load(file, "FILE")
+    for key in without:
+        data.pop(key, None)
+    if reason is not None:
+        data["reason"] = reason
+    database = _database()
+
+    def run():
+        body = model.model_validate(data)
+        with database.session() as session:
+            return templates.version_dict(save(database, session, body))
+
+    _echo_json(_api_errors(run))
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
 @click.group("templates")
 def templates_group() -> None:
     """Message templates (per channel, per locale; every change audited)."""
@@ -67,17 +91,9 @@ def templates_create(file: str, reason: str | None) -> None:
     from .content.schemas import TemplateCreate
     from .services import templates
 
-    data = _load(file, "FILE")
-    if reason is not None:
-        data["reason"] = reason
-    database = _database()
-
-    def run():
-        body = TemplateCreate.model_validate(data)
-        with database.session() as session:
-            return templates.version_dict(templates.create(database, session, body, CLI_ACTOR, datetime.now(UTC)))
-
-    click.echo(json.dumps(_api_errors(run), indent=2, ensure_ascii=False))
+    _save_from_file(file, reason, TemplateCreate,
+                    lambda database, session, body: templates.create(database, session, body, CLI_ACTOR,
+                                                                     datetime.now(UTC)))
 
 
 @templates_group.command("version")
@@ -89,19 +105,10 @@ def templates_version(template_id: str, file: str, reason: str | None) -> None:
     from .content.schemas import TemplateVersionIn
     from .services import templates
 
-    data = _load(file, "FILE")
-    data.pop("id", None)
-    if reason is not None:
-        data["reason"] = reason
-    database = _database()
-
-    def run():
-        body = TemplateVersionIn.model_validate(data)
-        with database.session() as session:
-            row = templates.add_version(database, session, template_id, body, CLI_ACTOR, datetime.now(UTC))
-            return templates.version_dict(row)
-
-    click.echo(json.dumps(_api_errors(run), indent=2, ensure_ascii=False))
+    _save_from_file(file, reason, TemplateVersionIn,
+                    lambda database, session, body: templates.add_version(database, session, template_id, body,
+                                                                          CLI_ACTOR, datetime.now(UTC)),
+                    without=("id",))
 
 
 @templates_group.command("list")
@@ -134,7 +141,7 @@ def templates_show(template_id: str, version: int | None) -> None:
         found = templates.get_version_row(session, template_id, version or row.latest_version)
         if found is None:
             raise click.ClickException(f"template '{template_id}' has no version {version}")
-        click.echo(json.dumps(templates.version_dict(found), indent=2, ensure_ascii=False))
+        _echo_json(templates.version_dict(found))
 
 
 @templates_group.command("preview")
@@ -164,4 +171,4 @@ def templates_preview(template_id: str, variables_json: str, locale: str | None,
         return {"id": compiled.template_id, "version": compiled.version, "locale": rendered.locale,
                 "channels": rendered.channels}
 
-    click.echo(json.dumps(_api_errors(run), indent=2, ensure_ascii=False))
+    _echo_json(_api_errors(run))

@@ -35,6 +35,18 @@ def unavailable(service: str, reason: str) -> None:
     pytest.skip(f"{service} unreachable: {reason}")
 
 
+def require_redis(url: str, *, flush: bool = False) -> str:
+    """`url` when its Redis answers (its database emptied if `flush`); else unavailable()."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2) as client:
+            client.flushdb() if flush else client.ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", str(exc))
+    return url
+
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -221,3 +233,23 @@ def drain(state):
         raise AssertionError("attempts kept coming due")
 
     return run
+
+
+# -- provider wire fakes (a test module points its `app` at the ones it uses) -----------------
+TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "twilio-test-token"
+
+
+@pytest.fixture
+def twilio():
+    from tests.fakes.twilio_fake import TwilioFake
+
+    with TwilioFake(TWILIO_SID, TWILIO_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def smtp():
+    from tests.fakes.smtp_fake import SMTPFake
+
+    with SMTPFake() as fake:
+        yield fake

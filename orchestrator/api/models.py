@@ -9,11 +9,12 @@ against its model by tests/api/test_openapi.py."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from ..schemas import MessageAccepted, Route, RouteStep  # noqa: F401  (re-exported for declarations)
+from ..services.erasure import ErasureResult
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -251,18 +252,13 @@ class RecipientOut(BaseModel):
     last_heartbeat_at: datetime | None = None
 
 
-class ErasureOut(BaseModel):
-    model_config = _examples({"user_id": "u-1", "erased": True, "profile_deleted": True, "devices_deleted": 2,
-                              "inapp_tokens_deleted": 1, "messages_redacted": 14, "attempts_cancelled": 0,
-                              "audit_entry_id": 42})
-    user_id: str
-    erased: bool
-    profile_deleted: bool
-    devices_deleted: int
-    inapp_tokens_deleted: int
-    messages_redacted: int
-    attempts_cancelled: int
-    audit_entry_id: int
+# The fields are the service's result's (services/erasure.py ErasureResult), listed once there.
+ErasureOut = create_model(
+    "ErasureOut", __module__=__name__,
+    __config__=_examples({"user_id": "u-1", "erased": True, "profile_deleted": True, "devices_deleted": 2,
+                          "inapp_tokens_deleted": 1, "messages_redacted": 14, "attempts_cancelled": 0,
+                          "audit_entry_id": 42}),
+    **{name: (hint, ...) for name, hint in get_type_hints(ErasureResult).items()})
 
 
 class PresenceOut(BaseModel):

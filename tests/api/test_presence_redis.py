@@ -3,24 +3,19 @@ instance is seen by another; a closed stream stops counting."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 
 from orchestrator.app_state import EXTENSION_KEY
-from tests.conftest import unavailable
+from tests.conftest import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 @pytest.fixture
 def redis_env():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError as exc:
-        unavailable("Redis", str(exc))
-    return {"REDIS_URL": REDIS_URL}
+    return {"REDIS_URL": require_redis(REDIS_URL)}
 
 
 @pytest.fixture

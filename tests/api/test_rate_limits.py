@@ -5,7 +5,6 @@ CLI); in memory by default, shared through Redis across API processes."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +12,7 @@ from sqlalchemy import select
 
 from orchestrator.cli import main
 from orchestrator.storage.models import ApiKey, AuditEntry
-from tests.conftest import unavailable
+from tests.conftest import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
@@ -154,14 +153,7 @@ def test_cli_creates_and_sets_a_key_budget(make_app, settings_env):
 
 @pytest.fixture
 def redis_env():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError as exc:
-        unavailable("Redis", str(exc))
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    return {"REDIS_URL": REDIS_URL}
+    return {"REDIS_URL": require_redis(REDIS_URL, flush=True)}
 
 
 @pytest.mark.redis

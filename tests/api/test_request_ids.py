@@ -4,19 +4,16 @@ the access line and the HTTP metric name the route template, never the raw path.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import time
-from contextlib import contextmanager
 
 import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from orchestrator.logs import JsonFormatter
 from orchestrator.metrics import REGISTRY
 from tests.live_server import running
+from tests.logcapture import captured_logs
 
 HEADER = "X-Request-Id"
 ULID_CHARS = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -24,25 +21,6 @@ ULID_CHARS = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 def generated(value: str) -> bool:
     return len(value) == 26 and set(value) <= ULID_CHARS
-
-
-@contextmanager
-def captured_logs():
-    """Every line the service logs, as the JSON the process would write."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("orchestrator")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    lines: list[dict] = []
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
-        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
 @pytest.mark.parametrize("sent,kept", [
@@ -87,7 +65,7 @@ def test_the_request_and_its_delivery_log_with_the_id(make_app):
         with st.db.session() as session:
             _, key = create_api_key(session, "t", ["send", "read", "recipients"])
         auth = {"Authorization": f"Bearer {key}"}
-        with captured_logs() as lines, httpx.Client(base_url=base, timeout=10) as http:
+        with captured_logs() as logs, httpx.Client(base_url=base, timeout=10) as http:
             assert http.put("/v1/recipients/grace@example.org", headers=auth,
                             json={"email": "grace@example.org"}).status_code in (200, 201)
             r = http.post("/v1/messages", headers={**auth, HEADER: "req-ops-1"}, json={
@@ -103,6 +81,7 @@ def test_the_request_and_its_delivery_log_with_the_id(make_app):
             time.sleep(0.2)
             stream = http.get("/v1/inbox/stream", headers={HEADER: "req-stream-1"})  # no token: 401
         assert stream.status_code == 401 and stream.headers[HEADER] == "req-stream-1"
+    lines = logs.lines
     mine = [e for e in lines if e.get("request_id") == "req-ops-1"]
     accepted = [e for e in mine if e["msg"] == "message accepted"]
     assert accepted and accepted[0]["message_id"] == message_id, lines

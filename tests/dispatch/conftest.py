@@ -1,22 +1,57 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.fakes.twilio_fake import TwilioFake
+from tests.conftest import TWILIO_SID, TWILIO_TOKEN
+from tests.fakes.fcm_fake import FcmFake
 
-SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
-
-
-@pytest.fixture
-def twilio():
-    with TwilioFake(SID, TOKEN) as fake:
-        yield fake
+SID, TOKEN = TWILIO_SID, TWILIO_TOKEN  # the names the dispatch tests import
 
 
 @pytest.fixture
 def app(make_app, twilio):
     return make_app(TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
                     TWILIO_API_BASE_URL=twilio.base_url, PUBLIC_BASE_URL="http://localhost")
+
+
+@pytest.fixture(scope="module")
+def fcm_server():
+    with FcmFake() as server:  # one key pair per module: RSA generation is slow
+        yield server
+
+
+@pytest.fixture
+def fcm(fcm_server):
+    fcm_server.reset()
+    return fcm_server
+
+
+@pytest.fixture
+def fcm_app(make_app, fcm):
+    """FCM pointed at its wire fake (SMS and email stay sandboxed). A module that pushes
+    through it declares `app` as this fixture."""
+    return make_app(FCM_CREDENTIALS_JSON=json.dumps(fcm.service_account_info), FCM_ENDPOINT=fcm.base_url,
+                    FCM_TOKEN_URI=fcm.token_uri)
+
+
+def go_online(client, auth, user, clock, devices) -> None:
+    """Makes u-1 a user with `devices` who is in the app now (active, stream open)."""
+    user(devices=devices, last_active_at=clock.now.isoformat())
+    client.post("/v1/recipients/u-1/presence", headers=auth)
+
+
+def mark_in_app(client, auth, message, message_id, action: str):
+    """Marks the message's in-app item `action` (seen, read...) as u-1's client does; the answer."""
+    item = next(a for a in message(message_id)["attempts"] if a["channel"] == "in_app")
+    return client.post(f"/v1/inbox/{item['id']}/{action}", headers=user_token(client, auth))
+
+
+def user_token(client, auth, user_id="u-1"):
+    """Headers for the in-app routes of `user_id`, with a freshly minted token."""
+    token = client.post(f"/v1/recipients/{user_id}/inapp-token", headers=auth).get_json()["token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

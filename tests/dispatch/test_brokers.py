@@ -20,9 +20,8 @@ from orchestrator.auth import create_api_key
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus
 from tests.conftest import truncated_pg_url, unavailable
-from tests.fakes.twilio_fake import TwilioFake
+from tests.dispatch.conftest import SID, TOKEN
 
-SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
 PHONE = "+447400123456"
 N_MESSAGES = 20
 
@@ -46,12 +45,6 @@ def database_url(pg_schema_url):
     """PostgreSQL only (overrides the sqlite/postgres parametrization of tests.conftest):
     a shared broker means several processes, which is what PostgreSQL is for."""
     return truncated_pg_url(pg_schema_url)
-
-
-@pytest.fixture
-def twilio():
-    with TwilioFake(SID, TOKEN) as fake:
-        yield fake
 
 
 def stale_producer_pool(celery_app) -> str | None:

@@ -18,6 +18,17 @@ def cancel(client, headers, message_id, **body):
     return client.post(f"/v1/messages/{message_id}/cancel", headers=headers, json=body or None)
 
 
+def cancel_while_sending(client, auth, state, twilio, attempt_id, message_id):
+    """Cancels the message once a worker's send of `attempt_id` has reached Twilio; the
+    cancel's answer, after the worker is done."""
+    worker = threading.Thread(target=state.dispatcher.deliver, args=(attempt_id,))
+    worker.start()
+    _wait(lambda: twilio.requests)
+    r = cancel(client, auth, message_id)
+    worker.join(30)
+    return r
+
+
 def statuses(state, message_id) -> dict[str, str]:
     with state.db.session() as s:
         return dict(s.execute(select(Attempt.channel, Attempt.status).where(Attempt.message_id == message_id)).all())
@@ -74,11 +85,7 @@ def test_a_send_in_flight_is_not_cancelled(client, auth, user, send, message, tw
     sent = send()
     twilio.hang_next(1.5)
     sms_id = due()[0]
-    worker = threading.Thread(target=state.dispatcher.deliver, args=(sms_id,))
-    worker.start()
-    _wait(lambda: twilio.requests)
-    r = cancel(client, auth, sent["id"])
-    worker.join(30)
+    r = cancel_while_sending(client, auth, state, twilio, sms_id, sent["id"])
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["cancelled_attempts"] != [sms_id]
     assert statuses(state, sent["id"]) == {"sms": "sent", "email": "cancelled"}
@@ -94,11 +101,7 @@ def test_a_retry_after_cancel_is_not_sent(client, auth, user, send, twilio, stat
     for _ in range(3):
         twilio.fail_next(status=503)
     sms_id = due()[0]
-    worker = threading.Thread(target=state.dispatcher.deliver, args=(sms_id,))
-    worker.start()
-    _wait(lambda: twilio.requests)
-    r = cancel(client, auth, sent["id"])
-    worker.join(30)
+    r = cancel_while_sending(client, auth, state, twilio, sms_id, sent["id"])
     assert r.status_code == 200
     assert statuses(state, sent["id"]) == {"sms": "cancelled", "email": "cancelled"}
     assert twilio.messages == {}

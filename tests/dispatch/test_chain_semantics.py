@@ -4,37 +4,16 @@ of the step right before it, an escalation by the status it watches."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.dispatch.test_timers import attempts
-from tests.fakes.fcm_fake import FcmFake
+from tests.dispatch.conftest import go_online, mark_in_app
 
 DEVICE = [{"token": "fcm-device-token-1", "platform": "fcm"}]
 
 
-@pytest.fixture(scope="module")
-def fcm_server():
-    with FcmFake() as server:
-        yield server
-
-
 @pytest.fixture
-def fcm(fcm_server):
-    fcm_server.reset()
-    return fcm_server
-
-
-@pytest.fixture
-def app(make_app, fcm):
-    return make_app(FCM_CREDENTIALS_JSON=json.dumps(fcm.service_account_info), FCM_ENDPOINT=fcm.base_url,
-                    FCM_TOKEN_URI=fcm.token_uri)
-
-
-def user_token(client, auth):
-    token = client.post("/v1/recipients/u-1/inapp-token", headers=auth).get_json()["token"]
-    return {"Authorization": f"Bearer {token}"}
+def app(fcm_app):
+    return fcm_app
 
 
 def statuses(message, message_id):
@@ -42,15 +21,13 @@ def statuses(message, message_id):
 
 
 def social_in_app_delivered(client, auth, user, send, drain, message, clock):
-    user(devices=DEVICE, last_active_at=clock.now.isoformat())
-    client.post("/v1/recipients/u-1/presence", headers=auth)  # the user's stream is open
+    go_online(client, auth, user, clock, DEVICE)  # the user's stream is open
     sent = send(category="social", urgency="normal", body="Bob: are you coming?")
     assert [(s["channel"], s["mode"]) for s in sent["route"]["steps"]] == [
         ("in_app", "first"), ("push", "escalate"), ("email", "fallback")]
     drain()
-    item = attempts(message, sent["id"], "in_app")[0]
     # Shown on the user's stream (seen): delivered, but not read.
-    assert client.post(f"/v1/inbox/{item['id']}/seen", headers=user_token(client, auth)).status_code == 200
+    assert mark_in_app(client, auth, message, sent["id"], "seen").status_code == 200
     drain()
     assert statuses(message, sent["id"]) == {"in_app": "delivered", "push": "queued", "email": "queued"}
     assert message(sent["id"])["status"] == "delivered"  # delivery is known; the chain goes on
@@ -94,8 +71,7 @@ def test_the_sweeper_keeps_the_fallback_waiting_past_its_window_while_the_escala
 def test_reading_in_app_cancels_the_escalation_and_so_the_fallback_after_it(client, auth, user, send, drain,
                                                                            message, clock, fcm):
     sent = social_in_app_delivered(client, auth, user, send, drain, message, clock)
-    item = attempts(message, sent["id"], "in_app")[0]
-    client.post(f"/v1/inbox/{item['id']}/read", headers=user_token(client, auth))
+    mark_in_app(client, auth, message, sent["id"], "read")
     assert statuses(message, sent["id"]) == {"in_app": "delivered", "push": "cancelled", "email": "cancelled"}
     assert message(sent["id"])["status"] == "read"
     clock.advance(minutes=30)
@@ -106,12 +82,10 @@ def test_reading_in_app_cancels_the_escalation_and_so_the_fallback_after_it(clie
 def test_a_fallback_chain_cascades_when_the_first_step_delivers(client, auth, user, send, drain, message, clock,
                                                                fcm):
     """Plain fallbacks (in-app, push, email): the first success settles every later step."""
-    user(devices=DEVICE, last_active_at=clock.now.isoformat())
-    client.post("/v1/recipients/u-1/presence", headers=auth)
+    go_online(client, auth, user, clock, DEVICE)
     sent = send(category="reminder", urgency="normal", body="Dentist at 3pm")
     assert [s["mode"] for s in sent["route"]["steps"]] == ["first", "fallback", "fallback"]
     drain()
-    item = attempts(message, sent["id"], "in_app")[0]
-    client.post(f"/v1/inbox/{item['id']}/seen", headers=user_token(client, auth))
+    mark_in_app(client, auth, message, sent["id"], "seen")
     assert statuses(message, sent["id"]) == {"in_app": "delivered", "push": "cancelled", "email": "cancelled"}
     assert message(sent["id"])["status"] == "delivered"

@@ -15,7 +15,7 @@ from orchestrator.storage.models import Recipient
 from providers.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.fakes.event_signers import sendgrid_public_key_b64, sendgrid_sign
 from tests.fakes.event_signers import sns_signed as sign_sns
-from tests.fakes.smtp_fake import SMTPFake, shared_ca
+from tests.fakes.smtp_fake import shared_ca
 
 TOPIC = "arn:aws:sns:test-region:123456789012:ses-events"
 OTHER_TOPIC = "arn:aws:sns:test-region:999999999999:not-ours"
@@ -67,12 +67,6 @@ def fetcher(sns_signer):
 @pytest.fixture
 def confirmer():
     return Recorder()
-
-
-@pytest.fixture
-def smtp():
-    with SMTPFake() as fake:
-        yield fake
 
 
 @pytest.fixture

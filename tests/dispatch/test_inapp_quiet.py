@@ -4,12 +4,12 @@ app. Against the FCM wire fake."""
 
 from __future__ import annotations
 
-from tests.dispatch.test_chain_semantics import DEVICE, app, fcm, fcm_server, statuses, user_token  # noqa: F401
+from tests.dispatch.conftest import go_online, user_token
+from tests.dispatch.test_chain_semantics import DEVICE, app, statuses  # noqa: F401
 
 
 def online_user_at_the_cap(client, auth, user, send, drain, clock):
-    user(devices=DEVICE, last_active_at=clock.now.isoformat())
-    client.post("/v1/recipients/u-1/presence", headers=auth)
+    go_online(client, auth, user, clock, DEVICE)
     for n in range(3):  # the default policy's daily cap
         sent = send(category="reminder", urgency="normal", body=f"Reminder {n}")
         assert sent["route"]["steps"][0]["quiet"] is False

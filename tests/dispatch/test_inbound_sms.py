@@ -3,14 +3,13 @@ recipient with the sender's number; signature checked before anything else."""
 
 from __future__ import annotations
 
-import io
 import logging
 
 import pytest
 
-from orchestrator.logs import JsonFormatter
 from orchestrator.storage.models import Recipient
 from tests.fakes.twilio_fake import SIGNATURE_HEADER, sign
+from tests.logcapture import captured_logs
 
 from .conftest import TOKEN
 
@@ -99,18 +98,8 @@ def test_json_body_is_415(client):
 
 def test_the_phone_is_never_logged_in_clear(client, user):
     user("u-1")
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("orchestrator")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
+    with captured_logs({"orchestrator": logging.DEBUG}) as logs:
         inbound(client, "STOP")
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
-    text = stream.getvalue()
+    text = logs.text
     assert "twilio inbound message" in text and '"event": "opt_out"' in text
     assert "7400123456" not in text and PHONE not in text

@@ -11,16 +11,9 @@ import re
 import pytest
 
 from orchestrator.storage.models import Confirmation
-from tests.fakes.smtp_fake import SMTPFake
 
 SENDER = "Orchestrator <app@mail.example.org>"
 LINK = re.compile(r"http://localhost/ack/[A-Za-z0-9_.\-]+")
-
-
-@pytest.fixture
-def smtp():
-    with SMTPFake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
 from orchestrator.logs import JsonFormatter
+from tests.logcapture import captured_logs
 
 PHONE, EMAIL, BODY = "+447400123456", "ada@example.com", "Your secret code is 918273"
 
 
 def test_pipeline_logs_are_json_with_ids_and_no_personal_data(client, user, send, drain, twilio, state):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    watched = [logging.getLogger("orchestrator"), logging.getLogger("twilio"), logging.getLogger("celery")]
-    old_levels = [lg.level for lg in watched]
-    for lg in watched:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG if lg.name == "orchestrator" else logging.INFO)
-    try:
+    with captured_logs({"orchestrator": logging.DEBUG, "twilio": logging.INFO, "celery": logging.INFO}) as logs:
         user(phone=PHONE, email=EMAIL)
         twilio.fail_next(503)  # a retry and a warning get logged too
         sent = send(body=BODY)
         drain()
         cb = twilio.status_callback_for(next(iter(twilio.messages)), "delivered")
         client.post("/webhooks/twilio", data=cb.form, headers=cb.headers)
-    finally:
-        for lg, level in zip(watched, old_levels, strict=True):
-            lg.removeHandler(handler)
-            lg.setLevel(level)
-    text = stream.getvalue()
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    text, lines = logs.text, logs.lines
     assert any(entry.get("message_id") == sent["id"] for entry in lines), text
     for secret in (PHONE, PHONE[1:], "7400123456", EMAIL, BODY):
         assert secret not in text
@@ -42,16 +29,8 @@ USER = "grace.hopper@example.org"
 
 
 def test_requests_for_an_email_like_user_id_leave_no_trace_of_it_in_the_logs(client, make_key, state, drain):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    watched = [logging.getLogger(), logging.getLogger("orchestrator"), logging.getLogger("werkzeug")]
-    old_levels = [lg.level for lg in watched]
-    for lg in watched:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    auth = make_key(["admin"])
-    try:
+    with captured_logs(dict.fromkeys(("", "orchestrator", "werkzeug"), logging.DEBUG)) as logs:
+        auth = make_key(["admin"])
         assert client.put(f"/v1/recipients/{USER}", headers=auth,
                           json={"email": USER, "phone": PHONE}).status_code in (200, 201)
         client.get(f"/v1/recipients/{USER}", headers=auth)
@@ -63,11 +42,7 @@ def test_requests_for_an_email_like_user_id_leave_no_trace_of_it_in_the_logs(cli
         drain()
         client.get(f"/v1/audit?subject=recipient:{USER}", headers=auth)
         client.get(f"/v1/nope/{USER}", headers=auth)
-    finally:
-        for lg, level in zip(watched, old_levels, strict=True):
-            lg.removeHandler(handler)
-            lg.setLevel(level)
-    text = stream.getvalue()
+    text = logs.text
     for secret in (USER, "grace.hopper", "grace.hopper%40example.org", PHONE):
         assert secret not in text
 

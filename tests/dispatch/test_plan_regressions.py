@@ -5,25 +5,19 @@ from __future__ import annotations
 from orchestrator.dispatch import sweeper as sweeper_mod
 from orchestrator.domain.statuses import ReceiptOutcome
 from orchestrator.storage.models import ReceiptEvent
+from tests.dispatch.conftest import go_online, mark_in_app
 from tests.dispatch.test_timers import attempts
 
 DEVICE = [{"token": "fcm-token-abcdef123456", "platform": "fcm"}]
 
 
-def user_token(client, auth):
-    token = client.post("/v1/recipients/u-1/inapp-token", headers=auth).get_json()["token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_a_read_cancels_both_the_escalation_and_the_fallback_after_it(client, auth, user, send, drain, message,
                                                                      clock):
-    user(devices=DEVICE, last_active_at=clock.now.isoformat())
-    client.post("/v1/recipients/u-1/presence", headers=auth)
+    go_online(client, auth, user, clock, DEVICE)
     sent = send(category="social", urgency="normal", body="Bob: hi")
     assert [s["mode"] for s in sent["route"]["steps"]] == ["first", "escalate", "fallback"]
     drain()
-    item = attempts(message, sent["id"], "in_app")[0]
-    client.post(f"/v1/inbox/{item['id']}/read", headers=user_token(client, auth))
+    mark_in_app(client, auth, message, sent["id"], "read")
     clock.advance(minutes=30)
     drain()
     msg = message(sent["id"])
@@ -33,14 +27,12 @@ def test_a_read_cancels_both_the_escalation_and_the_fallback_after_it(client, au
 
 
 def test_a_seen_in_app_item_cancels_every_later_fallback(client, auth, user, send, drain, message, clock):
-    user(devices=DEVICE, last_active_at=clock.now.isoformat())
-    client.post("/v1/recipients/u-1/presence", headers=auth)
+    go_online(client, auth, user, clock, DEVICE)
     sent = send(category="onboarding", urgency="normal", body="Take the tour")
     assert [s["mode"] for s in sent["route"]["steps"]][1:] and all(
         s["mode"] == "fallback" for s in sent["route"]["steps"][1:])
     drain()
-    item = attempts(message, sent["id"], "in_app")[0]
-    client.post(f"/v1/inbox/{item['id']}/seen", headers=user_token(client, auth))
+    mark_in_app(client, auth, message, sent["id"], "seen")
     drain()
     later = [a["status"] for a in message(sent["id"])["attempts"] if a["channel"] != "in_app"]
     assert later and set(later) == {"cancelled"}

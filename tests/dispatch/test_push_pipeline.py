@@ -4,29 +4,12 @@ policy stops choosing it."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.fakes.fcm_fake import FcmFake
-
-
-@pytest.fixture(scope="module")
-def fcm_server():
-    with FcmFake() as server:  # one key pair per module: RSA generation is slow
-        yield server
-
 
 @pytest.fixture
-def fcm(fcm_server):
-    fcm_server.reset()
-    return fcm_server
-
-
-@pytest.fixture
-def app(make_app, fcm):
-    return make_app(FCM_CREDENTIALS_JSON=json.dumps(fcm.service_account_info), FCM_ENDPOINT=fcm.base_url,
-                    FCM_TOKEN_URI=fcm.token_uri)
+def app(fcm_app):
+    return fcm_app
 
 
 def push_attempts(message, message_id):

@@ -28,6 +28,11 @@ def uncertain_count(channel: str, resolution: str) -> float:
                                              {"channel": channel, "resolution": resolution}) or 0.0
 
 
+def sms_of(message, sent: dict) -> dict:
+    """The SMS attempt of an accepted message, as GET /v1/messages/{id} shows it."""
+    return by_channel(message(sent["id"]), "sms")[0]
+
+
 def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None:
     """What a worker killed mid-send leaves behind: its claim committed; maybe its request
     reached the provider (sent with the real provider client); no outcome recorded."""
@@ -45,7 +50,7 @@ def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None
 
 def test_the_claim_records_that_the_send_started(user, send, message, state, clock):
     user()
-    sms_id = by_channel(message(send()["id"]), "sms")[0]["id"]
+    sms_id = sms_of(message, send())["id"]
     with state.db.session() as s:
         assert claim(s, sms_id, clock.now, 60, "w")
     with state.db.session() as s:
@@ -56,7 +61,7 @@ def test_the_claim_records_that_the_send_started(user, send, message, state, clo
 def test_twilio_holds_the_message_so_it_is_recorded_not_sent_again(user, send, message, state, clock, twilio):
     user()
     sent = send(body="Your code is 424242")
-    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    sms_id = sms_of(message, sent)["id"]
     before = uncertain_count("sms", "reconciled")
     die_mid_send(state, clock, sms_id, reach_provider=True)
     [sid] = twilio.messages
@@ -66,7 +71,7 @@ def test_twilio_holds_the_message_so_it_is_recorded_not_sent_again(user, send, m
     assert list(twilio.messages) == [sid], "not sent a second time"
     listing = [r for r in twilio.requests if r.method == "GET"]
     assert listing and "To=%2B447400123456" in listing[-1].path
-    sms = by_channel(message(sent["id"]), "sms")[0]
+    sms = sms_of(message, sent)
     assert sms["status"] == "sent" and sms["provider_message_id"] == sid
     assert sms["uncertain"] == {"at": sms["uncertain"]["at"], "count": 1, "resolution": "reconciled"}
     assert uncertain_count("sms", "reconciled") == before + 1
@@ -79,12 +84,12 @@ def test_twilio_holds_the_message_so_it_is_recorded_not_sent_again(user, send, m
 def test_twilio_never_got_it_so_it_is_sent_once(user, send, message, state, clock, twilio):
     user()
     sent = send(body="Your code is 777777")
-    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    sms_id = sms_of(message, sent)["id"]
     before = uncertain_count("sms", "not_sent")
     die_mid_send(state, clock, sms_id, reach_provider=False)
     assert state.dispatcher.deliver(sms_id) == "sent"
     assert len(twilio.messages) == 1
-    sms = by_channel(message(sent["id"]), "sms")[0]
+    sms = sms_of(message, sent)
     assert sms["uncertain"]["resolution"] == "not_sent" and sms["tries"] == 2
     assert uncertain_count("sms", "not_sent") == before + 1
 
@@ -96,18 +101,18 @@ def test_an_identical_text_sent_by_another_attempt_is_not_taken_for_ours(user, s
     drain()
     assert len(twilio.messages) == 1  # the first message's, recorded on its attempt
     second = send(body="Your order shipped")
-    sms_id = by_channel(message(second["id"]), "sms")[0]["id"]
+    sms_id = sms_of(message, second)["id"]
     die_mid_send(state, clock, sms_id, reach_provider=False)
     assert state.dispatcher.deliver(sms_id) == "sent"
     assert len(twilio.messages) == 2
-    sids = {by_channel(message(m["id"]), "sms")[0]["provider_message_id"] for m in (first, second)}
+    sids = {sms_of(message, m)["provider_message_id"] for m in (first, second)}
     assert sids == set(twilio.messages)
 
 
 def test_twilio_unreachable_while_reconciling_asks_again_later(user, send, message, state, clock, twilio):
     user()
     sent = send(body="Your code is 313131")
-    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    sms_id = sms_of(message, sent)["id"]
     die_mid_send(state, clock, sms_id, reach_provider=True)
     twilio.fail_next(503)
     assert state.dispatcher.deliver(sms_id) == "retry_later"
@@ -118,7 +123,7 @@ def test_twilio_unreachable_while_reconciling_asks_again_later(user, send, messa
     clock.advance(seconds=31)
     assert state.dispatcher.deliver(sms_id) == "sent"
     assert len(twilio.messages) == 1
-    assert by_channel(message(sent["id"]), "sms")[0]["uncertain"]["resolution"] == "reconciled"
+    assert sms_of(message, sent)["uncertain"]["resolution"] == "reconciled"
 
 
 @pytest.fixture
@@ -286,11 +291,11 @@ def test_twilio_refusing_the_listing_leaves_it_to_the_policy(user, send, message
     ever: the policy decides (OTP: resend, visible and counted)."""
     user()
     sent = send(body="Your code is 565656")
-    sms_id = by_channel(message(sent["id"]), "sms")[0]["id"]
+    sms_id = sms_of(message, sent)["id"]
     die_mid_send(state, clock, sms_id, reach_provider=True)
     twilio.fail_next(403, 20003)
     assert state.dispatcher.deliver(sms_id) == "sent"
-    sms = by_channel(message(sent["id"]), "sms")[0]
+    sms = sms_of(message, sent)
     assert sms["uncertain"]["resolution"] == "resent" and len(twilio.messages) == 2
     with state.db.session() as s:
         assert s.get(Attempt, sms_id).send_count == 2  # the duplicate is visible

@@ -10,16 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from orchestrator.storage.models import Recipient
-from tests.fakes.smtp_fake import SMTPFake
 
 BASE = "https://notify.example.com"
 USER = "u-unsub-7f3a"
-
-
-@pytest.fixture
-def smtp():
-    with SMTPFake() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ stream (streams never poll the database, so nothing else could bring it there)."
 
 from __future__ import annotations
 
-import socket
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus, Channel
-from tests.conftest import unavailable
+from tests.conftest import require_redis
 from tests.inapp.conftest import key_for
 from tests.inapp.sse import SSE
 from tests.live_server import serving
@@ -28,14 +27,7 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def redis_url():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).flushdb()
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable Redis here
-        unavailable("Redis", str(exc))
-    return REDIS_URL
+    return require_redis(REDIS_URL, flush=True)
 
 
 def test_a_stream_on_one_server_receives_what_another_server_delivered(make_app, redis_url):

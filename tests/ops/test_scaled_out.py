@@ -14,17 +14,13 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import unavailable
 from tests.fakes.twilio_fake import TwilioFake
 from tests.ops.processes import (
-    BROKER_URL,
     SHARED_REDIS_URL,
-    PgSchema,
     base_env,
     create_key,
     free_port,
     metric_total,
-    purge_broker,
     start,
     wait_for,
     wait_http,
@@ -37,30 +33,9 @@ N_MESSAGES = 12
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
-@pytest.fixture
-def schema():
-    try:
-        pg = PgSchema()
-    except Exception as exc:  # noqa: BLE001
-        unavailable("PostgreSQL", str(exc).splitlines()[0])
-    yield pg
-    pg.drop()
-
-
-@pytest.fixture
-def redis_dbs():
-    import redis
-
-    try:
-        for url in (BROKER_URL, SHARED_REDIS_URL):
-            purge_broker(url)
-    except redis.RedisError as exc:
-        unavailable("Redis", str(exc))
-
-
-def test_scaled_out_metrics_logs_and_shutdown(tmp_path, schema, redis_dbs):
+def test_scaled_out_metrics_logs_and_shutdown(tmp_path, schema, broker):
     with TwilioFake(SID, TOKEN) as twilio:
-        env = base_env(tmp_path, DATABASE_URL=schema.url, CELERY_BROKER_URL=BROKER_URL, REDIS_URL=SHARED_REDIS_URL,
+        env = base_env(tmp_path, DATABASE_URL=schema.url, CELERY_BROKER_URL=broker, REDIS_URL=SHARED_REDIS_URL,
                        TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
                        TWILIO_API_BASE_URL=twilio.base_url)
         api_port, worker_ports, scheduler_port = free_port(), [free_port(), free_port()], free_port()

@@ -9,15 +9,12 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import unavailable
 from tests.fakes.twilio_fake import TwilioFake
 from tests.ops.processes import (
     BROKER_URL,
-    PgSchema,
     base_env,
     create_key,
     free_port,
-    purge_broker,
     start,
     wait_for,
     wait_http,
@@ -27,27 +24,6 @@ SID, TOKEN = "AC" + "4" * 32, "ops-signal-token"
 PHONE = "+447400123456"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def schema():
-    try:
-        pg = PgSchema()
-    except Exception as exc:  # noqa: BLE001
-        unavailable("PostgreSQL", str(exc).splitlines()[0])
-    yield pg
-    pg.drop()
-
-
-@pytest.fixture
-def broker():
-    import redis
-
-    try:
-        purge_broker(BROKER_URL)
-    except redis.RedisError as exc:
-        unavailable("Redis", str(exc))
-    return BROKER_URL
 
 
 def send_otp(base: str, auth: dict, user_id: str, n: int = 1) -> list[str]:
