@@ -109,11 +109,14 @@ def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, 
     lease ran out (its worker died mid-send), can be claimed; exactly one claimer wins and
     gets a token of its own, with the attempt's columns the send needs. The message row is
     locked first, so a claim never interleaves with a plan change (sweeper, receipt) that
-    could cancel or end the same attempt. Returns (token, attempt row) or None."""
-    if not session.execute(_LOCK_BY_ATTEMPT, {"attempt_id": attempt_id, "now": now}).rowcount:
+    could cancel or end the same attempt. Returns (token, attempt row) or None.
+    Run on the session's connection (plain Core statements): the ORM's execute path
+    (bulk-update handling, cache keys) cost more than the statements themselves."""
+    conn = session.connection()
+    if not conn.execute(_LOCK_BY_ATTEMPT, {"attempt_id": attempt_id, "now": now}).rowcount:
         return None
     token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
-    row = session.execute(_CLAIM, {"attempt_id": attempt_id, "now": now, "token": token,
+    row = conn.execute(_CLAIM, {"attempt_id": attempt_id, "now": now, "token": token,
                                    "lease_until": now + timedelta(seconds=lease_seconds)}).first()
     return (token, row) if row is not None else None
 
@@ -149,7 +152,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
             return Outcome.NOT_CLAIMED
         token, attempt = claimed
         MESSAGE_ID.set(attempt.message_id)  # for this task's log lines (Dispatcher.deliver scopes it)
-        message = session.execute(_MESSAGE_FOR_SEND, {"message_id": attempt.message_id}).first()
+        message = session.connection().execute(_MESSAGE_FOR_SEND, {"message_id": attempt.message_id}).first()
     if attempt.due_at:
         metrics.QUEUE_LAG.observe(max((now - attempt.due_at).total_seconds(), 0))
     callback_url = ctx.registry.status_callback_url(attempt.channel, public_base_url)
