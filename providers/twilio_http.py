@@ -6,8 +6,8 @@ preparation, hooks, and `merge_environment_settings`, which scans the whole envi
 for proxy variables on each call. Profiled under the benchmark that was ~45% of a delivery's
 CPU (bench/README.md); the HTTP exchange itself is a small part of it. Here what `requests`
 works out per call is worked out once per provider: the proxy for the API base URL (from
-HTTP(S)_PROXY / NO_PROXY, by `requests`' own rules) and the CA bundle (REQUESTS_CA_BUNDLE,
-CURL_CA_BUNDLE, else certifi's, as `requests` does).
+the proxy variables and NO_PROXY) and the CA bundle (the `requests` variables, else
+certifi's), by asking `requests` itself (`merge_environment_settings`) at construction.
 
 Failures surface as the `requests` exceptions the SDK's own client lets through
 (ConnectTimeout, ReadTimeout, ConnectionError, SSLError), so callers classify them
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +25,7 @@ from urllib.parse import urlencode
 import certifi
 import requests
 import urllib3
-from requests.utils import get_environ_proxies, select_proxy
+from requests.utils import select_proxy
 from twilio.http import HttpClient
 from twilio.http.response import Response
 from urllib3.exceptions import (
@@ -42,8 +41,12 @@ _logger = logging.getLogger("twilio.http_client")
 _JSON_TYPES = ("application/json", "application/scim+json")
 
 
-def _ca_bundle() -> str:
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+def _environment_settings(base_url: str) -> tuple[str | None, str]:
+    """The proxy and CA bundle `requests` would use for `base_url`, from its own rules."""
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    verify = settings.get("verify")
+    return select_proxy(base_url, settings.get("proxies") or {}), verify if isinstance(verify, str) else certifi.where()
 
 
 class PooledTwilioHttpClient(HttpClient):
@@ -51,8 +54,8 @@ class PooledTwilioHttpClient(HttpClient):
 
     def __init__(self, base_url: str, timeout: float, maxsize: int = 16) -> None:
         super().__init__(_logger, False, timeout)
-        proxy = select_proxy(base_url, get_environ_proxies(base_url))
-        options: dict[str, Any] = {"maxsize": maxsize, "block": False, "ca_certs": _ca_bundle(),
+        proxy, ca_certs = _environment_settings(base_url)
+        options: dict[str, Any] = {"maxsize": maxsize, "block": False, "ca_certs": ca_certs,
                                    "retries": False}
         self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         self._local = threading.local()
