@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from .base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, Receipt, SendResult
 from .masking import mask_phone
 from .sms_text import sms_text
 from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
+from .twilio_http import PooledTwilioHttpClient
 from .twilio_statuses import FAILURE_STATUSES, TwilioMessageStatus, map_status
 from .twilio_webhooks import (
     PROVIDER_NAME,
@@ -82,31 +80,6 @@ CODE_EXPIRED = "expired_before_send"
 
 
 
-class _HeaderKeepingHttpClient(TwilioHttpClient):
-    """TwilioHttpClient that remembers, per thread, the last response it got.
-
-    `TwilioRestException` does not carry response headers, and Retry-After lives there. The
-    SDK's own `_test_only_last_response` is one attribute shared by all threads, so a
-    worker pool could read another send's response; a thread-local cannot.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._local = threading.local()
-
-    def request(self, *args: Any, **kwargs: Any) -> Response:
-        self._local.last = None
-        response = super().request(*args, **kwargs)
-        self._local.last = response
-        return response
-
-    def last_header(self, name: str) -> str | None:
-        response = getattr(self._local, "last", None)
-        if response is None or not response.headers:
-            return None
-        return response.headers.get(name)
-
-
 def _retry_after_seconds(value: str | None) -> float | None:
     # Only the delta-seconds form: Twilio sends that, and an HTTP-date needs a clock compare
     # that the orchestrator's own backoff handles anyway.
@@ -151,7 +124,8 @@ class TwilioSMSProvider:
         # Kept for webhook verification; Twilio signs callbacks with the same token.
         self._auth_token = auth_token
         # timeout applies to connect and to each read, so a hung Twilio costs at most ~2x.
-        self._http = _HeaderKeepingHttpClient(timeout=timeout)
+        # A light urllib3 client instead of the SDK's requests-based one (twilio_http.py).
+        self._http = PooledTwilioHttpClient(self.base_url, timeout)
         self._client = Client(
             account_sid,
             auth_token,

@@ -43,10 +43,12 @@ class PlanView(Row):
 
 def load(session: Session, message_id: str, now: datetime) -> PlanView:
     """Locks the message row (as plan_progress.lock_message does), then reads it and its
-    attempts: current, because nobody else can change them until this transaction ends."""
-    session.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
-    message = PlanView(dict(session.execute(_MESSAGE, {"message_id": message_id}).one()._mapping))
-    message.attempts = [Row(dict(r._mapping)) for r in session.execute(_ATTEMPTS, {"message_id": message_id})]
+    attempts: current, because nobody else can change them until this transaction ends.
+    Plain Core statements on the session's connection (no ORM execute path)."""
+    conn = session.connection()
+    conn.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
+    message = PlanView(dict(conn.execute(_MESSAGE, {"message_id": message_id}).one()._mapping))
+    message.attempts = [Row(dict(r._mapping)) for r in conn.execute(_ATTEMPTS, {"message_id": message_id})]
     message._loaded["attempts"] = message.attempts
     return message
 
@@ -68,12 +70,13 @@ def _update(model, columns: tuple[str, ...]):
 
 def save(session: Session, message: PlanView, now: datetime) -> None:
     """Writes back what changed: one UPDATE per changed attempt, one for the message."""
+    conn = session.connection()
     for attempt in message.attempts:
         changed = attempt.changes()
         if changed:
             changed["updated_at"] = now
-            session.execute(_update(Attempt, tuple(sorted(changed))), {**changed, "row_id": attempt.id})
+            conn.execute(_update(Attempt, tuple(sorted(changed))), {**changed, "row_id": attempt.id})
     changed = {k: v for k, v in message.changes().items() if k != "attempts"}
     if changed:
         changed["updated_at"] = now
-        session.execute(_update(Message, tuple(sorted(changed))), {**changed, "row_id": message.id})
+        conn.execute(_update(Message, tuple(sorted(changed))), {**changed, "row_id": message.id})

@@ -150,11 +150,16 @@ def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: st
 _PARKED_FOR = (select(ReceiptEvent).where(ReceiptEvent.applied.is_(False),
                                           ReceiptEvent.provider_message_id == bindparam("pmid"))
                .order_by(ReceiptEvent.id))
+_ANY_PARKED = (select(ReceiptEvent.id).where(ReceiptEvent.applied.is_(False),
+                                             ReceiptEvent.provider_message_id == bindparam("pmid")).limit(1))
 
 
 def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
     """Applies receipts that arrived before this attempt's send was committed."""
     if not attempt.provider_message_id:
+        return 0
+    # Nearly always none: look with a plain statement, load ORM objects only when some wait.
+    if session.connection().execute(_ANY_PARKED, {"pmid": attempt.provider_message_id}).first() is None:
         return 0
     parked = session.scalars(_PARKED_FOR, {"pmid": attempt.provider_message_id}).all()
     for event in parked:

@@ -34,7 +34,7 @@ def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tup
     week_start = now - timedelta(days=7)
     day_start = local_midnight.astimezone(now.tzinfo)
     since = min(week_start, day_start)
-    day, week = session.execute(
+    day, week = session.connection().execute(
         select(func.count(case((Attempt.sent_at >= day_start, 1))),
                func.count(case((Attempt.sent_at >= week_start, 1))))
         .where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.sent_at >= since)
@@ -53,7 +53,7 @@ def message_counts(session: Session, policy: Policy, user_id: str, tz: str, now:
     accepted in."""
     day_start, week_start, _, _ = cap_windows(now, tz)
     since = min(day_start, week_start)
-    day, week = session.execute(
+    day, week = session.connection().execute(
         select(func.count(case((Message.created_at >= day_start, 1))),
                func.count(case((Message.created_at >= week_start, 1))))
         .where(Message.user_id == user_id, Message.created_at >= since,
@@ -87,7 +87,7 @@ def prefetch_recipients(session: Session, user_ids) -> dict[str, list]:
     found: dict[str, list] = {uid: [] for uid in user_ids}
     ids = list(found)
     for start in range(0, len(ids), PREFETCH_CHUNK):
-        for row in session.execute(_RECIPIENTS_QUERY, {"user_ids": ids[start:start + PREFETCH_CHUNK]}):
+        for row in session.connection().execute(_RECIPIENTS_QUERY, {"user_ids": ids[start:start + PREFETCH_CHUNK]}):
             found[row.user_id].append(row)
     return found
 
@@ -98,7 +98,8 @@ def recipient_facts(session: Session, ref: RecipientRef, now: datetime, presence
     `counts` (see `needs_in_app_counts`). `presence` (inapp.presence) adds what the row
     cannot know: a heartbeat kept in Redis and whether a live stream is open right now."""
     if rows is None:  # else prefetched (prefetch_recipients)
-        rows = session.execute(_RECIPIENT_QUERY, {"user_id": ref.user_id}).all()
+        # On the connection: a plain SELECT of columns, no need for the ORM's execute path.
+        rows = session.connection().execute(_RECIPIENT_QUERY, {"user_id": ref.user_id}).all()
     row = rows[0] if rows else None
     beat, connected = presence.overlay(ref.user_id, now) if presence is not None else (None, False)
     tz = ref.timezone or (row.timezone if row else None) or "UTC"

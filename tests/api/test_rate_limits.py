@@ -199,3 +199,21 @@ def test_an_unreachable_redis_lets_requests_through_uncounted():
     assert [limiter.hit("k", None) for _ in range(3)] == [None, None, None]
     memory = KeyRateLimiter(1)
     assert [b.allowed for b in (memory.hit("k", None), memory.hit("k", None))] == [True, False]
+
+
+def test_the_memory_store_starts_no_thread_per_request():
+    """limits' stock MemoryStorage starts a new expiry Timer thread 10 ms after the last one
+    finished, so steady traffic started ~100 threads a second; ours runs the pass at most
+    once a second, and the budget still counts every hit."""
+    import time
+
+    from orchestrator.rate_limits import KeyRateLimiter
+
+    limiter = KeyRateLimiter(1000)
+    timers = set()
+    for _ in range(150):
+        budget = limiter.hit("k-1", None)
+        timers.add(id(limiter.storage.timer))
+        time.sleep(0.002)
+    assert budget is not None and budget.remaining == 1000 - 150
+    assert len(timers) <= 2, len(timers)
