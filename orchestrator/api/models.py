@@ -72,6 +72,7 @@ class Attempt(BaseModel):
     to: str | None = Field(default=None, description="the address, masked")
     status: str
     sandboxed: bool
+    quiet: bool = Field(default=False, description="in-app: an inbox entry without live display")
     due_at: datetime | None = None
     tries: int
     error: dict[str, Any] | None = None

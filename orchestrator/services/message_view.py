@@ -43,6 +43,7 @@ def attempt_dict(a: Attempt) -> dict[str, Any]:
         "to": mask_address(a.channel, a.address),
         "status": a.status,
         "sandboxed": a.sandboxed,
+        "quiet": bool(a.quiet),  # an in-app entry without live display (over the cap, user in the app)
         "due_at": _iso(a.due_at) if a.released else None,
         "hold_until": _iso(a.hold_until),
         "tries": a.tries,

@@ -26,6 +26,7 @@ def test_over_the_cap_a_user_in_the_app_gets_a_quiet_inbox_entry_and_no_push(cli
     assert "in_app" not in [e["channel"] for e in sent["route"]["excluded"]]
     drain()
     assert statuses(message, sent["id"]) == {"in_app": "sent", "push": "cancelled", "email": "cancelled"}
+    assert [(a["channel"], a["quiet"]) for a in message(sent["id"])["attempts"]][0] == ("in_app", True)
     assert fcm.sends == []  # nobody was pulled out of the app
     inbox = client.get("/v1/inbox", headers=user_token(client, auth)).get_json()
     quiet = [i for i in inbox["items"] if i["message_id"] == sent["id"]]
