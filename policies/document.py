@@ -389,11 +389,18 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
     whens = [r.get("when") for r in raw_rules if isinstance(r, Mapping)]
     capped = frozenset(name for name, entries in rules_by_category.items()
                        if any(rule.effects.cap_messages is not None for _, rule, _, _ in entries))
-    policy = Policy(version.strip(), dict(doc), categories, thresholds, consents, tuple(rules), specs,
-                    category_facts, timing, rules_by_category,
-                    any(_reads_facts(w, _COUNT_FACTS) for w in whens),
-                    uncertain_sends, locked, unsubscribable, capped,
-                    any(_reads_facts(w, _MESSAGE_COUNT_FACTS) for w in whens))
+    policy = Policy(
+        version.strip(), dict(doc), categories, thresholds, consents, tuple(rules), specs,
+        category_facts=category_facts,
+        timing=timing,
+        rules_by_category=rules_by_category,
+        conditions_read_in_app_counts=any(_reads_facts(w, _COUNT_FACTS) for w in whens),
+        uncertain_sends=uncertain_sends,
+        locked_categories=locked,
+        unsubscribable_categories=unsubscribable,
+        capped_categories=capped,
+        conditions_read_message_counts=any(_reads_facts(w, _MESSAGE_COUNT_FACTS) for w in whens),
+    )
     return policy, []
 
 
