@@ -29,10 +29,10 @@ CATEGORIES_DEFAULT_PATH = Path(__file__).with_name("default.yaml")
 
 TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "preferences", "thresholds",
                   "rules", "uncertain_sends")
+# The `preferences` section's keys, which are also the category attributes it sets (so
+# conditions can read them as `category.locked` / `category.unsubscribable`); a category may
+# not set them itself.
 PREFERENCE_KEYS = ("locked", "unsubscribable")
-# Category attributes the `preferences` section sets (so conditions can read them as
-# `category.locked` / `category.unsubscribable`); a category may not set them itself.
-PREFERENCE_ATTRIBUTES = ("locked", "unsubscribable")
 RULE_KEYS = ("id", "title", "description", "cites", "when", "then", "reason")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -210,7 +210,7 @@ def _check_preferences(raw: Any, categories: dict[str, dict[str, bool]], errors:
     """(locked, unsubscribable). Without the section: critical and legal categories are
     locked, nothing is unsubscribable. A critical category is always locked."""
     for name, attrs in categories.items():
-        for attr in PREFERENCE_ATTRIBUTES:
+        for attr in PREFERENCE_KEYS:
             if attr in attrs:
                 errors.append(f"category '{name}': field '{attr}': set by the 'preferences' section, "
                               f"not by the category")
