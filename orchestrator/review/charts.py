@@ -130,7 +130,7 @@ def channel_mix(db: Database, now: datetime, days: int = 7) -> Mix:
             if day not in counts or not route:  # no route yet: scheduled, decided at its send_at
                 continue
             messages[day] += 1
-            channels = {s.get("channel") for s in (route or {}).get("steps") or []}
+            channels = {s.get("channel") for s in route.get("steps") or []}
             if not channels:
                 suppressed[day] += 1
             for channel in channels & set(CHANNELS):
