@@ -57,3 +57,7 @@ ENGINE_PREFERENCE = "engine:preference"
 OVER_CAP_DEFER = "defer"        # not before the start of the next window (local day / ISO week)
 OVER_CAP_SUPPRESS = "suppress"  # not sent at all
 OVER_CAP_MODES: tuple[str, ...] = (OVER_CAP_DEFER, OVER_CAP_SUPPRESS)
+# What over the in-app cap (effect `cap_in_app`, `over_cap`) means for a user in the app.
+IN_APP_OVER_CAP_EXCLUDE = "exclude"  # no in-app at all
+IN_APP_OVER_CAP_QUIET = "quiet"      # a quiet inbox entry, no live display
+IN_APP_OVER_CAP_MODES: tuple[str, ...] = (IN_APP_OVER_CAP_EXCLUDE, IN_APP_OVER_CAP_QUIET)

@@ -35,6 +35,9 @@ from .constants import (
     CHANNELS,
     ESCALATION_STATUSES,
     IN_APP,
+    IN_APP_OVER_CAP_EXCLUDE,
+    IN_APP_OVER_CAP_MODES,
+    IN_APP_OVER_CAP_QUIET,
     MODE_ESCALATE,
     MODE_FALLBACK,
     OVER_CAP_MODES,
@@ -49,7 +52,6 @@ EFFECT_KEYS = (
     "cap_messages", "suppress", "require_confirmation", "provider",
 )
 _CONFIRMATIONS = {"delivery": "delivery_confirmation", "read": "read_confirmation"}
-CAP_OVER = ("exclude", "quiet")
 MAX_CONFIRM_WAIT = timedelta(days=365)  # a notice's escalation must fall within its link's lifetime scale
 
 
@@ -114,9 +116,9 @@ class Effects:
     hold_in_app: timedelta | None = None
     defer_in_quiet_hours: tuple[str, ...] = ()
     cap_in_app: tuple[int, int] | None = None
-    # What over the in-app cap means for a user in the app (CAP_OVER). `exclude` by default, so
+    # What over the in-app cap means for a user in the app (IN_APP_OVER_CAP_MODES). `exclude` by default, so
     # a stored policy version keeps the meaning it was approved with.
-    cap_over: str = "exclude"
+    cap_over: str = IN_APP_OVER_CAP_EXCLUDE
     cap_messages: MessageCap | None = None
     suppress: bool = False
     confirmations: tuple[str, ...] = ()
@@ -217,14 +219,15 @@ class _Parser:
         if "cap_in_app" in then:
             kw["cap_in_app"] = self.cap(then["cap_in_app"])
             raw = then["cap_in_app"]
-            over = raw.get("over_cap", "exclude") if isinstance(raw, Mapping) else "exclude"
-            if over not in CAP_OVER:
-                self.error("then.cap_in_app.over_cap", f"expected one of {', '.join(CAP_OVER)}, got {over!r}")
+            over = raw.get("over_cap", IN_APP_OVER_CAP_EXCLUDE) if isinstance(raw, Mapping) else IN_APP_OVER_CAP_EXCLUDE
+            if over not in IN_APP_OVER_CAP_MODES:
+                self.error("then.cap_in_app.over_cap",
+                           f"expected one of {', '.join(IN_APP_OVER_CAP_MODES)}, got {over!r}")
             else:
                 kw["cap_over"] = over
             if kw["cap_in_app"]:
                 parts.append("cap in_app at {}/day, {}/week".format(*kw["cap_in_app"])
-                             + (" (quiet inbox entry over it)" if over == "quiet" else ""))
+                             + (" (quiet inbox entry over it)" if over == IN_APP_OVER_CAP_QUIET else ""))
         if "cap_messages" in then:
             kw["cap_messages"] = self.message_cap(then["cap_messages"])
             if kw["cap_messages"]:

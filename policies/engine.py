@@ -28,6 +28,7 @@ from .constants import (
     ENGINE_PRESENCE,
     ENGINE_ROUTE,
     IN_APP,
+    IN_APP_OVER_CAP_QUIET,
     MODE_ESCALATE,
     MODE_FIRST,
     OVER_CAP_SUPPRESS,
@@ -129,7 +130,7 @@ class _Decision:
             elif f["in_app_count_week"] >= week:
                 over = f"in-app cap reached: {f['in_app_count_week']} this week (cap {week})"
             if over is not None:
-                if e.cap_over == "quiet" and f["presence"] == "online":
+                if e.cap_over == IN_APP_OVER_CAP_QUIET and f["presence"] == "online":
                     # A user in the app is not pulled out of it (seed 004): the message waits
                     # in the notification center, without a live display.
                     self.quiet = f"{over}; a quiet inbox entry, no live display ({rule.id})"
