@@ -36,7 +36,6 @@ from .requests import parse_body, raw_json_object
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_REASON_CHARS = 2000
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@\-]+")
 SEND_EXAMPLE = {"recipient": {"user_id": "u-1"}, "category": "security_alert", "urgency": "critical",
                 "content": {"title": "New sign-in", "body": "A new device signed in to your account."}}
@@ -178,20 +177,12 @@ def _text_arg(name: str, max_chars: int) -> str | None:
 @require_scope(Scope.SEND)
 def cancel_message(message_id: str):
     """Cancels every attempt not yet sent (or the scheduled message); 409 once it is final."""
-    _, body = raw_json_object() if request.get_data(cache=True).strip() else (b"", {})
-    reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"reason: optional text of at most {MAX_REASON_CHARS} characters", field="reason")
-    unknown = set(body) - {"reason"}
-    if unknown:
-        name = sorted(unknown)[0][:60]
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a field of a cancel request", field=name)
+    _, body = parse_body(CancelIn, allow_empty=True)
     st = state()
     try:
         with st.db.session() as session:
             result = cancellation.cancel(session, message_id, g.api_key, st.clock(), visible=_visible,
-                                         reason=reason.strip())
+                                         reason=body.reason.strip())
     except cancellation.NotFound:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id") from None
     except cancellation.AlreadyFinal as exc:
