@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from flask import Blueprint, g, jsonify, request
@@ -31,12 +30,12 @@ from .models import (
     MessageOut,
 )
 from .pagination import Pager, iso_datetime_arg, reject_unknown_args
+from .recipients import check_user_id
 from .requests import parse_body, raw_json_object
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@\-]+")
 SEND_EXAMPLE = {"recipient": {"user_id": "u-1"}, "category": "security_alert", "urgency": "critical",
                 "content": {"title": "New sign-in", "body": "A new device signed in to your account."}}
 
@@ -149,10 +148,7 @@ def _list_filters() -> message_view.ListFilters:
                            f"status: {unknown[0][:40] if unknown else args['status'][:40]!r} is not a message "
                            f"status; one or more (comma-separated) of {known}", field="status")
     category = _text_arg("category", 64)
-    user_id = _text_arg("user_id", 200)
-    if user_id is not None and not USER_ID_PATTERN.fullmatch(user_id):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "user_id: letters, digits and . _ : @ - only",
-                       field="user_id")
+    user_id = check_user_id(args["user_id"]) if "user_id" in args else None
     created_from, created_to = iso_datetime_arg("from"), iso_datetime_arg("to")
     if created_from and created_to and created_from >= created_to:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "to: must be after from", field="to")
