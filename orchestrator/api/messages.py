@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from flask import Blueprint, g, jsonify, request
@@ -31,13 +30,12 @@ from .models import (
     MessageOut,
 )
 from .pagination import Pager, iso_datetime_arg, reject_unknown_args
+from .recipients import check_user_id
 from .requests import parse_body, raw_json_object
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_REASON_CHARS = 2000
-USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@\-]+")
 SEND_EXAMPLE = {"recipient": {"user_id": "u-1"}, "category": "security_alert", "urgency": "critical",
                 "content": {"title": "New sign-in", "body": "A new device signed in to your account."}}
 
@@ -150,10 +148,7 @@ def _list_filters() -> message_view.ListFilters:
                            f"status: {unknown[0][:40] if unknown else args['status'][:40]!r} is not a message "
                            f"status; one or more (comma-separated) of {known}", field="status")
     category = _text_arg("category", 64)
-    user_id = _text_arg("user_id", 200)
-    if user_id is not None and not USER_ID_PATTERN.fullmatch(user_id):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "user_id: letters, digits and . _ : @ - only",
-                       field="user_id")
+    user_id = check_user_id(args["user_id"]) if "user_id" in args else None
     created_from, created_to = iso_datetime_arg("from"), iso_datetime_arg("to")
     if created_from and created_to and created_from >= created_to:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "to: must be after from", field="to")
@@ -178,20 +173,12 @@ def _text_arg(name: str, max_chars: int) -> str | None:
 @require_scope(Scope.SEND)
 def cancel_message(message_id: str):
     """Cancels every attempt not yet sent (or the scheduled message); 409 once it is final."""
-    _, body = raw_json_object() if request.get_data(cache=True).strip() else (b"", {})
-    reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"reason: optional text of at most {MAX_REASON_CHARS} characters", field="reason")
-    unknown = set(body) - {"reason"}
-    if unknown:
-        name = sorted(unknown)[0][:60]
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a field of a cancel request", field=name)
+    _, body = parse_body(CancelIn, allow_empty=True)
     st = state()
     try:
         with st.db.session() as session:
             result = cancellation.cancel(session, message_id, g.api_key, st.clock(), visible=_visible,
-                                         reason=reason.strip())
+                                         reason=body.reason.strip())
     except cancellation.NotFound:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id") from None
     except cancellation.AlreadyFinal as exc:

@@ -158,7 +158,7 @@ class MessageListQuery(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = _examples({"reason": "the order was refunded"})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "the order was refunded"}]})
     reason: str = Field(default="", max_length=2000)
 
 

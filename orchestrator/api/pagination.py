@@ -47,14 +47,7 @@ class Pager:
 
     # -- request ------------------------------------------------------------------------
     def from_request(self) -> PageRequest:
-        raw_limit = request.args.get("limit")
-        limit = self.default_limit
-        if raw_limit is not None:
-            text = raw_limit.strip()
-            limit = int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 0
-            if not 1 <= limit <= self.max_limit:
-                raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                               f"limit: a whole number from 1 to {self.max_limit}", field="limit")
+        limit = limit_arg(self.default_limit, self.max_limit)
         cursor = request.args.get("cursor")
         return PageRequest(limit, self.decode(cursor) if cursor else None)
 
@@ -109,6 +102,18 @@ class Pager:
         more = len(rows) > page.limit
         rows = rows[:page.limit]
         return rows, (self.encode(key(rows[-1])) if more and rows else None)
+
+
+def limit_arg(default: int, maximum: int) -> int:
+    """`?limit=`: a whole number from 1 to `maximum`, `default` when absent, else a 422."""
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    text = raw.strip()
+    limit = int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 0
+    if not 1 <= limit <= maximum:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"limit: a whole number from 1 to {maximum}", field="limit")
+    return limit
 
 
 def _cursor_datetime(value: Any) -> datetime | None:

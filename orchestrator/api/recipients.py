@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from ..app_state import state
@@ -19,11 +20,12 @@ from .requests import parse_body
 bp = Blueprint("recipients", __name__, url_prefix="/v1/recipients")
 
 
-def check_user_id(user_id: str) -> str:
-    from pydantic import TypeAdapter, ValidationError
+_USER_ID = TypeAdapter(UserId)  # built once: a TypeAdapter compiles its validator when constructed
 
+
+def check_user_id(user_id: str) -> str:
     try:
-        return TypeAdapter(UserId).validate_python(user_id)
+        return _USER_ID.validate_python(user_id)
     except ValidationError:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR,
                        "user_id: 1-200 characters of letters, digits and . _ : @ -",

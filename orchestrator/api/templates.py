@@ -17,21 +17,13 @@ from ..errors import ApiError, ErrorCode
 from ..services import templates
 from .declare import declare
 from .models import PageQuery, TemplateList, TemplateOut, TemplatePreviewOut, TemplateVersionList, TemplateVersionOut
+from .pagination import limit_arg
 from .requests import parse_body
 
 bp = Blueprint("templates", __name__, url_prefix="/v1")
 
 READERS = (Scope.SEND, Scope.READ, Scope.TEMPLATES_WRITE)
 MAX_PAGE = 200
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: an integer from {low} to {high}", field=name)
-    return int(raw)
 
 
 @bp.post("/templates")
@@ -63,7 +55,7 @@ def add_version(template_id: str):
          responses={200: TemplateList}, tags=("templates",))
 @require_scope(*READERS)
 def list_templates():
-    limit = _int_arg("limit", 50, 1, MAX_PAGE)
+    limit = limit_arg(50, MAX_PAGE)
     cursor = request.args.get("cursor") or None
     with state().db.session() as session:
         rows = templates.list_rows(session, limit + 1, cursor)

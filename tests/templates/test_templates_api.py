@@ -104,6 +104,8 @@ def test_list_is_paginated_by_cursor(client, writer, auth):
     second = client.get(f"/v1/templates?limit=2&cursor={first['next_cursor']}", headers=auth).get_json()
     assert [t["id"] for t in second["templates"]] == ["t2"] and second["next_cursor"] is None
     assert error(client.get("/v1/templates?limit=0", headers=auth), 422)["field"] == "limit"
+    # "²": str.isdigit() says yes, int() says no
+    assert error(client.get("/v1/templates?limit=%C2%B2", headers=auth), 422)["field"] == "limit"
 
 
 def test_writes_need_the_templates_write_scope(client, auth, make_key):
