@@ -169,10 +169,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             insert_planned(conn, [planned])
             body = planned.body
             if idempotency_key:
-                conn.execute(insert(IdempotencyRecord.__table__), [{
-                    "api_key_id": api_key.id, "key": idempotency_key, "request_hash": digest,
-                    "response_status": 202, "response_body": body, "message_id": body["id"], "created_at": now,
-                }])
+                record_idempotency(conn, api_key.id, idempotency_key, digest, body, body["id"], now)
             announce(session, planned.due)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
@@ -181,6 +178,16 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             return replay
         raise
     return Acceptance(202, body, planned.due)
+
+
+def record_idempotency(conn, api_key_id: str, key: str, digest: str, body: dict[str, Any],
+                       message_id: str | None, now: datetime) -> None:
+    """The 202 answer kept for a replay of the same Idempotency-Key (a single send or a batch),
+    written in the transaction of the messages it answers for."""
+    conn.execute(insert(IdempotencyRecord.__table__), [{
+        "api_key_id": api_key_id, "key": key, "request_hash": digest, "response_status": 202,
+        "response_body": body, "message_id": message_id, "created_at": now,
+    }])
 
 
 def _replay(db: Database, api_key_id: str, key: str, digest: str) -> Acceptance | None:
