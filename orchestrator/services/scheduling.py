@@ -19,20 +19,10 @@ from sqlalchemy import bindparam, select, update
 
 from ..domain.statuses import MessageStatus
 from ..errors import ApiError, ErrorCode
-from ..schemas import (
-    ChannelOverrides,
-    Content,
-    EmailOverride,
-    InAppOverride,
-    PushOverride,
-    RecipientRef,
-    SendRequest,
-    SmsOverride,
-    Urgency,
-)
+from ..schemas import RecipientRef, SendRequest, Urgency
 from ..storage.db import announce
 from ..storage.models import Message, new_id
-from .templates import stored_content
+from .templates import content_from_stored, stored_content
 
 log = logging.getLogger("orchestrator.scheduling")
 
@@ -93,26 +83,9 @@ def _request(row) -> SendRequest:
         recipient=RecipientRef.model_construct(user_id=row.user_id, email=overrides.get("email"),
                                                phone=overrides.get("phone"), timezone=overrides.get("timezone")),
         category=row.category, urgency=Urgency(row.urgency),
-        content=_content(row.content or {}),
+        content=content_from_stored(row.content or {}),
         expires_at=row.expires_at, send_at=row.send_at, metadata=row.meta or {},
     )
-
-
-_OVERRIDES = {"sms": SmsOverride, "push": PushOverride, "email": EmailOverride, "in_app": InAppOverride}
-
-
-def _content(stored: dict[str, Any]) -> Content:
-    """The stored content (a template already rendered at accept, per-channel variants
-    included) as the Content it was, without validating it again."""
-    fields = {k: v for k, v in stored.items() if k not in ("channels", "template")}
-    channels = stored.get("channels")
-    if channels:
-        fields["channels"] = ChannelOverrides.model_construct(
-            **{ch: _OVERRIDES[ch].model_construct(**entry) for ch, entry in channels.items() if ch in _OVERRIDES})
-    content = Content.model_construct(**{"title": "", "html": None, "image_url": None, "action_url": None,
-                                         "data": {}, "channels": None, **fields})
-    content._source = stored.get("template")
-    return content
 
 
 def due_ids(session, now: datetime, limit: int = BATCH) -> list[str]:
