@@ -22,7 +22,7 @@ from ..errors import ApiError, ErrorCode
 from ..schemas import RecipientRef, SendRequest, Urgency
 from ..storage.db import announce
 from ..storage.models import Message, new_id
-from .templates import content_from_stored, stored_content
+from .templates import content_from_stored
 
 log = logging.getLogger("orchestrator.scheduling")
 
@@ -59,17 +59,11 @@ def check_send_at(req: SendRequest, now: datetime, max_ahead_seconds: int | None
 
 def scheduled_message(req: SendRequest, api_key_id: str | None, now: datetime, message_id: str | None = None):
     """The undecided row of a scheduled message (a services.messages.Planned)."""
-    from .messages import Planned
+    from .messages import Planned, message_row
 
     message_id = message_id or new_id()
-    row = {
-        "id": message_id, "api_key_id": api_key_id, "user_id": req.recipient.user_id,
-        "category": req.category, "urgency": req.urgency.value, "status": MessageStatus.SCHEDULED.value,
-        "marketing": False, "content": stored_content(req.content), "metadata": req.metadata,
-        "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
-        "expires_at": req.expires_at, "send_at": req.send_at, "policy_version": "", "route": {},
-        "decision_facts": {}, "decided_at": now, "created_at": now, "updated_at": now,
-    }
+    row = message_row(req, api_key_id, message_id, now, status=MessageStatus.SCHEDULED.value, marketing=False,
+                      policy_version="", route={}, decision_facts={})
     body = {"id": message_id, "status": MessageStatus.SCHEDULED.value, "route": None,
             "send_at": req.send_at.isoformat()}
     return Planned(row, [], [], body)
