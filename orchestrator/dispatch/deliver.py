@@ -70,7 +70,7 @@ _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, At
             Attempt.uncertain_at)
 _FOR_SEND = (Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing,
              # A notice that requires read confirmation: its email carries the acknowledgement link.
-             exists().where(Confirmation.message_id == Message.id).label("confirmable"))
+             exists().where(Confirmation.message_id == Message.id).correlate(Message).label("confirmable"))
 
 
 # Built once: constructing SQL expressions costs more than running them on this path.
@@ -101,13 +101,10 @@ _CLAIM = (
     .returning(*_CLAIMED)
     .execution_options(synchronize_session=False)
 )
-_MESSAGE_FOR_SEND = select(*_FOR_SEND).where(Message.id == bindparam("message_id"))
 # The message lock returns what the send needs of the message: one statement fewer per
 # attempt. (SQLite's RETURNING drops table qualifiers: `message_id = id` inside the EXISTS
 # resolves to confirmations.message_id = messages.id because confirmations has no `id`.)
-_LOCK_FOR_SEND = _LOCK_BY_ATTEMPT.returning(
-    Message.category, Message.urgency, Message.content, Message.expires_at, Message.marketing,
-    exists().where(Confirmation.message_id == Message.id).correlate(Message).label("confirmable"))
+_LOCK_FOR_SEND = _LOCK_BY_ATTEMPT.returning(*_FOR_SEND)
 
 
 def claim(session: Session, attempt_id: str, now: datetime, lease_seconds: int, worker_id: str):

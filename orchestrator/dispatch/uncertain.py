@@ -124,11 +124,11 @@ def _first_unknown(ctx, results: list[SendResult]) -> SendResult | None:
 
 
 def _policy_action(ctx, message_id: str) -> UncertainAction:
+    if ctx.uncertain_action is None:
+        return UncertainAction.RESEND
     with ctx.db.session() as session:
         row = session.execute(select(Message.policy_version, Message.category)
                               .where(Message.id == message_id)).one()
-    if ctx.uncertain_action is None:
-        return UncertainAction.RESEND
     return UncertainAction(ctx.uncertain_action(row.policy_version, row.category))
 
 

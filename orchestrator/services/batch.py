@@ -19,16 +19,22 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ApiError, ErrorCode, from_validation_error
 from ..schemas import LINK_SCHEMES_CONTEXT, SendRequest
 from ..storage.db import announce
-from ..storage.models import IdempotencyRecord
 from . import scheduling, templates
 from .facts import prefetch_recipients
-from .messages import Acceptance, _replay, check_against_policy, insert_planned, plan_message, request_hash
+from .messages import (
+    Acceptance,
+    _replay,
+    check_against_policy,
+    insert_planned,
+    plan_message,
+    record_idempotency,
+    request_hash,
+)
 
 MAX_ITEMS = 1000
 SHARED_FIELDS = ("category", "urgency", "content", "template", "expires_at", "send_at", "metadata")
@@ -163,10 +169,7 @@ def accept_batch(db, policy, body: dict[str, Any], api_key, *, raw_body: bytes, 
             accepted = len(planned_items)
             response = {"accepted": accepted, "refused": len(items) - accepted, "results": results}
             if idempotency_key:
-                conn.execute(insert(IdempotencyRecord.__table__), [{
-                    "api_key_id": api_key.id, "key": idempotency_key, "request_hash": digest,
-                    "response_status": 202, "response_body": response, "message_id": None, "created_at": now,
-                }])
+                record_idempotency(conn, api_key.id, idempotency_key, digest, response, None, now)
             announce(session, due)
     except IntegrityError:
         replay = _replay(db, api_key.id, idempotency_key or "", digest)

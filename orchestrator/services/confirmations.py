@@ -89,6 +89,13 @@ def acknowledge(session: Session, message_id: str, attempt_id: str, user_id: str
     return bool(done)
 
 
+def stop_timers_of_user(session: Session, user_id: str) -> None:
+    """No reminder or escalation is due any more for this user's open notices (erasure)."""
+    session.execute(update(Confirmation).where(
+        Confirmation.user_id == user_id, Confirmation.stage.in_([s.value for s in OPEN_STAGES]),
+    ).values(due_at=None))
+
+
 def sweep(session: Session, now: datetime, deadline_seconds: int) -> list[str]:
     """Reminders and escalations that are due; returns the reminder attempts to announce
     (announced by this unit of work on commit as well). Under each message's lock."""

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus
 
-from ..domain.statuses import ConfirmationStage, MessageStatus, derive_message_status
-from ..storage.models import Attempt, Confirmation, Device, InAppToken, Message, ReceiptEvent, Recipient
-from . import audit
+from ..domain.statuses import MessageStatus, derive_message_status
+from ..storage.models import Attempt, Device, InAppToken, Message, ReceiptEvent, Recipient
+from . import audit, confirmations
 from .stored_facts import redact_stored
 
 ERASE_ACTION = "recipient.erase"
@@ -67,10 +67,7 @@ def erase_recipient(session: Session, user_id: str, *, actor: str, now: datetime
         .values(status=MessageStatus.CANCELLED.value, cancelled_at=now, cancelled_by={"reason": ERASED_ERROR_CODE},
                 updated_at=now)
     )
-    session.execute(update(Confirmation).where(
-        Confirmation.user_id == user_id,
-        Confirmation.stage.in_([ConfirmationStage.AWAITING.value, ConfirmationStage.REMINDED.value]),
-    ).values(due_at=None))
+    confirmations.stop_timers_of_user(session, user_id)
     message_ids = list(session.scalars(select(Message.id).where(Message.user_id == user_id).order_by(Message.id)))
     for start in range(0, len(message_ids), BATCH):
         _redact_messages(session, message_ids[start:start + BATCH], now, statuses=cancelled > 0)

@@ -113,6 +113,20 @@ def insert_planned(conn, planned: list[Planned]) -> None:
         confirmations.insert_rows(conn, rows)
 
 
+def message_row(req: SendRequest, api_key_id: str | None, message_id: str, now: datetime, *, status: str,
+                marketing: bool, policy_version: str, route: dict[str, Any],
+                decision_facts: dict[str, Any]) -> dict[str, Any]:
+    """The `messages` row of a request: decided now (plan_message) or scheduled (undecided)."""
+    return {
+        "id": message_id, "api_key_id": api_key_id, "user_id": req.recipient.user_id,
+        "category": req.category, "urgency": req.urgency.value, "status": status, "marketing": marketing,
+        "content": templates.stored_content(req.content), "metadata": req.metadata,
+        "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
+        "expires_at": req.expires_at, "send_at": req.send_at, "policy_version": policy_version,
+        "route": route, "decision_facts": decision_facts, "decided_at": now, "created_at": now, "updated_at": now,
+    }
+
+
 def plan_message(session: Session, policy: Policy, req: SendRequest, api_key_id: str | None, now: datetime,
                  deadline_seconds: int, presence=None, *, message_id: str | None = None,
                  recipient_rows: list | None = None) -> Planned:
@@ -127,18 +141,13 @@ def plan_message(session: Session, policy: Policy, req: SendRequest, api_key_id:
     due = [a for a in attempts if a["released"] and a["due_at"] is not None and a["due_at"] <= now]
     for a in due:
         a["enqueued_at"] = now  # announced right after the commit (no second transaction)
-    row = {
-        "id": message_id, "api_key_id": api_key_id, "user_id": req.recipient.user_id,
-        "category": req.category, "urgency": req.urgency.value, "status": status.value,
+    row = message_row(
+        req, api_key_id, message_id, now, status=status.value,
         # The email carries one-click unsubscribe (the policy's `unsubscribable`).
-        "marketing": bool(plan.facts.get("category.unsubscribable", False)),
-        "content": templates.stored_content(req.content), "metadata": req.metadata,
-        "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
-        "expires_at": req.expires_at, "send_at": req.send_at, "policy_version": plan.policy_version,
-        "route": plan_dict,
-        "decision_facts": stored_facts(mfacts, rfacts, now.isoformat()),  # no addresses, no text
-        "decided_at": now, "created_at": now, "updated_at": now,
-    }
+        marketing=bool(plan.facts.get("category.unsubscribable", False)),
+        policy_version=plan.policy_version, route=plan_dict,
+        decision_facts=stored_facts(mfacts, rfacts, now.isoformat()),  # no addresses, no text
+    )
     body = {"id": message_id, "status": status.value, "route": public_route(plan_dict)}
     confirmation = confirmations.plan_row(message_id, req.recipient.user_id, plan_dict, bool(attempts), now)
     return Planned(row, attempts, [a["id"] for a in due], body, confirmation)
@@ -169,10 +178,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             insert_planned(conn, [planned])
             body = planned.body
             if idempotency_key:
-                conn.execute(insert(IdempotencyRecord.__table__), [{
-                    "api_key_id": api_key.id, "key": idempotency_key, "request_hash": digest,
-                    "response_status": 202, "response_body": body, "message_id": body["id"], "created_at": now,
-                }])
+                record_idempotency(conn, api_key.id, idempotency_key, digest, body, body["id"], now)
             announce(session, planned.due)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
@@ -181,6 +187,16 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             return replay
         raise
     return Acceptance(202, body, planned.due)
+
+
+def record_idempotency(conn, api_key_id: str, key: str, digest: str, body: dict[str, Any],
+                       message_id: str | None, now: datetime) -> None:
+    """The 202 answer kept for a replay of the same Idempotency-Key (a single send or a batch),
+    written in the transaction of the messages it answers for."""
+    conn.execute(insert(IdempotencyRecord.__table__), [{
+        "api_key_id": api_key_id, "key": key, "request_hash": digest, "response_status": 202,
+        "response_body": body, "message_id": message_id, "created_at": now,
+    }])
 
 
 def _replay(db: Database, api_key_id: str, key: str, digest: str) -> Acceptance | None:

@@ -19,20 +19,10 @@ from sqlalchemy import bindparam, select, update
 
 from ..domain.statuses import MessageStatus
 from ..errors import ApiError, ErrorCode
-from ..schemas import (
-    ChannelOverrides,
-    Content,
-    EmailOverride,
-    InAppOverride,
-    PushOverride,
-    RecipientRef,
-    SendRequest,
-    SmsOverride,
-    Urgency,
-)
+from ..schemas import RecipientRef, SendRequest, Urgency
 from ..storage.db import announce
 from ..storage.models import Message, new_id
-from .templates import stored_content
+from .templates import content_from_stored
 
 log = logging.getLogger("orchestrator.scheduling")
 
@@ -69,17 +59,11 @@ def check_send_at(req: SendRequest, now: datetime, max_ahead_seconds: int | None
 
 def scheduled_message(req: SendRequest, api_key_id: str | None, now: datetime, message_id: str | None = None):
     """The undecided row of a scheduled message (a services.messages.Planned)."""
-    from .messages import Planned
+    from .messages import Planned, message_row
 
     message_id = message_id or new_id()
-    row = {
-        "id": message_id, "api_key_id": api_key_id, "user_id": req.recipient.user_id,
-        "category": req.category, "urgency": req.urgency.value, "status": MessageStatus.SCHEDULED.value,
-        "marketing": False, "content": stored_content(req.content), "metadata": req.metadata,
-        "overrides": req.recipient.model_dump(exclude_none=True, exclude={"user_id"}),
-        "expires_at": req.expires_at, "send_at": req.send_at, "policy_version": "", "route": {},
-        "decision_facts": {}, "decided_at": now, "created_at": now, "updated_at": now,
-    }
+    row = message_row(req, api_key_id, message_id, now, status=MessageStatus.SCHEDULED.value, marketing=False,
+                      policy_version="", route={}, decision_facts={})
     body = {"id": message_id, "status": MessageStatus.SCHEDULED.value, "route": None,
             "send_at": req.send_at.isoformat()}
     return Planned(row, [], [], body)
@@ -93,26 +77,9 @@ def _request(row) -> SendRequest:
         recipient=RecipientRef.model_construct(user_id=row.user_id, email=overrides.get("email"),
                                                phone=overrides.get("phone"), timezone=overrides.get("timezone")),
         category=row.category, urgency=Urgency(row.urgency),
-        content=_content(row.content or {}),
+        content=content_from_stored(row.content or {}),
         expires_at=row.expires_at, send_at=row.send_at, metadata=row.meta or {},
     )
-
-
-_OVERRIDES = {"sms": SmsOverride, "push": PushOverride, "email": EmailOverride, "in_app": InAppOverride}
-
-
-def _content(stored: dict[str, Any]) -> Content:
-    """The stored content (a template already rendered at accept, per-channel variants
-    included) as the Content it was, without validating it again."""
-    fields = {k: v for k, v in stored.items() if k not in ("channels", "template")}
-    channels = stored.get("channels")
-    if channels:
-        fields["channels"] = ChannelOverrides.model_construct(
-            **{ch: _OVERRIDES[ch].model_construct(**entry) for ch, entry in channels.items() if ch in _OVERRIDES})
-    content = Content.model_construct(**{"title": "", "html": None, "image_url": None, "action_url": None,
-                                         "data": {}, "channels": None, **fields})
-    content._source = stored.get("template")
-    return content
 
 
 def due_ids(session, now: datetime, limit: int = BATCH) -> list[str]:

@@ -351,3 +351,19 @@ def stored_content(content: Content) -> dict[str, Any]:
         out["template"] = content._source
     return out
 
+
+
+def content_from_stored(stored: dict[str, Any]) -> Content:
+    """The inverse of `stored_content`: the Content a message was accepted with (a template
+    already rendered, per-channel variants included), not validated again (a scheduled
+    message coming due must not be stranded by a setting changed since)."""
+    fields = {k: v for k, v in stored.items() if k not in ("channels", "template")}
+    channels = stored.get("channels")
+    if channels:
+        fields["channels"] = ChannelOverrides.model_construct(
+            **{ch: _OVERRIDE_MODELS[ch].model_construct(**entry) for ch, entry in channels.items()
+               if ch in _OVERRIDE_MODELS})
+    content = Content.model_construct(**{"title": "", "html": None, "image_url": None, "action_url": None,
+                                         "data": {}, "channels": None, **fields})
+    content._source = stored.get("template")
+    return content

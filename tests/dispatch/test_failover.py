@@ -86,14 +86,13 @@ def test_every_breaker_open_defers_the_attempt_instead_of_failing_it(user, send,
 def test_an_uncertain_send_is_found_at_the_backup_account(user, send, message, twilio, backup, state, clock):
     """The dead worker's send went to the backup account, whose breaker has opened since; the
     next claim asks every account, open breaker or not, and finds it there: not sent again."""
-    from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, claim
+    from orchestrator.dispatch.deliver import build_delivery, claim_for_send
 
     user()
     sent = send(body="Your code is 909090")
     attempt_id = sms_attempt(message, sent["id"])["id"]
     with state.db.session() as s:
-        _, row = claim(s, attempt_id, clock.now, 60, "host:1:dead")
-        content = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
+        _, row, content = claim_for_send(s, attempt_id, clock.now, 60, "host:1:dead")
     backup_provider = next(p for p in state.providers.by_channel["sms"] if p.name == "twilio-backup")
     backup_provider.send(build_delivery(row, content, content.content))
     for _ in range(10):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import metrics
-from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, claim
+from orchestrator.dispatch.deliver import build_delivery, claim, claim_for_send
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus, Channel
 from providers.twilio_sms import TwilioSMSProvider
@@ -37,10 +37,9 @@ def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None
     """What a worker killed mid-send leaves behind: its claim committed; maybe its request
     reached the provider (sent with the real provider client); no outcome recorded."""
     with state.db.session() as s:
-        claimed = claim(s, attempt_id, clock.now, 60, "host:4242:dead")
+        claimed = claim_for_send(s, attempt_id, clock.now, 60, "host:4242:dead")
         assert claimed is not None
-        _, row = claimed
-        message = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
+        _, row, message = claimed
     if reach_provider:
         delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
         provider = state.providers.pool(row.channel, row.platform, row.provider)[0]
