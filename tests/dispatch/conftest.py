@@ -36,6 +36,11 @@ def fcm_app(make_app, fcm):
                     FCM_TOKEN_URI=fcm.token_uri)
 
 
+def attempts(message, message_id, channel) -> list[dict]:
+    """A message's attempts on one channel, as GET /v1/messages/{id} shows them."""
+    return [a for a in message(message_id)["attempts"] if a["channel"] == channel]
+
+
 def go_online(client, auth, user, clock, devices) -> None:
     """Makes u-1 a user with `devices` who is in the app now (active, stream open)."""
     user(devices=devices, last_active_at=clock.now.isoformat())

@@ -15,12 +15,8 @@ from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, cla
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus, Channel
 from providers.twilio_sms import TwilioSMSProvider
-from tests.dispatch.conftest import SID, TOKEN
+from tests.dispatch.conftest import SID, TOKEN, attempts
 from tests.fakes.twilio_fake import TwilioFake
-
-
-def by_channel(msg, channel):
-    return [a for a in msg["attempts"] if a["channel"] == channel]
 
 
 def uncertain_count(channel: str, resolution: str) -> float:
@@ -30,7 +26,7 @@ def uncertain_count(channel: str, resolution: str) -> float:
 
 def sms_of(message, sent: dict) -> dict:
     """The SMS attempt of an accepted message, as GET /v1/messages/{id} shows it."""
-    return by_channel(message(sent["id"]), "sms")[0]
+    return attempts(message, sent["id"], "sms")[0]
 
 
 def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None:
