@@ -36,9 +36,17 @@ def fcm_app(make_app, fcm):
                     FCM_TOKEN_URI=fcm.token_uri)
 
 
+FCM_DEVICE = [{"token": "fcm-device-token-1", "platform": "fcm"}]
+
+
 def attempts(message, message_id, channel) -> list[dict]:
     """A message's attempts on one channel, as GET /v1/messages/{id} shows them."""
     return [a for a in message(message_id)["attempts"] if a["channel"] == channel]
+
+
+def statuses(message, message_id) -> dict[str, str]:
+    """Each channel's attempt status of a message (one attempt per channel)."""
+    return {a["channel"]: a["status"] for a in message(message_id)["attempts"]}
 
 
 def go_online(client, auth, user, clock, devices) -> None:
@@ -49,7 +57,7 @@ def go_online(client, auth, user, clock, devices) -> None:
 
 def mark_in_app(client, auth, message, message_id, action: str):
     """Marks the message's in-app item `action` (seen, read...) as u-1's client does; the answer."""
-    item = next(a for a in message(message_id)["attempts"] if a["channel"] == "in_app")
+    item = attempts(message, message_id, "in_app")[0]
     return client.post(f"/v1/inbox/{item['id']}/{action}", headers=user_token(client, auth))
 
 
