@@ -49,6 +49,24 @@ def statuses(message, message_id) -> dict[str, str]:
     return {a["channel"]: a["status"] for a in message(message_id)["attempts"]}
 
 
+def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool, provider: str | None = None) -> None:
+    """What a worker killed mid-send leaves behind: its claim committed; maybe its request
+    reached the provider (sent with the real provider client: the attempt's first, or the one
+    named `provider`); no outcome recorded."""
+    from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, claim
+
+    with state.db.session() as s:
+        claimed = claim(s, attempt_id, clock.now, 60, "host:4242:dead")
+        assert claimed is not None
+        _, row = claimed
+        message = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
+    if reach_provider:
+        delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
+        pool = state.providers.pool(row.channel, row.platform, row.provider)
+        next(p for p in pool if provider in (None, p.name)).send(delivery)
+    clock.advance(seconds=61)  # the lease runs out
+
+
 def go_online(client, auth, user, clock, devices) -> None:
     """Makes u-1 a user with `devices` who is in the app now (active, stream open)."""
     user(devices=devices, last_active_at=clock.now.isoformat())

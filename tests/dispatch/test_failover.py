@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dispatch.conftest import SID, TOKEN, attempts
+from tests.dispatch.conftest import SID, TOKEN, attempts, die_mid_send
 from tests.fakes.twilio_fake import TwilioFake
 
 BACKUP_SID, BACKUP_TOKEN = "AC" + "2" * 32, "backup-token"
@@ -82,19 +82,12 @@ def test_every_breaker_open_defers_the_attempt_instead_of_failing_it(user, send,
 def test_an_uncertain_send_is_found_at_the_backup_account(user, send, message, twilio, backup, state, clock):
     """The dead worker's send went to the backup account, whose breaker has opened since; the
     next claim asks every account, open breaker or not, and finds it there: not sent again."""
-    from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, claim
-
     user()
     sent = send(body="Your code is 909090")
     attempt_id = attempts(message, sent["id"], "sms")[0]["id"]
-    with state.db.session() as s:
-        _, row = claim(s, attempt_id, clock.now, 60, "host:1:dead")
-        content = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
-    backup_provider = next(p for p in state.providers.by_channel["sms"] if p.name == "twilio-backup")
-    backup_provider.send(build_delivery(row, content, content.content))
+    die_mid_send(state, clock, attempt_id, reach_provider=True, provider="twilio-backup")
     for _ in range(10):
         state.providers.breakers["twilio-backup"].record_failure()  # out of rotation by now
-    clock.advance(seconds=61)
     assert state.dispatcher.deliver(attempt_id) == "sent"
     attempt = attempts(message, sent["id"], "sms")[0]
     assert attempt["provider_message_id"] in backup.messages and len(backup.messages) == 1

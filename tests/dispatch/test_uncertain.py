@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import metrics
-from orchestrator.dispatch.deliver import _MESSAGE_FOR_SEND, build_delivery, claim
+from orchestrator.dispatch.deliver import claim
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus, Channel
 from providers.twilio_sms import TwilioSMSProvider
-from tests.dispatch.conftest import SID, TOKEN, attempts
+from tests.dispatch.conftest import SID, TOKEN, attempts, die_mid_send
 from tests.fakes.twilio_fake import TwilioFake
 
 
@@ -27,21 +27,6 @@ def uncertain_count(channel: str, resolution: str) -> float:
 def sms_of(message, sent: dict) -> dict:
     """The SMS attempt of an accepted message, as GET /v1/messages/{id} shows it."""
     return attempts(message, sent["id"], "sms")[0]
-
-
-def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None:
-    """What a worker killed mid-send leaves behind: its claim committed; maybe its request
-    reached the provider (sent with the real provider client); no outcome recorded."""
-    with state.db.session() as s:
-        claimed = claim(s, attempt_id, clock.now, 60, "host:4242:dead")
-        assert claimed is not None
-        _, row = claimed
-        message = s.execute(_MESSAGE_FOR_SEND, {"message_id": row.message_id}).first()
-    if reach_provider:
-        delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
-        provider = state.providers.pool(row.channel, row.platform, row.provider)[0]
-        provider.send(delivery)
-    clock.advance(seconds=61)  # the lease runs out
 
 
 def sms_died_mid_send(user, send, message, state, clock, body: str, *, reach_provider: bool) -> tuple[dict, str]:
