@@ -32,7 +32,7 @@ def main() -> None:
     from sqlalchemy import event
 
     st, client, hdr = in_process_app(
-        spec["tmp"], "cost.sqlite3", RATE_LIMIT_PER_MINUTE="1000000000", PUBLIC_BASE_URL="http://127.0.0.1:9",
+        spec["tmp"], "cost.sqlite3", PUBLIC_BASE_URL="http://127.0.0.1:9",
         TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
         TWILIO_API_BASE_URL=spec["fake_url"])
     users = 20
