@@ -14,7 +14,6 @@ Prints wall and CPU time per request, SQL statements per request, and each kind'
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -28,20 +27,10 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     from sqlalchemy import event
 
-    from orchestrator.app import create_app
-    from orchestrator.auth import create_api_key
-    from orchestrator.config import Settings
+    from bench.common import in_process_app
     from tests.templates.test_templates_api import ORDER, VARS
 
-    tmp = tempfile.mkdtemp(prefix="bench-tpl-")
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/b.sqlite3", ORCHESTRATOR_DATA_DIR=tmp,
-               CELERY_BROKER_URL="memory://", EMBEDDED_WORKER="false", LOG_LEVEL="WARNING")
-    app = create_app(Settings.from_env(env), start_background=False)
-    st = app.extensions["orchestrator"]
-    with st.db.session() as s:
-        _, key = create_api_key(s, "bench", ["admin"])
-    client = app.test_client()
-    hdr = {"Authorization": f"Bearer {key}"}
+    st, client, hdr = in_process_app(tempfile.mkdtemp(prefix="bench-tpl-"), "b.sqlite3")
     assert client.post("/v1/templates", headers=hdr, json=ORDER).status_code == 201
     users = 20
     for i in range(users):

@@ -24,6 +24,23 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 ERROR_LINE = re.compile(r"Traceback|\bERROR\b|CRITICAL|Exception in")
 
 
+def in_process_app(tmp: str, db_name: str, **extra: str):
+    """The app built in this process (SQLite under `tmp`, memory:// broker, no background
+    threads, no rate limit as in base_env) with an admin key: (state, Flask test client, auth header)."""
+    from orchestrator.app import create_app
+    from orchestrator.auth import create_api_key
+    from orchestrator.config import Settings
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/{db_name}", "ORCHESTRATOR_DATA_DIR": tmp,
+           "CELERY_BROKER_URL": "memory://", "EMBEDDED_WORKER": "false", "LOG_LEVEL": "WARNING",
+           "RATE_LIMIT_PER_MINUTE": "1000000000", **extra}
+    app = create_app(Settings.from_env(env), start_background=False)
+    state = app.extensions["orchestrator"]
+    with state.db.session() as s:
+        _, key = create_api_key(s, "bench", ["admin"])
+    return state, app.test_client(), {"Authorization": f"Bearer {key}"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

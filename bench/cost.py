@@ -17,7 +17,6 @@ and delivered first, not counted) fills caches the way a running service has the
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,29 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PHONE  # noqa: E402
+from bench.common import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PHONE, in_process_app  # noqa: E402
 
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     from sqlalchemy import event
 
-    from orchestrator.app import create_app
-    from orchestrator.auth import create_api_key
-    from orchestrator.config import Settings
-
-    tmp = spec["tmp"]
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/cost.sqlite3", ORCHESTRATOR_DATA_DIR=tmp,
-               CELERY_BROKER_URL="memory://", EMBEDDED_WORKER="false", LOG_LEVEL="WARNING",
-               RATE_LIMIT_PER_MINUTE="1000000000",
-               PUBLIC_BASE_URL="http://127.0.0.1:9", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-               TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE_URL=spec["fake_url"])
-    app = create_app(Settings.from_env(env), start_background=False)
-    st = app.extensions["orchestrator"]
-    with st.db.session() as s:
-        _, key = create_api_key(s, "bench", ["admin"])
-    client = app.test_client()
-    hdr = {"Authorization": f"Bearer {key}"}
+    st, client, hdr = in_process_app(
+        spec["tmp"], "cost.sqlite3", PUBLIC_BASE_URL="http://127.0.0.1:9",
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
+        TWILIO_API_BASE_URL=spec["fake_url"])
     users = 20
     for i in range(users):
         r = client.put(f"/v1/recipients/u-{i}", headers=hdr,

@@ -36,6 +36,36 @@ def fcm_app(make_app, fcm):
                     FCM_TOKEN_URI=fcm.token_uri)
 
 
+FCM_DEVICE = [{"token": "fcm-device-token-1", "platform": "fcm"}]
+
+
+def attempts(message, message_id, channel) -> list[dict]:
+    """A message's attempts on one channel, as GET /v1/messages/{id} shows them."""
+    return [a for a in message(message_id)["attempts"] if a["channel"] == channel]
+
+
+def statuses(message, message_id) -> dict[str, str]:
+    """Each channel's attempt status of a message (one attempt per channel)."""
+    return {a["channel"]: a["status"] for a in message(message_id)["attempts"]}
+
+
+def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool, provider: str | None = None) -> None:
+    """What a worker killed mid-send leaves behind: its claim committed; maybe its request
+    reached the provider (sent with the real provider client: the attempt's first, or the one
+    named `provider`); no outcome recorded."""
+    from orchestrator.dispatch.deliver import build_delivery, claim_for_send
+
+    with state.db.session() as s:
+        claimed = claim_for_send(s, attempt_id, clock.now, 60, "host:4242:dead")
+        assert claimed is not None
+        _, row, message = claimed
+    if reach_provider:
+        delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
+        pool = state.providers.pool(row.channel, row.platform, row.provider)
+        next(p for p in pool if provider in (None, p.name)).send(delivery)
+    clock.advance(seconds=61)  # the lease runs out
+
+
 def go_online(client, auth, user, clock, devices) -> None:
     """Makes u-1 a user with `devices` who is in the app now (active, stream open)."""
     user(devices=devices, last_active_at=clock.now.isoformat())
@@ -44,7 +74,7 @@ def go_online(client, auth, user, clock, devices) -> None:
 
 def mark_in_app(client, auth, message, message_id, action: str):
     """Marks the message's in-app item `action` (seen, read...) as u-1's client does; the answer."""
-    item = next(a for a in message(message_id)["attempts"] if a["channel"] == "in_app")
+    item = attempts(message, message_id, "in_app")[0]
     return client.post(f"/v1/inbox/{item['id']}/{action}", headers=user_token(client, auth))
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dispatch.conftest import go_online, mark_in_app
-
-DEVICE = [{"token": "fcm-device-token-1", "platform": "fcm"}]
+from tests.dispatch.conftest import FCM_DEVICE, go_online, mark_in_app, statuses
 
 
 @pytest.fixture
@@ -16,12 +14,8 @@ def app(fcm_app):
     return fcm_app
 
 
-def statuses(message, message_id):
-    return {a["channel"]: a["status"] for a in message(message_id)["attempts"]}
-
-
 def social_in_app_delivered(client, auth, user, send, drain, message, clock):
-    go_online(client, auth, user, clock, DEVICE)  # the user's stream is open
+    go_online(client, auth, user, clock, FCM_DEVICE)  # the user's stream is open
     sent = send(category="social", urgency="normal", body="Bob: are you coming?")
     assert [(s["channel"], s["mode"]) for s in sent["route"]["steps"]] == [
         ("in_app", "first"), ("push", "escalate"), ("email", "fallback")]
@@ -82,7 +76,7 @@ def test_reading_in_app_cancels_the_escalation_and_so_the_fallback_after_it(clie
 def test_a_fallback_chain_cascades_when_the_first_step_delivers(client, auth, user, send, drain, message, clock,
                                                                fcm):
     """Plain fallbacks (in-app, push, email): the first success settles every later step."""
-    go_online(client, auth, user, clock, DEVICE)
+    go_online(client, auth, user, clock, FCM_DEVICE)
     sent = send(category="reminder", urgency="normal", body="Dentist at 3pm")
     assert [s["mode"] for s in sent["route"]["steps"]] == ["first", "fallback", "fallback"]
     drain()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dispatch.conftest import SID, TOKEN
+from tests.dispatch.conftest import SID, TOKEN, attempts, die_mid_send
 from tests.fakes.twilio_fake import TwilioFake
 
 BACKUP_SID, BACKUP_TOKEN = "AC" + "2" * 32, "backup-token"
@@ -26,10 +26,6 @@ def app(make_app, twilio, backup):
                     PUBLIC_BASE_URL="http://localhost")
 
 
-def sms_attempt(message, message_id):
-    return next(a for a in message(message_id)["attempts"] if a["channel"] == "sms")
-
-
 def test_readyz_lists_both_providers(client):
     providers = client.get("/readyz").get_json()["checks"]["providers"]
     assert providers["twilio"]["mode"] == providers["twilio-backup"]["mode"] == "live"
@@ -40,7 +36,7 @@ def test_bad_credentials_fail_over_to_the_backup(user, send, drain, message, twi
     twilio.fail_next(401, 20003)
     sent = send()
     drain()
-    attempt = sms_attempt(message, sent["id"])
+    attempt = attempts(message, sent["id"], "sms")[0]
     assert attempt["status"] == "sent" and attempt["provider"] == "twilio-backup"
     assert len(backup.messages) == 1 and twilio.messages == {}
 
@@ -51,7 +47,7 @@ def test_outage_opens_the_breaker_then_recovery_lets_it_back(user, send, drain, 
         twilio.fail_next(503)
     ids = [send(body=f"code {i}")["id"] for i in range(8)]
     drain()
-    assert all(sms_attempt(message, i)["provider"] == "twilio-backup" for i in ids)
+    assert all(attempts(message, i, "sms")[0]["provider"] == "twilio-backup" for i in ids)
     breaker = state.providers.breakers["twilio"]
     assert breaker.state == "open"
     primary_calls = len(twilio.requests)
@@ -66,7 +62,7 @@ def test_outage_opens_the_breaker_then_recovery_lets_it_back(user, send, drain, 
     breaker.clock = lambda: real_clock() + breaker.cooldown + 1
     recovered = send(body="after recovery")
     drain()
-    assert sms_attempt(message, recovered["id"])["provider"] == "twilio"
+    assert attempts(message, recovered["id"], "sms")[0]["provider"] == "twilio"
     assert breaker.state == "closed"
 
 
@@ -78,28 +74,22 @@ def test_every_breaker_open_defers_the_attempt_instead_of_failing_it(user, send,
             state.providers.breakers[name].record_failure()
     sent = send(body="during the outage")
     state.dispatcher.sweep_once()
-    for attempt_id in [a["id"] for a in message(sent["id"])["attempts"] if a["channel"] == "sms"]:
+    for attempt_id in [a["id"] for a in attempts(message, sent["id"], "sms")]:
         state.dispatcher.deliver(attempt_id)
-    attempt = sms_attempt(message, sent["id"])
+    attempt = attempts(message, sent["id"], "sms")[0]
     assert attempt["status"] == "queued" and attempt["error"]["code"] == "circuit_open", attempt
     assert twilio.requests == [] and backup.requests == []
 def test_an_uncertain_send_is_found_at_the_backup_account(user, send, message, twilio, backup, state, clock):
     """The dead worker's send went to the backup account, whose breaker has opened since; the
     next claim asks every account, open breaker or not, and finds it there: not sent again."""
-    from orchestrator.dispatch.deliver import build_delivery, claim_for_send
-
     user()
     sent = send(body="Your code is 909090")
-    attempt_id = sms_attempt(message, sent["id"])["id"]
-    with state.db.session() as s:
-        _, row, content = claim_for_send(s, attempt_id, clock.now, 60, "host:1:dead")
-    backup_provider = next(p for p in state.providers.by_channel["sms"] if p.name == "twilio-backup")
-    backup_provider.send(build_delivery(row, content, content.content))
+    attempt_id = attempts(message, sent["id"], "sms")[0]["id"]
+    die_mid_send(state, clock, attempt_id, reach_provider=True, provider="twilio-backup")
     for _ in range(10):
         state.providers.breakers["twilio-backup"].record_failure()  # out of rotation by now
-    clock.advance(seconds=61)
     assert state.dispatcher.deliver(attempt_id) == "sent"
-    attempt = sms_attempt(message, sent["id"])
+    attempt = attempts(message, sent["id"], "sms")[0]
     assert attempt["provider_message_id"] in backup.messages and len(backup.messages) == 1
     assert twilio.messages == {} and attempt["uncertain"]["resolution"] == "reconciled"
     assert attempt["provider"] == "twilio-backup"

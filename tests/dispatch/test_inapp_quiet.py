@@ -4,12 +4,18 @@ app. Against the FCM wire fake."""
 
 from __future__ import annotations
 
-from tests.dispatch.conftest import go_online, user_token
-from tests.dispatch.test_chain_semantics import DEVICE, app, statuses  # noqa: F401
+import pytest
+
+from tests.dispatch.conftest import FCM_DEVICE, go_online, statuses, user_token
+
+
+@pytest.fixture
+def app(fcm_app):
+    return fcm_app
 
 
 def online_user_at_the_cap(client, auth, user, send, drain, clock):
-    go_online(client, auth, user, clock, DEVICE)
+    go_online(client, auth, user, clock, FCM_DEVICE)
     for n in range(3):  # the default policy's daily cap
         sent = send(category="reminder", urgency="normal", body=f"Reminder {n}")
         assert sent["route"]["steps"][0]["quiet"] is False
@@ -17,7 +23,7 @@ def online_user_at_the_cap(client, auth, user, send, drain, clock):
 
 
 def test_over_the_cap_a_user_in_the_app_gets_a_quiet_inbox_entry_and_no_push(client, auth, user, send, drain,
-                                                                              message, clock, fcm):  # noqa: F811
+                                                                              message, clock, fcm):
     online_user_at_the_cap(client, auth, user, send, drain, clock)
     sent = send(category="reminder", urgency="normal", body="Your parcel is on its way")
     first = sent["route"]["steps"][0]
@@ -35,7 +41,7 @@ def test_over_the_cap_a_user_in_the_app_gets_a_quiet_inbox_entry_and_no_push(cli
     assert all(i["quiet"] is False for i in inbox["items"] if i["message_id"] != sent["id"])
 
 
-def test_over_the_cap_a_user_not_in_the_app_gets_no_in_app(client, auth, user, send, drain, message, clock, fcm):  # noqa: F811
+def test_over_the_cap_a_user_not_in_the_app_gets_no_in_app(client, auth, user, send, drain, message, clock, fcm):
     online_user_at_the_cap(client, auth, user, send, drain, clock)
     clock.advance(minutes=5)  # the heartbeat is older than the presence window: offline
     sent = send(category="reminder", urgency="normal", body="Your parcel is on its way")

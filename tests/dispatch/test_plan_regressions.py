@@ -5,8 +5,7 @@ from __future__ import annotations
 from orchestrator.dispatch import sweeper as sweeper_mod
 from orchestrator.domain.statuses import ReceiptOutcome
 from orchestrator.storage.models import ReceiptEvent
-from tests.dispatch.conftest import go_online, mark_in_app
-from tests.dispatch.test_timers import attempts
+from tests.dispatch.conftest import attempts, go_online, mark_in_app
 
 DEVICE = [{"token": "fcm-token-abcdef123456", "platform": "fcm"}]
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.dispatch.conftest import attempts
+
 
 @pytest.fixture
 def app(fcm_app):
     return fcm_app
-
-
-def push_attempts(message, message_id):
-    return [a for a in message(message_id)["attempts"] if a["channel"] == "push"]
 
 
 def test_reminder_goes_by_push_to_the_fcm_device(user, send, drain, message, fcm):
@@ -21,7 +19,7 @@ def test_reminder_goes_by_push_to_the_fcm_device(user, send, drain, message, fcm
     sent = send(category="reminder", urgency="normal", body="Your appointment is tomorrow")
     assert sent["route"]["steps"][0]["channel"] == "push"
     drain()
-    [attempt] = push_attempts(message, sent["id"])
+    [attempt] = attempts(message, sent["id"], "push")
     assert attempt["status"] == "sent" and attempt["provider"] == "fcm" and not attempt["sandboxed"]
     assert len(fcm.sends) == 1
     assert len(fcm.token_requests) == 1
@@ -33,7 +31,7 @@ def test_unregistered_token_deactivates_the_device_and_falls_back(client, auth, 
     sent = send(category="reminder", urgency="normal", body="Your appointment is tomorrow")
     drain()
     msg = message(sent["id"])
-    [push] = push_attempts(message, sent["id"])
+    [push] = attempts(message, sent["id"], "push")
     assert push["status"] == "failed" and push["error"]["class"] == "permanent"
     assert any(a["channel"] == "email" and a["status"] == "sent" for a in msg["attempts"])
     profile = client.get("/v1/recipients/u-1", headers=auth).get_json()

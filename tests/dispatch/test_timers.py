@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-
-def attempts(message, message_id, channel):
-    return [a for a in message(message_id)["attempts"] if a["channel"] == channel]
+from tests.dispatch.conftest import attempts
 
 
 def test_quiet_hours_defer_sms_to_the_morning(user, send, drain, message, twilio, clock):

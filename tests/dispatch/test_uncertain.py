@@ -11,16 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import metrics
-from orchestrator.dispatch.deliver import build_delivery, claim, claim_for_send
+from orchestrator.dispatch.deliver import claim
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus, Channel
 from providers.twilio_sms import TwilioSMSProvider
-from tests.dispatch.conftest import SID, TOKEN
+from tests.dispatch.conftest import SID, TOKEN, attempts, die_mid_send
 from tests.fakes.twilio_fake import TwilioFake
-
-
-def by_channel(msg, channel):
-    return [a for a in msg["attempts"] if a["channel"] == channel]
 
 
 def uncertain_count(channel: str, resolution: str) -> float:
@@ -30,21 +26,16 @@ def uncertain_count(channel: str, resolution: str) -> float:
 
 def sms_of(message, sent: dict) -> dict:
     """The SMS attempt of an accepted message, as GET /v1/messages/{id} shows it."""
-    return by_channel(message(sent["id"]), "sms")[0]
+    return attempts(message, sent["id"], "sms")[0]
 
 
-def die_mid_send(state, clock, attempt_id: str, *, reach_provider: bool) -> None:
-    """What a worker killed mid-send leaves behind: its claim committed; maybe its request
-    reached the provider (sent with the real provider client); no outcome recorded."""
-    with state.db.session() as s:
-        claimed = claim_for_send(s, attempt_id, clock.now, 60, "host:4242:dead")
-        assert claimed is not None
-        _, row, message = claimed
-    if reach_provider:
-        delivery = build_delivery(row, message, message.content, "http://localhost/webhooks/twilio")
-        provider = state.providers.pool(row.channel, row.platform, row.provider)[0]
-        provider.send(delivery)
-    clock.advance(seconds=61)  # the lease runs out
+def sms_died_mid_send(user, send, message, state, clock, body: str, *, reach_provider: bool) -> tuple[dict, str]:
+    """A user's message whose SMS worker died mid-send (see die_mid_send): (accepted message, SMS attempt id)."""
+    user()
+    sent = send(body=body)
+    sms_id = sms_of(message, sent)["id"]
+    die_mid_send(state, clock, sms_id, reach_provider=reach_provider)
+    return sent, sms_id
 
 
 def test_the_claim_records_that_the_send_started(user, send, message, state, clock):
@@ -58,11 +49,8 @@ def test_the_claim_records_that_the_send_started(user, send, message, state, clo
 
 
 def test_twilio_holds_the_message_so_it_is_recorded_not_sent_again(user, send, message, state, clock, twilio):
-    user()
-    sent = send(body="Your code is 424242")
-    sms_id = sms_of(message, sent)["id"]
     before = uncertain_count("sms", "reconciled")
-    die_mid_send(state, clock, sms_id, reach_provider=True)
+    sent, sms_id = sms_died_mid_send(user, send, message, state, clock, "Your code is 424242", reach_provider=True)
     [sid] = twilio.messages
     state.dispatcher.sweep_once()
 
@@ -81,11 +69,8 @@ def test_twilio_holds_the_message_so_it_is_recorded_not_sent_again(user, send, m
 
 
 def test_twilio_never_got_it_so_it_is_sent_once(user, send, message, state, clock, twilio):
-    user()
-    sent = send(body="Your code is 777777")
-    sms_id = sms_of(message, sent)["id"]
     before = uncertain_count("sms", "not_sent")
-    die_mid_send(state, clock, sms_id, reach_provider=False)
+    sent, sms_id = sms_died_mid_send(user, send, message, state, clock, "Your code is 777777", reach_provider=False)
     assert state.dispatcher.deliver(sms_id) == "sent"
     assert len(twilio.messages) == 1
     sms = sms_of(message, sent)
@@ -109,10 +94,7 @@ def test_an_identical_text_sent_by_another_attempt_is_not_taken_for_ours(user, s
 
 
 def test_twilio_unreachable_while_reconciling_asks_again_later(user, send, message, state, clock, twilio):
-    user()
-    sent = send(body="Your code is 313131")
-    sms_id = sms_of(message, sent)["id"]
-    die_mid_send(state, clock, sms_id, reach_provider=True)
+    sent, sms_id = sms_died_mid_send(user, send, message, state, clock, "Your code is 313131", reach_provider=True)
     twilio.fail_next(503)
     assert state.dispatcher.deliver(sms_id) == "retry_later"
     with state.db.session() as s:
@@ -288,10 +270,7 @@ def test_an_uncertain_in_app_send_is_simply_made(sandbox_app, clock):
 def test_twilio_refusing_the_listing_leaves_it_to_the_policy(user, send, message, state, clock, twilio):
     """A permanent refusal (the credentials may not list messages) is not asked again for
     ever: the policy decides (OTP: resend, visible and counted)."""
-    user()
-    sent = send(body="Your code is 565656")
-    sms_id = sms_of(message, sent)["id"]
-    die_mid_send(state, clock, sms_id, reach_provider=True)
+    sent, sms_id = sms_died_mid_send(user, send, message, state, clock, "Your code is 565656", reach_provider=True)
     twilio.fail_next(403, 20003)
     assert state.dispatcher.deliver(sms_id) == "sent"
     sms = sms_of(message, sent)
