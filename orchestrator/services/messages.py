@@ -104,7 +104,7 @@ class Planned:
 def insert_planned(conn, planned: list[Planned]) -> None:
     """Writes decided messages (messages, attempts, confirmation rows) with one multi-row
     INSERT per table: a single send, a batch, or attempts of a scheduled message coming due
-    (its message row exists: `with_message=False`)."""
+    (its message row exists: `Planned.message` is None)."""
     if messages := [p.message for p in planned if p.message is not None]:
         conn.execute(insert(Message.__table__), messages)
     if attempts := [a for p in planned for a in p.attempts]:
