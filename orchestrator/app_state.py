@@ -32,6 +32,7 @@ class AppState:
     key_cache: Any = None       # orchestrator.auth.KeyCache
     ack_links: Any = None       # orchestrator.services.ack_links.AckLinks, built on first use
     unsubscribe: Any = None     # orchestrator.services.unsubscribe.UnsubscribeLinks
+    send_writer: Any = None     # orchestrator.storage.group_commit.GroupCommit of services.messages.write_sends
     # The one clock the service reads; tests replace it instead of sleeping.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -4,15 +4,18 @@ here and nowhere else. No Flask: the worker and the scheduler never build a web 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from .app_state import AppState
 from .auth import KeyCache
 from .config import Settings
 from .logs import configure_logging
 from .services.audit import install_audit_key
+from .services.messages import write_sends
 from .services.policy_store import PolicyStore
 from .services.unsubscribe import UnsubscribeLinks
 from .storage.db import Database
+from .storage.group_commit import GroupCommit
 from .storage.migrate import upgrade
 
 
@@ -51,6 +54,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
     state.providers = ProviderRegistry.from_settings(settings, breaker_store=make_breaker_store(settings.redis_url))
     state.unsubscribe = UnsubscribeLinks.from_settings(settings)
     state.providers.use_clock(lambda: state.clock().timestamp())  # the service's one clock (tests move it)
+    # Concurrent single sends share a transaction (storage/group_commit.py).
+    state.send_writer = GroupCommit(partial(write_sends, db))
     state.dispatcher = Dispatcher(state, celery=celery)
     if start_background:
         state.dispatcher.start_background()

@@ -54,7 +54,7 @@ def send_message():
         st.db, st.policies.active(), req, g.api_key, raw_body=raw, idempotency_key=key,
         now=st.clock(), max_content_chars=st.settings.max_content_chars,
         deadline_seconds=st.settings.attempt_deadline_seconds, presence=st.presence,
-        max_ahead_seconds=st.settings.schedule_max_ahead_seconds,
+        max_ahead_seconds=st.settings.schedule_max_ahead_seconds, writer=st.send_writer,
     )
     if not result.replayed and result.status_code == 202:
         metrics.MESSAGES_ACCEPTED.labels(req.category).inc()

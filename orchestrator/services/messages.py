@@ -24,9 +24,10 @@ from ..domain.statuses import MessageStatus
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database, announce
+from ..storage.group_commit import GroupCommit
 from ..storage.models import Attempt, IdempotencyRecord, Message, new_id
 from . import confirmations, scheduling, templates
-from .facts import message_facts, recipient_facts, with_in_app_counts, with_message_counts
+from .facts import message_facts, prefetch_recipients, recipient_facts, with_in_app_counts, with_message_counts
 from .stored_facts import stored_facts
 
 ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons",
@@ -153,13 +154,29 @@ def plan_message(session: Session, policy: Policy, req: SendRequest, api_key_id:
     return Planned(row, attempts, [a["id"] for a in due], body, confirmation)
 
 
+@dataclass
+class PendingSend:
+    """A checked request waiting to be decided and written (`write_sends`)."""
+
+    policy: Policy
+    req: SendRequest
+    api_key_id: str | None
+    now: datetime
+    deadline_seconds: int
+    presence: Any = None
+    idempotency_key: str | None = None
+    digest: str = ""
+
+
 def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body: bytes,
            idempotency_key: str | None, now: datetime, max_content_chars: int,
-           deadline_seconds: int, presence=None, max_ahead_seconds: int | None = None) -> Acceptance:
-    """The hot path: a cached key (no lookup), one statement for the recipient and its
-    devices, the decision, then one transaction of plain INSERTs (message, attempts,
-    idempotency record). Attempts due now are announced once the commit succeeded. A
-    request with a future `send_at` is stored undecided (scheduling.py decides it then)."""
+           deadline_seconds: int, presence=None, max_ahead_seconds: int | None = None,
+           writer: GroupCommit | None = None) -> Acceptance:
+    """The hot path: a cached key (no lookup), the checks, then the decision and the rows
+    (message, attempts, idempotency record) written by `write_sends` — through `writer`, the
+    process's group commit, so concurrent sends share one transaction. Answers only once the
+    transaction holding this send has committed. Attempts due now are announced after that
+    commit. A request with a future `send_at` is stored undecided (scheduling.py decides it)."""
     digest = request_hash(raw_body) if idempotency_key else ""
     if idempotency_key:
         replay = _replay(db, api_key.id, idempotency_key, digest)
@@ -168,25 +185,74 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
     req = templates.resolve(db, req, max_content_chars)  # a template rendered; per-channel content checked
     check_against_policy(policy, req, now, max_content_chars)
     scheduling.check_send_at(req, now, max_ahead_seconds)
+    pending = PendingSend(policy, req, api_key.id, now, deadline_seconds, presence, idempotency_key, digest)
     try:
-        with db.session() as session:
-            if scheduling.is_scheduled(req, now):
-                planned = scheduling.scheduled_message(req, api_key.id, now)
-            else:
-                planned = plan_message(session, policy, req, api_key.id, now, deadline_seconds, presence)
-            conn = session.connection()
-            insert_planned(conn, [planned])
-            body = planned.body
-            if idempotency_key:
-                record_idempotency(conn, api_key.id, idempotency_key, digest, body, body["id"], now)
-            announce(session, planned.due)
+        if writer is not None:
+            planned = writer.submit(pending)
+        else:
+            planned = _outcome(write_sends(db, [pending])[0])
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
         replay = _replay(db, api_key.id, idempotency_key or "", digest)
         if replay:
             return replay
         raise
-    return Acceptance(202, body, planned.due)
+    return Acceptance(202, planned.body, planned.due)
+
+
+def _outcome(outcome):
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def write_sends(db: Database, sends: list[PendingSend]) -> list[Planned | Exception]:
+    """Decides and writes checked sends in ONE transaction: the recipients read with one
+    statement, each send decided in turn, one multi-row INSERT per table. One outcome per
+    send: its `Planned`, or the exception its own decision raised (the others go on). If the
+    transaction fails on a constraint (two sends with one Idempotency-Key), each send is
+    written again alone, so only the one at fault sees the error."""
+    try:
+        return _write_together(db, sends)
+    except IntegrityError as exc:
+        if len(sends) == 1:
+            return [exc]
+        return [write_sends(db, [send])[0] for send in sends]
+
+
+def _write_together(db: Database, sends: list[PendingSend]) -> list[Planned | Exception]:
+    outcomes: list[Planned | Exception] = []
+    with db.session() as session:
+        live = [s.req.recipient.user_id for s in sends if not scheduling.is_scheduled(s.req, s.now)]
+        rows = prefetch_recipients(session, live) if live else {}
+        conn = session.connection()
+        unwritten: list[Planned] = []
+        users: set[str] = set()
+        for send in sends:
+            user_id = send.req.recipient.user_id
+            if user_id in users:
+                # A second send to one user: its counters (in-app cap, frequency cap) must see
+                # the first, as they would have in separate transactions.
+                insert_planned(conn, unwritten)
+                unwritten, users = [], set()
+            try:
+                if scheduling.is_scheduled(send.req, send.now):
+                    planned = scheduling.scheduled_message(send.req, send.api_key_id, send.now)
+                else:
+                    planned = plan_message(session, send.policy, send.req, send.api_key_id, send.now,
+                                           send.deadline_seconds, send.presence, recipient_rows=rows[user_id])
+            except Exception as exc:  # noqa: BLE001 - this send's fault, answered to its caller alone
+                outcomes.append(exc)
+                continue
+            users.add(user_id)
+            unwritten.append(planned)
+            outcomes.append(planned)
+            if send.idempotency_key:
+                record_idempotency(conn, send.api_key_id, send.idempotency_key, send.digest, planned.body,
+                                   planned.body["id"], send.now)
+            announce(session, planned.due)
+        insert_planned(conn, unwritten)
+    return outcomes
 
 
 def record_idempotency(conn, api_key_id: str, key: str, digest: str, body: dict[str, Any],
