@@ -100,6 +100,25 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def cpu_by_group(groups: dict[str, list[int]], commands: dict[str, str]) -> dict[str, float]:
+    """CPU seconds so far per group: the listed pids, plus every process whose command line
+    contains a marker (`commands`: group -> marker, e.g. the PostgreSQL server processes)."""
+    out: dict[str, float] = {}
+    for group, pids in groups.items():
+        out[group] = sum(cpu_seconds(pid) or 0.0 for pid in pids)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        for group, marker in commands.items():
+            if marker in cmd:
+                out[group] = out.get(group, 0.0) + (cpu_seconds(int(entry.name)) or 0.0)
+    return out
+
+
 class Procs:
     """Child processes of one part, each in its own session (process group), logs to files.
     `stop_all()` (in a finally) SIGTERMs every group, then SIGKILLs what is left."""

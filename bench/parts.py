@@ -25,6 +25,7 @@ from bench.common import (
     ROOT,
     Procs,
     base_env,
+    cpu_by_group,
     cpu_seconds,
     free_port,
     pct,
@@ -179,6 +180,27 @@ def wait_arrivals(path: Path, bodies: set[str], timeout: float) -> dict[str, flo
         if len(got) >= len(bodies) or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
+
+
+def drain_with_cpu(path: Path, bodies: set[str], timeout: float, groups: dict[str, list[int]],
+                   commands: dict[str, str]) -> tuple[dict[str, float], dict[str, float], float]:
+    """`wait_arrivals`, plus the CPU each process group used while the 10th to the 90th
+    percentile of `bodies` arrived (start-up and tail excluded): cores used in that window."""
+    deadline = time.monotonic() + timeout
+    marks: list[tuple[float, dict[str, float]]] = []
+    while True:
+        got = {a["body"]: a["t"] for a in read_arrivals(path) if a["body"] in bodies}
+        for frac in (0.1, 0.9)[len(marks):]:
+            if len(got) >= frac * len(bodies):
+                marks.append((time.monotonic(), cpu_by_group(groups, commands)))
+        if len(got) >= len(bodies) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if len(marks) < 2:
+        return got, {}, 0.0
+    (t0, c0), (t1, c1) = marks
+    wall = max(t1 - t0, 1e-9)
+    return got, {g: (c1.get(g, 0.0) - c0.get(g, 0.0)) / wall for g in c1}, wall
 
 
 def setup_users(run: Run, srv: Server, prefix: str, n: int, name: str, tokens: bool = False) -> list:
@@ -380,6 +402,7 @@ def part_workers(run: Run) -> dict:
     try:
         flush_redis()
         fake_url, arrivals = start_fake(procs)
+        fake_pid = json.loads((procs.logdir / "twilio-fake.info.json").read_text())["pid"]
         url = new_pg_schema(run)
         port = free_port()
         env = real_env(url, run.workdir, fake_url, port, CELERY_BROKER_URL=REDIS_URL, EMBEDDED_WORKER="false",
@@ -400,10 +423,13 @@ def part_workers(run: Run) -> dict:
             workers = [procs.start(f"worker-{k}-{j}", [str(VENV_BIN / "orchestrator"), "worker", "-c", "4"], env)
                        for j in range(k)]
             t0 = time.monotonic()
-            got = wait_arrivals(arrivals, bodies, run.secs(120, 60))
+            got, cores, _ = drain_with_cpu(arrivals, bodies, run.secs(120, 60),
+                                           {"workers": [w.pid for w in workers], "twilio fake": [fake_pid],
+                                            "api": [srv.pid]},
+                                           {"postgres": "postgres", "redis": "redis-server"})
             times = sorted(got.values())
             res = {"workers": k, "backlog": len(recs), "reached": len(got), "before_workers": len(early),
-                   "post_statuses": latency_summary(r["records"])["statuses"]}
+                   "post_statuses": latency_summary(r["records"])["statuses"], "cores": cores}
             if len(times) >= 10:
                 i10, i90 = int(0.1 * len(times)), int(0.9 * len(times))
                 res["rate_10_90"] = (i90 - i10) / max(times[i90] - times[i10], 1e-9)

@@ -4,6 +4,7 @@ in the same run on the same database, the ratio, and the target."""
 from __future__ import annotations
 
 import math
+import os
 
 
 def f(x, spec: str = ",.0f") -> str:
@@ -140,7 +141,9 @@ def build(results: dict) -> Table:
                   f"{f(r.get('rate_10_90'))} msg/s",
                   "", "", "", f"{r.get('reached')}/{r.get('backlog')} delivered in {f(r.get('drain_s'), '.1f')} s "
                   f"(first->last {f(r.get('rate_all'))} msg/s); "
-                  f"first send {f(r.get('startup_s'), '.1f')} s after start")
+                  f"first send {f(r.get('startup_s'), '.1f')} s after start; cores used 10%-90%: "
+                  + ", ".join(f"{g} {c:.2f}" for g, c in sorted((r.get("cores") or {}).items()))
+                  + f" (total {sum((r.get('cores') or {}).values()):.2f} of {os.cpu_count()})")
         s = w.get("scaling")
         t.add("d. scaling 2 workers / 1 worker", f"{f(s, '.2f')}x", "", "", target_cell(s, 1.7, True, ".1f"),
               "10%-90% arrival rates; all processes share the box's 2 cores with PostgreSQL and Redis")
