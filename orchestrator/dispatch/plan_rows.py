@@ -21,7 +21,8 @@ from .plan_progress import LOCK_MESSAGE
 _ATTEMPT_COLUMNS = tuple(c for c in Attempt.__table__.columns)
 _MESSAGE_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
                     Message.expires_at, Message.cancelled_at)
-_MESSAGE = select(*_MESSAGE_COLUMNS).where(Message.id == bindparam("message_id"))
+# The lock returns the message's columns: one statement fewer than locking, then reading.
+_LOCK_AND_READ = LOCK_MESSAGE.returning(*_MESSAGE_COLUMNS)
 _ATTEMPTS = (select(*_ATTEMPT_COLUMNS).where(Attempt.message_id == bindparam("message_id"))
              .order_by(Attempt.step_index, Attempt.id))
 
@@ -46,8 +47,7 @@ def load(session: Session, message_id: str, now: datetime) -> PlanView:
     attempts: current, because nobody else can change them until this transaction ends.
     Plain Core statements on the session's connection (no ORM execute path)."""
     conn = session.connection()
-    conn.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
-    message = PlanView(dict(conn.execute(_MESSAGE, {"message_id": message_id}).one()._mapping))
+    message = PlanView(dict(conn.execute(_LOCK_AND_READ, {"message_id": message_id, "now": now}).one()._mapping))
     message.attempts = [Row(dict(r._mapping)) for r in conn.execute(_ATTEMPTS, {"message_id": message_id})]
     message._loaded["attempts"] = message.attempts
     return message
