@@ -79,10 +79,10 @@ class Server:
 
 # -------------------------------------------------------------------------- processes
 
-def start_fake(procs: Procs, name: str = "twilio-fake") -> tuple[str, Path]:
+def start_fake(procs: Procs, name: str = "twilio-fake", latency_ms: float = 0) -> tuple[str, Path]:
     info, arrivals = procs.logdir / f"{name}.info.json", procs.logdir / f"{name}.arrivals.jsonl"
     proc = procs.start(name, [PY, str(ROOT / "bench" / "twilio_fake_proc.py"), "--info", str(info),
-                              "--arrivals", str(arrivals)], base_env())
+                              "--arrivals", str(arrivals), "--latency-ms", str(latency_ms)], base_env())
     got = wait_file(info, 20, proc)
     if got is None:
         raise RuntimeError(f"Twilio fake did not start (see {procs.logdir}/{name}.log)")
@@ -172,11 +172,37 @@ def read_arrivals(path: Path) -> list[dict]:
     return out
 
 
+class Arrivals:
+    """The fake's arrivals file, read incrementally: a poll parses only the lines added since
+    the last one (re-parsing the whole file every poll cost the benchmark process a large
+    share of a core once thousands of sends had arrived, CPU taken from the measured ones)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.seen = path, 0, {}
+
+    def poll(self) -> dict[str, float]:
+        if self.path.exists():
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+            end = chunk.rfind(b"\n") + 1  # a line being written waits for the next poll
+            for line in chunk[:end].splitlines():
+                try:
+                    a = json.loads(line)
+                except ValueError:
+                    continue
+                self.seen.setdefault(a["body"], a["t"])
+            self.offset += end
+        return self.seen
+
+
 def wait_arrivals(path: Path, bodies: set[str], timeout: float) -> dict[str, float]:
     """Body -> arrival time at the fake, for `bodies`, waiting until all arrived or timeout."""
     deadline = time.monotonic() + timeout
+    arrivals = Arrivals(path)
     while True:
-        got = {a["body"]: a["t"] for a in read_arrivals(path) if a["body"] in bodies}
+        seen = arrivals.poll()
+        got = {b: seen[b] for b in bodies if b in seen}
         if len(got) >= len(bodies) or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
@@ -185,17 +211,22 @@ def wait_arrivals(path: Path, bodies: set[str], timeout: float) -> dict[str, flo
 def drain_with_cpu(path: Path, bodies: set[str], timeout: float, groups: dict[str, list[int]],
                    commands: dict[str, str]) -> tuple[dict[str, float], dict[str, float], float]:
     """`wait_arrivals`, plus the CPU each process group used while the 10th to the 90th
-    percentile of `bodies` arrived (start-up and tail excluded): cores used in that window."""
+    percentile of `bodies` arrived (start-up and tail excluded): cores used in that window.
+    The group "bench" is this process (polling the arrivals): shown not to take the CPU."""
+    groups = {**groups, "bench": [os.getpid()]}
     deadline = time.monotonic() + timeout
+    arrivals = Arrivals(path)
     marks: list[tuple[float, dict[str, float]]] = []
     while True:
-        got = {a["body"]: a["t"] for a in read_arrivals(path) if a["body"] in bodies}
+        seen = arrivals.poll()
+        arrived = sum(1 for b in bodies if b in seen)
         for frac in (0.1, 0.9)[len(marks):]:
-            if len(got) >= frac * len(bodies):
+            if arrived >= frac * len(bodies):
                 marks.append((time.monotonic(), cpu_by_group(groups, commands)))
-        if len(got) >= len(bodies) or time.monotonic() > deadline:
+        if arrived >= len(bodies) or time.monotonic() > deadline:
             break
-        time.sleep(0.05)
+        time.sleep(0.1)
+    got = {b: seen[b] for b in bodies if b in seen}
     if len(marks) < 2:
         return got, {}, 0.0
     (t0, c0), (t1, c1) = marks
@@ -394,56 +425,35 @@ def urlsplit_path(url: str) -> str:
 
 # ---------------------------------------------------------------- d. worker scaling
 
+PROVIDER_LATENCY_MS = 100  # the slow-provider drain: about what an SMS API call over the internet takes
+
+
 def part_workers(run: Run) -> dict:
     """PostgreSQL + Redis: the API accepts a backlog with no worker running (EMBEDDED_WORKER=
-    false, tasks wait in Redis), then k `orchestrator worker -c 4` processes drain it."""
+    false, tasks wait in Redis), then k `orchestrator worker -c 4` processes drain it: k = 1,
+    then 2, against the fake answering at once (the workers' CPU is the limit), then again
+    with the fake taking PROVIDER_LATENCY_MS per send (the provider is the limit)."""
     procs = run.procs("workers")
     out: dict = {}
     try:
         flush_redis()
         fake_url, arrivals = start_fake(procs)
-        fake_pid = json.loads((procs.logdir / "twilio-fake.info.json").read_text())["pid"]
+        slow_url, slow_arrivals = start_fake(procs, "twilio-fake-slow", latency_ms=PROVIDER_LATENCY_MS)
         url = new_pg_schema(run)
         port = free_port()
         env = real_env(url, run.workdir, fake_url, port, CELERY_BROKER_URL=REDIS_URL, EMBEDDED_WORKER="false",
                        SWEEP_INTERVAL_SECONDS="3600")  # nothing but the accept path enqueues
         srv = start_server(procs, "api-pg", "real", env=env, port=port)
-        users = 50
-        setup_users(run, srv, "u", users, "workers")
-        hdr = {"Authorization": f"Bearer {srv.key}"}
-        n = run.n(2000, 200)
-        for k in (1, 2):
-            tag = f"w{k}-"
-            r = loadgen.run_python({"mode": "burst", "port": srv.port, "path": "/v1/messages", "kind": "otp",
-                                    "users": users, "tag": tag, "count": n, "conns": 16, "headers": hdr},
-                                   run.workdir, f"workers-{k}-backlog")
-            recs = [x for x in r["records"] if x[3] == 202]
-            bodies = {loadgen.body_for("otp", x[0], users, tag)["content"]["body"] for x in recs}
-            early = wait_arrivals(arrivals, bodies, 0)
-            workers = [procs.start(f"worker-{k}-{j}", [str(VENV_BIN / "orchestrator"), "worker", "-c", "4"], env)
-                       for j in range(k)]
-            t0 = time.monotonic()
-            got, cores, _ = drain_with_cpu(arrivals, bodies, run.secs(120, 60),
-                                           {"workers": [w.pid for w in workers], "twilio fake": [fake_pid],
-                                            "api": [srv.pid]},
-                                           {"postgres": "postgres", "redis": "redis-server"})
-            times = sorted(got.values())
-            res = {"workers": k, "backlog": len(recs), "reached": len(got), "before_workers": len(early),
-                   "post_statuses": latency_summary(r["records"])["statuses"], "cores": cores}
-            if len(times) >= 10:
-                i10, i90 = int(0.1 * len(times)), int(0.9 * len(times))
-                res["rate_10_90"] = (i90 - i10) / max(times[i90] - times[i10], 1e-9)
-                res["rate_all"] = (len(times) - 1) / max(times[-1] - times[0], 1e-9)
-                res["drain_s"] = times[-1] - times[0]
-                res["startup_s"] = times[0] - t0
-            if len(got) < len(bodies):
-                run.notes.append(f"workers x{k}: {len(bodies) - len(got)} of {len(bodies)} backlog messages not "
-                                 f"delivered in time; attempts by status: {pg_attempt_statuses(run)}")
-            for w in workers:
-                procs.stop(w, timeout=20)
-            out[f"w{k}"] = res
-        if out.get("w1", {}).get("rate_10_90") and out.get("w2", {}).get("rate_10_90"):
-            out["scaling"] = out["w2"]["rate_10_90"] / out["w1"]["rate_10_90"]
+        setup_users(run, srv, "u", 50, "workers")
+        fast = {"env": env, "arrivals": arrivals, "fake_pid": _fake_pid(procs, "twilio-fake")}
+        slow = {"env": {**env, "TWILIO_API_BASE_URL": slow_url}, "arrivals": slow_arrivals,
+                "fake_pid": _fake_pid(procs, "twilio-fake-slow")}
+        for name, fake, n in (("", fast, run.n(2000, 200)), ("slow_", slow, run.n(400, 100))):
+            for k in (1, 2):
+                out[f"{name}w{k}"] = _drain(run, procs, srv, fake, k, n, f"{name}w{k}-")
+            if out[f"{name}w1"].get("rate_10_90") and out[f"{name}w2"].get("rate_10_90"):
+                out[f"{name}scaling"] = out[f"{name}w2"]["rate_10_90"] / out[f"{name}w1"]["rate_10_90"]
+        out["provider_latency_ms"] = PROVIDER_LATENCY_MS
     finally:
         procs.stop_all()
         run.collect_errors("workers", procs)
@@ -452,6 +462,44 @@ def part_workers(run: Run) -> dict:
         except Exception:  # noqa: BLE001
             pass
     return out
+
+
+def _fake_pid(procs: Procs, name: str) -> int:
+    return json.loads((procs.logdir / f"{name}.info.json").read_text())["pid"]
+
+
+def _drain(run: Run, procs: Procs, srv: Server, fake: dict, k: int, n: int, tag: str) -> dict:
+    """A backlog of n accepted `otp` messages, then k workers started: the arrival rate
+    between the 10th and the 90th percentile, and the cores each process used meanwhile."""
+    users, hdr = 50, {"Authorization": f"Bearer {srv.key}"}
+    r = loadgen.run_python({"mode": "burst", "port": srv.port, "path": "/v1/messages", "kind": "otp",
+                            "users": users, "tag": tag, "count": n, "conns": 16, "headers": hdr},
+                           run.workdir, f"workers-{tag}backlog")
+    recs = [x for x in r["records"] if x[3] == 202]
+    bodies = {loadgen.body_for("otp", x[0], users, tag)["content"]["body"] for x in recs}
+    early = wait_arrivals(fake["arrivals"], bodies, 0)
+    workers = [procs.start(f"worker-{tag}{j}", [str(VENV_BIN / "orchestrator"), "worker", "-c", "4"], fake["env"])
+               for j in range(k)]
+    t0 = time.monotonic()
+    got, cores, _ = drain_with_cpu(fake["arrivals"], bodies, run.secs(120, 60),
+                                   {"workers": [w.pid for w in workers], "twilio fake": [fake["fake_pid"]],
+                                    "api": [srv.pid]},
+                                   {"postgres": "postgres", "redis": "redis-server"})
+    times = sorted(got.values())
+    res = {"workers": k, "backlog": len(recs), "reached": len(got), "before_workers": len(early),
+           "post_statuses": latency_summary(r["records"])["statuses"], "cores": cores}
+    if len(times) >= 10:
+        i10, i90 = int(0.1 * len(times)), int(0.9 * len(times))
+        res["rate_10_90"] = (i90 - i10) / max(times[i90] - times[i10], 1e-9)
+        res["rate_all"] = (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+        res["drain_s"] = times[-1] - times[0]
+        res["startup_s"] = times[0] - t0
+    if len(got) < len(bodies):
+        run.notes.append(f"workers {tag}: {len(bodies) - len(got)} of {len(bodies)} backlog messages not "
+                         f"delivered in time; attempts by status: {pg_attempt_statuses(run)}")
+    for w in workers:
+        procs.stop(w, timeout=20)
+    return res
 
 
 # ----------------------------------------------------------------------- e. cost

@@ -135,18 +135,25 @@ def build(results: dict) -> Table:
         t.add("d. worker scaling (PG + Redis)", "ERROR" if "error" in w else "SKIPPED",
               details=w.get("error") or w.get("skipped"))
     elif w:
-        for k in ("w1", "w2"):
-            r = w.get(k, {})
-            t.add(f"d. drain backlog, {r.get('workers')} x `orchestrator worker -c 4`",
-                  f"{f(r.get('rate_10_90'))} msg/s",
-                  "", "", "", f"{r.get('reached')}/{r.get('backlog')} delivered in {f(r.get('drain_s'), '.1f')} s "
-                  f"(first->last {f(r.get('rate_all'))} msg/s); "
-                  f"first send {f(r.get('startup_s'), '.1f')} s after start; cores used 10%-90%: "
-                  + ", ".join(f"{g} {c:.2f}" for g, c in sorted((r.get("cores") or {}).items()))
-                  + f" (total {sum((r.get('cores') or {}).values()):.2f} of {os.cpu_count()})")
+        for name, label in (("", "fake answering at once"),
+                            ("slow_", f"fake answering in {w.get('provider_latency_ms')} ms")):
+            for k in ("w1", "w2"):
+                r = w.get(f"{name}{k}", {})
+                cores = r.get("cores") or {}
+                t.add(f"d. drain, {r.get('workers')} x `worker -c 4`, {label}",
+                      f"{f(r.get('rate_10_90'))} msg/s",
+                      "", "", "", f"{r.get('reached')}/{r.get('backlog')} delivered in {f(r.get('drain_s'), '.1f')} s "
+                      f"(first->last {f(r.get('rate_all'))} msg/s); "
+                      f"first send {f(r.get('startup_s'), '.1f')} s after start; cores used 10%-90%: "
+                      + ", ".join(f"{g} {c:.2f}" for g, c in sorted(cores.items()))
+                      + f" (total {sum(cores.values()):.2f} of {os.cpu_count()})")
         s = w.get("scaling")
         t.add("d. scaling 2 workers / 1 worker", f"{f(s, '.2f')}x", "", "", target_cell(s, 1.7, True, ".1f"),
-              "10%-90% arrival rates; all processes share the box's 2 cores with PostgreSQL and Redis")
+              "10%-90% arrival rates, fake answering at once: the workers' CPU is the limit, and they share "
+              "the box's cores with PostgreSQL, Redis and the fake (cores used: rows above)")
+        s = w.get("slow_scaling")
+        t.add(f"d. scaling, provider taking {w.get('provider_latency_ms')} ms", f"{f(s, '.2f')}x", "", "", "",
+              "the same with the provider's response time as the limit instead of the box's CPU")
 
     # --- e. cost
     c = results.get("cost", {})

@@ -1,11 +1,12 @@
 """The Twilio fake (tests/fakes/twilio_fake.py) in its own process, stamping each send.
 
-    python bench/twilio_fake_proc.py --info FILE --arrivals FILE [--max-seconds 900]
+    python bench/twilio_fake_proc.py --info FILE --arrivals FILE [--max-seconds 900] [--latency-ms N]
 
 Writes {"base_url", "pid"} to --info once listening; appends one JSON line per message it
 creates to --arrivals: {"t": time.monotonic() at arrival (CLOCK_MONOTONIC, comparable
 across processes on this machine), "sid", "body", "to", "from", "cb": StatusCallback}.
-Stops on SIGTERM or after --max-seconds."""
+--latency-ms: each send is answered N ms after it arrived (a provider's own response time;
+the arrival is stamped first). Stops on SIGTERM or after --max-seconds."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--info", type=Path, required=True)
     ap.add_argument("--arrivals", type=Path, required=True)
     ap.add_argument("--max-seconds", type=float, default=900)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
     a = ap.parse_args()
     out = open(a.arrivals, "a", buffering=1)  # noqa: SIM115 - line buffered, lives with the process
     lock = threading.Lock()
@@ -39,6 +41,8 @@ def main() -> None:
                            "to": message["to"], "from": message["from"], "cb": message["_status_callback"]})
         with lock:
             out.write(line + "\n")
+        if a.latency_ms:
+            time.sleep(a.latency_ms / 1000)  # on this request's own handler thread
 
     fake = TwilioFake(ACCOUNT_SID, AUTH_TOKEN, on_message=stamp).start()
     stop = threading.Event()
