@@ -106,7 +106,7 @@ def page(session: Session, user_id: str, limit: int, cursor: Position | None = N
 
 def unread_count(session: Session, user_id: str) -> int:
     """The user's total of unread items, whatever page the client shows."""
-    return session.scalar(_UNREAD, {"user_id": user_id}) or 0
+    return session.connection().execute(_UNREAD, {"user_id": user_id}).scalar() or 0
 
 
 _UNREAD = select(func.count()).select_from(Attempt).where(
@@ -117,9 +117,11 @@ _UNREAD = select(func.count()).select_from(Attempt).where(
 def for_stream(session: Session, user_id: str, since: Position | None) -> list[Any]:
     """What a stream shows next, oldest first: every item not yet shown on any stream
     (status `sent`), plus, when resuming, everything after the client's last event."""
+    # On the connection: plain column SELECTs, no need for the ORM's execute path.
+    conn = session.connection()
     if since is None:
-        return session.execute(_FOR_STREAM_NEW, {"user_id": user_id}).all()
-    return session.execute(_FOR_STREAM_SINCE, {"user_id": user_id, "since": since.at - RESUME_OVERLAP}).all()
+        return conn.execute(_FOR_STREAM_NEW, {"user_id": user_id}).all()
+    return conn.execute(_FOR_STREAM_SINCE, {"user_id": user_id, "since": since.at - RESUME_OVERLAP}).all()
 
 
 # Built once: every wake-up of every stream runs one of these.
