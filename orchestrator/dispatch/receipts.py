@@ -81,11 +81,12 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
     written as plain rows (dispatch.plan_rows), under the message lock."""
     from . import plan_rows
 
-    duplicate = session.execute(_DUPLICATE, {"source": source, "event_id": receipt.event_id}).first()
+    conn = session.connection()  # plain column SELECTs: no need for the ORM's execute path
+    duplicate = conn.execute(_DUPLICATE, {"source": source, "event_id": receipt.event_id}).first()
     if attempt_id:
-        found = session.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
+        found = conn.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
     elif receipt.provider_message_id:
-        found = session.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
+        found = conn.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
     else:
         found = None
     status = receipt.status.value if receipt.status else None
@@ -108,13 +109,8 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
             released = [a.id for a in plan_progress.advance(message, now, session)]
             plan_rows.save(session, message, now)
     message_id = found.message_id if found else receipt.message_id
-    session.execute(insert(ReceiptEvent.__table__), [{
-        "source": source, "provider": receipt.provider, "provider_message_id": receipt.provider_message_id,
-        "provider_event_id": receipt.event_id, "status": status, "engagement": engagement,
-        "error_code": receipt.error_code, "outcome": outcome.value, "applied": applied, "raw": receipt.raw,
-        "occurred_at": receipt.occurred_at, "received_at": now, "message_id": message_id,
-        "attempt_id": found.id if found else None,
-    }])
+    _record_event(session, source, receipt, status, engagement, outcome, applied, now, message_id,
+                  found.id if found else None)
     metrics.RECEIPTS.labels(source, outcome).inc()
     log.info("receipt", extra={"message_id": message_id, "attempt_id": found.id if found else None,
                                "event": source, "status": outcome})
@@ -134,17 +130,27 @@ def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: st
     engagement = receipt.engagement.value if receipt.engagement else None
     changed = attempt is not None and _apply(attempt, status, engagement, receipt.occurred_at or now)
     outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
-    session.execute(insert(ReceiptEvent.__table__), [{
-        "source": source, "provider": receipt.provider, "provider_message_id": receipt.provider_message_id,
-        "provider_event_id": receipt.event_id, "status": status, "engagement": engagement,
-        "error_code": receipt.error_code, "outcome": outcome.value, "applied": True, "raw": receipt.raw,
-        "occurred_at": receipt.occurred_at, "received_at": now, "message_id": message_id, "attempt_id": attempt_id,
-    }])
+    _record_event(session, source, receipt, status, engagement, outcome, True, now, message_id, attempt_id)
     if changed:
         plan_progress.advance(message, now, session)
         plan_rows.save(session, message, now)
     metrics.RECEIPTS.labels(source, outcome).inc()
     return outcome
+
+
+_INSERT_EVENT = insert(ReceiptEvent.__table__)  # built once (see plan_rows)
+
+
+def _record_event(session: Session, source: str, receipt: Receipt, status: str | None, engagement: str | None,
+                  outcome: ReceiptOutcome, applied: bool, now: datetime, message_id: str | None,
+                  attempt_id: str | None) -> None:
+    """The receipt's row in `receipt_events`, on the session's connection."""
+    session.connection().execute(_INSERT_EVENT, [{
+        "source": source, "provider": receipt.provider, "provider_message_id": receipt.provider_message_id,
+        "provider_event_id": receipt.event_id, "status": status, "engagement": engagement,
+        "error_code": receipt.error_code, "outcome": outcome.value, "applied": applied, "raw": receipt.raw,
+        "occurred_at": receipt.occurred_at, "received_at": now, "message_id": message_id, "attempt_id": attempt_id,
+    }])
 
 
 _PARKED_FOR = (select(ReceiptEvent).where(ReceiptEvent.applied.is_(False),
