@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 import policies
@@ -210,11 +210,12 @@ def write_sends(db: Database, sends: list[PendingSend]) -> list[Planned | Except
     """Decides and writes checked sends in ONE transaction: the recipients read with one
     statement, each send decided in turn, one multi-row INSERT per table. One outcome per
     send: its `Planned`, or the exception its own decision raised (the others go on). If the
-    transaction fails on a constraint (two sends with one Idempotency-Key), each send is
-    written again alone, so only the one at fault sees the error."""
+    database refuses anything (two sends with one Idempotency-Key; on PostgreSQL an error
+    also aborts the rest of the transaction), each send is written again alone, so only the
+    one at fault sees the error."""
     try:
         return _write_together(db, sends)
-    except IntegrityError as exc:
+    except DBAPIError as exc:
         if len(sends) == 1:
             return [exc]
         return [write_sends(db, [send])[0] for send in sends]
@@ -241,6 +242,8 @@ def _write_together(db: Database, sends: list[PendingSend]) -> list[Planned | Ex
                 else:
                     planned = plan_message(session, send.policy, send.req, send.api_key_id, send.now,
                                            send.deadline_seconds, send.presence, recipient_rows=rows[user_id])
+            except DBAPIError:
+                raise  # the transaction may be unusable: write_sends writes each send alone
             except Exception as exc:  # noqa: BLE001 - this send's fault, answered to its caller alone
                 outcomes.append(exc)
                 continue

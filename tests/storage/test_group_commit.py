@@ -52,6 +52,20 @@ def wait_queued(group: GroupCommit, n: int) -> None:
         time.sleep(0.005)
 
 
+def behind_a_held_batch(group: GroupCommit, rec: Recorder, items: list) -> dict:
+    """Caller 1 leads batch 0, held until `items` have all queued behind it; then all answer."""
+    release = rec.gate(0)
+    results: dict = {}
+    first = submit_in_thread(group, 1, results)
+    assert rec.entered[0].wait(WAIT)
+    others = [submit_in_thread(group, i, results) for i in items]
+    wait_queued(group, len(items))
+    release.set()
+    for t in [first, *others]:
+        t.join(WAIT)
+    return results
+
+
 def test_a_lone_caller_writes_its_own_batch_in_its_own_thread():
     seen = []
     group = GroupCommit(lambda items: seen.append(threading.current_thread()) or [i + 1 for i in items])
@@ -62,16 +76,7 @@ def test_a_lone_caller_writes_its_own_batch_in_its_own_thread():
 
 def test_callers_arriving_during_a_batch_share_the_next_one():
     rec = Recorder()
-    release = rec.gate(0)
-    group = GroupCommit(rec)
-    results: dict = {}
-    first = submit_in_thread(group, 1, results)
-    assert rec.entered[0].wait(WAIT)
-    others = [submit_in_thread(group, i, results) for i in range(2, 7)]
-    wait_queued(group, 5)
-    release.set()
-    for t in [first, *others]:
-        t.join(WAIT)
+    results = behind_a_held_batch(GroupCommit(rec), rec, list(range(2, 7)))
     assert rec.batches[0] == [1]
     assert sorted(rec.batches[1]) == [2, 3, 4, 5, 6]  # one transaction for the five
     assert len(rec.batches) == 2
@@ -80,16 +85,8 @@ def test_callers_arriving_during_a_batch_share_the_next_one():
 
 def test_an_item_at_fault_fails_alone():
     rec = Recorder()
-    release = rec.gate(0)
-    group = GroupCommit(rec)
-    results: dict = {}
-    first = submit_in_thread(group, 1, results)
-    assert rec.entered[0].wait(WAIT)
-    others = [submit_in_thread(group, i, results) for i in (2, "bad-a", 3)]
-    wait_queued(group, 3)
-    release.set()
-    for t in [first, *others]:
-        t.join(WAIT)
+    results = behind_a_held_batch(GroupCommit(rec), rec, [2, "bad-a", 3])
+    assert len(rec.batches[1]) == 3  # written together
     assert results[2] == 20 and results[3] == 30
     assert isinstance(results["bad-a"], ValueError) and str(results["bad-a"]) == "bad bad-a"
 
@@ -130,16 +127,7 @@ def test_the_leader_answers_once_its_batch_is_done_and_a_waiting_caller_leads_th
 
 def test_batches_hold_at_most_max_batch_items():
     rec = Recorder()
-    release = rec.gate(0)
-    group = GroupCommit(rec, max_batch=2)
-    results: dict = {}
-    first = submit_in_thread(group, 1, results)
-    assert rec.entered[0].wait(WAIT)
-    others = [submit_in_thread(group, i, results) for i in range(2, 7)]
-    wait_queued(group, 5)
-    release.set()
-    for t in [first, *others]:
-        t.join(WAIT)
+    results = behind_a_held_batch(GroupCommit(rec, max_batch=2), rec, list(range(2, 7)))
     assert [len(b) for b in rec.batches] == [1, 2, 2, 1]
     assert results == {i: i * 10 for i in range(1, 7)}
 
