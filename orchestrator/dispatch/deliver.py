@@ -154,16 +154,10 @@ def build_delivery(attempt, message, content: dict, status_callback_url: str | N
 
 def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str = "") -> str:
     """Claim (one transaction), send (no transaction open), record and advance the plan
-    (one transaction), both transactions on one connection checked out once (one pool
-    checkout and liveness ping per attempt, not two). Expired messages and escalations take
-    the careful path: their outcome depends on the rest of the plan, read under the lock."""
-    with ctx.db.engine.connect() as conn:
-        return _deliver(ctx, conn, attempt_id, public_base_url)
-
-
-def _deliver(ctx: DeliveryContext, conn, attempt_id: str, public_base_url: str) -> str:
+    (one transaction). Expired messages and escalations take the careful path: their
+    outcome depends on the rest of the plan, read under the message lock."""
     now = ctx.clock()
-    with ctx.db.session(bind=conn) as session:
+    with ctx.db.session() as session:
         claimed = claim_for_send(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id)
         if claimed is None:
             return Outcome.NOT_CLAIMED
@@ -184,7 +178,7 @@ def _deliver(ctx: DeliveryContext, conn, attempt_id: str, public_base_url: str) 
         if settled.outcome is not None:
             return settled.outcome
     if attempt.mode == "escalate" or (message.expires_at is not None and message.expires_at <= now):
-        with ctx.db.session(bind=conn) as session:
+        with ctx.db.session() as session:
             full, msg = _load(session, attempt_id, attempt.message_id, now)
             if full.status != AttemptStatus.SENDING or full.leased_by != token:
                 return Outcome.NOT_CLAIMED
@@ -195,7 +189,7 @@ def _deliver(ctx: DeliveryContext, conn, attempt_id: str, public_base_url: str) 
                 return early
     # The provider call happens outside any transaction: no lock is held across the network.
     result, error, provider_name = _send(ctx, attempt, delivery, now)
-    with ctx.db.session(bind=conn) as session:
+    with ctx.db.session() as session:
         done = ctx.clock()
         msg = plan_rows.load(session, attempt.message_id, done)
         current = next(a for a in msg.attempts if a.id == attempt_id)

@@ -215,46 +215,65 @@ def write_sends(db: Database, sends: list[PendingSend]) -> list[Planned | Except
     one at fault sees the error."""
     try:
         return _write_together(db, sends)
-    except DBAPIError as exc:
+    except _Refused as refused:
         if len(sends) == 1:
-            return [exc]
+            return [refused.error]
         return [write_sends(db, [send])[0] for send in sends]
 
 
+class _Refused(Exception):
+    """A statement of the shared transaction failed before its COMMIT (rolled back: nothing
+    of it is stored). A failed COMMIT is not one: it may have committed (a connection lost
+    mid-COMMIT), so writing the sends again could store them twice; it goes to every caller."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _write_together(db: Database, sends: list[PendingSend]) -> list[Planned | Exception]:
-    outcomes: list[Planned | Exception] = []
     with db.session() as session:
-        live = [s.req.recipient.user_id for s in sends if not scheduling.is_scheduled(s.req, s.now)]
-        rows = prefetch_recipients(session, live) if live else {}
-        conn = session.connection()
-        unwritten: list[Planned] = []
-        users: set[str] = set()
-        for send in sends:
-            user_id = send.req.recipient.user_id
-            if user_id in users:
-                # A second send to one user: its counters (in-app cap, frequency cap) must see
-                # the first, as they would have in separate transactions.
-                insert_planned(conn, unwritten)
-                unwritten, users = [], set()
-            try:
-                if scheduling.is_scheduled(send.req, send.now):
-                    planned = scheduling.scheduled_message(send.req, send.api_key_id, send.now)
-                else:
-                    planned = plan_message(session, send.policy, send.req, send.api_key_id, send.now,
-                                           send.deadline_seconds, send.presence, recipient_rows=rows[user_id])
-            except DBAPIError:
-                raise  # the transaction may be unusable: write_sends writes each send alone
-            except Exception as exc:  # noqa: BLE001 - this send's fault, answered to its caller alone
-                outcomes.append(exc)
-                continue
-            users.add(user_id)
-            unwritten.append(planned)
-            outcomes.append(planned)
-            if send.idempotency_key:
-                record_idempotency(conn, send.api_key_id, send.idempotency_key, send.digest, planned.body,
-                                   planned.body["id"], send.now)
-            announce(session, planned.due)
-        insert_planned(conn, unwritten)
+        try:
+            return _plan_and_insert(session, sends)
+        except DBAPIError as exc:
+            raise _Refused(exc) from exc
+
+
+def _plan_and_insert(session, sends: list[PendingSend]) -> list[Planned | Exception]:
+    outcomes: list[Planned | Exception] = []
+    live = [s.req.recipient.user_id for s in sends if not scheduling.is_scheduled(s.req, s.now)]
+    rows = prefetch_recipients(session, live) if live else {}
+    conn = session.connection()
+    unwritten: list[Planned] = []
+    users: set[str] = set()
+    for send in sends:
+        user_id = send.req.recipient.user_id
+        if user_id in users:
+            # A second send to one user: its counters (in-app cap, frequency cap) must see
+            # the first, as they would have in separate transactions.
+            insert_planned(conn, unwritten)
+            unwritten, users = [], set()
+        try:
+            if scheduling.is_scheduled(send.req, send.now):
+                planned = scheduling.scheduled_message(send.req, send.api_key_id, send.now)
+            else:
+                planned = plan_message(session, send.policy, send.req, send.api_key_id, send.now,
+                                       send.deadline_seconds, send.presence, recipient_rows=rows[user_id])
+        except DBAPIError:
+            raise  # the transaction may be unusable: write_sends writes each send alone
+        except Exception as exc:  # noqa: BLE001 - this send's fault, answered to its caller alone
+            outcomes.append(exc)
+            continue
+        users.add(user_id)
+        unwritten.append(planned)
+        outcomes.append(planned)
+        announce(session, planned.due)
+    insert_planned(conn, unwritten)
+    # Last, so no write (and on SQLite no writer lock) is held while sends are decided.
+    for send, outcome in zip(sends, outcomes, strict=True):
+        if send.idempotency_key and isinstance(outcome, Planned):
+            record_idempotency(conn, send.api_key_id, send.idempotency_key, send.digest, outcome.body,
+                               outcome.body["id"], send.now)
     return outcomes
 
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import orjson
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -120,12 +120,11 @@ class Database:
         self.announcer = None
 
     @contextmanager
-    def session(self, bind: Connection | None = None) -> Iterator[Session]:
+    def session(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on error. Callables appended to
         `session.info["after_commit"]` run once the commit succeeded — how work is announced
-        to the broker only after it is durable. `bind`: a connection the caller checked out
-        to run several units of work on (the session begins and ends its own transaction)."""
-        session = self.session_factory(bind=bind) if bind is not None else self.session_factory()
+        to the broker only after it is durable."""
+        session = self.session_factory()
         try:
             yield session
             session.commit()

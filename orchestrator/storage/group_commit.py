@@ -68,6 +68,7 @@ class GroupCommit(Generic[Item, Result]):
     def _lead(self) -> None:
         with self._lock:
             batch, self._queue = self._queue[:self._max], self._queue[self._max:]
+        outcomes: list = []
         try:
             outcomes = list(self._run([s.item for s in batch]))
             if len(outcomes) != len(batch):
@@ -75,13 +76,16 @@ class GroupCommit(Generic[Item, Result]):
         except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
             outcomes = [exc] * len(batch)
         finally:
+            # Every caller of the batch answered and the next leader woken, whatever happened
+            # above: a caller left waiting would hold up every later one.
             with self._lock:
                 successor = self._queue[0] if self._queue else None
                 self._leading = successor is not None
-        for slot, outcome in zip(batch, outcomes, strict=True):
-            slot.outcome = outcome
-            slot.lead = False
-            slot.done.set()
-        if successor is not None:
-            successor.lead = True
-            successor.done.set()
+            for slot, outcome in zip(batch, outcomes or [RuntimeError("group commit: batch interrupted")]
+                                     * len(batch), strict=True):
+                slot.outcome = outcome
+                slot.lead = False
+                slot.done.set()
+            if successor is not None:
+                successor.lead = True
+                successor.done.set()
