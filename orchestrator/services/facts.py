@@ -33,20 +33,28 @@ def in_app_counts(session: Session, user_id: str, tz: str, now: datetime) -> tup
     local_midnight = now.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = now - timedelta(days=7)
     day_start = local_midnight.astimezone(now.tzinfo)
-    day, week = session.connection().execute(_IN_APP_COUNTS, {
+    return _window_counts(session, _IN_APP_COUNTS, user_id, day_start, week_start)
+
+
+def _counts_by_window(at, *where):
+    """(count since `day_start`, count since `week_start`) of the user's rows, `at` being the
+    row's time. Built once per statement, as every statement on the accept path: building and
+    keying a statement per call cost more than running it (py-spy, in-app sends, part f)."""
+    return (select(func.count(case((at >= bindparam("day_start"), 1))),
+                   func.count(case((at >= bindparam("week_start"), 1))))
+            .where(at >= bindparam("since"), *where))
+
+
+def _window_counts(session: Session, statement, user_id: str, day_start: datetime, week_start: datetime,
+                   **params) -> tuple[int, int]:
+    day, week = session.connection().execute(statement, {
         "user_id": user_id, "day_start": day_start, "week_start": week_start,
-        "since": min(week_start, day_start)}).one()
+        "since": min(day_start, week_start), **params}).one()
     return day or 0, week or 0
 
 
-# Built once, as every statement on the accept path: building and keying a statement per
-# call cost more than running it (py-spy, in-app sends under bench part f).
-_IN_APP_COUNTS = (
-    select(func.count(case((Attempt.sent_at >= bindparam("day_start"), 1))),
-           func.count(case((Attempt.sent_at >= bindparam("week_start"), 1))))
-    .where(Attempt.user_id == bindparam("user_id"), Attempt.channel == Channel.IN_APP,
-           Attempt.sent_at >= bindparam("since"))
-)
+_IN_APP_COUNTS = _counts_by_window(Attempt.sent_at, Attempt.user_id == bindparam("user_id"),
+                                   Attempt.channel == Channel.IN_APP)
 
 
 _NOT_COUNTED = (MessageStatus.SUPPRESSED.value, MessageStatus.CANCELLED.value)
@@ -59,19 +67,13 @@ def message_counts(session: Session, policy: Policy, user_id: str, tz: str, now:
     (user_id, created_at) index. A message deferred by the cap counts in the window it was
     accepted in."""
     day_start, week_start, _, _ = cap_windows(now, tz)
-    day, week = session.connection().execute(_MESSAGE_COUNTS, {
-        "user_id": user_id, "day_start": day_start, "week_start": week_start,
-        "since": min(day_start, week_start), "categories": sorted(policy.capped_categories)}).one()
-    return day or 0, week or 0
+    return _window_counts(session, _MESSAGE_COUNTS, user_id, day_start, week_start,
+                          categories=sorted(policy.capped_categories))
 
 
-_MESSAGE_COUNTS = (
-    select(func.count(case((Message.created_at >= bindparam("day_start"), 1))),
-           func.count(case((Message.created_at >= bindparam("week_start"), 1))))
-    .where(Message.user_id == bindparam("user_id"), Message.created_at >= bindparam("since"),
-           Message.category.in_(bindparam("categories", expanding=True)),
-           *(Message.status != status for status in _NOT_COUNTED))
-)
+_MESSAGE_COUNTS = _counts_by_window(Message.created_at, Message.user_id == bindparam("user_id"),
+                                    Message.category.in_(bindparam("categories", expanding=True)),
+                                    *(Message.status != status for status in _NOT_COUNTED))
 
 
 def with_message_counts(session: Session, policy: Policy, facts: RecipientFacts, now: datetime) -> RecipientFacts:

@@ -170,8 +170,8 @@ class PendingSend:
 
 def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body: bytes,
            idempotency_key: str | None, now: datetime, max_content_chars: int,
-           deadline_seconds: int, presence=None, max_ahead_seconds: int | None = None,
-           writer: GroupCommit | None = None) -> Acceptance:
+           deadline_seconds: int, writer: GroupCommit, presence=None,
+           max_ahead_seconds: int | None = None) -> Acceptance:
     """The hot path: a cached key (no lookup), the checks, then the decision and the rows
     (message, attempts, idempotency record) written by `write_sends` — through `writer`, the
     process's group commit, so concurrent sends share one transaction. Answers only once the
@@ -187,10 +187,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
     scheduling.check_send_at(req, now, max_ahead_seconds)
     pending = PendingSend(policy, req, api_key.id, now, deadline_seconds, presence, idempotency_key, digest)
     try:
-        if writer is not None:
-            planned = writer.submit(pending)
-        else:
-            planned = _outcome(write_sends(db, [pending])[0])
+        planned = writer.submit(pending)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer as it did.
         replay = _replay(db, api_key.id, idempotency_key or "", digest)
@@ -198,12 +195,6 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
             return replay
         raise
     return Acceptance(202, planned.body, planned.due)
-
-
-def _outcome(outcome):
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
 
 
 def write_sends(db: Database, sends: list[PendingSend]) -> list[Planned | Exception]:
