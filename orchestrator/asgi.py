@@ -10,11 +10,13 @@ worker and sweeper."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 
 from a2wsgi import WSGIMiddleware
 
 from . import metrics, request_log
+from .api.messages import BATCH_MAX_BODY_BYTES
 from .app import create_app
 from .app_state import EXTENSION_KEY
 from .config import Settings
@@ -25,13 +27,33 @@ from .logs import log_context
 log = logging.getLogger("orchestrator.asgi")
 
 
+def _chunked_bodies(wsgi_app, max_bytes: int):
+    """Gives a `Transfer-Encoding: chunked` body a length. uvicorn decodes the chunks and
+    a2wsgi passes them on, but Werkzeug reads a body without Content-Length as empty (and,
+    told the stream is terminated instead, stops quietly at its size cap rather than answer
+    413). So the body is read here, at most `max_bytes` + 1 bytes (the largest cap of any
+    route), and handed on with its length: each route's own cap then applies as for any
+    body, 413 included (a body cut at `max_bytes` + 1 is over every cap)."""
+
+    def app(environ, start_response):
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = environ["wsgi.input"].read(max_bytes + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            del environ["HTTP_TRANSFER_ENCODING"]  # Werkzeug ignores Content-Length beside it
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
 class OrchestratorASGI:
     def __init__(self, flask_app, *, threads: int) -> None:
         self.flask_app = flask_app
         self.state = flask_app.extensions[EXTENSION_KEY]
         self.hub = StreamHub(self.state)
         self.state.streams = self.hub
-        self.wsgi = WSGIMiddleware(flask_app, workers=threads)
+        max_body = max(self.state.settings.max_body_bytes, BATCH_MAX_BODY_BYTES)
+        self.wsgi = WSGIMiddleware(_chunked_bodies(flask_app, max_body), workers=threads)
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]

@@ -27,11 +27,12 @@ def _database():
 
 def _load(path: str, param: str) -> dict[str, Any]:
     """A YAML (or JSON) mapping, put through the API's JSON checks (no NUL, no deep nesting)."""
+    from policies import yaml_text
     from providers import safe_json
 
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = yaml_text.load(handle.read())
         data = safe_json.loads(json.dumps(data, default=str))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
         raise click.BadParameter(f"{path}: {str(exc).splitlines()[0]}", param_hint=param) from None

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import yaml_text
 from .conditions import Condition, FactSpec, compile_condition, fact_specs, is_never
 from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
 from .effects import Effects, RouteEntry, parse_effects
@@ -164,18 +165,18 @@ def _read_source(source: str | Path | Mapping[str, Any]) -> Any:
     if isinstance(source, Mapping):
         return source
     if isinstance(source, Path):
-        return yaml.safe_load(source.read_text(encoding="utf-8"))
+        return yaml_text.load(source.read_text(encoding="utf-8"))
     if isinstance(source, str):
         if "\n" not in source and len(source) < 4096:
             try:
                 path = Path(source)
                 if path.is_file():
-                    return yaml.safe_load(path.read_text(encoding="utf-8"))
+                    return yaml_text.load(path.read_text(encoding="utf-8"))
             except OSError:
                 pass
             if source.endswith((".yaml", ".yml")):  # clearly meant as a path, not as YAML text
                 raise FileNotFoundError(f"no such file: {source}")
-        return yaml.safe_load(source)
+        return yaml_text.load(source)
     raise TypeError(f"policy source must be a path, YAML text or a dict, not {type(source).__name__}")
 
 

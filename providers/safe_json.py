@@ -2,9 +2,10 @@
 
 `json.loads` alone recurses once per nesting level (100,000 `[` raise RecursionError),
 accepts `NaN`/`Infinity` (not JSON; served back they break clients), turns `1e400` into
-infinity, accepts integers of thousands of digits, and lets NUL characters through
-(PostgreSQL text and JSONB refuse them). `loads` rejects all of these with an `UnsafeJson`
-that names the path of the offending value, e.g. `metadata.a.0`.
+infinity, accepts integers of thousands of digits, and lets NUL characters and lone
+surrogates (`"\ud800"`: half of a UTF-16 pair, which no UTF-8 encoder accepts) through
+(PostgreSQL refuses the first, every database driver the second). `loads` rejects all of
+these with an `UnsafeJson` that names the path of the offending value, e.g. `metadata.a.0`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ MAX_INT_DIGITS = 20
 # A JSON string token, or one structural character. Strings are skipped whole, so brackets
 # inside them do not count towards the depth.
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]', re.DOTALL)
+# What no database stores: NUL, and lone UTF-16 surrogates (JSON's "\ud800" escape).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_TEXT = "must not contain NUL (\\u0000) or lone surrogate (\\ud800-\\udfff) characters"
 
 
 class UnsafeJson(ValueError):
@@ -84,15 +88,15 @@ def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
 def _check_values(value: Any, path: list[str | int]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
-                raise UnsafeJson("invalid_character", _join(path), "keys must not contain NUL (\\u0000)")
+            if UNSTORABLE.search(key):
+                raise UnsafeJson("invalid_character", _join(path), f"keys {_UNSTORABLE_TEXT}")
             _check_values(item, [*path, key])
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_values(item, [*path, index])
     elif isinstance(value, str):
-        if "\x00" in value:
-            raise UnsafeJson("invalid_character", _join(path), "must not contain NUL (\\u0000)")
+        if UNSTORABLE.search(value):
+            raise UnsafeJson("invalid_character", _join(path), _UNSTORABLE_TEXT)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise UnsafeJson("invalid_number", _join(path),

@@ -114,8 +114,8 @@ def preview(template_id: str):
     rendered = templates.render(version, body.locale, body.variables,
                                 link_schemes=st.settings.action_url_schemes, prefix="")
     channels = {ch: {k: v for k, v in fields.items() if v} for ch, fields in rendered.channels.items()}
-    if "sms" in channels:  # what the routing facts will count: the SMS text as rendered
-        info = count_segments(channels["sms"]["text"])
+    if "sms" in channels:  # what the routing facts will count: the SMS text as rendered (maybe empty)
+        info = count_segments(rendered.channels["sms"].get("text", ""))
         channels["sms"].update(segments=info.segments, encoding=info.encoding)
     return jsonify({"id": version.template_id, "version": version.version, "locale": rendered.locale,
                     "variables": sorted(version.variables), "channels": channels})

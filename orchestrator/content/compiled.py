@@ -9,7 +9,8 @@ from typing import Any
 from providers.base import Channel
 
 from . import locales
-from .render import MAX_OUTPUT_CHARS, Compiled, RenderError, compile_source
+from .limits import cpu_budget
+from .render import MAX_OUTPUT_CHARS, Compiled, RenderError, compile_source, dry_run
 
 # Field order per channel; these are the keys of content/channels.py's stored entries.
 CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -20,6 +21,10 @@ CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 BASE_ORDER = (Channel.IN_APP, Channel.PUSH, Channel.EMAIL, Channel.SMS)
 URL_FIELDS = ("image_url", "action_url")
+# What a channel's message cannot go without: a render that leaves one empty is refused.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    Channel.SMS: ("text",), Channel.PUSH: ("body",), Channel.EMAIL: ("subject", "text"), Channel.IN_APP: ("body",),
+}
 # Longest rendered value per field (the inline content's limits); others: render.MAX_OUTPUT_CHARS.
 FIELD_LIMITS = {"title": 500, "subject": 500, "image_url": 2000, "action_url": 2000}
 
@@ -60,6 +65,15 @@ class CompiledVersion:
         """Every channel the version has a variant for, in the best locale for each.
         Raises RenderError (with `.variable` when one is at fault)."""
         chain = [*locales.chain(wanted_locale), self.default_locale]
+        with cpu_budget():  # one budget for the whole message, every channel and field
+            channels = self._render_channels(chain, variables, reply_to)
+        first = channels[next(c for c in BASE_ORDER if c in channels)]
+        title = first.get("title", first.get("subject", ""))
+        body = first.get("body", first.get("text", ""))
+        return Rendered(self.choose_locale(wanted_locale), channels, title, body, first.get("action_url", ""))
+
+    def _render_channels(self, chain: list[str], variables: dict[str, Any],
+                         reply_to: str | None) -> dict[str, dict[str, str]]:
         channels: dict[str, dict[str, str]] = {}
         for channel, fields in CHANNEL_SOURCE_FIELDS.items():
             variant = next((self.sources[loc][channel] for loc in chain
@@ -71,14 +85,25 @@ class CompiledVersion:
                 try:
                     out[f] = variant[f].render(variables, FIELD_LIMITS.get(f, MAX_OUTPUT_CHARS)) if f in variant else ""
                 except RenderError as exc:
-                    raise RenderError(f"{channel}.{f}: {exc.message}", exc.variable) from None
+                    raise RenderError(f"{channel}.{f}: {exc.message}", exc.variable,
+                                      over_limit=exc.over_limit) from None
             if channel == Channel.EMAIL:
                 out["reply_to"] = reply_to or self.reply_to or ""
             channels[channel] = out
-        first = channels[next(c for c in BASE_ORDER if c in channels)]
-        title = first.get("title", first.get("subject", ""))
-        body = first.get("body", first.get("text", ""))
-        return Rendered(self.choose_locale(wanted_locale), channels, title, body, first.get("action_url", ""))
+        return channels
+
+    def dry_run(self) -> None:
+        """Every source rendered once with stand-in variables, under one render's budget in
+        all (render.dry_run): SourceError naming the first whose own work is over a limit."""
+        with cpu_budget():
+            for loc, variants in self.sources.items():
+                prefix = "channels" if loc == self.default_locale else f"translations.{loc}"
+                for channel, variant in variants.items():
+                    for name, compiled in variant.items():
+                        try:
+                            dry_run(compiled, FIELD_LIMITS.get(name, MAX_OUTPUT_CHARS))
+                        except RenderError as exc:
+                            raise SourceError(f"{prefix}.{channel}.{name}", exc.message) from None
 
 
 def compile_version(template_id: str, version: int, default_locale: str, definition: dict[str, Any]

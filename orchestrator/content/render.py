@@ -9,7 +9,11 @@ are all fine by it. So on top of it:
 - the globals are only a `range` capped at MAX_RANGE; filters are an allow-list of the
   linear-cost ones; method calls are an allow-list (`upper`, `items`, …);
 - `+ * ** %` and `~` check the size of what they would build before building it;
+- every render runs under a CPU-time budget, and every filter, test, loop and written value is
+  bounded in work and memory (limits.py, filters.py);
 - the output is streamed and stopped at its limit.
+When saved, a version is also rendered once with stand-in variables (`dry_run`), so a source
+whose constant work alone is over the budget is refused then, not at its first send.
 StrictUndefined makes a missing variable an error, never an empty string. HTML autoescaping
 is on for the email HTML source only."""
 
@@ -26,9 +30,18 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
+from .filters import each, guard_filter, guard_test
+from .limits import (
+    MAX_ITEMS,
+    MAX_OUTPUT_CHARS,
+    MAX_VALUE_CHARS,
+    LimitExceeded,
+    check_text,
+    cpu_budget,
+    tick,
+)
+
 MAX_RANGE = 1000
-MAX_VALUE_CHARS = 100_000       # any string or list an expression builds
-MAX_OUTPUT_CHARS = 500_000      # one rendered field
 MAX_POWER_EXPONENT = 64
 MAX_INT_BITS = 10_000           # any integer an expression builds
 
@@ -53,27 +66,35 @@ _REFUSED_NODES: dict[type, str] = {
 
 
 class RenderError(Exception):
-    """What went wrong, in a sentence; `variable` when a variable is at fault."""
+    """What went wrong, in a sentence; `variable` when a variable is at fault; `over_limit`
+    when the render would cost more than one may (limits.py)."""
 
-    def __init__(self, message: str, variable: str | None = None) -> None:
+    def __init__(self, message: str, variable: str | None = None, *, over_limit: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.variable = variable
+        self.over_limit = over_limit
 
 
-def _size(value: Any) -> int:
-    return len(value) if isinstance(value, str | list | tuple | dict) else 0
+def _repeat_limit(value: Any) -> int | None:
+    """How large `value * n` may grow, in the unit len() counts; None for non-sequences."""
+    if isinstance(value, str):
+        return MAX_VALUE_CHARS
+    if isinstance(value, list | tuple):
+        return MAX_ITEMS
+    return None
 
 
 def _capped_range(*args: int) -> range:
     rng = range(*args)
     if len(rng) > MAX_RANGE:
-        raise SecurityError(f"range() is limited to {MAX_RANGE} items")
+        raise LimitExceeded(f"range() is limited to {MAX_RANGE} items")
     return rng
 
 
 class _Generator(CodeGenerator):
-    """`a ~ b ~ c` builds one string: check its size before joining the parts."""
+    """`a ~ b ~ c` builds one string: check its size before joining the parts. A comparison
+    (`a == b`, `a in b`: linear in its operands) ticks the budget first."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         join = "markup_join" if frame.eval_ctx.autoescape else "str_join"
@@ -83,38 +104,64 @@ class _Generator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("(environment.tick() or ")
+        super().visit_Compare(node, frame)
+        self.write(")")
+
 
 class _Sandbox(SandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
     code_generator_class = _Generator
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        tick()
         if operator == "**":
             if isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
-                raise SecurityError(f"exponents are limited to {MAX_POWER_EXPONENT}")
+                raise LimitExceeded(f"exponents are limited to {MAX_POWER_EXPONENT}")
             if isinstance(left, int) and isinstance(right, int) and left.bit_length() * abs(right) > MAX_INT_BITS:
-                raise SecurityError(f"numbers are limited to {MAX_INT_BITS} bits")
+                raise LimitExceeded(f"numbers are limited to {MAX_INT_BITS} bits")
         elif operator == "*":
             if isinstance(left, int) and isinstance(right, int):
                 if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                    raise SecurityError(f"numbers are limited to {MAX_INT_BITS} bits")
+                    raise LimitExceeded(f"numbers are limited to {MAX_INT_BITS} bits")
             for seq, n in ((left, right), (right, left)):
-                if isinstance(n, int) and _size(seq) * n > MAX_VALUE_CHARS:
-                    raise SecurityError(f"a repeated value would exceed {MAX_VALUE_CHARS} characters")
+                limit = _repeat_limit(seq)
+                if limit is not None and isinstance(n, int) and len(seq) * n > limit:
+                    unit = "characters" if isinstance(seq, str) else "items"
+                    raise LimitExceeded(f"a repeated value would exceed {limit} {unit}")
         elif operator == "%":
             if isinstance(left, str):
                 raise SecurityError("'%' string formatting is not allowed; use variables directly")
-        elif operator == "+" and _size(left) + _size(right) > MAX_VALUE_CHARS:
-            raise SecurityError(f"a joined value would exceed {MAX_VALUE_CHARS} characters")
+        elif operator == "+":
+            limit = _repeat_limit(left)
+            if limit is not None and isinstance(right, str | list | tuple) and len(left) + len(right) > limit:
+                raise LimitExceeded(f"a joined value would exceed {limit} "
+                                    f"{'characters' if isinstance(left, str) else 'items'}")
         return super().call_binop(context, operator, left, right)
 
     def checked_join(self, join, parts: Iterable[Any]) -> str:
+        tick()
         parts = tuple(parts)
-        if sum(len(p) if isinstance(p, str) else len(str(p)) for p in parts) > MAX_VALUE_CHARS:
-            raise SecurityError(f"a joined value would exceed {MAX_VALUE_CHARS} characters")
+        check_text(parts, what="a joined value")
         return join(parts)
 
+    @staticmethod
+    def tick() -> None:
+        tick()
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        tick()
+        return super().getitem(obj, argument)
+
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        tick()
+        if isinstance(__obj, _Stand_in):
+            return __obj
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "")
         if __obj is _capped_range or isinstance(owner, LoopContext) or (
@@ -123,11 +170,23 @@ class _Sandbox(SandboxedEnvironment):
         raise SecurityError(f"calling {name or type(__obj).__name__}() is not allowed in templates")
 
 
+def _finalize(value: Any) -> Any:
+    """Every `{{ value }}` before it is turned into text."""
+    tick()
+    check_text(value, MAX_OUTPUT_CHARS, "a written value")
+    return value
+
+
+_EACH = "orchestrator_each"  # the filter every loop's iterable goes through (added after the checks)
+
+
 def _environment(autoescape: bool) -> _Sandbox:
-    env = _Sandbox(autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True)
+    env = _Sandbox(autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True, finalize=_finalize)
     env.globals.clear()
     env.globals["range"] = _capped_range
-    env.filters = {k: v for k, v in env.filters.items() if k in SAFE_FILTERS}
+    env.filters = {k: guard_filter(k, v) for k, v in env.filters.items() if k in SAFE_FILTERS}
+    env.filters[_EACH] = each
+    env.tests = {k: guard_test(v) for k, v in env.tests.items()}
     return env
 
 
@@ -162,6 +221,12 @@ def _check_tree(tree: nodes.Template) -> None:
     walk(tree, 0)
 
 
+def _bound_loops(tree: nodes.Template) -> None:
+    """Every `{% for x in iterable %}` iterates `iterable|orchestrator_each` (filters.each)."""
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, _EACH, [], [], None, None, lineno=loop.lineno)
+
+
 @dataclass(frozen=True)
 class Compiled:
     """One source, checked and compiled; `variables` it reads from the caller."""
@@ -172,25 +237,99 @@ class Compiled:
     variables: frozenset[str]
 
     def render(self, variables: dict[str, Any], limit: int = MAX_OUTPUT_CHARS) -> str:
+        """The text, under the render's CPU budget (the caller's, or one of its own)."""
         out: list[str] = []
         size = 0
         try:
-            for chunk in self.template.generate(variables):
-                size += len(chunk)
-                if size > limit:
-                    raise RenderError(f"the rendered text is longer than {limit} characters")
-                out.append(chunk)
+            with cpu_budget():
+                for chunk in self.template.generate(variables):
+                    size += len(chunk)
+                    if size > limit:
+                        raise RenderError(f"the rendered text is longer than {limit} characters", over_limit=True)
+                    out.append(chunk)
         except RenderError:
             raise
         except UndefinedError as exc:
             raise RenderError(f"{exc.message or exc}", variable=_undefined_name(exc)) from None
+        except LimitExceeded as exc:
+            raise RenderError(f"refused: {exc}", over_limit=True) from None
         except SecurityError as exc:
             raise RenderError(f"refused: {exc}") from None
-        except RecursionError:
+        except (RecursionError, MemoryError):
             raise RenderError("the template nests too deeply to render") from None
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise RenderError(f"cannot render: {type(exc).__name__}: {str(exc)[:200]}") from None
         return str("".join(out))
+
+
+class _Stand_in:  # noqa: N801 - reads as what it is in tracebacks
+    """Every variable in a dry run: any attribute or item of it is itself, it iterates as
+    nothing, is false, empty and zero, and any arithmetic on it gives itself. What a dry run
+    measures is therefore the work a source does whatever its variables are."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> Any:
+        return self
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return ""
+
+    def __html__(self) -> str:
+        return ""
+
+    def __int__(self) -> int:
+        return 0
+
+    __index__ = __int__
+
+    def __float__(self) -> float:
+        return 0.0
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    __hash__ = object.__hash__
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def _self(self, *args: Any) -> Any:
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _self
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = _self
+
+
+STAND_IN = _Stand_in()
+
+
+def dry_run(compiled: Compiled, limit: int = MAX_OUTPUT_CHARS) -> None:
+    """Render `compiled` with every variable a stand-in: RenderError (over_limit) when its
+    work alone, whatever the variables, is over a limit. Other failures are not the source's
+    fault here (the stand-ins are not real values) and are left to the real render."""
+    try:
+        compiled.render(dict.fromkeys(compiled.variables, STAND_IN), limit)
+    except RenderError as exc:
+        if exc.over_limit:
+            raise
 
 
 def _undefined_name(exc: UndefinedError) -> str | None:
@@ -207,6 +346,7 @@ def compile_source(source: str, *, html: bool = False) -> Compiled:
         tree = env.parse(source)
         _check_tree(tree)
         variables = frozenset(find_undeclared_variables(tree)) - set(env.globals)
+        _bound_loops(tree)
         template = env.from_string(tree)
     except TemplateSyntaxError as exc:
         raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from None

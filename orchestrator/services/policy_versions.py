@@ -26,12 +26,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import policies
-from policies import Policy, PolicyError
+from policies import Policy, PolicyError, yaml_text
 from policies.diff import diff_documents
 
 from ..domain.statuses import PolicyStatus
@@ -41,7 +40,7 @@ from ..storage.models import PolicyVersion
 from . import audit
 from .audit import AuditAction
 
-MAX_DOCUMENT_CHARS = 200_000
+MAX_DOCUMENT_CHARS = yaml_text.MAX_CHARS
 _RULE = re.compile(r"rule '([^']+)'")
 _FIELD = re.compile(r"field '([^']+)'")
 
@@ -208,7 +207,7 @@ def activate_and_refresh(db: Database, store: Any, version: str, actor: str, rea
 
 
 def _parse(text: str) -> dict[str, Any]:
-    doc = yaml.safe_load(text)
+    doc = yaml_text.load(text)  # stored documents were loaded the same way when saved
     return doc if isinstance(doc, dict) else {}
 
 

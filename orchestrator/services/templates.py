@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from providers.base import Channel
 
 from ..content.channels import for_channel
-from ..content.compiled import URL_FIELDS, CompiledVersion, SourceError, compile_version
+from ..content.compiled import REQUIRED_FIELDS, URL_FIELDS, CompiledVersion, SourceError, compile_version
 from ..content.render import RenderError
 from ..content.schemas import TemplateCreate, TemplateVersionIn
 from ..errors import ApiError, ErrorCode
@@ -165,8 +165,12 @@ def compiled(db: Database, session: Session | None, template_id: str, version: i
 
 
 def _compile_for_save(template_id: str, version: int, body: TemplateVersionIn) -> CompiledVersion:
+    """Compiled, and dry-run: a source whose work alone is over the render limits is refused
+    now rather than at every send."""
     try:
-        return compile_version(template_id, version, body.default_locale, body.definition())
+        compiled_ = compile_version(template_id, version, body.default_locale, body.definition())
+        compiled_.dry_run()
+        return compiled_
     except SourceError as exc:
         raise ApiError(422, ErrorCode.INVALID_TEMPLATE, f"{exc.field}: {exc.message}", field=exc.field) from None
 
@@ -271,6 +275,12 @@ def render(version: CompiledVersion, locale: str | None, variables: dict[str, An
         field = f"{prefix}variables.{exc.variable}" if exc.variable else f"{prefix}variables"
         raise ApiError(422, ErrorCode.RENDER_FAILED, f"{field}: {exc.message}", field=field) from None
     for channel, fields in rendered.channels.items():
+        for name in REQUIRED_FIELDS.get(channel, ()):
+            if not fields.get(name, "").strip():
+                field = f"{prefix}channels.{channel}.{name}"
+                raise ApiError(422, ErrorCode.RENDER_FAILED,
+                               f"{field}: renders empty with these variables; a {channel} message needs it",
+                               field=field)
         for name in URL_FIELDS:
             value = fields.get(name)
             if value:

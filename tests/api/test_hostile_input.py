@@ -74,6 +74,28 @@ def test_nul_in_any_string_is_rejected(client, auth, path, payload, field):
     assert_error(r, 422, "invalid_character", field)
 
 
+LONE_SURROGATES = ["\ud800", "a\udfffb", "\udbff"]  # halves of UTF-16 pairs: no database stores them
+
+
+@pytest.mark.parametrize("surrogate", LONE_SURROGATES)
+@pytest.mark.parametrize(("path", "method", "payload", "field"), [
+    (SEND, "post", lambda s: body(metadata={"k": s}), "metadata.k"),
+    (SEND, "post", lambda s: body(metadata={"k" + s: 1}), "metadata"),
+    (SEND, "post", lambda s: body(content={"title": s, "body": "b"}), "content.title"),
+    (SEND, "post", lambda s: {**body(content=None), "content": None,
+                              "template": {"id": "t", "variables": {"name": s}}}, "template.variables.name"),
+    (SEND + "/batch", "post", lambda s: {"category": "otp", "content": {"body": "b"},
+                                         "recipients": [{"recipient": {"user_id": "u-1"}, "metadata": {"k": s}}]},
+     "recipients.0.metadata.k"),
+    ("/v1/recipients/u-1", "put", lambda s: {"email": f"a{s}@example.com"}, "email"),
+    ("/v1/routing/explain", "post", lambda s: body(content={"title": "t", "body": s}), "content.body"),
+])
+def test_lone_surrogates_in_any_string_are_422(client, auth, path, method, payload, field, surrogate):
+    """json.dumps writes a lone surrogate as the `\\ud800` escape: valid JSON text, not storable."""
+    r = post_raw(client, auth, json.dumps(payload(surrogate)), path=path, method=method)
+    assert_error(r, 422, "invalid_character", field)
+
+
 @pytest.mark.parametrize(("url", "field"), [
     ("/v1/messages/a%00b", "message_id"),
     ("/v1/policies/a%00b", "version"),

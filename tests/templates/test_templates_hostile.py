@@ -210,3 +210,76 @@ def test_a_rendered_subject_over_its_limit_names_the_channel_field(client, write
     err = error(client.post(SEND, headers=auth, json=templated(template={"id": "subj"},
                                                                variables={"s": "s" * 600})), 422)
     assert err["code"] == "render_failed" and "email.subject" in err["message"]
+
+
+# -- what a render may cost (issue #19 §1) ----------------------------------------------------
+
+PLANTED = {  # bombs that need no variables: refused when saved, so no send ever pays for them
+    "sort_in_loop": "{% for i in range(50) %}{% if ((range(1000)|list)*100)|sort|first %}{% endif %}{% endfor %}",
+    "cpu_in_loop": "{% for i in range(1000) %}{% if ((range(1000)|list)*10)|sort|first %}{% endif %}{% endfor %}",
+    "join_separator": "{{ range(1000)|join('x' * 100000) }}",
+}
+# Bombs whose cost comes from the variables of one send: that send alone is refused.
+COSTLY_VARIABLES = ("{% for i in range(1000) %}{{ (items * 10)|sort|first }}{% endfor %}{{ items|join(sep) }}",
+                    {"items": list(range(1000)), "sep": "x" * 100_000})
+
+
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_a_source_whose_own_work_is_over_the_limits_is_refused_when_saved(client, writer, case):
+    for path, body in (("/v1/templates", with_source("sms", "text", PLANTED[case])),
+                       ("/v1/templates", {**with_source("email", "html", "<p>ok</p>"), "id": "ko",
+                                          "translations": {"ko": {"push": {"body": PLANTED[case]}}}})):
+        err = error(client.post(path, headers=writer, json=body), 422)
+        assert err["code"] == "invalid_template", err
+        assert err["field"] in ("channels.sms.text", "translations.ko.push.body"), err
+        assert "refused" in err["message"], err
+    assert client.get("/v1/templates/order_shipped", headers=writer).status_code == 404
+    ok = client.post("/v1/templates", headers=writer, json=ORDER)
+    assert ok.status_code == 201
+    err = error(client.post("/v1/templates/order_shipped/versions", headers=writer,
+                            json={k: v for k, v in with_source("sms", "text", PLANTED[case]).items()
+                                  if k != "id"}), 422)
+    assert err["field"] == "channels.sms.text", err
+
+
+def test_variables_that_make_a_send_too_costly_fail_that_send_alone(client, writer, auth):
+    source, variables = COSTLY_VARIABLES
+    assert client.post("/v1/templates", headers=writer, json={
+        "id": "costly", "channels": {"sms": {"text": source}}}).status_code == 201
+    recipient(client, auth)
+    err = error(client.post(SEND, headers=auth, json=templated(template={"id": "costly"}, variables=variables)),
+                422)
+    assert err["code"] == "render_failed" and err["field"] == "template.variables", err
+    assert "sms.text: refused" in err["message"], err
+    preview = client.post("/v1/templates/costly/preview", headers=auth, json={"variables": variables})
+    assert error(preview, 422)["code"] == "render_failed"
+    # The same template with small variables, and other sends, go through.
+    small = client.post(SEND, headers=auth, json=templated(template={"id": "costly"},
+                                                           variables={"items": [3, 1], "sep": ","}))
+    assert small.status_code == 202, small.get_json()
+
+
+def test_a_batch_item_whose_render_is_too_costly_fails_alone(client, writer, auth):
+    source, variables = COSTLY_VARIABLES
+    assert client.post("/v1/templates", headers=writer, json={
+        "id": "costly", "channels": {"sms": {"text": source}}}).status_code == 201
+    for user in ("u-1", "u-2"):
+        recipient(client, auth, user_id=user)
+    r = client.post(f"{SEND}/batch", headers=auth, json={
+        "category": "transactional", "template": {"id": "costly", "variables": {"sep": ","}},
+        "recipients": [{"recipient": {"user_id": "u-1"}, "variables": {"items": [1]}},
+                       {"recipient": {"user_id": "u-2"}, "variables": {"items": variables["items"],
+                                                                       "sep": variables["sep"]}}]})
+    out = r.get_json()
+    assert r.status_code == 202 and (out["accepted"], out["refused"]) == (1, 1), out
+    assert out["results"][1]["error"]["code"] == "render_failed", out
+
+
+@pytest.mark.parametrize("source", ["{% if false %}x{% endif %}", "{{ ' ' if true }}"])
+def test_a_channel_that_renders_empty_is_named_not_a_500(client, writer, auth, source):
+    assert client.post("/v1/templates", headers=writer, json=with_source("sms", "text", source)).status_code == 201
+    err = error(client.post("/v1/templates/order_shipped/preview", headers=auth, json={"variables": VARS}), 422)
+    assert (err["code"], err["field"]) == ("render_failed", "channels.sms.text"), err
+    recipient(client, auth)
+    err = error(client.post(SEND, headers=auth, json=templated()), 422)
+    assert (err["code"], err["field"]) == ("render_failed", "template.channels.sms.text"), err
