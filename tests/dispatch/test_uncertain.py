@@ -173,8 +173,8 @@ def listing_pages(fake) -> list[str]:
 
 def test_find_sent_reads_the_whole_window_however_busy_the_number(twilio, twilio_provider):
     """Ours is the oldest of 1,200 messages to the number since the send started (the newest
-    200 were all the search used to read): found, in two pages of 1,000, and the search stops
-    at the page where the number's earlier history begins (1,500 older messages, unread)."""
+    200 were all the search used to read): found, in two pages of 1,000; the search stops at
+    the page where the number's earlier history begins (its third page is never asked for)."""
     since = datetime.now(UTC) - timedelta(minutes=5)
     for i in range(1500):  # this morning's traffic, same text included
         at = since - timedelta(minutes=90) + timedelta(seconds=i)
@@ -237,6 +237,7 @@ def test_a_search_past_its_page_bound_says_it_is_incomplete(twilio, twilio_provi
     assert len(twilio_provider.find_sent(sms_to(), since)) == 1
 
 
+@pytest.mark.slow  # ~3 s a database: 10,000 messages listed in 10 pages
 def test_an_uncertain_send_the_search_cannot_cover_is_not_called_not_sent(user, send, message, state, clock,
                                                                          twilio):
     """The number got more messages since the send started than the search may read (the
