@@ -103,6 +103,8 @@ class ProviderError(Exception):
         self.deactivate_address = deactivate_address
 
 
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What one attempt asks a provider to deliver. `to` is the channel's address:
@@ -135,6 +137,18 @@ class SendResult:
     status: AttemptStatus = AttemptStatus.SENT
     sandboxed: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+
+
+class SearchIncomplete(Exception):
+    """A provider's search for an earlier send (`find_sent`) could not read everything since
+    the send started (more messages than its bounds allow): `found` holds the matches it did
+    read, and the caller must not take "not found" for "not sent"."""
+
+    def __init__(self, detail: str, found: list[SendResult], *, provider: str = "") -> None:
+        super().__init__(f"{provider or 'provider'}: search incomplete: {detail}")
+        self.detail = detail
+        self.found = found
+        self.provider = provider
 
 
 @dataclass(frozen=True)

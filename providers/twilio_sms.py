@@ -26,7 +26,16 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
-from .base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, Receipt, SendResult
+from .base import (
+    AttemptStatus,
+    Channel,
+    Delivery,
+    ErrorClass,
+    ProviderError,
+    Receipt,
+    SearchIncomplete,
+    SendResult,
+)
 from .masking import mask_phone
 from .sms_text import sms_text
 from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
@@ -300,25 +309,57 @@ class TwilioSMSProvider:
     # How far before the recorded start a message Twilio holds may be dated: Twilio's clock
     # against ours, and date_created has whole seconds.
     FIND_SKEW_SECONDS = 60
-    FIND_LIMIT = 200
+    FIND_PAGE_SIZE = 1000  # Twilio's maximum: one request covers a busy number's usual window
+    # A safety bound: past this many pages (10,000 messages to one number since the send
+    # started) the search stops and says it cannot tell, rather than reading on for minutes.
+    FIND_MAX_PAGES = 10
 
     def find_sent(self, delivery: Delivery, since: datetime) -> list[SendResult]:
         """Messages Twilio holds that this delivery may have created: same To, same From (when
         we send from a number), same body, created at or after `since` (less a clock skew);
         newest first. The caller drops SIDs it already knows from other sends.
 
-        Uses the List Messages resource (GET …/Messages.json?To=&From=, paged by the SDK). Not
-        DateSent>=: `date_sent` is empty until Twilio has handed the message to the carrier, so
-        a message still queued there would be missed; the creation time is compared here."""
+        Reads the List Messages resource (GET …/Messages.json?To=&From=&PageSize=1000) page by
+        page, following next_page_uri, until it has passed the window's start: however busy
+        the number, every message since the send started is read, and no more pages than that.
+        Raises SearchIncomplete (with the matches read so far) when FIND_MAX_PAGES are read and
+        the window is still not covered. Not DateSent>=: `date_sent` is empty until Twilio has
+        handed the message to the carrier, so a message still queued there would be missed;
+        creation times are compared."""
         body = sms_text(delivery.title, delivery.body)
-        params: dict[str, Any] = {"to": delivery.to, "limit": self.FIND_LIMIT, "page_size": 50}
+        params: dict[str, Any] = {"to": delivery.to, "page_size": self.FIND_PAGE_SIZE}
         if self.from_number:
             params["from_"] = self.from_number
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         earliest = since.timestamp() - self.FIND_SKEW_SECONDS
+        results: list[SendResult] = []
+        pages = read = 0
         try:
-            found = self._client.messages.list(**params)
+            page = self._client.messages.page(**params)
+            while True:
+                pages += 1
+                past_window = False
+                for message in page:  # the whole page: it is read already, and order within a second is loose
+                    read += 1
+                    created = message.date_created
+                    if _listed_after_window(message, earliest):
+                        past_window = True
+                    if (message.body != body or (message.direction or "").startswith("inbound")
+                            or created is None or created.timestamp() < earliest):
+                        continue
+                    status, _ = map_status(message.status)
+                    results.append(SendResult(
+                        provider=self.name, provider_message_id=message.sid, status=status or AttemptStatus.QUEUED,
+                        raw={field: getattr(message, field, None) for field in _RESULT_FIELDS}))
+                if past_window or not page.next_page_url:
+                    break
+                if pages >= self.FIND_MAX_PAGES:
+                    log.warning("twilio find_sent message=%s to=%s: %d messages in %d pages and the window "
+                                "is not covered", delivery.message_id, mask_phone(delivery.to), read, pages)
+                    raise SearchIncomplete(f"{read} messages read in {pages} pages without reaching the window's "
+                                           f"start", results, provider=self.name)
+                page = page.next_page()
         except (TwilioRestException, TwilioServiceException) as exc:
             raise self._rest_error(exc, delivery, mask_phone(delivery.to)) from exc
         except TwilioException as exc:
@@ -327,18 +368,8 @@ class TwilioSMSProvider:
         except (requests.RequestException, json.JSONDecodeError) as exc:
             raise ProviderError(ErrorClass.TRANSIENT, CODE_CONNECTION, type(exc).__name__,
                                 provider=self.name) from exc
-        results: list[SendResult] = []
-        for message in found:
-            created = message.date_created
-            if (message.body != body or (message.direction or "").startswith("inbound")
-                    or created is None or created.timestamp() < earliest):
-                continue
-            status, _ = map_status(message.status)
-            results.append(SendResult(
-                provider=self.name, provider_message_id=message.sid, status=status or AttemptStatus.QUEUED,
-                raw={field: getattr(message, field, None) for field in _RESULT_FIELDS}))
-        log.info("twilio find_sent message=%s to=%s matches=%d", delivery.message_id, mask_phone(delivery.to),
-                 len(results))
+        log.info("twilio find_sent message=%s to=%s pages=%d read=%d matches=%d", delivery.message_id,
+                 mask_phone(delivery.to), pages, read, len(results))
         return results
 
     # --- receipts ------------------------------------------------------------------------
@@ -351,6 +382,16 @@ class TwilioSMSProvider:
     ) -> None:
         """`verify_twilio_signature` with this account's auth token."""
         verify_twilio_signature(self._auth_token, url, params, signature_header, body=body)
+
+
+def _listed_after_window(message, earliest: float) -> bool:
+    """True for a message that Twilio lists after every message of the window: created before
+    its start and sent before it too. Twilio lists newest first — by creation as observed, by
+    DateSent as its reference says — so under either order nothing after such a message is in
+    the window. A message not yet sent (no date_sent: still queued, maybe for long on a busy
+    number) never ends the search: under DateSent its place says nothing about the rest."""
+    created, sent = message.date_created, message.date_sent
+    return created is not None and sent is not None and max(created, sent).timestamp() < earliest
 
 
 def error_for_receipt(receipt: Receipt) -> ProviderError | None:

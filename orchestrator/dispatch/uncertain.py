@@ -5,7 +5,11 @@ mid-send, so the provider may or may not hold the message. The next claim notice
 
 - a provider that can list what it took (`find_sent`, Twilio) is asked: if it holds a matching
   message whose id no other attempt has, the attempt is recorded as sent with that id and
-  nothing is sent again (RECONCILED); if not, the send goes ahead (NOT_SENT: not a duplicate);
+  nothing is sent again (RECONCILED); if not, the send goes ahead (NOT_SENT: not a duplicate).
+  The search covers every message since the send started, however busy the number; one that
+  cannot (SearchIncomplete: past the provider's bound on pages) and found none of ours in what
+  it read is treated like a provider that cannot tell, below — "not found" there is never
+  taken for "not sent";
 - any other provider cannot tell (APNs, FCM, SMTP): the policy's `uncertain_sends` action for
   the message's category decides — resend (RESENT: maybe a duplicate, counted in send_count),
   fall back to the plan's next step (FELL_BACK), or fail (FAILED: later fallback steps are
@@ -27,7 +31,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from policies.uncertain import UncertainAction
-from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
+from providers.base import (
+    AttemptStatus,
+    Channel,
+    Delivery,
+    ErrorClass,
+    ProviderError,
+    SearchIncomplete,
+    SendResult,
+)
 
 from .. import metrics
 from ..domain.statuses import UncertainResolution
@@ -38,6 +50,7 @@ log = logging.getLogger("orchestrator.dispatch")
 
 ERROR_CODE = "uncertain_send"
 RECHECK_AFTER = timedelta(seconds=30)  # the provider could not be asked: look again after this
+KNOWN_BATCH = 500  # provider ids per IN list when looking up which matches other attempts hold
 
 
 class Resolved:
@@ -65,10 +78,21 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
     can_tell = bool(providers) and all(_finder(p) is not None for p in providers)
     if can_tell:
         try:
+            incomplete: SearchIncomplete | None = None
             for provider in providers:
-                found = _first_unknown(ctx, _finder(provider)(delivery, since))
+                try:
+                    results = _finder(provider)(delivery, since)
+                except SearchIncomplete as exc:
+                    results, incomplete = exc.found, exc  # what it read may still hold ours
+                found = _first_unknown(ctx, results)
                 if found is not None:
                     break
+            if found is None and incomplete is not None:
+                # Asking again would read as much and still not cover it: the policy decides.
+                log.warning("uncertain send: the provider's search could not cover the window (%s); the policy "
+                            "decides", incomplete.detail,
+                            extra={"attempt_id": attempt.id, "error_code": "search_incomplete"})
+                can_tell = False
         except ProviderError as exc:
             if exc.error_class == ErrorClass.TRANSIENT and (attempt.deadline_at is None or now < attempt.deadline_at):
                 # Cannot ask now: leave it sending under a short lease; the sweeper brings it back.
@@ -117,9 +141,12 @@ def _first_unknown(ctx, results: list[SendResult]) -> SendResult | None:
     the same number by another attempt is that attempt's, not ours)."""
     if not results:
         return None
+    sids = [r.provider_message_id for r in results]
+    known: set[str] = set()
     with ctx.db.session() as session:
-        known = set(session.scalars(select(Attempt.provider_message_id).where(
-            Attempt.provider_message_id.in_([r.provider_message_id for r in results]))))
+        for i in range(0, len(sids), KNOWN_BATCH):  # the same text sent often: many matches
+            known.update(session.scalars(select(Attempt.provider_message_id).where(
+                Attempt.provider_message_id.in_(sids[i:i + KNOWN_BATCH]))))
     return next((r for r in results if r.provider_message_id not in known), None)
 
 

@@ -309,3 +309,128 @@ def test_the_embedded_serve_killed_mid_send_sends_no_sms_twice(database_url, mak
     finally:
         for server in servers:
             server.stop()
+
+
+# A busy number: more sends to one phone, from one sender, than the reconciliation's old fixed
+# look-back (the newest 200 messages) covered. Sends are slow (the fake answers each after
+# BUSY_SEND_DELAY, creating the message half-way), BUSY_CONCURRENCY at a time.
+BUSY_MESSAGES = 300
+BUSY_CONCURRENCY = 50
+BUSY_SEND_DELAY = 0.5
+# Long enough that what the dead worker held comes back only after the rest is sent: by then
+# Twilio lists ~250 newer messages to the number above each message the dead worker left.
+BUSY_LEASE_SECONDS = 12
+
+
+def test_a_crash_with_50_sms_in_flight_to_a_busy_number_sends_none_twice(database_url, celery_producer, make_app,
+                                                                          tmp_path):
+    """300 SMS to one number from one sender; the worker is SIGKILLed with ~50 in flight, each
+    of which Twilio holds. The reconciliation reads every message since each send started
+    (past the newest 200), so each is recorded as the message Twilio holds: 0 sent twice, 0
+    lost, and none labelled `not_sent`."""
+    require_tcp("Redis", BROKER)
+    started = time.monotonic()
+    fake = TwilioFake(SID, TOKEN, send_delay=BUSY_SEND_DELAY).start()
+    env_extra = {
+        "CELERY_BROKER_URL": BROKER, "EMBEDDED_WORKER": "false", "LEASE_SECONDS": str(BUSY_LEASE_SECONDS),
+        "SWEEP_INTERVAL_SECONDS": "0.5", "WORKER_CONCURRENCY": str(BUSY_CONCURRENCY),
+        "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": "+15005550006",
+        "TWILIO_API_BASE_URL": fake.base_url,
+    }
+    app = make_app(**env_extra)  # the API; no worker, no sweeper (yet) in this process
+    st = app.extensions[EXTENSION_KEY]
+    st.clock = lambda: datetime.now(UTC)
+    purge_queue(celery_producer)
+    worker_env = {
+        **os.environ, **env_extra, "DATABASE_URL": database_url, "ORCHESTRATOR_DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
+    }
+    worker_env.pop("CI", None)
+    client = app.test_client()
+    with st.db.session() as s:
+        _, key = create_api_key(s, "crash", ["send", "read", "recipients", "templates:write"])
+    auth = {"Authorization": f"Bearer {key}"}
+    r = client.put("/v1/recipients/u-1", headers=auth, json={"email": "a@example.com", "phone": PHONE})
+    assert r.status_code in (200, 201), r.get_json()
+    r = client.post("/v1/templates", headers=auth, json={
+        "id": "code", "default_locale": "en", "reason": "crash test", "channels": {"sms": {"text": "code {{ n }}"}}})
+    assert r.status_code == 201, r.get_json()
+
+    # One batch, a code each, all to u-1: queued in Redis before the first worker starts.
+    r = client.post("/v1/messages/batch", headers=auth, json={
+        "category": "otp", "urgency": "high", "template": {"id": "code"},
+        "recipients": [{"recipient": {"user_id": "u-1"}, "variables": {"n": f"{i:06d}"}}
+                       for i in range(BUSY_MESSAGES)]})
+    assert r.status_code == 202 and r.get_json()["accepted"] == BUSY_MESSAGES, r.get_json()
+    body_of = {item["id"]: f"code {item['index']:06d}" for item in r.get_json()["results"]}
+    ids = list(body_of)
+    posted_in = time.monotonic() - started
+
+    workers: list[Worker] = []
+    command = ("worker", "-c", str(BUSY_CONCURRENCY))
+    try:
+        first = Worker(worker_env, tmp_path / "worker-1.log", command)
+        workers.append(first)
+        # (Nearly) every thread mid-send: Twilio has its request, and will have its message.
+        wait_until(lambda: (len(fake.requests) >= BUSY_CONCURRENCY - 5, len(fake.requests)), 45,
+                   "first worker sending", [first])
+        first.kill(signal.SIGKILL)
+        first.proc.wait(5)
+        killed_at = time.monotonic()
+        with st.db.session() as s:
+            in_flight = set(s.execute(select(Attempt.message_id).where(
+                Attempt.message_id.in_(ids), Attempt.status == AttemptStatus.SENDING,
+                Attempt.leased_by.like(f"%:{first.pid}:%"))).scalars())
+        states_at_kill = sms_states(st, ids)
+        print(f"\nposted {BUSY_MESSAGES} in {posted_in:.1f} s; killed worker {first.pid} after "
+              f"{len(fake.requests)} requests at the fake; SMS attempts {states_at_kill}; in flight: {len(in_flight)}")
+        assert BUSY_CONCURRENCY - 20 <= len(in_flight) <= BUSY_CONCURRENCY  # fewer if its threads were slow to start
+        # What reached Twilio before the kill (it creates the message even if the sender is gone).
+        reached = {r.form.get("Body") for r in list(fake.requests) if r.method == "POST"}
+
+        workers.append(Worker(worker_env, tmp_path / "worker-2.log", command))
+        st.dispatcher.start_background(worker=False, sweeper_thread=True)
+
+        def all_sent():
+            states = sms_states(st, ids)
+            return states.get("sent", 0) == BUSY_MESSAGES, states
+
+        final = wait_until(all_sent, 90, "every SMS attempt sent after the crash", workers[1:])
+        recovered_in = time.monotonic() - killed_at
+        time.sleep(BUSY_SEND_DELAY * 2)  # a stray re-send would reach the fake by now
+
+        messages = list(fake.messages.values())
+        sends = collections.Counter(m["body"] for m in messages)
+        duplicated = sorted(b for b, n in sends.items() if n > 1)
+        with st.db.session() as s:
+            attempts = s.scalars(select(Attempt).where(Attempt.message_id.in_(ids), Attempt.channel == "sms")).all()
+        taken_over = [a for a in attempts if a.message_id in in_flight]
+        resolutions = collections.Counter(a.uncertain_resolution for a in taken_over)
+        # How many messages to the number Twilio listed above each one the dead worker left,
+        # when the next claim asked (uncertain_at): the old look-back read only 200.
+        created = {m["sid"]: m["_created"] for m in messages}
+        newer = [sum(1 for t in created.values()
+                     if created[a.provider_message_id] < t <= a.uncertain_at.replace(tzinfo=UTC).timestamp())
+                 for a in taken_over if a.provider_message_id in created and a.uncertain_at]
+        print(f"recovered in {recovered_in:.1f} s (total {time.monotonic() - started:.1f} s); final {final}; "
+              f"fake sends {len(messages)} for {BUSY_MESSAGES}: {len(duplicated)} duplicated; uncertain "
+              f"{dict(resolutions)}; newer messages listed above them when asked: "
+              f"{min(newer, default=0)}..{max(newer, default=0)}")
+
+        assert not duplicated, f"sent twice: {duplicated}"
+        assert set(sends) == set(body_of.values()), "every message reached the provider"
+        assert len(attempts) == BUSY_MESSAGES
+        assert all(a.status == AttemptStatus.SENT and a.send_count == 1 and a.lease_until is None
+                   and a.provider_message_id in fake.messages for a in attempts)
+        assert all(a.uncertain_count == 1 and f":{first.pid}:" not in (a.leased_by or "") for a in taken_over)
+        # The label tells the truth: `not_sent` only for a send whose request never reached Twilio.
+        assert all(a.uncertain_resolution == ("reconciled" if body_of[a.message_id] in reached else "not_sent")
+                   for a in taken_over), [(body_of[a.message_id] in reached, a.uncertain_resolution)
+                                          for a in taken_over]
+        assert resolutions["reconciled"] >= len(taken_over) // 2, resolutions
+        assert max(newer) > 200, "the crash did not leave a message below the newest 200: nothing tested"
+        assert not [a for a in attempts if a.message_id not in in_flight and a.uncertain_at]
+    finally:
+        for w in workers:
+            w.stop()
+        fake.close()

@@ -5,7 +5,7 @@ recorded instead of being sent again; providers that cannot be asked follow the 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from orchestrator import metrics
 from orchestrator.dispatch.deliver import claim
 from orchestrator.storage.models import Attempt
-from providers.base import AttemptStatus, Channel
+from providers.base import AttemptStatus, Channel, Delivery, SearchIncomplete
 from providers.twilio_sms import TwilioSMSProvider
 from tests.dispatch.conftest import SID, TOKEN, attempts, die_mid_send
 from tests.fakes.twilio_fake import TwilioFake
@@ -155,27 +155,109 @@ def test_providers_that_cannot_be_asked_follow_the_policy(sandbox_app, category,
         assert all(x["status"] == "cancelled" for x in later)
 
 
-def test_find_sent_pages_through_twilios_listing():
-    """The provider's List Messages call follows next_page_uri as Twilio pages it."""
-    from datetime import UTC, datetime
+FROM, TO = "+15005550006", "+447400123456"
 
-    from providers.base import Delivery
 
-    with TwilioFake(SID, TOKEN) as fake:
-        provider = TwilioSMSProvider(SID, TOKEN, from_number="+15005550006", base_url=fake.base_url)
-        since = datetime.now(UTC) - timedelta(seconds=5)
-        for i in range(120):
-            provider.send(Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to="+447400123456",
-                                   body=f"n{i}"))
-        provider.send(Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to="+447400999999",
-                               body="n0"))
-        target = Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to="+447400123456", body="n0")
-        found = provider.find_sent(target, since)
-        assert [r.provider_message_id for r in found] == [
-            sid for sid, m in fake.messages.items() if m["body"] == "n0" and m["to"] == "+447400123456"]
-        pages = [r.path for r in fake.requests if r.method == "GET"]
-        assert len(pages) == 3 and "Page=2" in pages[-1] and "PageToken=" in pages[-1]
-        assert provider.find_sent(target, datetime.now(UTC) + timedelta(hours=1)) == []
+def sms_to(to: str = TO, body: str = "n0") -> Delivery:
+    return Delivery(message_id="m", attempt_id="a", channel=Channel.SMS, to=to, body=body)
+
+
+@pytest.fixture
+def twilio_provider(twilio):
+    return TwilioSMSProvider(SID, TOKEN, from_number=FROM, base_url=twilio.base_url)
+
+
+def listing_pages(fake) -> list[str]:
+    return [r.path for r in fake.requests if r.method == "GET"]
+
+
+def test_find_sent_reads_the_whole_window_however_busy_the_number(twilio, twilio_provider):
+    """Ours is the oldest of 1,200 messages to the number since the send started (the newest
+    200 were all the search used to read): found, in two pages of 1,000; the search stops at
+    the page where the number's earlier history begins (its third page is never asked for)."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for i in range(1500):  # this morning's traffic, same text included
+        at = since - timedelta(minutes=90) + timedelta(seconds=i)
+        twilio.add_message(TO, "n0" if i % 100 == 0 else f"old {i}", from_=FROM, created=at, sent=at)
+    ours = twilio.add_message(TO, "n0", from_=FROM, created=since + timedelta(seconds=1))
+    twilio.add_message("+447400999999", "n0", from_=FROM, created=since + timedelta(seconds=2))  # another number
+    for i in range(1199):
+        at = since + timedelta(seconds=2, milliseconds=i)
+        twilio.add_message(TO, f"busy {i}", from_=FROM, created=at, sent=at if i % 2 else None)
+
+    found = twilio_provider.find_sent(sms_to(), since)
+
+    assert [r.provider_message_id for r in found] == [ours]
+    pages = listing_pages(twilio)
+    assert len(pages) == 2 and "PageSize=1000" in pages[0] and "Page=1" in pages[1] and "PageToken=" in pages[1]
+    assert twilio_provider.find_sent(sms_to(), datetime.now(UTC) + timedelta(hours=1)) == []
+
+
+def test_find_sent_stops_at_the_windows_start(twilio, twilio_provider):
+    """A number with a long history and a quiet window: one page, whatever lies beyond it."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for i in range(2500):
+        at = since - timedelta(hours=3) + timedelta(seconds=i)
+        twilio.add_message(TO, "n0", from_=FROM, created=at, sent=at)
+    assert twilio_provider.find_sent(sms_to(), since) == []
+    assert len(listing_pages(twilio)) == 1
+
+
+def test_a_queued_message_does_not_end_the_search(twilio, twilio_provider):
+    """An old message still queued at Twilio (no date_sent) says nothing about where the rest
+    of the window is listed: the search reads on to a message sent before the window."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    old = since - timedelta(hours=1)
+    twilio.add_message(TO, "sent long ago", from_=FROM, created=old, sent=old)
+    ours = twilio.add_message(TO, "n0", from_=FROM, created=since)
+    for i in range(60):
+        twilio.add_message(TO, f"queued {i}", from_=FROM, created=old + timedelta(seconds=1 + i))
+    twilio_provider.FIND_PAGE_SIZE = 50  # the bound stays the provider's own; pages small enough to see them
+    assert [r.provider_message_id for r in twilio_provider.find_sent(sms_to(), since)] == [ours]
+    assert len(listing_pages(twilio)) == 2
+
+
+def test_a_search_past_its_page_bound_says_it_is_incomplete(twilio, twilio_provider):
+    """More messages since the send started than FIND_MAX_PAGES pages hold: not "not found"
+    but SearchIncomplete, with the matches it did read."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    twilio_provider.FIND_PAGE_SIZE, twilio_provider.FIND_MAX_PAGES = 50, 3
+    for i in range(151):
+        at = since + timedelta(milliseconds=i)
+        twilio.add_message(TO, "n0" if i == 150 else f"busy {i}", from_=FROM, created=at, sent=at)
+    with pytest.raises(SearchIncomplete) as caught:
+        twilio_provider.find_sent(sms_to(body="never sent"), since)
+    assert caught.value.found == [] and len(listing_pages(twilio)) == 3
+    with pytest.raises(SearchIncomplete) as caught:
+        twilio_provider.find_sent(sms_to(), since)  # the newest is a match: it comes back with the error
+    assert [r.provider_message_id for r in caught.value.found] == [
+        sid for sid, m in twilio.messages.items() if m["body"] == "n0"]
+    twilio.add_message(TO, "before", from_=FROM, created=since - timedelta(hours=1), sent=since - timedelta(hours=1))
+    twilio_provider.FIND_MAX_PAGES = 4  # now the window fits: a complete answer
+    assert len(twilio_provider.find_sent(sms_to(), since)) == 1
+
+
+@pytest.mark.slow  # ~3 s a database: 10,000 messages listed in 10 pages
+def test_an_uncertain_send_the_search_cannot_cover_is_not_called_not_sent(user, send, message, state, clock,
+                                                                         twilio):
+    """The number got more messages since the send started than the search may read (the
+    provider's real bound: 10 pages of 1,000): the attempt is not labelled `not_sent`; the
+    policy's uncertain_sends action decides (OTP: resend, counted in send_count)."""
+    before = uncertain_count("sms", "not_sent")
+    sent, sms_id = sms_died_mid_send(user, send, message, state, clock, "Your code is 909090", reach_provider=False)
+    since = clock.now  # the send's start, by the app's clock
+    pages = TwilioSMSProvider.FIND_PAGE_SIZE * TwilioSMSProvider.FIND_MAX_PAGES
+    for i in range(pages + 1):
+        at = since + timedelta(milliseconds=i)
+        twilio.add_message(TO, f"busy {i}", from_=FROM, created=at, sent=at)
+
+    assert state.dispatcher.deliver(sms_id) == "sent"
+    sms = sms_of(message, sent)
+    assert sms["uncertain"]["resolution"] == "resent"
+    assert uncertain_count("sms", "not_sent") == before
+    assert len(listing_pages(twilio)) == TwilioSMSProvider.FIND_MAX_PAGES
+    with state.db.session() as s:
+        assert s.get(Attempt, sms_id).send_count == 2  # it may have gone: the possible duplicate is counted
 
 
 def test_the_fake_lists_like_twilio():
@@ -201,6 +283,30 @@ def test_the_fake_lists_like_twilio():
         assert [m["body"] for m in dated] == ["c"] and today
         assert httpx.get(url, auth=("AC" + "9" * 32, TOKEN)).status_code == 401
         assert httpx.get(url, auth=(SID, TOKEN), params={"PageSize": "0"}).status_code == 400
+
+
+def test_the_fake_lists_by_creation_and_sends_slowly_when_asked():
+    """History added out of order is listed newest first by creation, as Twilio lists; with
+    `send_delay` a send takes that long and its message exists from half-way through."""
+    import time
+
+    import httpx
+
+    created_at: list[float] = []
+    with TwilioFake(SID, TOKEN, send_delay=0.4, on_message=lambda m: created_at.append(time.monotonic())) as fake:
+        url = f"{fake.base_url}/2010-04-01/Accounts/{SID}/Messages.json"
+        now = datetime.now(UTC)
+        for minutes in (30, 10, 20):
+            fake.add_message(TO, f"{minutes} min ago", from_=FROM, created=now - timedelta(minutes=minutes),
+                             sent=now - timedelta(minutes=minutes))
+        started = time.monotonic()
+        r = httpx.post(url, auth=(SID, TOKEN), data={"To": TO, "From": FROM, "Body": "now"})
+        answered = time.monotonic()
+        assert r.status_code == 201 and answered - started >= 0.4
+        assert created_at[0] - started >= 0.2 and answered - created_at[0] >= 0.2
+        listed = httpx.get(url, auth=(SID, TOKEN), params={"To": TO}).json()["messages"]
+        assert [m["body"] for m in listed] == ["now", "10 min ago", "20 min ago", "30 min ago"]
+        assert listed[1]["status"] == "delivered" and listed[1]["date_sent"] == listed[1]["date_created"]
 
 
 def test_the_hot_path_claim_reads_no_more(state):

@@ -10,10 +10,14 @@ Endpoints: POST /2010-04-01/Accounts/{AccountSid}/Messages.json, HTTP Basic auth
 201 with Twilio's message JSON, or Twilio's legacy error JSON
 `{"code", "message", "more_info", "status"}`. GET on the same path lists messages the way
 Twilio does: filters `To`, `From`, `DateSent` / `DateSent<` / `DateSent>` (on `date_sent`,
-empty until a message is sent: `mark_sent`), newest first, paged by `PageSize` (default 50)
-and `Page`/`PageToken`, with Twilio's paging fields (`first_page_uri`, `next_page_uri`,
-`previous_page_uri`, `page`, `page_size`, `start`, `end`, `uri`) around `messages`.
+empty until a message is sent: `mark_sent`), newest first by `date_created`, paged by
+`PageSize` (default 50, at most 1000) and `Page`/`PageToken`, with Twilio's paging fields
+(`first_page_uri`, `next_page_uri`, `previous_page_uri`, `page`, `page_size`, `start`, `end`,
+`uri`) around `messages`. `add_message` puts an earlier message in the account's history.
 Scripted behaviour is consumed one request at a time, in order: `fail_next`, `hang_next`, `reset_next`, `respond_next`.
+`send_delay` (seconds, settable) makes every send slow, as a busy provider is: the message is
+created half-way through, so a client that stops waiting (or dies) in the first half left
+nothing, and in the second half left a message it never heard of.
 
 Also builds signed status callbacks (`signed_callback`, `status_callback_for`) for webhook
 tests, signed the way Twilio signs them (RequestValidator.compute_signature).
@@ -28,7 +32,9 @@ import re
 import secrets
 import socket
 import struct
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -189,16 +195,22 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     fake: TwilioFake
 
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's signature
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away (a killed process): nothing to report
+        super().handle_error(request, client_address)
+
 
 class TwilioFake:
     def __init__(self, account_sid: str, auth_token: str, *, host: str = "127.0.0.1",
-                 on_message: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_message: Callable[[dict[str, Any]], None] | None = None, send_delay: float = 0.0) -> None:
         """`on_message`, if given, is called (on the handler thread) with each message the
         fake creates, as stored in `messages`, before the answer is written; benchmarks use
-        it to stamp arrival times."""
+        it to stamp arrival times. `send_delay`: see the module doc."""
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.on_message = on_message
+        self.send_delay = send_delay
         self.requests: list[ReceivedRequest] = []
         self.messages: dict[str, dict[str, Any]] = {}
         self._script: deque[_Script] = deque()
@@ -350,11 +362,18 @@ class TwilioFake:
             return 400, error_body(400, 21602)
         if len(body) > MAX_BODY_CHARS:
             return 400, error_body(400, 21617)
-        return 201, self._create_message(form)
+        delay = self.send_delay / 2
+        if delay:
+            self._closing.wait(delay)
+        message = self._create_message(form)
+        if delay:
+            self._closing.wait(delay)
+        return 201, message
 
     def _create_message(self, form: dict[str, str]) -> dict[str, Any]:
         sid = new_message_sid()
-        now = formatdate(usegmt=True)
+        created = time.time()
+        now = formatdate(created, usegmt=True)
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
         body = form.get("Body", "")
         message = {
@@ -380,12 +399,33 @@ class TwilioFake:
             "to": form["To"],
             "uri": uri,
         }
-        stored = {**message, "_status_callback": form.get("StatusCallback")}
+        stored = {**message, "_status_callback": form.get("StatusCallback"), "_created": created}
         with self._lock:
             self.messages[sid] = stored
         if self.on_message is not None:
             self.on_message(stored)
         return message
+
+    def add_message(self, to: str, body: str, *, from_: str, created: datetime,
+                    sent: datetime | None = None) -> str:
+        """An earlier outbound message in the account's history, created at `created` (and
+        handed to the carrier at `sent`: status `delivered`; else still `queued`). Its SID."""
+        sid = new_message_sid()
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
+        stamp = formatdate(created.timestamp(), usegmt=True)
+        message = {
+            "account_sid": self.account_sid, "api_version": API_VERSION, "body": body, "date_created": stamp,
+            "date_sent": formatdate(sent.timestamp(), usegmt=True) if sent else None,
+            "date_updated": formatdate((sent or created).timestamp(), usegmt=True), "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": from_, "messaging_service_sid": None,
+            "num_media": "0", "num_segments": str(_segments(body)), "price": "-0.00790" if sent else None,
+            "price_unit": "USD", "sid": sid, "status": "delivered" if sent else "queued",
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")}, "to": to, "uri": uri,
+            "_status_callback": None, "_created": created.timestamp(),
+        }
+        with self._lock:
+            self.messages[sid] = message
+        return sid
 
     def mark_sent(self, sid: str, when: datetime | None = None) -> None:
         """Twilio handed the message to the carrier: status `sent`, `date_sent` set."""
@@ -414,8 +454,10 @@ class TwilioFake:
                 date_filters.append((op, day))
         with self._lock:
             stored = list(self.messages.values())
+        # Newest first by creation, as Twilio lists (the later one first within a second).
+        stored = sorted(reversed(stored), key=lambda m: m["_created"], reverse=True)
         selected = []
-        for m in reversed(stored):  # newest first, as Twilio lists
+        for m in stored:
             if query.get("To") and m["to"] != query["To"]:
                 continue
             if query.get("From") and m["from"] != query["From"]:
@@ -427,7 +469,7 @@ class TwilioFake:
                 if not all((sent == d) if op == "=" else (sent <= d) if op == "<=" else (sent >= d)
                            for op, d in date_filters):
                     continue
-            selected.append({k: v for k, v in m.items() if not k.startswith("_")})
+            selected.append(m)
         base = split.path
         kept = [(k, v) for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")]
 
@@ -436,7 +478,7 @@ class TwilioFake:
             return base + "?" + urlencode([*kept, ("PageSize", page_size), ("Page", n), *extra])
 
         start = page * page_size
-        chunk = selected[start:start + page_size]
+        chunk = [{k: v for k, v in m.items() if not k.startswith("_")} for m in selected[start:start + page_size]]
         has_next = start + page_size < len(selected)
         return 200, {
             "messages": chunk,
