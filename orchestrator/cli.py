@@ -424,7 +424,7 @@ def _database():
 # -- audit ------------------------------------------------------------------------------
 @main.group("audit")
 def audit_group() -> None:
-    """The tamper-evident audit log."""
+    """The tamper-evident audit log (threat model and anchoring: docs/AUDIT.md)."""
 
 
 def _read_only_database(settings: Settings):

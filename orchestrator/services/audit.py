@@ -301,8 +301,8 @@ def verify(session: Session, batch_size: int = 1000, *, want_ids: set[int] | fro
 
 def _unkeyed_problem(st: State) -> str:
     if st.rekey_pending:
-        return (f"the entry is not keyed (from before keying): run `{REKEY_COMMAND}` once; until then the log "
-                f"cannot be verified")
+        return (f"the entry is not keyed (from before keying): after an upgrade from a version before 0010, run "
+                f"`{REKEY_COMMAND}` once; otherwise this is a forgery, do not re-key (docs/AUDIT.md)")
     since = f" since {st.keyed_since.isoformat(timespec='seconds')}" if st.keyed_since else ""
     return (f"the entry is not keyed (a plain SHA-256 hash anyone can recompute), but the log has been keyed{since}: "
             f"written behind the service's back (re-keying is refused)")

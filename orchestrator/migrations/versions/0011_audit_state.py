@@ -36,7 +36,7 @@ def upgrade() -> None:
     keyed = bind.execute(sa.text("SELECT count(*) FROM audit_log WHERE key_id IS NOT NULL")).scalar_one()
     legacy_only = entries > 0 and keyed == 0
     op.bulk_insert(state, [{'id': 1, 'keyed_since': None if legacy_only else datetime.now(UTC),
-                            'checkpoints_written': 0, 'last_checkpoint': None}])
+                            'checkpoints_written': 0}])
 
 
 def downgrade() -> None:
