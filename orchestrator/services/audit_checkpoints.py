@@ -215,7 +215,8 @@ def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _local_store(settings, st: audit.State, tampered: list[str], missing: list[str]) -> list[Checkpoint]:
+def _local_store(settings, st: audit.State, recorded: Checkpoint | None, tampered: list[str], missing: list[str]
+                 ) -> list[Checkpoint]:
     """The checkpoint file's checkpoints. Once the database records checkpoints written, a
     file that is missing, unreadable, shorter, or without the newest of them is tampering."""
     path = settings.audit_checkpoint_file
@@ -234,9 +235,9 @@ def _local_store(settings, st: audit.State, tampered: list[str], missing: list[s
     if len(checkpoints) < written:
         tampered.append(f"the checkpoint file {path} holds {len(checkpoints)} checkpoint(s), but {written} were "
                         f"written to it (the database records them): truncated or rewritten")
-    elif st.last_checkpoint and st.last_checkpoint.get("mac") not in {c.mac for c in checkpoints}:
-        tampered.append(f"the newest checkpoint written (at {st.last_checkpoint.get('at')}) is not in the checkpoint "
-                        f"file {path}: truncated or rewritten")
+    elif recorded is not None and recorded not in checkpoints:
+        tampered.append(f"the newest checkpoint written (at {recorded.at}) is not in the checkpoint file {path}: "
+                        f"truncated or rewritten")
     return checkpoints
 
 
@@ -260,16 +261,16 @@ def check(session: Session, settings, now: datetime, *, anchor_file: str | None 
     st = audit.state(session)
     tampered: list[str] = []
     missing: list[str] = []
-    local = _local_store(settings, st, tampered, missing)
-    recorded: list[Checkpoint] = []
+    recorded = None
     if st.last_checkpoint is not None:
         try:
-            recorded.append(Checkpoint.parse(st.last_checkpoint))
+            recorded = Checkpoint.parse(st.last_checkpoint)
         except (ValueError, KeyError, TypeError):
             tampered.append("the newest checkpoint recorded in the database is not a checkpoint")
+    local = _local_store(settings, st, recorded, tampered, missing)
     anchor_path = anchor_file or settings.audit_anchor_file
     copy = _anchor_copy(anchor_path, tampered, missing) if anchor_path else None
-    checkpoints = list(dict.fromkeys([*local, *recorded, *(copy or [])]))  # each distinct one once
+    checkpoints = list(dict.fromkeys([*local, *([recorded] if recorded else []), *(copy or [])]))  # each once
     chain = audit.verify(session, want_ids={c.head_id for c in checkpoints})
 
     def result(status: AnchorStatus, problem: str | None) -> tuple[audit.VerifyResult, AnchorResult]:

@@ -480,6 +480,10 @@ def test_a_deleted_or_truncated_checkpoint_file_is_tampering(client, people, sta
     tampered("line 2 is not a checkpoint")
     path.write_text("\n".join(lines) + "\n")
     assert cli("audit", "verify").exit_code == 0
+    with state.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_state SET last_checkpoint = '\"x\"'"))
+    tampered("the newest checkpoint recorded in the database is not a checkpoint")
+    assert api_verify(client, people)["anchor"]["status"] == "tampered"
 
 
 def test_verify_holds_the_log_to_an_off_host_anchor_copy(client, people, state, cli, settings_env, tmp_path, caplog):
