@@ -133,6 +133,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
 
     from . import server
     from .dispatch.registry import ProviderRegistry
+    from .services.audit import install_audit_key
     from .storage.db import Database
     from .storage.migrate import upgrade
     if threads:
@@ -145,6 +146,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int | None)
     # same tables is how a fresh database breaks.
     database = Database(settings.database_url)
     upgrade(database)
+    install_audit_key(settings, database)  # a log awaiting `audit rekey` stops the start here, in one line
     database.dispose()
     os.environ[MIGRATED_ENV] = "1"
     _startup_line("serve", settings, providers,
@@ -311,16 +313,12 @@ def keys_create(name: str, scopes: str, callback_url: str | None, reason: str, r
     """Create a key. It is printed once; only its hash is stored."""
     from .auth import create_api_key, parse_scopes
     from .services import audit
-    from .storage.db import Database
-    from .storage.migrate import upgrade
 
     try:
         scope_list = parse_scopes(scopes)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scopes") from None
-    database = Database(Settings.from_env().database_url)
-    upgrade(database)
-    with database.session() as session:
+    with _database().session() as session:
         key, plaintext = create_api_key(session, name, scope_list, callback_url)
         key.rate_limit_per_minute = rate_limit
         audit.append(session, actor=CLI_ACTOR, action=audit.AuditAction.KEY_CREATE, subject=f"key:{key.id}",
@@ -426,38 +424,101 @@ def _database():
 # -- audit ------------------------------------------------------------------------------
 @main.group("audit")
 def audit_group() -> None:
-    """The tamper-evident audit log."""
+    """The tamper-evident audit log (threat model and anchoring: docs/AUDIT.md)."""
+
+
+def _read_only_database(settings: Settings):
+    """The database as it is, for commands that change nothing: not migrated (a schema behind
+    the code is an error), the audit key loaded but never generated, and no SQLite file made."""
+    from pathlib import Path
+
+    from .services import audit
+    from .services.audit_key import load
+    from .storage.db import Database
+    from .storage.migrate import revisions
+
+    key = load(settings, create=False)
+    if settings.database_url.startswith("sqlite"):
+        path = settings.database_url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise ConfigError(f"DATABASE_URL: no database at {path}: give the service's database")
+    database = Database(settings.database_url)
+    current, head = revisions(database)
+    if current != head:
+        database.dispose()
+        raise ConfigError(f"the database schema is at revision {current or 'none'}, not {head}: run `orchestrator db "
+                          f"upgrade` first (this command changes nothing, not even the schema)")
+    audit.use_key(database.engine, key)
+    return database
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Check the keyed chain and every checkpoint. Exit 0: intact and anchored; 1: tampered
-    (a broken chain, entries deleted from the end, a rewrite, a forged checkpoint), naming
-    what; 3: intact, but the checkpoint is missing or stale."""
-    from datetime import UTC, datetime
-
+@click.option("--anchor", "anchor", default=None, type=click.Path(dir_okay=False),
+              help="An off-host copy of the checkpoints (checkpoint lines, or the service's JSON log) to check "
+                   "the log against too (default AUDIT_ANCHOR_FILE).")
+def audit_verify(anchor: str | None) -> None:
+    """Check the keyed chain and every checkpoint (the checkpoint file, the newest recorded in
+    the database, the anchor copy). Reads only: writes nothing, never migrates, never
+    re-keys. Exit 0: intact and anchored; 1: tampered (a broken or unkeyed chain, entries
+    deleted from the end, a rewrite, a forged checkpoint, a checkpoint file deleted or
+    truncated after checkpoints were written), naming what; 3: intact, but a checkpoint or the
+    anchor copy is missing or stale."""
     from .services import audit_checkpoints
 
     settings = Settings.from_env()
-    with _database().session() as session:
-        chain, anchor = audit_checkpoints.check(session, settings, datetime.now(UTC))
+    database = _read_only_database(settings)
+    try:
+        with database.read_only_session() as session:
+            chain, result = audit_checkpoints.check(session, settings, datetime.now(UTC), anchor_file=anchor)
+    finally:
+        database.dispose()
     if not chain.ok:
         click.echo(chain.message, err=True)
         sys.exit(1)
-    if anchor.exit_code:
-        what = "TAMPERED" if anchor.exit_code == 1 else f"not anchored ({anchor.status.value})"
-        click.echo(f"audit log {what}: {anchor.problem}", err=True)
-        sys.exit(anchor.exit_code)
-    latest = anchor.latest["at"] if anchor.latest else "none yet (not due)"
-    click.echo(f"{chain.message}; {anchor.checkpoints} checkpoint(s) match, newest {latest}")
+    if result.exit_code:
+        what = "TAMPERED" if result.exit_code == 1 else f"not anchored ({result.status.value})"
+        click.echo(f"audit log {what}: {result.problem}", err=True)
+        sys.exit(result.exit_code)
+    latest = result.latest["at"] if result.latest else "none yet (not due)"
+    shipped = "" if result.anchor_copy is None else f" ({result.anchor_copy} in the anchor copy)"
+    click.echo(f"{chain.message}; {result.checkpoints} checkpoint(s) match{shipped}, newest {latest}")
+
+
+@audit_group.command("rekey")
+@click.option("--reason", required=True, help="Why (recorded in the audit.rekey entry).")
+def audit_rekey(reason: str) -> None:
+    """Once, after upgrading from a version before 0010: verify the plain SHA-256 chain of the
+    entries written before keying and re-key them with the audit key (audited as
+    audit.rekey). Refused (exit 1) once the log has ever been keyed, when a checkpoint exists,
+    or when that chain does not verify: it never vouches for entries written without the key."""
+    from .services import audit, audit_checkpoints
+    from .services.audit_key import load
+    from .storage.db import Database
+    from .storage.migrate import upgrade
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    upgrade(database)
+    audit.use_key(database.engine, load(settings))
+    try:
+        where = audit_checkpoints.any_checkpoint(settings)
+    except OSError as error:
+        raise ConfigError(f"a checkpoint file cannot be read ({error.strerror}): {error.filename}") from None
+    try:
+        with database.session() as session:
+            count = audit.rekey_legacy(session, datetime.now(UTC), actor=CLI_ACTOR, reason=reason, checkpoints_in=where)
+    except audit.RekeyRefused as refused:
+        click.echo(f"orchestrator: audit rekey refused: {refused}", err=True)
+        sys.exit(1)
+    finally:
+        database.dispose()
+    click.echo(f"re-keyed {count} entries written before keying (recorded as an audit.rekey entry); "
+               f"run `orchestrator audit verify`")
 
 
 @audit_group.command("checkpoint")
 def audit_checkpoint() -> None:
-    """Write a checkpoint now (file, log line, webhook) and print it."""
-    import json
-    from datetime import UTC, datetime
-
+    """Write a checkpoint now (file, its record in the database, log line, webhook) and print it."""
     from .services import audit_checkpoints
 
     settings = Settings.from_env()
@@ -472,10 +533,11 @@ def audit_checkpoint() -> None:
 @audit_group.command("list")
 @click.option("--limit", default=20, show_default=True)
 def audit_list(limit: int) -> None:
-    """The most recent entries, newest first."""
+    """The most recent entries, newest first (reads only)."""
     from .services import audit
 
-    with _database().session() as session:
+    settings = Settings.from_env()
+    with _read_only_database(settings).read_only_session() as session:
         for e in audit.recent(session, limit):
             click.echo(f"{e.id:>6} {e.at.isoformat(timespec='seconds')} {e.actor:<16} {e.action:<16} "
                        f"{e.subject}  {e.reason}")

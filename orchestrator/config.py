@@ -138,6 +138,9 @@ class Settings:
     audit_checkpoint_interval_seconds: float = 3600.0
     audit_checkpoint_stale_intervals: int = 3
     audit_checkpoint_webhook_url: str | None = None
+    # A copy of the checkpoints kept where the database's writer cannot rewrite it (shipped
+    # off the host); `audit verify` checks the log against it too.
+    audit_anchor_file: str | None = None
     schedule_max_ahead_seconds: int = 90 * 86400
     rate_limit_per_minute: int = 1200
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -196,6 +199,7 @@ class Settings:
             audit_checkpoint_interval_seconds=_float(env, "AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600, minimum=1),
             audit_checkpoint_stale_intervals=_int(env, "AUDIT_CHECKPOINT_STALE_INTERVALS", 3, minimum=1),
             audit_checkpoint_webhook_url=_http_url(env, "AUDIT_CHECKPOINT_WEBHOOK_URL"),
+            audit_anchor_file=(env.get("AUDIT_ANCHOR_FILE") or "").strip() or None,
             # How far ahead send_at may be (default 90 days).
             schedule_max_ahead_seconds=_int(env, "SCHEDULE_MAX_AHEAD_SECONDS", 90 * 86400, minimum=60),
             # Requests per minute per API key unless the key has its own (0: unlimited).

@@ -233,7 +233,7 @@ def audit_verify():
     from ..services import audit_checkpoints
 
     st = state()
-    with st.db.session() as session:
+    with st.db.read_only_session() as session:  # verification writes nothing
         result, anchor = audit_checkpoints.check(session, st.settings, st.clock())
     body = {**result.to_dict(), "message": result.message, "chain_ok": result.ok, "anchor": anchor.to_dict()}
     if result.ok and anchor.status == audit_checkpoints.AnchorStatus.TAMPERED:

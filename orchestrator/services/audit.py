@@ -9,15 +9,24 @@ newest entries leaves a valid chain: checkpoints written outside the database ca
 (services/audit_checkpoints.py). Appends are serialized (one writer at a time) so two
 concurrent appends cannot both chain onto the same predecessor.
 
-Entries written before keying carry a plain SHA-256 chain and ``key_id`` NULL; ``rekey_legacy``
-(run at every start by the composition root) verifies that chain and re-keys it, recording
-the old head hash in an ``audit.rekey`` entry. ``verify`` accepts no unkeyed entry.
+Entries written before keying carry a plain SHA-256 chain and ``key_id`` NULL. ``verify``
+accepts no unkeyed entry and writes nothing, ever. ``rekey_legacy`` (`orchestrator audit
+rekey`, an explicit, audited command) verifies that chain and re-keys it, once, recording the
+old head hash in an ``audit.rekey`` entry; it is refused once the log has ever been keyed.
+That fact lives in the ``audit_state`` row (migration 0011), apart from the entries, so
+deleting entries does not erase it; and while a log of entries from before keying awaits
+its re-key, the service does not start and nothing more is appended (a keyed entry after
+them would make the re-key impossible). Someone who can write the database can also rewrite
+that row: what they cannot do is MAC an entry or a checkpoint, or reach a checkpoint copy
+kept off the host (docs/AUDIT.md states the threat model).
 
 Service API (all take an open SQLAlchemy session; the caller's transaction commits):
 - ``append(session, actor=, action=, subject=, detail=, reason=, now=) -> AuditEntry``
 - ``lock(session)``: take the audit/policy write lock for this transaction
 - ``recent(session, limit=100, subject=None, action=None) -> list[AuditEntry]``
 - ``verify(session) -> VerifyResult``: walk the chain; first broken entry id
+- ``state(session) -> State``: whether the log was ever keyed; the checkpoints written
+- ``rekey_legacy(session, now, actor=, reason=) -> int``: the one-time re-key (RekeyRefused)
 - ``use_key(engine, key)``: the audit key for a database (bootstrap and the CLI set it)
 - ``head(session) -> (count, head_id, head_hash)``: what a checkpoint records
 - ``entry_dict(entry) -> dict``: JSON shape used by the API
@@ -38,7 +47,9 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from ..storage.models import AuditEntry
+from ..config import ConfigError
+from ..errors import ApiError, ErrorCode
+from ..storage.models import AUDIT_STATE_ID, AuditEntry, AuditState
 from .audit_key import AuditKey
 
 log = logging.getLogger("orchestrator.audit")
@@ -127,16 +138,65 @@ def lock(session: Session) -> None:
                         .execution_options(synchronize_session=False))
 
 
+REKEY_COMMAND = 'orchestrator audit rekey --reason "upgrade"'
+
+
+@dataclass(frozen=True)
+class State:
+    """The audit_state row. No row (it is made by migration 0011) reads as keyed."""
+
+    keyed_since: datetime | None = None
+    checkpoints_written: int = 0
+    last_checkpoint: dict[str, Any] | None = None
+    recorded: bool = False
+
+    @property
+    def rekey_pending(self) -> bool:
+        """Only entries from before keying so far: `audit rekey` may re-key them, once."""
+        return self.recorded and self.keyed_since is None
+
+
+def state(session: Session) -> State:
+    s = AuditState
+    row = session.execute(select(s.keyed_since, s.checkpoints_written, s.last_checkpoint)
+                          .where(s.id == AUDIT_STATE_ID)).first()
+    if row is None:
+        return State()
+    return State(row.keyed_since, row.checkpoints_written or 0, row.last_checkpoint, True)
+
+
+def update_state(session: Session, now: datetime, **values: Any) -> None:
+    """Changes the audit_state row; a missing row is made again first, as keyed since `now`."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(AuditState).values(id=AUDIT_STATE_ID, keyed_since=now, checkpoints_written=0)
+                    .on_conflict_do_nothing(index_elements=[AuditState.id]))
+    session.execute(update(AuditState).where(AuditState.id == AUDIT_STATE_ID).values(**values)
+                    .execution_options(synchronize_session=False))
+
+
 def append(session: Session, *, actor: str, action: str, subject: str, now: datetime,
            detail: dict[str, Any] | None = None, reason: str = "") -> AuditEntry:
     """Append one entry, chained onto the last one. Commits with the caller's transaction, so
-    the change and its audit record are durable together or not at all."""
+    the change and its audit record are durable together or not at all. The first keyed
+    entry records in audit_state that the log is keyed (no re-key from then on)."""
     lock(session)
     # Detail goes through JSON once so what is hashed is exactly what the column hands back.
     detail = json.loads(json.dumps(detail or {}, default=str))
     at = now.astimezone(UTC)
     key = key_for(session)
-    prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS_HASH
+    last = session.execute(select(AuditEntry.hash, AuditEntry.key_id).order_by(AuditEntry.id.desc()).limit(1)).first()
+    if state(session).rekey_pending:
+        if last is not None and last.key_id is None:
+            # A keyed entry after them would make their re-key impossible (the service does
+            # not start in this state: install_audit_key; this guards every other path).
+            raise ApiError(503, ErrorCode.UNAVAILABLE, "the audit log holds entries from before keying: an "
+                                                       f"operator must run `{REKEY_COMMAND}` once before anything "
+                                                       "more can be audited")
+        update_state(session, at, keyed_since=at)
+    prev = last.hash if last is not None else GENESIS_HASH
     entry = AuditEntry(at=at, actor=actor, action=action, subject=subject, detail=detail,
                        reason=reason or "", prev_hash=prev, key_id=key.key_id,
                        hash=keyed_hash(key, prev, at, actor, action, subject, detail, reason or ""))
@@ -218,9 +278,7 @@ def verify(session: Session, batch_size: int = 1000, *, want_ids: set[int] | fro
     last_id = 0
     for r in _rows(session, batch_size):
         if r.key_id is None:
-            return VerifyResult(False, checked, r.id, "the entry is not keyed (a plain SHA-256 hash anyone can "
-                                                      "recompute): written behind the service's back, or never "
-                                                      "re-keyed", found, last_id)
+            return VerifyResult(False, checked, r.id, _unkeyed_problem(state(session)), found, last_id)
         if r.key_id != key.key_id:
             return VerifyResult(False, checked, r.id, f"the entry is keyed with another key (key id {r.key_id}; "
                                                       f"this service's is {key.key_id}): a wrong AUDIT_KEY or "
@@ -241,14 +299,34 @@ def verify(session: Session, batch_size: int = 1000, *, want_ids: set[int] | fro
     return VerifyResult(True, checked, found=found, last_id=last_id)
 
 
+def _unkeyed_problem(st: State) -> str:
+    if st.rekey_pending:
+        return (f"the entry is not keyed (from before keying): after an upgrade from a version before 0010, run "
+                f"`{REKEY_COMMAND}` once; otherwise this is a forgery, do not re-key (docs/AUDIT.md)")
+    since = f" since {st.keyed_since.isoformat(timespec='seconds')}" if st.keyed_since else ""
+    return (f"the entry is not keyed (a plain SHA-256 hash anyone can recompute), but the log has been keyed{since}: "
+            f"written behind the service's back (re-keying is refused)")
+
+
 def install_audit_key(settings, db) -> None:
     """At every start: the configured audit key for this database (ConfigError when it cannot
-    be used), and entries from before keying re-keyed."""
+    be used). A log of entries from before keying that awaits its re-key stops the start
+    (ConfigError naming the command); unkeyed entries in a keyed log are logged (`audit
+    verify` reports them) and never re-keyed."""
     from .audit_key import load
 
     use_key(db.engine, load(settings))
     with db.session() as session:
-        rekey_legacy(session, datetime.now(UTC))
+        unkeyed = session.scalar(select(AuditEntry.id).where(AuditEntry.key_id.is_(None))
+                                 .order_by(AuditEntry.id).limit(1))
+        st = state(session) if unkeyed is not None else None
+    if st is None:
+        return
+    if st.rekey_pending:
+        raise ConfigError(f"the audit log holds entries from before keying (this database was upgraded from a "
+                          f"version before 0010): run `{REKEY_COMMAND}` once to verify and re-key them, then start")
+    log.error("the audit log holds unkeyed entries (from entry %s) although it is keyed: written behind the "
+              "service's back; `orchestrator audit verify` reports them", unkeyed, extra={"event": "audit.unkeyed"})
 
 
 def head(session: Session) -> tuple[int, int, str]:
@@ -258,30 +336,43 @@ def head(session: Session) -> tuple[int, int, str]:
     return (count, last.id, last.hash) if last else (0, 0, GENESIS_HASH)
 
 
-def rekey_legacy(session: Session, now: datetime) -> int:
-    """Re-keys entries written before keying (key_id NULL), once, under the audit lock. Their
-    plain chain is verified first: a broken legacy chain is left as it is (and `verify`
-    reports it), never laundered into a valid keyed one. Returns how many were re-keyed."""
-    if session.scalar(select(AuditEntry.id).where(AuditEntry.key_id.is_(None)).limit(1)) is None:
-        return 0
+class RekeyRefused(Exception):
+    """`audit rekey` would vouch for entries it cannot trust; the message says why."""
+
+
+def rekey_legacy(session: Session, now: datetime, *, actor: str, reason: str, checkpoints_in: str | None = None
+                 ) -> int:
+    """Re-keys a log of entries written before keying (key_id NULL), once, under the audit
+    lock, and records it (an ``audit.rekey`` entry by `actor`, with the old head hash). Refused
+    (RekeyRefused) once the log has ever been keyed (audit_state, or a keyed entry, or a
+    checkpoint written, or `checkpoints_in`: where the caller found checkpoints outside the
+    database), and when the plain chain does not verify: a forged or broken chain is never
+    laundered into a valid keyed one. Returns how many entries were re-keyed."""
     lock(session)
+    st = state(session)
+    if not st.rekey_pending:
+        since = f" since {st.keyed_since.isoformat(timespec='seconds')}" if st.keyed_since else ""
+        raise RekeyRefused(f"the audit log has been keyed{since}: unkeyed entries in it were written behind the "
+                           f"service's back, and re-keying them would vouch for them")
+    if st.checkpoints_written:
+        raise RekeyRefused(f"{st.checkpoints_written} checkpoint(s) of the keyed log have been written: the log "
+                           f"has been keyed")
+    if checkpoints_in:
+        raise RekeyRefused(f"{checkpoints_in} holds checkpoints of the keyed log: the log has been keyed")
     key = key_for(session)
     rows = list(_rows(session, 1000))
-    legacy = [r for r in rows if r.key_id is None]
-    if not legacy:
-        return 0
-    if len(legacy) != len(rows):
-        # Unkeyed entries beside keyed ones: a process of an older version still running, or a
-        # forgery. Re-keying would vouch for them; leave them for `audit verify` to report.
-        log.error("audit log: unkeyed entries beside keyed ones; not re-keying (audit verify reports them)")
-        return 0
+    if not rows:
+        raise RekeyRefused("the audit log is empty: nothing to re-key")
+    keyed = next((r for r in rows if r.key_id is not None), None)
+    if keyed is not None:
+        raise RekeyRefused(f"entry {keyed.id} is keyed: the log has been keyed, and re-keying the unkeyed entries "
+                           f"would vouch for them")
     prev = GENESIS_HASH
-    for r in legacy:
+    for r in rows:
         if r.prev_hash != prev or compute_hash(prev, r.at, r.actor, r.action, r.subject, r.detail or {},
                                                r.reason or "") != r.hash:
-            log.error("audit log: the unkeyed chain is broken at entry %s; not re-keying (audit verify reports it)",
-                      r.id)
-            return 0
+            raise RekeyRefused(f"the unkeyed chain is broken at entry {r.id} (an entry was altered, removed or "
+                               f"inserted): re-keying would launder it")
         prev = r.hash
     legacy_head = prev
     new_prev = GENESIS_HASH
@@ -291,11 +382,11 @@ def rekey_legacy(session: Session, now: datetime) -> int:
                         .values(prev_hash=new_prev, hash=new_hash, key_id=key.key_id)
                         .execution_options(synchronize_session=False))
         new_prev = new_hash
-    append(session, actor="system", action=AuditAction.AUDIT_REKEY, subject="audit", now=now,
-           detail={"entries": len(legacy), "legacy_head_hash": legacy_head, "key_id": key.key_id},
-           reason="upgrade: entries hashed with plain SHA-256 re-keyed with the audit key")
-    log.warning("audit log re-keyed", extra={"count": len(legacy), "event": "audit.rekey"})
-    return len(legacy)
+    # The head is keyed now: this append records the log as keyed (audit_state).
+    append(session, actor=actor, action=AuditAction.AUDIT_REKEY, subject="audit", now=now,
+           detail={"entries": len(rows), "legacy_head_hash": legacy_head, "key_id": key.key_id}, reason=reason)
+    log.warning("audit log re-keyed", extra={"count": len(rows), "event": "audit.rekey"})
+    return len(rows)
 
 
 def entry_dict(entry: AuditEntry) -> dict[str, Any]:

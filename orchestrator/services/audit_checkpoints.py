@@ -1,18 +1,25 @@
 """Checkpoints anchor the audit chain outside the database. Each records the number of
 entries, the last entry's id and hash, the time and the key id, with an HMAC under the audit
-key, and is exported three ways, none of which a database administrator can rewrite:
+key, and is exported three ways:
 
 - a line appended to `AUDIT_CHECKPOINT_FILE` (default `<ORCHESTRATOR_DATA_DIR>/audit-checkpoints.jsonl`,
-  opened O_APPEND, mode 0600; make it append-only with `chattr +a` or ship it off the host);
+  opened O_APPEND, mode 0600), after which the database records how many were written and the
+  newest (audit_state), so a deleted or truncated file is found, not read as "none yet";
 - a structured log line (`event: audit.checkpoint`), for the log pipeline to keep;
 - optionally a POST of the same JSON to `AUDIT_CHECKPOINT_WEBHOOK_URL`.
 
+The file sits beside the database, where whoever rewrites the one may rewrite the other
+(database record included). What they cannot rewrite is a copy kept off the host: the webhook
+sink's, or the log pipeline's. `AUDIT_ANCHOR_FILE` (or `audit verify --anchor`) points at such
+a copy (checkpoint lines, or the service's JSON log lines) and `check` holds the log to it too
+(docs/AUDIT.md).
+
 The sweeper loop (the scheduler, or `serve` in the embedded default) writes one every
 `AUDIT_CHECKPOINT_INTERVAL_SECONDS`; `orchestrator audit checkpoint` writes one on demand.
-`check` then finds what the keyed chain alone cannot: entries deleted from the end (the chain
-left is valid), and a log rewritten from an anchored entry on; and says when the anchor itself
-is missing or stale (older than AUDIT_CHECKPOINT_STALE_INTERVALS intervals). Entries appended
-after the newest checkpoint are only covered from the next one on."""
+`check` (read-only) then finds what the keyed chain alone cannot: entries deleted from the end
+(the chain left is valid), and a log rewritten from an anchored entry on; and says when an
+anchor is missing or stale (older than AUDIT_CHECKPOINT_STALE_INTERVALS intervals). Entries
+appended after the newest checkpoint are only covered from the next one on."""
 
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..storage.models import AuditEntry
+from ..storage.models import AuditEntry, AuditState
 from . import audit
 from .audit_key import AuditKey
 
@@ -78,6 +85,14 @@ class Checkpoint:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def parse(cls, raw: Any) -> Checkpoint:
+        """ValueError, KeyError or TypeError when `raw` is not a checkpoint."""
+        cp = cls(str(raw["at"]), int(raw["count"]), int(raw["head_id"]), str(raw["head_hash"]), str(raw["key_id"]),
+                 str(raw["mac"]))
+        cp.time  # noqa: B018 - parses
+        return cp
+
 
 def make(session: Session, now: datetime) -> Checkpoint:
     key = audit.key_for(session)
@@ -87,8 +102,9 @@ def make(session: Session, now: datetime) -> Checkpoint:
 
 
 def write(settings, db, now: datetime) -> Checkpoint:
-    """Takes a checkpoint and exports it: file, log line, webhook. The file write raises
-    (OSError) when it fails; the webhook only logs."""
+    """Takes a checkpoint and exports it: file, then its record in the database (in that
+    order, so the file never holds fewer than the database says were written), log line,
+    webhook. The file write raises (OSError) when it fails; the webhook only logs."""
     with db.session() as session:
         checkpoint = make(session, now)
     line = json.dumps(checkpoint.to_dict(), sort_keys=True) + "\n"
@@ -100,6 +116,9 @@ def write(settings, db, now: datetime) -> Checkpoint:
         os.fsync(fd)
     finally:
         os.close(fd)
+    with db.session() as session:
+        audit.update_state(session, now, checkpoints_written=AuditState.checkpoints_written + 1,
+                           last_checkpoint=checkpoint.to_dict())
     log.info("audit checkpoint", extra={"event": "audit.checkpoint", "checkpoint": checkpoint.to_dict()})
     if settings.audit_checkpoint_webhook_url:
         try:
@@ -111,13 +130,13 @@ def write(settings, db, now: datetime) -> Checkpoint:
     return checkpoint
 
 
-def read(path: str | Path) -> tuple[list[Checkpoint], list[str]]:
-    """The file's checkpoints in order, and a problem for each line that is not one. No file:
-    none. A file that cannot be read raises OSError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return [], []
+def read(path: str | Path, *, what: str = "checkpoint file", log_lines: bool = False
+         ) -> tuple[list[Checkpoint], list[str]]:
+    """The file's checkpoints in order, and a problem for each line that is not one. A file
+    that is missing or cannot be read raises OSError (FileNotFoundError when missing). With
+    `log_lines` (an anchor copy), the service's JSON log lines are read too: a line carrying
+    a `checkpoint` is one, and lines that are neither are skipped."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
     checkpoints: list[Checkpoint] = []
     problems: list[str] = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -125,13 +144,18 @@ def read(path: str | Path) -> tuple[list[Checkpoint], list[str]]:
             continue
         try:
             raw = json.loads(line)
-            cp = Checkpoint(str(raw["at"]), int(raw["count"]), int(raw["head_id"]), str(raw["head_hash"]),
-                            str(raw["key_id"]), str(raw["mac"]))
-            cp.time  # noqa: B018 - parses
-        except (ValueError, KeyError, TypeError):
-            problems.append(f"checkpoint file line {n} is not a checkpoint")
+        except ValueError:
+            if not log_lines:
+                problems.append(f"{what} line {n} is not a checkpoint")
             continue
-        checkpoints.append(cp)
+        if log_lines and isinstance(raw, dict) and "mac" not in raw:
+            if "checkpoint" not in raw:
+                continue  # another log line
+            raw = raw["checkpoint"]
+        try:
+            checkpoints.append(Checkpoint.parse(raw))
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{what} line {n} is not a checkpoint")
     return checkpoints, problems
 
 
@@ -175,6 +199,8 @@ class AnchorResult:
     problem: str | None
     checkpoints: int
     latest: dict[str, Any] | None
+    # Checkpoints read from the off-host anchor copy (None: no copy configured).
+    anchor_copy: int | None = None
 
     @property
     def exit_code(self) -> int:
@@ -182,53 +208,89 @@ class AnchorResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "problem": self.problem, "checkpoints": self.checkpoints,
-                "latest": self.latest}
+                "latest": self.latest, "anchor_copy": self.anchor_copy}
 
 
-def check(session: Session, settings, now: datetime) -> tuple[audit.VerifyResult, AnchorResult]:
-    """The keyed chain, and the chain against every checkpoint in the file."""
-    key = audit.key_for(session)
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _local_store(settings, st: audit.State, recorded: Checkpoint | None, tampered: list[str], missing: list[str]
+                 ) -> list[Checkpoint]:
+    """The checkpoint file's checkpoints. Once the database records checkpoints written, a
+    file that is missing, unreadable, shorter, or without the newest of them is tampering."""
+    path = settings.audit_checkpoint_file
+    written = st.checkpoints_written
     try:
-        checkpoints, problems = read(settings.audit_checkpoint_file)
+        checkpoints, problems = read(path)
+    except FileNotFoundError:
+        if written:
+            tampered.append(f"the checkpoint file {path} is missing, but {written} checkpoint(s) were written to it "
+                            f"(the database records them): deleted or moved")
+        return []
     except OSError as exc:
-        chain = audit.verify(session)
-        return chain, AnchorResult(AnchorStatus.MISSING, f"the checkpoint file {settings.audit_checkpoint_file} "
-                                                         f"cannot be read ({exc.strerror or type(exc).__name__})",
-                                   0, None)
+        (tampered if written else missing).append(f"the checkpoint file {path} cannot be read ({_why(exc)})")
+        return []
+    tampered.extend(problems)
+    if len(checkpoints) < written:
+        tampered.append(f"the checkpoint file {path} holds {len(checkpoints)} checkpoint(s), but {written} were "
+                        f"written to it (the database records them): truncated or rewritten")
+    elif recorded is not None and recorded not in checkpoints:
+        tampered.append(f"the newest checkpoint written (at {recorded.at}) is not in the checkpoint file {path}: "
+                        f"truncated or rewritten")
+    return checkpoints
+
+
+def _anchor_copy(path: str, tampered: list[str], missing: list[str]) -> list[Checkpoint] | None:
+    try:
+        checkpoints, problems = read(path, what="anchor copy", log_lines=True)
+    except OSError as exc:
+        missing.append(f"the anchor copy {path} cannot be read ({_why(exc)}): is it shipped and mounted here?")
+        return None
+    tampered.extend(problems)
+    return checkpoints
+
+
+def check(session: Session, settings, now: datetime, *, anchor_file: str | None = None
+          ) -> tuple[audit.VerifyResult, AnchorResult]:
+    """The keyed chain, and the chain against every checkpoint: the checkpoint file's, the
+    newest one the database recorded, and the off-host anchor copy's (`anchor_file`, else
+    AUDIT_ANCHOR_FILE). Reads only: the caller may (and `audit verify` does) hold a read-only
+    transaction."""
+    key = audit.key_for(session)
+    st = audit.state(session)
+    tampered: list[str] = []
+    missing: list[str] = []
+    recorded = None
+    if st.last_checkpoint is not None:
+        try:
+            recorded = Checkpoint.parse(st.last_checkpoint)
+        except (ValueError, KeyError, TypeError):
+            tampered.append("the newest checkpoint recorded in the database is not a checkpoint")
+    local = _local_store(settings, st, recorded, tampered, missing)
+    anchor_path = anchor_file or settings.audit_anchor_file
+    copy = _anchor_copy(anchor_path, tampered, missing) if anchor_path else None
+    checkpoints = list(dict.fromkeys([*local, *([recorded] if recorded else []), *(copy or [])]))  # each once
     chain = audit.verify(session, want_ids={c.head_id for c in checkpoints})
 
     def result(status: AnchorStatus, problem: str | None) -> tuple[audit.VerifyResult, AnchorResult]:
         latest = max(checkpoints, key=lambda c: c.time, default=None)
-        return chain, AnchorResult(status, problem, len(checkpoints), latest.to_dict() if latest else None)
+        return chain, AnchorResult(status, problem, len(checkpoints), latest.to_dict() if latest else None,
+                                   None if copy is None else len(copy))
 
-    if problems:
-        return result(AnchorStatus.TAMPERED, problems[0])
-    for cp in checkpoints:
-        if not cp.valid(key):
-            return result(AnchorStatus.TAMPERED, f"the checkpoint of {cp.at} is not signed with this service's "
-                                                 f"audit key (key id {key.key_id}): forged, or a wrong key")
-        if cp.head_id == 0:
-            continue
-        if cp.head_id in chain.found:
-            position, head_hash = chain.found[cp.head_id]
-            if head_hash != cp.head_hash:
-                return result(AnchorStatus.TAMPERED, f"entry {cp.head_id} differs from the checkpoint of {cp.at}: "
-                                                     f"the log was rewritten from there on")
-            if position != cp.count:
-                return result(AnchorStatus.TAMPERED, f"the checkpoint of {cp.at} counted {cp.count} entries up to "
-                                                     f"entry {cp.head_id}; the log now has {position}: entries "
-                                                     f"were removed or inserted")
-        elif chain.ok:
-            if cp.head_id > chain.last_id:
-                return result(AnchorStatus.TAMPERED, f"the checkpoint of {cp.at} anchored {cp.count} entries up to "
-                                                     f"entry {cp.head_id}, but the log ends at entry "
-                                                     f"{chain.last_id or 'none'}: entries were deleted from the end")
-            return result(AnchorStatus.TAMPERED, f"entry {cp.head_id}, anchored by the checkpoint of {cp.at}, "
-                                                 f"is missing")
+    if tampered:
+        return result(AnchorStatus.TAMPERED, tampered[0])
+    for cp in sorted(checkpoints, key=lambda c: c.time):
+        problem = _against_chain(cp, chain, key)
+        if problem:
+            return result(AnchorStatus.TAMPERED, problem)
+    if missing:
+        return result(AnchorStatus.MISSING, missing[0])
     max_age = timedelta(seconds=settings.audit_checkpoint_interval_seconds * settings.audit_checkpoint_stale_intervals)
+    oldest = session.scalar(select(func.min(AuditEntry.at)))
+    due = oldest is not None and now - oldest > max_age
     if not checkpoints:
-        oldest = session.scalar(select(func.min(AuditEntry.at)))
-        if oldest is not None and now - oldest > max_age:
+        if due:
             return result(AnchorStatus.MISSING, f"no checkpoint in {settings.audit_checkpoint_file}, and entries "
                                                 f"date from {oldest.isoformat(timespec='seconds')}: run the "
                                                 f"scheduler (or serve), or `orchestrator audit checkpoint`")
@@ -239,4 +301,48 @@ def check(session: Session, settings, now: datetime) -> tuple[audit.VerifyResult
                                           f"more than {settings.audit_checkpoint_stale_intervals} intervals of "
                                           f"{settings.audit_checkpoint_interval_seconds:g} s ago: is the scheduler "
                                           f"running?")
+    if copy is not None:
+        shipped = max((c.time for c in copy), default=None)
+        if (shipped is None and due) or (shipped is not None and now - shipped > max_age):
+            since = shipped.isoformat(timespec="seconds") if shipped else "never"
+            return result(AnchorStatus.STALE, f"the anchor copy {anchor_path} holds no checkpoint newer than "
+                                              f"{max_age.total_seconds():g} s (newest: {since}): is the shipping "
+                                              f"running?")
     return result(AnchorStatus.ANCHORED, None)
+
+
+def _against_chain(cp: Checkpoint, chain: audit.VerifyResult, key: AuditKey) -> str | None:
+    if not cp.valid(key):
+        return (f"the checkpoint of {cp.at} is not signed with this service's audit key (key id {key.key_id}): "
+                f"forged, or a wrong key")
+    if cp.head_id == 0:
+        return None
+    if cp.head_id in chain.found:
+        position, head_hash = chain.found[cp.head_id]
+        if head_hash != cp.head_hash:
+            return f"entry {cp.head_id} differs from the checkpoint of {cp.at}: the log was rewritten from there on"
+        if position != cp.count:
+            return (f"the checkpoint of {cp.at} counted {cp.count} entries up to entry {cp.head_id}; the log now has "
+                    f"{position}: entries were removed or inserted")
+    elif chain.ok:
+        if cp.head_id > chain.last_id:
+            return (f"the checkpoint of {cp.at} anchored {cp.count} entries up to entry {cp.head_id}, but the log "
+                    f"ends at entry {chain.last_id or 'none'}: entries were deleted from the end")
+        return f"entry {cp.head_id}, anchored by the checkpoint of {cp.at}, is missing"
+    return None
+
+
+def any_checkpoint(settings, anchor_file: str | None = None) -> str | None:
+    """Where a checkpoint of a keyed log exists (the checkpoint file, the anchor copy), or
+    None: `audit rekey` is refused when one does."""
+    for path, what, log_lines in ((settings.audit_checkpoint_file, "the checkpoint file", False),
+                                  (anchor_file or settings.audit_anchor_file, "the anchor copy", True)):
+        if not path:
+            continue
+        try:
+            checkpoints, _ = read(path, log_lines=log_lines)
+        except FileNotFoundError:
+            continue
+        if any(c.head_id for c in checkpoints):
+            return f"{what} {path}"
+    return None

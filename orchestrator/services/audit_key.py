@@ -44,13 +44,17 @@ def derive(raw: str, source: str) -> AuditKey:
     return AuditKey(secret, key_id, source)
 
 
-def load(settings: Settings) -> AuditKey:
-    """The configured key, or the key file (created when missing). ConfigError, one line
-    naming the variable or file and the fix, when it cannot be used."""
+def load(settings: Settings, *, create: bool = True) -> AuditKey:
+    """The configured key, or the key file (created when missing, unless `create` is false:
+    `audit verify` writes nothing). ConfigError, one line naming the variable or file and the
+    fix, when it cannot be used."""
     if settings.audit_key:
         return derive(settings.audit_key, "AUDIT_KEY")
     path = Path(settings.audit_key_file)
     if not path.exists():
+        if not create:
+            raise ConfigError(f"AUDIT_KEY_FILE {path} does not exist: give the key the service uses (AUDIT_KEY, "
+                              f"or AUDIT_KEY_FILE pointing at its file); a log cannot be verified without it")
         _generate(path)
     try:
         mode = path.stat().st_mode

@@ -49,6 +49,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         _serialise_writers(engine)
+        _reset_read_only(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True,
                          json_serializer=_json_dumps, json_deserializer=orjson.loads)
@@ -91,6 +92,19 @@ def _serialise_writers(engine: Engine) -> None:
     def _checkin(dbapi_conn, record):  # noqa: ANN001 - a connection returned mid-transaction
         if record.info.pop(_HOLDS, None):
             lock.release()
+
+
+_READ_ONLY = "orchestrator_read_only"
+
+
+def _reset_read_only(engine: Engine) -> None:
+    """A SQLite connection made read-only for one session (Database.read_only_session) is
+    made writable again before any other session can check it out of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_conn, record):  # noqa: ANN001
+        if record.info.pop(_READ_ONLY, None):
+            dbapi_conn.execute("PRAGMA query_only = OFF")
 
 
 AFTER_COMMIT = "after_commit"
@@ -141,6 +155,25 @@ class Database:
                 self.announcer(list(dict.fromkeys(announced)))
             for hook in hooks:
                 hook()
+
+    @contextmanager
+    def read_only_session(self) -> Iterator[Session]:
+        """A session whose transaction the database itself refuses to write in (PostgreSQL:
+        SET TRANSACTION READ ONLY; SQLite: PRAGMA query_only, undone when the connection goes
+        back to the pool), rolled back at the end: for checks that must change nothing
+        (`audit verify`)."""
+        session = self.session_factory()
+        try:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            else:
+                connection.info[_READ_ONLY] = True
+                connection.exec_driver_sql("PRAGMA query_only = ON")
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -40,6 +40,19 @@ def upgrade(db: Database, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def revisions(db: Database) -> tuple[str | None, str]:
+    """(the database's revision, the code's head revision), changing nothing: for commands
+    that must not migrate (`audit verify`)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        connection.rollback()
+    return current, head
+
+
 def _with_connection(db: Database, run, stdout: TextIO | None = None) -> None:
     cfg = alembic_config(db, stdout)
     with db.engine.begin() as connection:

@@ -293,6 +293,25 @@ class AuditEntry(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))
 
 
+AUDIT_STATE_ID = 1
+
+
+class AuditState(Base):
+    """One row (id 1): what the audit log has been, kept apart from its entries so that deleting
+    entries does not erase it (services/audit.py, audit_checkpoints.py). No row reads as keyed
+    with no checkpoint recorded: re-keying is refused."""
+
+    __tablename__ = "audit_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # When keyed entries first existed; NULL only on a log of entries from before keying
+    # (migration 0011), which `orchestrator audit rekey` may re-key once.
+    keyed_since: Mapped[datetime | None]
+    # Checkpoints written to AUDIT_CHECKPOINT_FILE, and the newest (signed): the file must
+    # hold at least as many, and that one.
+    checkpoints_written: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_checkpoint: Mapped[dict[str, Any] | None]
+
+
 class Template(Base):
     """A message template; its content lives in immutable versions (services/templates.py)."""
 
