@@ -147,6 +147,11 @@ def identify(db, cache: KeyCache, header: str | None) -> KeyIdentity:
     return cached  # type: ignore[return-value]
 
 
+def holds_scope(key: KeyIdentity, scope: Scope) -> bool:
+    """Whether the key holds `scope` (`admin` holds every scope)."""
+    return Scope.ADMIN.value in key.scope_set or scope.value in key.scope_set
+
+
 def require_scope(*scopes: Scope) -> Callable:
     """Route decorator: authenticates and checks that the key holds one of `scopes`
     (or `admin`). The key is available as `g.api_key`."""
