@@ -38,6 +38,8 @@ class Subscriber:
         self.on_message = on_message
         self.on_subscribed = on_subscribed
         self.name = name
+        # Its Redis connection's CLIENT SETNAME: one subscriber is found in CLIENT LIST by it.
+        self.client_name = f"{name}-{id(self):x}"
         self.subscribed = threading.Event()  # set while the subscription is confirmed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,9 +53,11 @@ class Subscriber:
     def _run(self) -> None:
         import redis
 
+        failing = False  # one warning per outage, not one a second
         while not self._stop.is_set():
             try:
-                client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None)
+                client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None,
+                                              client_name=self.client_name)
                 self._pubsub = client.pubsub()
                 self._pubsub.subscribe(self.channel)
                 while not self._stop.is_set():
@@ -62,16 +66,21 @@ class Subscriber:
                         continue
                     if item["type"] == "subscribe":
                         self.subscribed.set()
+                        if failing:
+                            failing = False
+                            log.info("Redis subscriber of %s reconnected", self.channel)
                         if self.on_subscribed is not None:
                             self.on_subscribed()
                     elif item["type"] == "message":
                         self.on_message(item["data"])
-            except Exception:  # noqa: BLE001 - reconnect; each user's fallback covers the gap
+            except Exception as exc:  # noqa: BLE001 - reconnect; each user's fallback covers the gap
                 self.subscribed.clear()
                 if self._stop.is_set():
                     return
-                log.warning("Redis subscriber lost its connection; reconnecting",
-                            extra={"channel": self.channel}, exc_info=True)
+                if not failing:
+                    failing = True
+                    log.warning("Redis subscriber of %s lost its connection (%s); reconnecting every %g s",
+                                self.channel, exc, RECONNECT_SECONDS, extra={"error_class": type(exc).__name__})
                 self._stop.wait(RECONNECT_SECONDS)
 
     def close(self) -> None:
