@@ -75,6 +75,7 @@ class Subscriber:
                         self.on_message(item["data"])
             except Exception as exc:  # noqa: BLE001 - reconnect; each user's fallback covers the gap
                 self.subscribed.clear()
+                self._close_pubsub()
                 if self._stop.is_set():
                     return
                 if not failing:
@@ -86,8 +87,11 @@ class Subscriber:
     def close(self) -> None:
         self._stop.set()
         self.subscribed.clear()
+        self._close_pubsub()
+
+    def _close_pubsub(self) -> None:
         try:
             if self._pubsub is not None:
                 self._pubsub.close()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - closing a connection that is already gone
             pass
