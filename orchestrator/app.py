@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     app.config["MAX_CONTENT_LENGTH"] = st.settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions[EXTENSION_KEY] = st
+    st.key_sync.start()  # this process authenticates: hear other processes' key changes
 
     register_error_handlers(app)
     request_log.install(app)  # first: a request refused by a later hook still gets its id

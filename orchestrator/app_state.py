@@ -30,6 +30,7 @@ class AppState:
     bus: Any = None             # orchestrator.inapp.bus.LocalBus | RedisBus
     streams: Any = None         # orchestrator.inapp.stream.StreamHub, when served by the ASGI app
     key_cache: Any = None       # orchestrator.auth.KeyCache
+    key_sync: Any = None        # orchestrator.key_sync.KeyCacheSync: key changes to every process
     ack_links: Any = None       # orchestrator.services.ack_links.AckLinks, built on first use
     unsubscribe: Any = None     # orchestrator.services.unsubscribe.UnsubscribeLinks
     send_writer: Any = None     # orchestrator.storage.group_commit.GroupCommit of services.messages.write_sends

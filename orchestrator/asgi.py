@@ -78,6 +78,7 @@ class OrchestratorASGI:
                 self.hub.close_all()
                 await asyncio.to_thread(self.state.dispatcher.stop)
                 self.state.bus.close()
+                self.state.key_sync.close()
                 metrics.process_exiting()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -75,9 +75,10 @@ _UNKNOWN = object()
 
 class KeyCache:
     """API key lookups by token, kept for `ttl` seconds: the accept path reads nothing from
-    the database to authenticate. A revoked or re-scoped key is honoured within `ttl` in
-    every process, at once in the process that changed it (it calls `clear`). Unknown
-    tokens are cached too, so a flood of bad keys does not reach the database either."""
+    the database to authenticate. Unknown tokens are cached too, so a flood of bad keys does
+    not reach the database either. A revoked, re-scoped or re-limited key is dropped with
+    `forget` (key_sync.py calls it in every process, through Redis when REDIS_URL is set);
+    `ttl` bounds how long a change can go unseen when no such word arrives."""
 
     def __init__(self, ttl: float = 5.0, max_entries: int = 10_000, clock=time.monotonic) -> None:
         self.ttl = ttl
@@ -85,6 +86,9 @@ class KeyCache:
         self.clock = clock
         self._entries: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
+        # Bumped by every forget/clear: a lookup read from the database before a change and
+        # stored after it would keep the old key for a whole `ttl`; `put` drops it instead.
+        self.generation = 0
 
     def get(self, token_hash: str) -> object:
         entry = self._entries.get(token_hash)
@@ -92,14 +96,27 @@ class KeyCache:
             return _UNKNOWN
         return entry[1]
 
-    def put(self, token_hash: str, identity: KeyIdentity | None) -> None:
+    def put(self, token_hash: str, identity: KeyIdentity | None, generation: int | None = None) -> None:
+        """Keeps a lookup made when `self.generation` was `generation` (None: now)."""
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return  # the key may have changed since it was read
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
             self._entries[token_hash] = (self.clock() + self.ttl, identity)
 
+    def forget(self, key_id: str) -> None:
+        """Drops every lookup of that key: the next request reads it again."""
+        with self._lock:
+            self.generation += 1
+            stale = [h for h, (_, ident) in self._entries.items()
+                     if isinstance(ident, KeyIdentity) and ident.id == key_id]
+            for token_hash in stale:
+                del self._entries[token_hash]
+
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._entries.clear()
 
 
@@ -134,6 +151,7 @@ def identify(db, cache: KeyCache, header: str | None) -> KeyIdentity:
     token_hash = hash_secret(token)
     cached = cache.get(token_hash)
     if cached is _UNKNOWN:
+        generation = cache.generation  # before the read: a change during it discards the result
         with db.session_factory() as session:  # read-only: nothing to commit
             row = session.execute(select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.callback_url,
                                          ApiKey.key_hash, ApiKey.revoked_at, ApiKey.rate_limit_per_minute)
@@ -141,10 +159,15 @@ def identify(db, cache: KeyCache, header: str | None) -> KeyIdentity:
         ok = row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, token_hash)
         cached = KeyIdentity(row.id, row.name, frozenset(s for s in row.scopes.split(",") if s),
                              row.callback_url, row.rate_limit_per_minute) if ok else None
-        cache.put(token_hash, cached)
+        cache.put(token_hash, cached, generation)
     if cached is None:
         raise _unknown()
     return cached  # type: ignore[return-value]
+
+
+def holds_scope(key: KeyIdentity, scope: Scope) -> bool:
+    """Whether the key holds `scope` (`admin` holds every scope)."""
+    return Scope.ADMIN.value in key.scope_set or scope.value in key.scope_set
 
 
 def require_scope(*scopes: Scope) -> Callable:

@@ -9,6 +9,7 @@ from functools import partial
 from .app_state import AppState
 from .auth import KeyCache
 from .config import Settings
+from .key_sync import KeyCacheSync
 from .logs import configure_logging
 from .services.audit import install_audit_key
 from .services.messages import write_sends
@@ -38,6 +39,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True, start_b
     store = PolicyStore(db, settings.policy_file)
     store.ensure_seeded()
     state = AppState(settings=settings, db=db, policies=store, key_cache=KeyCache(settings.key_cache_seconds))
+    state.key_sync = KeyCacheSync(state.key_cache, settings.redis_url)  # listens once a web app starts it
     state.presence = make_presence(settings.redis_url)
     state.bus = make_bus(settings.redis_url)
     if not settings.broker_url.startswith("memory://") and not settings.redis_url:

@@ -335,7 +335,7 @@ def keys_create(name: str, scopes: str, callback_url: str | None, reason: str, r
 @click.option("--scopes", required=True, help="The key's new comma-separated scopes.")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
 def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
-    """Change a key's scopes (audited)."""
+    """Change a key's scopes (audited). Running servers apply it as `keys revoke` says."""
     from .auth import parse_scopes
     from .services import audit
     from .storage.models import ApiKey
@@ -357,6 +357,7 @@ def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
                      detail={"name": key.name, "before": before, "after": scope_list}, reason=reason,
                      now=datetime.now(UTC))
     click.echo(json.dumps({"id": key_id, "scopes": scope_list}))
+    _announce_key_change(key_id)
 
 
 @keys.command("set-rate")
@@ -365,7 +366,7 @@ def keys_set_scopes(key_id: str, scopes: str, reason: str) -> None:
               help="Requests per minute for this key, or 'default' for RATE_LIMIT_PER_MINUTE.")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
 def keys_set_rate(key_id: str, per_minute: str, reason: str) -> None:
-    """Set a key's rate limit (audited). Running servers apply it within KEY_CACHE_SECONDS."""
+    """Set a key's rate limit (audited). Running servers apply it as `keys revoke` says."""
     from .services import api_keys
 
     value = None if per_minute.strip().lower() == "default" else per_minute.strip()
@@ -381,6 +382,7 @@ def keys_set_rate(key_id: str, per_minute: str, reason: str) -> None:
             raise click.BadParameter(str(exc), param_hint="--per-minute") from None
         row = api_keys.key_dict(key)
     click.echo(json.dumps(row))
+    _announce_key_change(key_id)
 
 
 @keys.command("list")
@@ -397,7 +399,8 @@ def keys_list() -> None:
 @click.argument("key_id")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
 def keys_revoke(key_id: str, reason: str) -> None:
-    """Revoke a key (audited). Running servers stop accepting it within KEY_CACHE_SECONDS."""
+    """Revoke a key (audited). Running servers stop accepting it within a second when
+    REDIS_URL is set (the change is published there), else within KEY_CACHE_SECONDS."""
     from .services import api_keys
 
     with _database().session() as session:
@@ -407,6 +410,20 @@ def keys_revoke(key_id: str, reason: str) -> None:
             raise click.ClickException(f"no API key with id {key_id}") from None
         row = api_keys.key_dict(key)
     click.echo(json.dumps({**row, "already_revoked": not changed}))
+    _announce_key_change(key_id)
+
+
+def _announce_key_change(key_id: str) -> None:
+    """Tells running servers, through Redis, to drop their cached copy of the key (this
+    process is not one of them: it only publishes). Says on stderr when it could not."""
+    from .key_sync import KeyCacheSync
+
+    settings = Settings.from_env()
+    if KeyCacheSync(None, settings.redis_url).changed(key_id):
+        return
+    why = "Redis is unreachable" if settings.redis_url else "REDIS_URL is not set"
+    click.echo(f"{why}: running servers apply this within KEY_CACHE_SECONDS ({settings.key_cache_seconds:g} s)",
+               err=True)
 
 
 def _database():

@@ -173,6 +173,7 @@ def make_app(settings_env, clock):
     for app in apps:
         st = app.extensions[EXTENSION_KEY]
         st.dispatcher.stop()
+        st.key_sync.close()
         st.db.dispose()
 
 

@@ -1,6 +1,6 @@
 """API keys for administrators: list them (never the secret) and revoke one. A revocation
-takes effect at once in this process (its key cache is cleared) and within
-KEY_CACHE_SECONDS in every other."""
+or a new rate limit takes effect at once in this process and, through Redis (key_sync.py),
+within a second in every other; without REDIS_URL within KEY_CACHE_SECONDS."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def list_keys():
 
 
 @bp.delete("/keys/<key_id>")
-@declare("Revoke an API key (audited); effective within KEY_CACHE_SECONDS everywhere", body=RequiredReasonIn,
+@declare("Revoke an API key (audited); effective everywhere within a second with REDIS_URL, else within "
+         "KEY_CACHE_SECONDS", body=RequiredReasonIn,
          responses={200: ApiKeyOut}, errors=[404], tags=("keys",))
 @require_scope(Scope.ADMIN)
 def revoke_key(key_id: str):
@@ -58,7 +59,7 @@ def revoke_key(key_id: str):
         except api_keys.UnknownKey:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
         row = api_keys.key_dict(key)
-    st.key_cache.clear()
+    st.key_sync.changed(row["id"])
     return jsonify(row)
 
 
@@ -76,5 +77,5 @@ def set_rate_limit(key_id: str):
         except api_keys.UnknownKey:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"key_id: no API key {key_id!r}", field="key_id") from None
         row = api_keys.key_dict(key)
-    st.key_cache.clear()
+    st.key_sync.changed(row["id"])
     return jsonify(row)

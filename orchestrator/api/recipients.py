@@ -7,7 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from ..app_state import state
-from ..auth import require_scope
+from ..auth import holds_scope, require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import PresenceIn, RecipientUpsert, UserId
@@ -33,21 +33,26 @@ def check_user_id(user_id: str) -> str:
 
 
 @bp.put("/<user_id>")
-@declare("Create or update a recipient profile", body=RecipientUpsert,
+@declare("Create or update a recipient profile (changing an existing one's addresses, devices, consents or "
+         "preferences takes `recipients`)", body=RecipientUpsert,
          body_example={"email": "ada@example.com", "phone": "+447400123456", "timezone": "Europe/London",
                        "consents": {"sms": True}, "devices": [{"token": "fcm-token-1", "platform": "fcm"}]},
          responses={200: RecipientOut, 201: RecipientOut}, tags=("recipients",))
 @require_scope(Scope.RECIPIENTS, Scope.SEND)
 def put_recipient(user_id: str):
+    """A `send`-only key creates recipients; changing an existing one's addresses, devices,
+    consents or preferences takes `recipients` (403 naming the field)."""
     user_id = check_user_id(user_id)
     _, data = parse_body(RecipientUpsert)
     policy = state().policies.active() if data.preferences is not None else None
-    row, created, body = retry_on_conflict(lambda session: _upsert(session, user_id, data, policy))
+    allowed = holds_scope(g.api_key, Scope.RECIPIENTS)
+    row, created, body = retry_on_conflict(lambda session: _upsert(session, user_id, data, policy, allowed))
     return jsonify(body), 201 if created else 200
 
 
-def _upsert(session, user_id: str, data: RecipientUpsert, policy=None):
-    row, created = recipients.upsert(session, user_id, data, policy)
+def _upsert(session, user_id: str, data: RecipientUpsert, policy, contact_changes_allowed: bool):
+    row, created = recipients.upsert(session, user_id, data, policy,
+                                     contact_changes_allowed=contact_changes_allowed)
     return row, created, recipients.to_dict(row)
 
 

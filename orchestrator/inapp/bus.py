@@ -5,7 +5,7 @@ themselves are read from the database, so a lost notification delays nothing for
 - `LocalBus` (embedded default, one process): a worker thread publishes after commit; the
   event loop that serves the streams is woken with `call_soon_threadsafe`.
 - `RedisBus` (REDIS_URL set, several processes): PUBLISH on one channel; every process
-  runs one subscriber thread and wakes its own streams. An item delivered by a worker in
+  runs one subscriber thread (redis_pubsub.Subscriber) and wakes its own streams. An item delivered by a worker in
   one process reaches a stream held by another.
 """
 
@@ -106,19 +106,14 @@ class RedisBus(LocalBus):
 
     def __init__(self, url: str) -> None:
         super().__init__()
-        import redis
+        from ..redis_pubsub import Subscriber, publisher
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-        self._url = url
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pubsub = None
+        self._redis = publisher(url)
+        self._subscriber = Subscriber(url, CHANNEL, self._on_message, name="inapp-bus")
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         super().attach(loop)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._listen, name="inapp-bus", daemon=True)
-            self._thread.start()
+        self._subscriber.start()
 
     def publish(self, user_id: str, notice: Notice, token_id: str | None = None) -> None:
         try:
@@ -140,35 +135,15 @@ class RedisBus(LocalBus):
             for user_id, notice, token_id in notices:
                 self._deliver(user_id, notice, token_id)
 
-    def _listen(self) -> None:
-        import redis
-
-        while not self._stop.is_set():
-            try:
-                client = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=None)
-                self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-                self._pubsub.subscribe(CHANNEL)
-                for item in self._pubsub.listen():
-                    if self._stop.is_set():
-                        return
-                    try:
-                        user_id, notice, token_id = json.loads(item["data"])
-                    except (ValueError, TypeError, KeyError):
-                        continue
-                    self._deliver(user_id, notice, token_id)
-            except Exception:  # noqa: BLE001 - reconnect; streams re-read on their tick meanwhile
-                if self._stop.is_set():
-                    return
-                log.warning("in-app bus subscriber lost Redis; reconnecting", exc_info=True)
-                self._stop.wait(1.0)
+    def _on_message(self, data: bytes) -> None:
+        try:
+            user_id, notice, token_id = json.loads(data)
+        except (ValueError, TypeError):
+            return
+        self._deliver(user_id, notice, token_id)
 
     def close(self) -> None:
-        self._stop.set()
-        try:
-            if self._pubsub is not None:
-                self._pubsub.close()
-        except Exception:  # noqa: BLE001
-            pass
+        self._subscriber.close()
 
 
 def make_bus(redis_url: str | None) -> LocalBus:

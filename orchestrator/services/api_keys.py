@@ -38,8 +38,8 @@ def keys_query():
 
 
 def revoke(session: Session, key_id: str, *, actor: str, reason: str, now: datetime) -> tuple[ApiKey, bool]:
-    """Revokes the key (once); returns it and whether this call revoked it. Callers clear
-    their process's key cache afterwards; other processes follow within KEY_CACHE_SECONDS."""
+    """Revokes the key (once); returns it and whether this call revoked it. Callers announce
+    the change after commit (key_sync.KeyCacheSync.changed) so every process drops the key."""
     key = session.get(ApiKey, key_id)
     if key is None:
         raise UnknownKey(key_id)
@@ -58,7 +58,7 @@ MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
 def set_rate_limit(session: Session, key_id: str, per_minute: int | None, *, actor: str, reason: str,
                    now: datetime) -> ApiKey:
     """The key's own requests-per-minute (None: back to RATE_LIMIT_PER_MINUTE), audited.
-    Callers clear their process's key cache; other processes follow within KEY_CACHE_SECONDS."""
+    Callers announce the change after commit (key_sync.KeyCacheSync.changed)."""
     if per_minute is not None and not 1 <= per_minute <= MAX_RATE_LIMIT_PER_MINUTE:
         raise ValueError(f"rate_limit_per_minute: a whole number from 1 to {MAX_RATE_LIMIT_PER_MINUTE}, or null")
     key = session.get(ApiKey, key_id)

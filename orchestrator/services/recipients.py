@@ -1,5 +1,11 @@
 """Recipient profiles and presence. A PUT replaces the fields it names and leaves the rest;
-devices given replace the device list (tokens already known keep their history)."""
+devices given replace the device list (tokens already known keep their history).
+
+Where messages go (email, phone, devices) and whether they may go at all (consents,
+preferences) of an existing recipient change only with the `recipients` scope: a `send`-only
+key may create a recipient with them, repeat what is stored, and override an address for one
+message (`recipient.email`/`phone` of a send, kept on that message only), but not redirect
+the messages every other key sends to the user."""
 
 from __future__ import annotations
 
@@ -10,18 +16,24 @@ from sqlalchemy.orm import Session
 
 from providers.masking import mask_email, mask_phone, mask_token
 
+from ..errors import ApiError, ErrorCode
 from ..schemas import RecipientUpsert
 from ..storage.models import Device, Recipient
 from . import preferences
 from .facts import load_recipient
 
 
-def upsert(session: Session, user_id: str, data: RecipientUpsert, policy=None) -> tuple[Recipient, bool]:
-    """`policy` (the active one) is needed only to check `preferences`."""
+def upsert(session: Session, user_id: str, data: RecipientUpsert, policy=None, *,
+           contact_changes_allowed: bool = True) -> tuple[Recipient, bool]:
+    """`policy` (the active one) is needed only to check `preferences`. Without
+    `contact_changes_allowed` (a key lacking the `recipients` scope), changing an existing
+    recipient's addresses, devices, consents or preferences is a 403 naming the field."""
     if data.preferences is not None and policy is not None:
         preferences.check(policy, data.preferences)  # before any write: a 422 leaves no half-update
     row = load_recipient(session, user_id)
     created = row is None
+    if row is not None and not contact_changes_allowed:
+        refuse_contact_changes(row, data)  # before any write, too
     if row is None:
         row = Recipient(user_id=user_id, consents={}, devices=[])
         session.add(row)
@@ -60,6 +72,41 @@ def upsert(session: Session, user_id: str, data: RecipientUpsert, policy=None) -
         row.devices = list(keep.values())
     session.flush()
     return row, created
+
+
+def refuse_contact_changes(row: Recipient, data: RecipientUpsert) -> None:
+    """403 naming the first protected field `data` would change on `row`; values equal to
+    what is stored are no change (a backend may repeat the profile it registered)."""
+    field = _changed_contact_field(row, data)
+    if field is not None:
+        raise ApiError(403, ErrorCode.FORBIDDEN,
+                       f"{field}: changing an existing recipient's addresses, devices, consents or preferences "
+                       f"needs the 'recipients' scope; a 'send' key may override an address for one message "
+                       f"with recipient.email or recipient.phone of POST /v1/messages", field=field)
+
+
+def _changed_contact_field(row: Recipient, data: RecipientUpsert) -> str | None:
+    given = data.model_fields_set
+    for name in ("email", "phone"):
+        if name in given and getattr(data, name) != getattr(row, name):
+            return name
+    if data.devices is not None:
+        stored = {(d.token, d.platform) for d in row.devices}
+        wanted = {(d.token, d.platform.value) for d in data.devices}
+        if wanted != stored or not all(d.active for d in row.devices):  # listing re-activates
+            return "devices"
+    if data.consents is not None:
+        current = row.consents or {}
+        for channel, value in data.consents.model_dump(exclude_unset=True).items():
+            if current.get(channel) != value:
+                return f"consents.{channel}"
+    if data.preferences is not None:
+        current = row.preferences or {}
+        for category, switches in data.preferences.items():
+            for channel, on in switches.model_dump(exclude_unset=True).items():
+                if ((current.get(category) or {}).get(channel) is False) != (on is False):
+                    return f"preferences.{category}.{channel}"
+    return None
 
 
 def heartbeat(session: Session, user_id: str, now: datetime) -> Recipient:

@@ -1,6 +1,7 @@
 """Credentials and boundaries (issue #12 §2): minting in-app tokens needs its own scope; API
 keys can be listed and revoked, by CLI and by an admin API route, and a revoked key stops
-working at once in the revoking process and within KEY_CACHE_SECONDS elsewhere."""
+working at once in the revoking process and within KEY_CACHE_SECONDS elsewhere (without
+Redis; with it, within a second: test_key_cache_sync.py)."""
 
 from __future__ import annotations
 
