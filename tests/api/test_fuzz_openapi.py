@@ -2,16 +2,22 @@
 gets positive and negative cases (bounded, deterministic), and every response must be a
 non-5xx whose status, content type, headers and body the document declares.
 
+A third mode, `hostile`, takes positive cases and puts into one of their strings a lone
+surrogate or NUL, or into one of their numbers (body or query) one no column holds: the values
+the audits found 500s with, which Hypothesis's own text and number strategies never draw.
+
 Bounded: FUZZ_EXAMPLES cases per operation and mode (default 20; well under a minute per database
 on 2 cores). `FUZZ_EXAMPLES=200 pytest tests/api/test_fuzz_openapi.py` for a longer run."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -31,6 +37,56 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 # Served by the ASGI app on the event loop (a stream that never ends), not by Flask.
 NOT_FUZZED = {("GET", "/v1/inbox/stream")}
+
+
+HOSTILE_STRINGS = ("\ud800", "a\udfffb", "\udbff\udbff", "nul\x00")
+HOSTILE_NUMBERS = (10**30, -(10**30), 10**400, 1e308, -1e308, 2**63)
+
+
+def _leaves(value, path=()):
+    """(path, value) of every string and number in a JSON value (bools are not numbers)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    elif isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        yield path, value
+
+
+def _replaced(value, path, new):
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+def _hostile(case, pick: int, variant: int):
+    """`case` with one string or number (body or query) made hostile; unchanged if it has none.
+    Query strings get numbers only: HTTP cannot carry a lone surrogate in a URL."""
+    json_body = isinstance(case.body, dict | list) and "json" in (case.media_type or "")
+    spots = [("body", p, v) for p, v in _leaves(case.body)] if json_body else []
+    spots += [("query", p, v) for p, v in _leaves(case.query or {}) if not isinstance(v, str) or v.isdigit()]
+    if not spots:
+        return case
+    where, path, old = spots[pick % len(spots)]
+    if isinstance(old, str) and where == "body":
+        new = old + HOSTILE_STRINGS[variant % len(HOSTILE_STRINGS)]
+    else:
+        new = HOSTILE_NUMBERS[variant % len(HOSTILE_NUMBERS)]
+        new = str(new) if where == "query" else new
+    if where == "body":  # as bytes: json.dumps writes "\\ud800" (the test client would not encode it)
+        case.body = json.dumps(_replaced(case.body, path, new)).encode()
+    else:
+        case.query = _replaced(case.query, path, new)
+    return case
+
+
+def hostile_strategy(operation):
+    return st.builds(_hostile, operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                     st.integers(0, 1000), st.integers(0, 100))
 
 
 def _settings():
@@ -64,11 +120,15 @@ def test_no_server_error_and_every_response_conforms(make_app, make_key, clock):
     calls = 0
     succeeded: set[tuple[str, str]] = set()
 
-    def record(label, response) -> None:
+    refused_hostile: set[str] = set()
+
+    def record(label, mode, response) -> None:
         nonlocal calls
         calls += 1
         if response.status_code < 300:
             succeeded.add(label)
+        elif mode == "hostile" and response.status_code == 422:
+            refused_hostile.add(((response.json() or {}).get("error") or {}).get("code"))
 
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -80,8 +140,9 @@ def test_no_server_error_and_every_response_conforms(make_app, make_key, clock):
         strategies = [("examples", s) for s in schema.get_strategies_from_examples(operation)]
         strategies += [(mode.value, operation.as_strategy(generation_mode=mode))
                        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+        strategies.append(("hostile", hostile_strategy(operation)))
         for mode, strategy in strategies:
-            run = _runner(strategy, lambda case, response, label=label: record(label, response),
+            run = _runner(strategy, lambda case, response, label=label, mode=mode: record(label, mode, response),
                           app=app, headers=headers)
             try:
                 run()
@@ -93,3 +154,5 @@ def test_no_server_error_and_every_response_conforms(make_app, make_key, clock):
     print(f"{calls} calls; operations answered 2xx: {len(succeeded)}: {sorted(succeeded)}")
     assert len(succeeded) >= 20, sorted(succeeded)  # the cases reach the handlers, not only the guards
     assert not failures, "\n\n".join(failures)
+    # The hostile values reached the checks they are aimed at.
+    assert {"invalid_character", "invalid_number"} <= refused_hostile, refused_hostile
