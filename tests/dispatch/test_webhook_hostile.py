@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator.app_state import EXTENSION_KEY
+from orchestrator.errors import ErrorCode
 from orchestrator.services.parked_receipts import age_out_parked
 from orchestrator.storage.models import ReceiptEvent
 from providers import sendgrid_events, ses_events, twilio_inbound, twilio_webhooks
+from providers.base import EventFault
 from providers.email_common import SENDGRID_ARG_MESSAGE_ID, SENDGRID_ARG_PROVIDER_MESSAGE_ID
 from tests.dispatch.conftest import SID, TOKEN, Recorder
 from tests.dispatch.test_email_webhooks import CERT_URL, TOPIC, sg_post, sns_signed
@@ -211,24 +213,27 @@ def test_sendgrid_events_at_the_limits_are_taken(client, state, clock, sendgrid_
 TW_FORM = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003"}
 
 
-TWILIO_CASES: list[tuple[dict[str, str], str]] = [
-    ({"MessageSid": "SM" + "1" * 298}, "MessageSid"),     # the audit's case: over varchar(255)
-    ({"MessageSid": "SM" + "1" * 63}, "MessageSid"),
-    ({"SmsSid": "SM" + "1" * 300}, "SmsSid"),
-    ({"ErrorCode": "3" * 300}, "ErrorCode"),              # the audit's other case
-    ({"ErrorCode": "3" * 65}, "ErrorCode"),               # over error_code's varchar(64)
-    ({"MessageStatus": "d" * 300}, "MessageStatus"),      # would make a 300-character event id
-    ({"MessageSid": ""}, "MessageSid"),
+TWILIO_CASES: list[tuple[dict[str, str], str, str]] = [
+    ({"MessageSid": "SM" + "1" * 298}, "MessageSid", "validation_error"),    # the audit's case: over varchar(255)
+    ({"MessageSid": "SM" + "1" * 63}, "MessageSid", "validation_error"),
+    ({"SmsSid": "SM" + "1" * 300}, "SmsSid", "validation_error"),
+    ({"ErrorCode": "3" * 300}, "ErrorCode", "validation_error"),             # the audit's other case
+    ({"ErrorCode": "3" * 65}, "ErrorCode", "validation_error"),              # over error_code's varchar(64)
+    ({"MessageStatus": "d" * 300}, "MessageStatus", "validation_error"),     # a 300-character event id
+    ({"MessageSid": ""}, "MessageSid", "validation_error"),
+    ({"ErrorCode": "300\x0003"}, "ErrorCode", "invalid_character"),
+    ({"To": "+1555\x00"}, "To", "invalid_character"),
+    ({"X\x00": "y"}, "body", "invalid_character"),
 ]
 
 
 def test_signed_twilio_callback_with_a_malformed_field_is_422_and_kept(client, state):
     problems: list[str] = []
-    forms = [{k: v for k, v in {**TW_FORM, **fields}.items() if v} for fields, _ in TWILIO_CASES]
-    for form, (_, field) in zip(forms, TWILIO_CASES, strict=True):
+    forms = [{k: v for k, v in {**TW_FORM, **fields}.items() if v} for fields, _, _ in TWILIO_CASES]
+    for form, (_, field, code) in zip(forms, TWILIO_CASES, strict=True):
         kept = rejected_count(state)
         r = client.post("/webhooks/twilio", data=form, headers={SIGNATURE_HEADER: sign(TOKEN, URL, form)})
-        problems += refusal_problems(r, field, "validation_error", state, "twilio", kept)
+        problems += refusal_problems(r, field, code, state, "twilio", kept)
     assert not problems, problems
     # Twilio retries no 4xx by default; one configured to (#rp=4xx) finds each event kept once.
     for form in forms:
@@ -243,16 +248,21 @@ def test_twilio_fields_that_are_not_stored_have_no_limit(client, state):
     assert [x.outcome for x in receipt_rows(state)] == ["parked"]
 
 
-def test_signed_inbound_message_with_an_over_long_sender_is_422_and_changes_nothing(client, state, auth):
+def test_signed_inbound_message_with_a_malformed_field_is_422_logged_and_changes_nothing(client, state, auth):
     phone = "+447400123456"
     client.put("/v1/recipients/u-1", headers=auth, json={"phone": phone, "consents": {"sms": True}})
-    form = {"MessageSid": "SM" + "2" * 32, "From": phone + "0" * 60, "Body": "STOP"}
-    with captured_logs() as logs:
-        r = client.post("/webhooks/twilio/inbound", data=form,
-                        headers={SIGNATURE_HEADER: sign(TOKEN, INBOUND_URL, form)})
-    assert r.status_code == 422 and r.get_json()["error"]["field"] == "From", r.get_data(as_text=True)
+    cases = [({"From": phone + "0" * 60}, "From", "validation_error"),
+             ({"From": phone, "Body": "STOP\x00"}, "Body", "invalid_character"),
+             ({"From": phone, "OptOutType": "S" * 33}, "OptOutType", "validation_error")]
+    for fields, field, code in cases:
+        form = {"MessageSid": "SM" + "2" * 32, "Body": "STOP", **fields}
+        with captured_logs() as logs:
+            r = client.post("/webhooks/twilio/inbound", data=form,
+                            headers={SIGNATURE_HEADER: sign(TOKEN, INBOUND_URL, form)})
+        assert r.status_code == 422, r.get_data(as_text=True)
+        assert (r.get_json()["error"]["field"], r.get_json()["error"]["code"]) == (field, code)
+        assert f"refused: {field}: {code}" in logs.text and "7400123456" not in logs.text
     assert client.get("/v1/recipients/u-1", headers=auth).get_json()["consents"]["sms"] is True
-    assert "refused: From: validation_error" in logs.text and "7400123456" not in logs.text
 
 
 def ses_message(event: dict | str, **envelope) -> dict:
@@ -290,6 +300,7 @@ SES_CASES: list[tuple[dict, str, str]] = [
     (ses_message('{"eventType": "Delivery", "mail": {"messageId": NaN}}'), "Message.mail.messageId",
      "invalid_number"),
     (ses_message('{"eventType": "Delivery", "n": ' + "9" * 5000 + "}"), "Message.n", "invalid_number"),
+    (ses_message('{"eventType": "Delivery", "x": ' + "[" * 40 + "]" * 40 + "}"), "Message.x.0", "nesting_too_deep"),
     (ses_message(ses_event(), MessageId="i" * 256), "MessageId", "validation_error"),
     (ses_message(ses_event(), UnsubscribeURL="https://sns.example/\ud800"), "UnsubscribeURL", "invalid_character"),
 ]
@@ -328,6 +339,10 @@ def test_refused_events_count_against_the_parked_cap_and_age_out_with_them(make_
     clock.advance(days=8)
     with state.db.session() as s:
         assert age_out_parked(s, clock.now, dt.timedelta(days=7), max_rows=10) == 1
+
+
+def test_every_event_fault_is_an_api_error_code():
+    assert {fault.value for fault in EventFault} <= {code.value for code in ErrorCode}
 
 
 def test_receipt_limits_fit_the_columns():
