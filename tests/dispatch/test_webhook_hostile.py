@@ -363,3 +363,55 @@ def test_receipt_limits_fit_the_columns():
     assert ses_events.HEADER_LIMITS["message-id"] <= provider_id
     assert ses_events.HEADER_LIMITS[OUR_HEADER.lower()] <= columns.message_id.type.length
     assert twilio_inbound.INBOUND_LIMITS["From"] <= 64
+
+
+# -- every field, every hostile value ---------------------------------------------------------
+
+HOSTILE_VALUES: list = ["\ud800", "a\x00b", "x" * 300, "", 1e300, -1e300, 2**70, True, None, [], {"a": [1]},
+                        "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "\U0001f600" * 100]
+SG_FIELDS = [*SG_EVENT, "smtp-id", "type", "sg_machine_open", SENDGRID_ARG_MESSAGE_ID,
+             SENDGRID_ARG_PROVIDER_MESSAGE_ID, "category", "url"]
+
+
+def test_no_hostile_value_in_any_sendgrid_field_is_a_5xx(client, clock, sendgrid_key):
+    """Whatever one field of a signed event holds, the answer is 204 or a 422 naming it."""
+    wrong = []
+    for key in SG_FIELDS:
+        for value in HOSTILE_VALUES:
+            r = sg_post(client, sendgrid_key, [{**SG_EVENT, key: value}], signed_at=clock.now)
+            if r.status_code not in (204, 422) or (r.status_code == 422
+                                                   and not r.get_json()["error"]["field"].startswith("0")):
+                wrong.append((key, repr(value)[:20], r.status_code))
+    assert not wrong, wrong
+
+
+def test_no_hostile_value_in_any_twilio_field_is_a_5xx(client):
+    wrong = []
+    for key in ["MessageSid", "SmsSid", "MessageStatus", "ErrorCode", "To", "From", "AccountSid", "RawDlrDoneDate"]:
+        for value in [v for v in HOSTILE_VALUES if isinstance(v, str) and "\ud800" not in v]:
+            form = {**TW_FORM, key: value}
+            for path, url in (("/webhooks/twilio", URL), ("/webhooks/twilio/inbound", INBOUND_URL)):
+                r = client.post(path, data=form, headers={SIGNATURE_HEADER: sign(TOKEN, url, form)})
+                if r.status_code not in (200, 204, 422):
+                    wrong.append((path, key, repr(value)[:20], r.status_code))
+    assert not wrong, wrong
+
+
+def test_no_hostile_value_in_any_ses_field_is_a_5xx(client, clock, sns_signer):
+    base = ses_event(headers=[{"name": "Message-ID", "value": "<a.b@example.org>"}],
+                     commonHeaders={"messageId": "<a.b@example.org>"})
+    base["bounce"] = {"bounceType": "Permanent", "timestamp": "2026-03-01T09:00:00.000Z"}
+    places = [("mail", k) for k in base["mail"]] + [("delivery", "timestamp"), ("bounce", "bounceType"),
+                                                    ("bounce", "timestamp"), (None, "eventType"), (None, "mail"),
+                                                    (None, "delivery")]
+    wrong = []
+    for n, (outer, key) in enumerate(places):
+        for m, value in enumerate(HOSTILE_VALUES):
+            event = json.loads(json.dumps(base))
+            (event[outer] if outer else event)[key] = value
+            msg = ses_message(event, MessageId=f"sns-{n}-{m}",
+                              Timestamp=clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+            r = client.post("/webhooks/ses", data=json.dumps(sns_signed(sns_signer[0], msg)), content_type="text/plain")
+            if r.status_code not in (204, 422):
+                wrong.append((outer, key, repr(value)[:20], r.status_code))
+    assert not wrong, wrong
