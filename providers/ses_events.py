@@ -284,7 +284,7 @@ def _check_event(message: Mapping[str, Any], event: Mapping[str, Any]) -> None:
     common = mail.get("commonHeaders") or {}
     event_fields.text(common, "messageId", field="Message.mail.commonHeaders.messageId",
                       max_len=HEADER_LIMITS["message-id"])
-    for key in set(_EVENT_DETAIL_KEY.values()):
+    for key in sorted(set(_EVENT_DETAIL_KEY.values())):
         event_fields.mapping(event, key, field=f"Message.{key}")
 
 
