@@ -170,6 +170,40 @@ class SignatureError(Exception):
     """A webhook whose signature, timestamp or certificate does not verify."""
 
 
+class EventFault(StrEnum):
+    """Why a signed webhook event cannot be taken. The values are the orchestrator's error
+    codes for the same faults (orchestrator.errors.ErrorCode)."""
+
+    NESTING_TOO_DEEP = "nesting_too_deep"      # JSON nested beyond what is read
+    INVALID_CHARACTER = "invalid_character"    # NUL, or a lone UTF-16 surrogate
+    INVALID_NUMBER = "invalid_number"          # NaN, Infinity, an integer beyond 64 bits
+    DATE_OUT_OF_RANGE = "date_out_of_range"    # a time no calendar we store can hold
+    INVALID_VALUE = "validation_error"         # wrong type, too long
+
+
+class MalformedEvent(ValueError):
+    """A field of a (verified) webhook event that cannot be stored or read; `field` names it
+    as the provider's payload does ("MessageSid", "0.timestamp", "Message.mail.headers")."""
+
+    def __init__(self, field: str, fault: EventFault, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.fault = fault
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RejectedEvent:
+    """A signed event refused for a malformed field, in a form that can be stored: `raw` is
+    the event with every value made storable (see `providers.event_fields.storable`) and
+    `event_id` is stable across the provider's redeliveries of the same event."""
+
+    provider: str
+    event_id: str
+    error: MalformedEvent
+    raw: dict[str, Any]
+
+
 @runtime_checkable
 class Provider(Protocol):
     name: str

@@ -19,10 +19,11 @@ SENDGRID_ARG_PROVIDER_MESSAGE_ID = "orchestrator_provider_message_id"
 DEFAULT_MESSAGE_ID_DOMAIN = "orchestrator.local"
 
 # Ids are ULIDs/UUIDs in practice; restricting the alphabet keeps the Message-ID a valid
-# dot-atom and makes the split on the first "." unambiguous when it is read back.
+# dot-atom and makes the split on the first "." unambiguous when it is read back. Read back,
+# an id longer than the orchestrator's (ULIDs, 26 characters) is not one we minted.
 _ID_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 _MESSAGE_ID = re.compile(
-    r"^<?(?P<attempt>[A-Za-z0-9_-]+)\.(?P<message>[A-Za-z0-9_-]+)@(?P<domain>[^<>@\s]+)>?$"
+    r"^<?(?P<attempt>[A-Za-z0-9_-]{1,26})\.(?P<message>[A-Za-z0-9_-]{1,26})@(?P<domain>[^<>@\s]+)>?$"
 )
 
 

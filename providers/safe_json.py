@@ -44,6 +44,9 @@ class _BigInt:
     def __init__(self, digits: str) -> None:
         self.digits = digits
 
+    def __str__(self) -> str:
+        return self.digits
+
 
 def _join(path: list[str | int]) -> str:
     return ".".join(str(p) for p in path) or "body"
@@ -115,8 +118,20 @@ def _parse_int(digits: str) -> int | _BigInt:
 def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse `raw` as JSON. Raises UnsafeJson (a ValueError) for the cases above, and
     ValueError (json.JSONDecodeError / UnicodeDecodeError) for text that is not JSON."""
-    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
-    check_depth(text, max_depth)
-    value = json.loads(text, parse_int=_parse_int)
+    value = loads_unchecked(raw, max_depth=max_depth)
     _check_values(value, [])
     return value
+
+
+def loads_unchecked(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """`loads` without the value checks, for a body whose parts are checked one by one with
+    `check` (a webhook batch, where one bad event must not refuse the others). The depth is
+    still checked; an integer too long to convert comes back as an opaque marker."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    check_depth(text, max_depth)
+    return json.loads(text, parse_int=_parse_int)
+
+
+def check(value: Any, path: list[str | int] | None = None) -> None:
+    """The value checks of `loads` on an already parsed part; `path` prefixes the field."""
+    _check_values(value, list(path or []))

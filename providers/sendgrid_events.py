@@ -16,15 +16,14 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import safe_json
-from .base import AttemptStatus, Engagement, Receipt, SignatureError
+from . import event_fields, safe_json
+from .base import AttemptStatus, Engagement, EventFault, MalformedEvent, Receipt, RejectedEvent, SignatureError
 from .email_common import SENDGRID_ARG_MESSAGE_ID, SENDGRID_ARG_PROVIDER_MESSAGE_ID, parse_message_id
 
 PROVIDER_NAME = "sendgrid"
@@ -63,6 +62,19 @@ EVENT_RULES: dict[str, EventRule] = {
     "group_resubscribe": EventRule(error_code="resubscribe"),
 }
 UNKNOWN_EVENT = EventRule()   # newer event types are recorded, never dropped
+
+# The string fields of an event that are read or stored, and the longest accepted. The ids
+# fit the orchestrator's receipt columns (provider ids 255 characters, its message ids 26);
+# SendGrid's own ids are shorter (sg_event_id at most 100), names of events far shorter.
+FIELD_LIMITS: dict[str, int] = {
+    "event": 64,
+    "type": 64,
+    "sg_event_id": 255,
+    "sg_message_id": 255,
+    "smtp-id": 255,
+    SENDGRID_ARG_PROVIDER_MESSAGE_ID: 255,
+    SENDGRID_ARG_MESSAGE_ID: 26,
+}
 
 
 def _rule_key(event: dict[str, Any]) -> str:
@@ -159,13 +171,6 @@ def _ids(event: dict[str, Any]) -> tuple[str, str | None]:
     return sg_id.split(".filter", 1)[0], message_id
 
 
-def _occurred_at(event: dict[str, Any]) -> datetime | None:
-    value = event.get("timestamp")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return datetime.fromtimestamp(value, UTC)
-
-
 def _event_id(event: dict[str, Any]) -> str:
     value = event.get("sg_event_id")
     if isinstance(value, str) and value:
@@ -175,7 +180,14 @@ def _event_id(event: dict[str, Any]) -> str:
     return f"sha256:{digest[:32]}"
 
 
-def parse_sendgrid_event(event: dict[str, Any]) -> Receipt:
+def parse_sendgrid_event(event: dict[str, Any], index: int | None = None) -> Receipt:
+    """One event as a Receipt; MalformedEvent names a field (prefixed by the event's `index`
+    in its batch) whose value cannot be read or stored."""
+    path: list[str | int] = [] if index is None else [index]
+    prefix = "".join(f"{p}." for p in path)
+    event_fields.check_values(event, path)
+    event_fields.check_texts(event, FIELD_LIMITS, prefix)
+    occurred_at = event_fields.epoch_seconds(event.get("timestamp"), f"{prefix}timestamp")
     rule = rule_for(event)
     provider_message_id, message_id = _ids(event)
     return Receipt(
@@ -183,7 +195,7 @@ def parse_sendgrid_event(event: dict[str, Any]) -> Receipt:
         provider_message_id=provider_message_id,
         status=rule.status,
         event_id=_event_id(event),
-        occurred_at=_occurred_at(event),
+        occurred_at=occurred_at,
         raw=event,
         engagement=rule.engagement,
         error_code=rule.error_code,
@@ -191,15 +203,35 @@ def parse_sendgrid_event(event: dict[str, Any]) -> Receipt:
     )
 
 
-def parse_sendgrid_events(payload: bytes) -> list[Receipt]:
-    """Parse a (verified) Event Webhook body: a JSON array of events. Raises ValueError for a
-    body that is not a JSON array of objects, so the webhook can answer 400."""
+def parse_sendgrid_batch(payload: bytes) -> tuple[list[Receipt], list[RejectedEvent]]:
+    """Parse a (verified) Event Webhook body, a JSON array of events, event by event: the
+    receipts of the events that can be taken and the events refused for a malformed field,
+    so one bad event does not cost the others. Raises ValueError for a body that is not a
+    JSON array (or nests too deep to read), so the webhook can answer 400."""
     try:
-        events = safe_json.loads(payload)
+        events = safe_json.loads_unchecked(payload)
     except safe_json.UnsafeJson as exc:
         raise ValueError(f"SendGrid event body: {exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("SendGrid event body is not JSON") from exc
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+    if not isinstance(events, list):
         raise ValueError("SendGrid event body must be a JSON array of objects")
-    return [parse_sendgrid_event(event) for event in events]
+    receipts: list[Receipt] = []
+    refused: list[RejectedEvent] = []
+    for index, event in enumerate(events):
+        try:
+            if not isinstance(event, dict):
+                raise MalformedEvent(str(index), EventFault.INVALID_VALUE, "must be a JSON object")
+            receipts.append(parse_sendgrid_event(event, index))
+        except MalformedEvent as exc:
+            refused.append(event_fields.rejected(PROVIDER_NAME, event, exc))
+    return receipts, refused
+
+
+def parse_sendgrid_events(payload: bytes) -> list[Receipt]:
+    """`parse_sendgrid_batch` for callers that take all or nothing: raises ValueError (the
+    first MalformedEvent) when any event is refused."""
+    receipts, refused = parse_sendgrid_batch(payload)
+    if refused:
+        raise refused[0].error
+    return receipts

@@ -30,8 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from . import safe_json
-from .base import AttemptStatus, Engagement, Receipt, SignatureError
+from . import event_fields, safe_json
+from .base import AttemptStatus, Engagement, EventFault, MalformedEvent, Receipt, SignatureError
 from .email_common import ORCHESTRATOR_MESSAGE_ID_HEADER, parse_message_id
 
 PROVIDER_NAME = "ses"
@@ -116,7 +116,11 @@ def canonical_string(message: Mapping[str, Any]) -> bytes:
                 continue
             raise SignatureError(f"SNS message lacks the signed key {key}")
         out.append(f"{key}\n{value}\n")
-    return "".join(out).encode("utf-8")
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" in the JSON) has no UTF-8 form: SNS cannot have signed it.
+        raise SignatureError("SNS message holds a lone UTF-16 surrogate in a signed key") from None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -218,6 +222,13 @@ SES_EVENT_RULES: dict[str, SesEventRule] = {
 }
 UNKNOWN_SES_EVENT = SesEventRule()
 
+# The string fields read or stored, and the longest accepted: ids fit the orchestrator's
+# receipt columns (provider ids 255 characters, its message ids 26). SNS MessageIds and SES
+# messageIds are under 70 characters; our Message-ID headers under 100.
+ENVELOPE_LIMITS: dict[str, int] = {"MessageId": 255}
+MAIL_LIMITS: dict[str, int] = {"messageId": 255}
+HEADER_LIMITS: dict[str, int] = {"message-id": 255, ORCHESTRATOR_MESSAGE_ID_HEADER.lower(): 26}
+
 # Which object of the event carries its own timestamp.
 _EVENT_DETAIL_KEY = {
     "Bounce": "bounce",
@@ -240,8 +251,9 @@ def _event_type(event: Mapping[str, Any]) -> str:
 def ses_rule_for(event: Mapping[str, Any]) -> SesEventRule:
     kind = _event_type(event)
     if kind == "Bounce":
-        bounce = event.get("bounce") or {}
-        kind = f"Bounce:{bounce.get('bounceType') or 'Undetermined'}"
+        bounce = event.get("bounce")
+        bounce_type = bounce.get("bounceType") if isinstance(bounce, Mapping) else None
+        kind = f"Bounce:{bounce_type or 'Undetermined'}"
     return SES_EVENT_RULES.get(kind, UNKNOWN_SES_EVENT)
 
 
@@ -250,6 +262,30 @@ def _header(mail: Mapping[str, Any], name: str) -> str | None:
         if isinstance(header, Mapping) and str(header.get("name", "")).lower() == name.lower():
             return str(header.get("value", ""))
     return None
+
+
+def _check_event(message: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+    """MalformedEvent for a field of the SNS envelope or of the SES event in its `Message`
+    that cannot be read or stored."""
+    event_fields.check_texts(message, ENVELOPE_LIMITS)
+    event_fields.check_values(event, ["Message"])
+    mail = event_fields.mapping(event, "mail", field="Message.mail")
+    event_fields.check_texts(mail, MAIL_LIMITS, "Message.mail.")
+    event_fields.mapping(mail, "commonHeaders", field="Message.mail.commonHeaders")
+    headers = mail.get("headers") or []
+    if not isinstance(headers, list):
+        raise MalformedEvent("Message.mail.headers", EventFault.INVALID_VALUE, "must be a list")
+    for index, header in enumerate(headers):
+        if not isinstance(header, Mapping):
+            raise MalformedEvent(f"Message.mail.headers.{index}", EventFault.INVALID_VALUE, "must be an object")
+        limit = HEADER_LIMITS.get(str(header.get("name", "")).lower())
+        if limit is not None:
+            event_fields.text(header, "value", field=f"Message.mail.headers.{index}.value", max_len=limit)
+    common = mail.get("commonHeaders") or {}
+    event_fields.text(common, "messageId", field="Message.mail.commonHeaders.messageId",
+                      max_len=HEADER_LIMITS["message-id"])
+    for key in sorted(set(_EVENT_DETAIL_KEY.values())):
+        event_fields.mapping(event, key, field=f"Message.{key}")
 
 
 def _ids(mail: Mapping[str, Any], domain: str | None) -> tuple[str, str | None]:
@@ -266,17 +302,19 @@ def _ids(mail: Mapping[str, Any], domain: str | None) -> tuple[str, str | None]:
     message_id = explicit or (ours.message_id if ours else None)
     if ours:
         return ours.bare, message_id
-    return str(mail.get("messageId", "")), message_id
+    return str(mail.get("messageId") or ""), message_id
 
 
 def _occurred_at(event: Mapping[str, Any], fallback: Any) -> datetime | None:
-    detail = event.get(_EVENT_DETAIL_KEY.get(_event_type(event), ""), None) or {}
+    """The event's own time, else the mail's, else SNS's; each one present must be a time
+    (MalformedEvent otherwise), even when an earlier one wins."""
+    key = _EVENT_DETAIL_KEY.get(_event_type(event), "")
+    detail = event.get(key) or {}
     mail = event.get("mail") or {}
-    for value in (detail.get("timestamp"), mail.get("timestamp"), fallback):
-        parsed = _parse_time(value)
-        if parsed:
-            return parsed
-    return None
+    times = [event_fields.iso_time(detail.get("timestamp"), f"Message.{key}.timestamp"),
+             event_fields.iso_time(mail.get("timestamp"), "Message.mail.timestamp"),
+             _parse_time(fallback)]
+    return next((t for t in times if t is not None), None)
 
 
 def parse_ses_notification(
@@ -287,7 +325,8 @@ def parse_ses_notification(
     `Receipt.raw` is the SNS message verbatim — the signed form, re-verifiable in an audit.
     Returns [] for UnsubscribeConfirmation and for notifications whose Message is not an SES
     event (SES posts a plain-text "Successfully validated SNS topic..." when set up).
-    Raises ValueError for a message of unknown Type."""
+    Raises ValueError for a message of unknown Type, and MalformedEvent (a ValueError) naming
+    a field of the envelope or of the event that cannot be read or stored."""
     kind = message.get("Type")
     if kind == SUBSCRIPTION_CONFIRMATION:
         return SubscriptionConfirmation(
@@ -301,12 +340,17 @@ def parse_ses_notification(
         return []
     if kind != NOTIFICATION:
         raise ValueError(f"unknown SNS message type {kind!r}")
+    # The envelope is stored as the receipt's raw: its unsigned keys are checked too.
+    event_fields.check_values(dict(message), [])
     try:
         event = safe_json.loads(message.get("Message") or "")
+    except safe_json.UnsafeJson as exc:
+        raise event_fields.from_unsafe_json(exc, "Message") from None
     except (ValueError, TypeError):
         return []
     if not isinstance(event, dict) or not _event_type(event):
         return []
+    _check_event(message, event)
     mail = event.get("mail") or {}
     rule = ses_rule_for(event)
     provider_message_id, message_id = _ids(mail, message_id_domain)

@@ -20,6 +20,9 @@ from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from . import event_fields
+from .base import EventFault, MalformedEvent
+
 
 class InboundKind(StrEnum):
     OPT_OUT = "opt_out"
@@ -37,6 +40,10 @@ KEYWORDS: dict[str, InboundKind] = {
 _OPT_OUT_TYPES = {"STOP": InboundKind.OPT_OUT, "START": InboundKind.OPT_IN, "HELP": InboundKind.HELP}
 _TRIM = string.whitespace + string.punctuation
 
+# The form fields read, and the longest accepted: a sender is an E.164 number (at most 16
+# characters) or a channel address such as "whatsapp:+14155238886"; SIDs are 34 characters.
+INBOUND_LIMITS: dict[str, int] = {"From": 64, "MessageSid": 64, "OptOutType": 32}
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -52,11 +59,13 @@ def classify(text: str) -> InboundKind:
 
 
 def parse_inbound(form: Mapping[str, Any]) -> InboundMessage:
-    """The parts of a (verified) inbound-message webhook we act on. ValueError names a
-    missing field."""
+    """The parts of a (verified) inbound-message webhook we act on. MalformedEvent (a
+    ValueError) names a missing or malformed field."""
+    event_fields.check_values(dict(form), [])
+    event_fields.check_texts(form, INBOUND_LIMITS)
     sender = str(form.get("From") or "").strip()
     if not sender:
-        raise ValueError("From: missing")
+        raise MalformedEvent("From", EventFault.INVALID_VALUE, "missing: the number that wrote")
     opt_out_type = str(form.get("OptOutType") or "").strip().upper()
     kind = _OPT_OUT_TYPES.get(opt_out_type) or classify(str(form.get("Body") or ""))
     return InboundMessage(sender, kind, str(form.get("MessageSid") or ""))

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
-from .base import Receipt, SignatureError
+from . import event_fields
+from .base import EventFault, MalformedEvent, Receipt, SignatureError
 from .twilio_statuses import map_status
 
 PROVIDER_NAME = "twilio"
@@ -93,6 +94,19 @@ def verify_twilio_signature(
         raise SignatureError("X-Twilio-Signature does not match")
 
 
+# The form fields a status callback reads or stores, and the longest accepted. Twilio's SIDs
+# are 34 characters, its statuses under 20 and its error codes 5 digits; the limits leave
+# room and keep every stored value within the orchestrator's receipt columns (provider ids
+# 255 characters, "<sid>:<status>" event ids 255, error codes 64).
+STATUS_CALLBACK_LIMITS: dict[str, int] = {
+    "MessageSid": 64,
+    "SmsSid": 64,
+    "MessageStatus": 32,
+    "SmsStatus": 32,
+    "ErrorCode": 64,
+}
+
+
 def _field(form: Mapping[str, Any], *names: str) -> str | None:
     for name in names:
         value = form.get(name)
@@ -104,15 +118,18 @@ def _field(form: Mapping[str, Any], *names: str) -> str | None:
 def parse_status_callback(form: Mapping[str, Any]) -> Receipt:
     """A verified Twilio status callback as a `Receipt`.
 
-    Raises ValueError when the form names no message. `occurred_at` is None: Twilio's
+    Raises MalformedEvent (a ValueError) naming the field when the form names no message or
+    a field cannot be stored (STATUS_CALLBACK_LIMITS). `occurred_at` is None: Twilio's
     callback has no event timestamp. (Delivered/undelivered SMS callbacks may carry
     `RawDlrDoneDate`, the carrier's YYMMDDhhmm with no time zone, which varies by carrier;
     it stays in `raw` rather than pose as a precise time.)
     """
+    event_fields.check_values(dict(form), [])
+    event_fields.check_texts(form, STATUS_CALLBACK_LIMITS)
     # Older accounts also send the Sms* names; MessageSid/MessageStatus win when both exist.
     sid = _field(form, "MessageSid", "SmsSid")
     if sid is None:
-        raise ValueError("Twilio status callback without MessageSid")
+        raise MalformedEvent("MessageSid", EventFault.INVALID_VALUE, "missing: a status callback names its message")
     raw_status = _field(form, "MessageStatus", "SmsStatus") or ""
     status, engagement = map_status(raw_status)
     return Receipt(

@@ -10,7 +10,7 @@ consent and nothing else."""
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +19,8 @@ from flask import Blueprint, current_app, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from providers.base import Receipt, SignatureError
+from providers import event_fields
+from providers.base import MalformedEvent, Receipt, RejectedEvent, SignatureError
 from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
 
 from ..app_state import state
@@ -31,6 +32,7 @@ from ..storage.models import Attempt, ReceiptEvent
 from .declare import Auth, declare
 from .models import SendGridEvents, SnsMessage
 from .requests import load_json
+from .webhook_refusals import refusal
 
 bp = Blueprint("email_webhooks", __name__, url_prefix="/webhooks")
 
@@ -89,7 +91,9 @@ def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt
     address_signals.apply_receipt(session, attempt, receipt.status, receipt.error_code, state().clock())
 
 
-def _record(source: str, receipts: list[Receipt]) -> list[str]:
+def _record(source: str, receipts: list[Receipt], refused: Sequence[RejectedEvent] = ()) -> list[str]:
+    """One transaction for a body's receipts and its refused events (kept as parked
+    `rejected` receipts): the good events of a batch are recorded whatever else it holds."""
     st = state()
     outcomes: list[str] = []
     with st.db.session() as session:
@@ -99,6 +103,9 @@ def _record(source: str, receipts: list[Receipt]) -> list[str]:
                 continue
             outcome, _ = ingest(session, source, receipt, st.clock())  # applies recipient signals too
             outcomes.append(str(outcome))
+        for event in refused:
+            outcomes.append(parked_receipts.park_rejected(session, source, event, st.clock(),
+                                                          st.settings.parked_receipts_max))
     return outcomes
 
 
@@ -109,12 +116,14 @@ def _record(source: str, receipts: list[Receipt]) -> list[str]:
 @declare("SendGrid Event Webhook (ECDSA signature, timestamp window); 404 until configured",
          body=SendGridEvents, headers={"X-Twilio-Email-Event-Webhook-Signature": "ECDSA signature",
                                        "X-Twilio-Email-Event-Webhook-Timestamp": "signed timestamp"},
-         responses={204: None}, errors=[400, 403, 404, 413], auth=Auth.SIGNATURE, tags=("provider webhooks",))
+         responses={204: None}, errors=[400, 403, 404, 413, 422], auth=Auth.SIGNATURE, tags=("provider webhooks",))
 def sendgrid_events():
+    """A batch with malformed events: the others are recorded, the malformed ones kept as
+    parked `rejected` receipts, and the answer is 422 naming each (webhook_refusals)."""
     from providers.sendgrid_events import (
         SIGNATURE_HEADER,
         TIMESTAMP_HEADER,
-        parse_sendgrid_events,
+        parse_sendgrid_batch,
         verify_sendgrid_signature,
     )
 
@@ -132,10 +141,12 @@ def sendgrid_events():
         field = TIMESTAMP_HEADER if "timestamp" in str(exc).lower() else SIGNATURE_HEADER
         raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"{field}: {exc}", field=field) from None
     try:
-        receipts = parse_sendgrid_events(body)
+        receipts, refused = parse_sendgrid_batch(body)
     except ValueError as exc:
         raise ApiError(400, ErrorCode.INVALID_JSON, f"body: {exc}", field="body") from None
-    _record(SENDGRID_SOURCE, receipts)
+    _record(SENDGRID_SOURCE, receipts, refused)
+    if refused:
+        raise refusal(SENDGRID_SOURCE, [event.error for event in refused])
     return "", 204
 
 
@@ -171,7 +182,8 @@ def _message_id_domain(env: Mapping[str, str]) -> str:
 @bp.post("/ses")
 @declare("Amazon SES events via SNS (signature v1/v2, topic allow-list); 404 until configured",
          body=SnsMessage, body_media="text/plain",
-         responses={204: None}, errors=[400, 403, 404, 413, 503], auth=Auth.SIGNATURE, tags=("provider webhooks",))
+         responses={204: None}, errors=[400, 403, 404, 413, 422, 503], auth=Auth.SIGNATURE,
+         tags=("provider webhooks",))
 def ses_events():
     from providers.ses_events import SubscriptionConfirmation, parse_ses_notification, verify_sns_message
 
@@ -193,6 +205,9 @@ def ses_events():
         raise ApiError(503, ErrorCode.UNAVAILABLE, f"SigningCertURL: {exc}", field="SigningCertURL") from None
     try:
         parsed = parse_ses_notification(message, message_id_domain=_message_id_domain(st.settings.env))
+    except MalformedEvent as exc:
+        _record(SES_SOURCE, [], [event_fields.rejected(SES_SOURCE, message, exc)])
+        raise refusal(SES_SOURCE, [exc]) from None
     except ValueError as exc:
         raise ApiError(400, ErrorCode.VALIDATION_ERROR, f"Type: {exc}", field="Type") from None
     if isinstance(parsed, SubscriptionConfirmation):

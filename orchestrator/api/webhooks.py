@@ -5,10 +5,12 @@ releases is enqueued after commit."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from flask import Blueprint, request
 
-from providers.base import SignatureError
+from providers import event_fields
+from providers.base import MalformedEvent, RejectedEvent, SignatureError
 
 from ..app_state import state
 from ..dispatch.receipts import ingest
@@ -16,6 +18,7 @@ from ..errors import ApiError, ErrorCode
 from ..services import parked_receipts, sms_keywords
 from .declare import Auth, Media, declare
 from .models import TwilioInboundMessage, TwilioStatusCallback
+from .webhook_refusals import refusal
 
 log = logging.getLogger("orchestrator.webhooks")
 
@@ -27,13 +30,16 @@ TWILIO_SOURCE = "twilio"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def _record(source: str, receipts: list) -> None:
-    """One short transaction; whatever the receipts release is announced on commit."""
+def _record(source: str, receipts: list, refused: Sequence[RejectedEvent] = ()) -> None:
+    """One short transaction; whatever the receipts release is announced on commit. Refused
+    events are kept as parked `rejected` receipts (webhook_refusals)."""
     st = state()
     with st.db.session() as session:
         for receipt in receipts:
             if parked_receipts.admit(session, source, receipt, st.settings.parked_receipts_max):
                 ingest(session, source, receipt, st.clock())
+        for event in refused:
+            parked_receipts.park_rejected(session, source, event, st.clock(), st.settings.parked_receipts_max)
 
 
 def _verified_twilio_form(what: str) -> dict[str, str]:
@@ -57,8 +63,7 @@ def _verified_twilio_form(what: str) -> dict[str, str]:
     except SignatureError as exc:
         raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"X-Twilio-Signature: {exc}",
                        field="X-Twilio-Signature") from None
-    if any("\x00" in k or "\x00" in v for k, v in form.items()):
-        raise ApiError(422, ErrorCode.INVALID_CHARACTER, "body: form fields must not contain NUL", field="body")
+    # NUL and other unstorable values are refused by the parsers, naming the field.
     return form
 
 
@@ -72,8 +77,9 @@ def twilio_status():
     form = _verified_twilio_form("status callbacks")
     try:
         receipt = parse_status_callback(form)
-    except ValueError as exc:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"MessageSid: {exc}", field="MessageSid") from None
+    except MalformedEvent as exc:
+        _record(TWILIO_SOURCE, [], [event_fields.rejected(TWILIO_SOURCE, form, exc)])
+        raise refusal(TWILIO_SOURCE, [exc]) from None
     _record(TWILIO_SOURCE, [receipt])
     return "", 204
 
@@ -93,8 +99,11 @@ def twilio_inbound():
 
     try:
         inbound = parse_inbound(form)
-    except ValueError as exc:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, str(exc), field="From") from None
+    except MalformedEvent as exc:
+        # Nothing of an inbound message is stored: the refusal is logged (field, no value).
+        log.warning("twilio inbound message refused: %s: %s", exc.field, exc.fault.value,
+                    extra={"provider": "twilio", "status": "rejected", "error_code": exc.fault.value})
+        raise refusal(TWILIO_SOURCE, [exc]) from None
     changed = sms_keywords.apply(state().db, inbound)
     # No phone number in the log, masked or not: the keyword and how many profiles changed.
     log.info("twilio inbound message", extra={"provider": "twilio", "event": inbound.kind.value, "count": changed})

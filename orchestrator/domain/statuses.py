@@ -59,6 +59,7 @@ class ReceiptOutcome(StrEnum):
     IGNORED = "ignored"        # late or out of order: recorded, status not moved back
     DUPLICATE = "duplicate"    # same provider event id seen before
     PARKED = "parked"          # arrived before its send was committed; applied later
+    REJECTED = "rejected"      # signed but malformed: kept (parked, no provider id) to inspect, never applied
 
 
 class UncertainResolution(StrEnum):

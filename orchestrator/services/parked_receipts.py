@@ -5,20 +5,25 @@ later. But a signed callback for a provider id that never becomes ours would par
 the webhook routes ask `admit` before recording a receipt that would park for want of an
 attempt (a full table drops it, counted in `orchestrator_receipts_total{outcome="dropped"}`),
 and the sweeper calls `age_out_parked` to delete parked rows older than the maximum age and
-the oldest beyond the cap."""
+the oldest beyond the cap.
+
+A signed event refused for a malformed field is kept the same way (`park_rejected`): a parked
+row with outcome `rejected`, no provider id (so nothing ever applies it) and a storable copy
+of the event in `raw`, under the same cap and age limit."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from providers.base import Receipt
+from providers.base import Receipt, RejectedEvent
 
 from .. import metrics
 from ..dispatch.receipts import find_attempt
+from ..domain.statuses import ReceiptOutcome
 from ..storage.models import ReceiptEvent
 
 log = logging.getLogger("orchestrator.receipts")
@@ -39,6 +44,27 @@ def admit(session: Session, source: str, receipt: Receipt, max_rows: int) -> boo
     log.warning("parked receipts full: receipt for an unknown provider id dropped",
                 extra={"event": source, "status": DROPPED})
     return False
+
+
+def park_rejected(session: Session, source: str, event: RejectedEvent, now: datetime, max_rows: int) -> str:
+    """Keeps a signed event refused for a malformed field; returns its outcome: `rejected`,
+    `duplicate` (a redelivery of one already kept: not kept twice) or `dropped` (table full).
+    The log line names the field and the fault, never a value."""
+    kept = session.scalar(select(ReceiptEvent.id).where(ReceiptEvent.source == source,
+                                                        ReceiptEvent.provider_event_id == event.event_id).limit(1))
+    if kept is not None:
+        outcome = ReceiptOutcome.DUPLICATE.value
+    elif parked_count(session) >= max_rows:
+        outcome = DROPPED
+    else:
+        outcome = ReceiptOutcome.REJECTED.value
+        session.execute(insert(ReceiptEvent).values(
+            source=source, provider=event.provider, provider_message_id=None, provider_event_id=event.event_id,
+            outcome=outcome, applied=False, raw=event.raw, received_at=now))
+    metrics.RECEIPTS.labels(source, outcome).inc()
+    log.warning("webhook event refused: %s: %s", event.error.field, event.error.fault.value,
+                extra={"event": source, "status": outcome, "error_code": event.error.fault.value})
+    return outcome
 
 
 def age_out_parked(session: Session, now: datetime, max_age: timedelta | float, max_rows: int) -> int:

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.conftest import TWILIO_SID, TWILIO_TOKEN
+from tests.fakes.event_signers import sendgrid_public_key_b64
 from tests.fakes.fcm_fake import FcmFake
+from tests.fakes.smtp_fake import shared_ca
 
 SID, TOKEN = TWILIO_SID, TWILIO_TOKEN  # the names the dispatch tests import
 
@@ -115,3 +120,38 @@ def message(client, auth):
         return client.get(f"/v1/messages/{message_id}", headers=auth).get_json()
 
     return get
+
+
+# -- email event webhooks: keys and signers (generated once per module) ---------------------
+
+
+@pytest.fixture(scope="module")
+def sendgrid_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def sendgrid_public_key(sendgrid_key) -> str:
+    return sendgrid_public_key_b64(sendgrid_key)
+
+
+@pytest.fixture(scope="module")
+def sns_signer():
+    """An RSA key and a certificate for it from the test CA, valid around the test clock."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    cert, _ = shared_ca().issue("sns.amazonaws.com", key=key, server_auth=False,
+                                not_before=start, not_after=start + dt.timedelta(days=60))
+    return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+class Recorder:
+    """Stands in for the HTTPS certificate fetcher / subscription confirmer."""
+
+    def __init__(self, responses: dict[str, bytes] | None = None) -> None:
+        self.responses = responses or {}
+        self.calls: list[str] = []
+
+    def __call__(self, url: str) -> bytes:
+        self.calls.append(url)
+        return self.responses.get(url, b"")

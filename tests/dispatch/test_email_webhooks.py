@@ -8,55 +8,19 @@ import datetime as dt
 import json
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import select
 
 from orchestrator.storage.models import Recipient
 from providers.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.fakes.event_signers import sendgrid_public_key_b64, sendgrid_sign
+from tests.dispatch.conftest import Recorder
+from tests.fakes.event_signers import sendgrid_sign
 from tests.fakes.event_signers import sns_signed as sign_sns
-from tests.fakes.smtp_fake import shared_ca
 
 TOPIC = "arn:aws:sns:test-region:123456789012:ses-events"
 OTHER_TOPIC = "arn:aws:sns:test-region:999999999999:not-ours"
 CERT_URL = "https://sns.test-region.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
 SUBSCRIBE_URL = "https://sns.test-region.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=2336"
 SENDER = "Orchestrator <app@mail.example.org>"
-
-
-# -- keys and signers -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sendgrid_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def sendgrid_public_key(sendgrid_key) -> str:
-    return sendgrid_public_key_b64(sendgrid_key)
-
-
-@pytest.fixture(scope="module")
-def sns_signer():
-    """An RSA key and a certificate for it from the test CA, valid around the test clock."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    cert, _ = shared_ca().issue("sns.amazonaws.com", key=key, server_auth=False,
-                                not_before=start, not_after=start + dt.timedelta(days=60))
-    return key, cert.public_bytes(serialization.Encoding.PEM)
-
-
-class Recorder:
-    """Stands in for the HTTPS certificate fetcher / subscription confirmer."""
-
-    def __init__(self, responses: dict[str, bytes] | None = None) -> None:
-        self.responses = responses or {}
-        self.calls: list[str] = []
-
-    def __call__(self, url: str) -> bytes:
-        self.calls.append(url)
-        return self.responses.get(url, b"")
 
 
 @pytest.fixture
@@ -363,6 +327,35 @@ def test_sendgrid_signed_deeply_nested_body_is_400(client, clock, sendgrid_key):
     r = sg_post(client, sendgrid_key, b"[" * 100_000 + b"]" * 100_000, signed_at=clock.now)
     assert r.status_code == 400 and r.get_json()["error"]["field"] == "body"
     assert "nested deeper" in r.get_json()["error"]["message"]
+
+
+def test_sendgrid_batch_with_malformed_events_records_the_good_ones(client, emailed, message, clock, sendgrid_key,
+                                                                     state):
+    """Issue #19 §2: the malformed events of a batch are refused (422 naming each) and kept
+    as parked `rejected` receipts; the good ones are recorded all the same, and SendGrid's
+    redelivery of the batch (it retries a non-2xx for 24 hours) changes nothing."""
+    from orchestrator.storage.models import ReceiptEvent
+
+    message_id, attempt = emailed()
+    pmid = attempt["provider_message_id"]
+    batch = [sg_event("delivered", pmid, clock.now, event_id="evt-d"),
+             sg_event("open", pmid, clock.now, event_id="evt-bad-1", timestamp=1e300),
+             sg_event("open", pmid, clock.now, event_id="evt-o"),
+             sg_event("click", pmid, clock.now, event_id="evt-bad-2", email="ada\ud800@example.com")]
+    for _delivery in range(2):  # the first delivery, then SendGrid's retry
+        r = sg_post(client, sendgrid_key, batch, signed_at=clock.now)
+        assert r.status_code == 422, r.get_data(as_text=True)
+        error = r.get_json()["error"]
+        assert (error["field"], error["code"]) == ("1.timestamp", "date_out_of_range")
+        assert [(d["field"], d["code"]) for d in error["details"]] == [
+            ("1.timestamp", "date_out_of_range"), ("3.email", "invalid_character")]
+    view = message(message_id)
+    assert view["status"] == "read" and view["attempts"][0]["status"] == "delivered"
+    assert [x["outcome"] for x in view["receipts"]] == ["applied", "applied", "duplicate", "duplicate"]
+    with state.db.session() as s:
+        kept = s.execute(select(ReceiptEvent.outcome, ReceiptEvent.raw).where(ReceiptEvent.message_id.is_(None))).all()
+    assert [(o, raw["rejected"]["field"]) for o, raw in kept] == [("rejected", "1.timestamp"), ("rejected", "3.email")]
+    assert kept[1].raw["event"]["email"] == "ada\ufffd@example.com"   # a storable copy
 
 
 def test_ses_forgery_with_our_topic_and_a_made_up_cert_path_is_not_fetched(client, clock, sns_signer, fetcher):
