@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +26,6 @@ from .base import EventFault, MalformedEvent, RejectedEvent
 # Longest string kept of a refused event (`storable`); the event is kept for a person to
 # read, not to be applied.
 MAX_STORED_TEXT = 1000
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
 
@@ -36,7 +34,7 @@ def field_name(path: list[str | int]) -> str:
 
 
 def _text_fault(value: str) -> str | None:
-    match = _UNSTORABLE.search(value)
+    match = safe_json.UNSTORABLE.search(value)
     if match is None:
         return None
     if match.group() == "\x00":
@@ -150,7 +148,7 @@ def iso_time(value: Any, field: str) -> datetime | None:
 
 def _clean(value: str) -> str:
     cut = value[:MAX_STORED_TEXT]
-    return _UNSTORABLE.sub(_REPLACEMENT, cut) + ("…" if len(value) > MAX_STORED_TEXT else "")
+    return safe_json.UNSTORABLE.sub(_REPLACEMENT, cut) + ("…" if len(value) > MAX_STORED_TEXT else "")
 
 
 def storable(value: Any) -> Any:
