@@ -35,13 +35,13 @@ def _chunked_bodies(wsgi_app, max_bytes: int):
     route), and handed on with its length: each route's own cap then applies as for any
     body, 413 included (a body cut at `max_bytes` + 1 is over every cap)."""
 
-    def app(environ, start_response):
-        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            body = environ["wsgi.input"].read(max_bytes + 1)
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            del environ["HTTP_TRANSFER_ENCODING"]  # Werkzeug ignores Content-Length beside it
-        return wsgi_app(environ, start_response)
+    def app(wsgi_vars, start_response):  # the WSGI environ (not named so: it is no process environment)
+        if not wsgi_vars.get("CONTENT_LENGTH") and "chunked" in wsgi_vars.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = wsgi_vars["wsgi.input"].read(max_bytes + 1)
+            wsgi_vars["wsgi.input"] = io.BytesIO(body)
+            wsgi_vars["CONTENT_LENGTH"] = str(len(body))
+            del wsgi_vars["HTTP_TRANSFER_ENCODING"]  # Werkzeug ignores Content-Length beside it
+        return wsgi_app(wsgi_vars, start_response)
 
     return app
 
