@@ -10,13 +10,11 @@ worker and sweeper."""
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 
 from a2wsgi import WSGIMiddleware
 
 from . import metrics, request_log
-from .api.messages import BATCH_MAX_BODY_BYTES
 from .app import create_app
 from .app_state import EXTENSION_KEY
 from .config import Settings
@@ -27,20 +25,16 @@ from .logs import log_context
 log = logging.getLogger("orchestrator.asgi")
 
 
-def _chunked_bodies(wsgi_app, max_bytes: int):
-    """Gives a `Transfer-Encoding: chunked` body a length. uvicorn decodes the chunks and
-    a2wsgi passes them on, but Werkzeug reads a body without Content-Length as empty (and,
-    told the stream is terminated instead, stops quietly at its size cap rather than answer
-    413). So the body is read here, at most `max_bytes` + 1 bytes (the largest cap of any
-    route), and handed on with its length: each route's own cap then applies as for any
-    body, 413 included (a body cut at `max_bytes` + 1 is over every cap)."""
+def _chunked_bodies(wsgi_app):
+    """Lets Werkzeug read a `Transfer-Encoding: chunked` body. uvicorn decodes the chunks and
+    a2wsgi ends the stream with the body, but a WSGI body without Content-Length is read as
+    empty unless the server says it terminates the stream. Nothing is read here: a body is
+    read when a route asks for it (after its credentials are checked), under the route's
+    size cap (app.CappedRequest turns a body cut at the cap into 413)."""
 
     def app(wsgi_vars, start_response):  # the WSGI environ (not named so: it is no process environment)
         if not wsgi_vars.get("CONTENT_LENGTH") and "chunked" in wsgi_vars.get("HTTP_TRANSFER_ENCODING", "").lower():
-            body = wsgi_vars["wsgi.input"].read(max_bytes + 1)
-            wsgi_vars["wsgi.input"] = io.BytesIO(body)
-            wsgi_vars["CONTENT_LENGTH"] = str(len(body))
-            del wsgi_vars["HTTP_TRANSFER_ENCODING"]  # Werkzeug ignores Content-Length beside it
+            wsgi_vars["wsgi.input_terminated"] = True
         return wsgi_app(wsgi_vars, start_response)
 
     return app
@@ -52,8 +46,7 @@ class OrchestratorASGI:
         self.state = flask_app.extensions[EXTENSION_KEY]
         self.hub = StreamHub(self.state)
         self.state.streams = self.hub
-        max_body = max(self.state.settings.max_body_bytes, BATCH_MAX_BODY_BYTES)
-        self.wsgi = WSGIMiddleware(_chunked_bodies(flask_app, max_body), workers=threads)
+        self.wsgi = WSGIMiddleware(_chunked_bodies(flask_app), workers=threads)
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]

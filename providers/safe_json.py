@@ -20,9 +20,12 @@ MAX_DEPTH = 32
 MAX_INT = 2**63 - 1
 MAX_INT_DIGITS = 20
 
-# A JSON string token, or one structural character. Strings are skipped whole, so brackets
-# inside them do not count towards the depth.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]', re.DOTALL)
+# One structural character or the quote opening a string; the rest of a string (to its closing
+# quote) is matched separately, once, from where it starts. (A single pattern for a whole string
+# token, run by finditer, tries again from every quote inside an unterminated string: `"` then
+# 16,000 `\"` took seconds, holding the interpreter.)
+_STRUCTURAL = re.compile(r'[\[\]{}:,"]')
+_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
 # What no database stores: NUL, and lone UTF-16 surrogates (JSON's "\ud800" escape).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _UNSTORABLE_TEXT = "must not contain NUL (\\u0000) or lone surrogate (\\ud800-\\udfff) characters"
@@ -63,9 +66,18 @@ def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
     """Raise UnsafeJson("too_deep") if arrays/objects nest deeper than `max_depth`, without
     recursion. Malformed text is left for the parser to report."""
     stack: list[list[Any]] = []   # [container, current key or index, expecting a key]
-    for match in _TOKENS.finditer(text):
+    pos = 0
+    while (match := _STRUCTURAL.search(text, pos)) is not None:
         tok = match.group()
-        if tok in "[{":
+        pos = match.end()
+        if tok == '"':
+            rest = _STRING_REST.match(text, pos)
+            if rest is None:
+                return  # an unterminated string: not JSON, which the parser reports
+            if stack and stack[-1][0] == "{" and stack[-1][2]:
+                stack[-1][1] = _parse_key(text[match.start():rest.end()])
+            pos = rest.end()
+        elif tok in "[{":
             if len(stack) >= max_depth:
                 path = [frame[1] for frame in stack if frame[1] is not None]
                 raise UnsafeJson("too_deep", _join(path[:2]),
@@ -84,8 +96,6 @@ def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
         elif tok == ":":
             if stack:
                 stack[-1][2] = False
-        elif stack and stack[-1][0] == "{" and stack[-1][2]:
-            stack[-1][1] = _parse_key(tok)
 
 
 def _check_values(value: Any, path: list[str | int]) -> None:

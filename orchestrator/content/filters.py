@@ -22,6 +22,7 @@ from .limits import (
     MAX_ITEMS,
     MAX_VALUE_CHARS,
     LimitExceeded,
+    check_expanded,
     check_items,
     check_result,
     check_text,
@@ -84,6 +85,7 @@ def guard_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
                 args = (*args[:at], value, *args[at + 1:])
             elif isinstance(value, list | tuple | set | frozenset | Mapping):
                 check_items(value, f"the input of '{name}'")
+            check_expanded(value, f"the input of '{name}'")  # a sort or case-fold walks all of it
             if name in _STRINGIFYING:
                 check_text(value, what=f"the input of '{name}'")
             elif name == "join":
@@ -99,6 +101,8 @@ def guard_test(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         tick()
+        for arg in args:  # `x is in y`, `x is sameas y`: the arguments are walked in C
+            check_expanded(arg, "a tested value")
         return fn(*args, **kwargs)
 
     return guarded

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, operators
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import LoopContext
@@ -32,13 +32,16 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .filters import each, guard_filter, guard_test
 from .limits import (
+    MAX_EXPANDED,
     MAX_ITEMS,
     MAX_OUTPUT_CHARS,
     MAX_VALUE_CHARS,
     LimitExceeded,
+    check_expanded,
     check_text,
-    cpu_budget,
+    text_size,
     tick,
+    within_budget,
 )
 
 MAX_RANGE = 1000
@@ -94,7 +97,8 @@ def _capped_range(*args: int) -> range:
 
 class _Generator(CodeGenerator):
     """`a ~ b ~ c` builds one string: check its size before joining the parts. A comparison
-    (`a == b`, `a in b`: linear in its operands) ticks the budget first."""
+    (`a == b`, `a in b`: one call into C, walking everything its operands hold) ticks the
+    budget first and takes operands within MAX_EXPANDED only."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         join = "markup_join" if frame.eval_ctx.autoescape else "str_join"
@@ -105,8 +109,16 @@ class _Generator(CodeGenerator):
         self.write("))")
 
     def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
-        self.write("(environment.tick() or ")
-        super().visit_Compare(node, frame)
+        self.write("(environment.tick() or (environment.compared(")
+        self.visit(node.expr, frame)
+        self.write(")")
+        for op in node.ops:
+            self.visit(op, frame)
+        self.write("))")
+
+    def visit_Operand(self, node: nodes.Operand, frame: Frame) -> None:
+        self.write(f" {operators[node.op]} environment.compared(")
+        self.visit(node.expr, frame)
         self.write(")")
 
 
@@ -130,6 +142,10 @@ class _Sandbox(SandboxedEnvironment):
                 if limit is not None and isinstance(n, int) and len(seq) * n > limit:
                     unit = "characters" if isinstance(seq, str) else "items"
                     raise LimitExceeded(f"a repeated value would exceed {limit} {unit}")
+                if isinstance(seq, list | tuple) and isinstance(n, int) and n > 0 \
+                        and text_size(seq, MAX_EXPANDED) * n > MAX_EXPANDED:
+                    raise LimitExceeded(f"a repeated value would hold more than {MAX_EXPANDED} characters, "
+                                        "counted with what it holds")
         elif operator == "%":
             if isinstance(left, str):
                 raise SecurityError("'%' string formatting is not allowed; use variables directly")
@@ -138,6 +154,8 @@ class _Sandbox(SandboxedEnvironment):
             if limit is not None and isinstance(right, str | list | tuple) and len(left) + len(right) > limit:
                 raise LimitExceeded(f"a joined value would exceed {limit} "
                                     f"{'characters' if isinstance(left, str) else 'items'}")
+            if isinstance(left, list | tuple):
+                check_expanded([left, right], "a joined value")
         return super().call_binop(context, operator, left, right)
 
     def checked_join(self, join, parts: Iterable[Any]) -> str:
@@ -149,6 +167,8 @@ class _Sandbox(SandboxedEnvironment):
     @staticmethod
     def tick() -> None:
         tick()
+
+    compared = staticmethod(check_expanded)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         tick()
@@ -241,7 +261,7 @@ class Compiled:
         out: list[str] = []
         size = 0
         try:
-            with cpu_budget():
+            with within_budget():
                 for chunk in self.template.generate(variables):
                     size += len(chunk)
                     if size > limit:

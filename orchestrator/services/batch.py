@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from ..content.limits import render_pool
 from ..errors import ApiError, ErrorCode, from_validation_error
 from ..schemas import LINK_SCHEMES_CONTEXT, SendRequest
 from ..storage.db import announce
@@ -124,30 +125,31 @@ def accept_batch(db, policy, body: dict[str, Any], api_key, *, raw_body: bytes, 
     context = {LINK_SCHEMES_CONTEXT: limits.link_schemes}
     requests: list[tuple[int, SendRequest]] = []
     results: list[dict[str, Any] | None] = [None] * len(items)
-    for index, item in enumerate(items):
-        try:
-            data = item_request(body, item, index)
-        except ApiError as err:
-            results[index] = _item_error(index, err)
-            continue
-        try:
-            req = SendRequest.model_validate(data, context=context)
-        except ValidationError as exc:
-            err = from_validation_error(exc)
-            if not _owned_by_item(err.field, has_template):
-                raise err from None  # a shared field: every item would fail the same way
-            results[index] = _item_error(index, err)
-            continue
-        try:
-            req = templates.resolve(db, req, limits.max_content_chars)  # rendered per recipient
-            check_against_policy(policy, req, now, limits.max_content_chars)
-            scheduling.check_send_at(req, now, limits.max_ahead_seconds)
-        except ApiError as err:
-            if err.field in SHARED_CHECKS:
-                raise
-            results[index] = _item_error(index, err)  # e.g. content too large once rendered
-            continue
-        requests.append((index, req))
+    with render_pool():  # the items' renders, together, within one request's CPU time
+        for index, item in enumerate(items):
+            try:
+                data = item_request(body, item, index)
+            except ApiError as err:
+                results[index] = _item_error(index, err)
+                continue
+            try:
+                req = SendRequest.model_validate(data, context=context)
+            except ValidationError as exc:
+                err = from_validation_error(exc)
+                if not _owned_by_item(err.field, has_template):
+                    raise err from None  # a shared field: every item would fail the same way
+                results[index] = _item_error(index, err)
+                continue
+            try:
+                req = templates.resolve(db, req, limits.max_content_chars)  # rendered per recipient
+                check_against_policy(policy, req, now, limits.max_content_chars)
+                scheduling.check_send_at(req, now, limits.max_ahead_seconds)
+            except ApiError as err:
+                if err.field in SHARED_CHECKS:
+                    raise
+                results[index] = _item_error(index, err)  # e.g. content too large once rendered
+                continue
+            requests.append((index, req))
 
     try:
         with db.session() as session:

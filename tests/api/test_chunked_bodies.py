@@ -5,6 +5,7 @@ the test client never sends chunked bodies."""
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import pytest
@@ -53,3 +54,25 @@ def test_an_empty_chunked_body_is_still_named_empty(served):
     with httpx.Client(base_url=base, headers={**auth, "Content-Type": "application/json"}, timeout=10) as http:
         r = http.post("/v1/messages", content=chunks(b""))
         assert r.status_code == 400 and r.json()["error"]["field"] == "body", r.text
+
+
+def test_stalled_chunked_bodies_without_credentials_hold_no_thread(make_app, make_key):
+    """A body is read when a route asks for it, after the credentials: clients that start a
+    chunked body and stall (more of them than the server has threads) are answered 401 and
+    hold nothing; the API goes on answering."""
+    with running(make_app, worker=False, threads=4) as (app, base, _):
+        host, port = base.removeprefix("http://").split(":")
+        stalled = []
+        try:
+            for _ in range(12):
+                sock = socket.create_connection((host, int(port)), timeout=5)
+                sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+                stalled.append(sock)
+            for sock in stalled:
+                assert sock.recv(100).startswith(b"HTTP/1.1 401"), "answered before the body ended"
+            r = httpx.get(f"{base}/readyz", timeout=5)
+            assert r.status_code in (200, 503), r.text
+        finally:
+            for sock in stalled:
+                sock.close()

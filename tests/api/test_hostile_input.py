@@ -162,3 +162,15 @@ def test_https_links_and_configured_deep_links_are_accepted(make_app, clock):
     assert client.post(SEND, headers=auth, json=ok).status_code == 202
     r = client.post(SEND, headers=auth, json=body(content={"body": "b", "image_url": "myapp://a.png"}))
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("text", ['"' + '\\"' * 100_000, '{"a": "' + 'x\\"' * 100_000, '[' + '"\\\\",' * 60_000])
+def test_unterminated_and_escape_heavy_strings_cost_linear_time(client, auth, text):
+    """The nesting check once ran a string pattern from every quote inside an unterminated
+    string: `"` then 16,000 `\\"` took 2 s (holding the interpreter), 256 KB a quarter hour."""
+    import time
+
+    cpu = time.process_time()
+    r = post_raw(client, auth, text)
+    assert r.status_code in (400, 413, 422), r.get_data(as_text=True)[:200]
+    assert time.process_time() - cpu < 2  # a bound, not a speed test
