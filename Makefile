@@ -31,9 +31,12 @@ venv-install:
 serve: $(STAMP)
 	$(BIN)/orchestrator serve
 
+# The suite in two steps (tests/conftest.py, SERIAL_MODULES): most of it spread over two
+# processes, then the tests sharing Redis, brokers or real processes in one.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -28,11 +28,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 os.environ.setdefault("AUDIT_KEY", "test-audit-key-" + "0" * 32)
 
 
-# `make test` runs the suite in two processes (pytest-xdist, `--dist loadgroup`). These modules
-# share state outside the test's own database (numbered Redis databases they empty, Redis
-# pub/sub channels, RabbitMQ and Redis broker queues, real server and worker processes): they
-# run one after another, in one process, while the rest is spread over both.
-SHARED_SERVICE_MODULES = frozenset({
+# `make test` runs the suite in two steps: everything else spread over two processes
+# (pytest-xdist), then these modules in one, one after another (`-m serial`). They share state
+# outside the test's own database (numbered Redis databases they empty, Redis pub/sub
+# channels, RabbitMQ and Redis broker queues) or run real server and worker processes; the
+# crash tests' workers were seen to take no task when run inside an xdist worker.
+SERIAL_MODULES = frozenset({
     "tests/api/test_key_cache_sync.py", "tests/api/test_presence_redis.py", "tests/api/test_rate_limits.py",
     "tests/dispatch/test_breaker.py", "tests/dispatch/test_brokers.py", "tests/dispatch/test_crash.py",
     "tests/inapp/test_fanout_redis.py",
@@ -42,8 +43,8 @@ SHARED_SERVICE_MODULES = frozenset({
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        if path in SHARED_SERVICE_MODULES or path.startswith("tests/ops/"):
-            item.add_marker(pytest.mark.xdist_group("shared-services"))
+        if path in SERIAL_MODULES or path.startswith("tests/ops/"):
+            item.add_marker(pytest.mark.serial)
 
 
 def unavailable(service: str, reason: str) -> None:
