@@ -46,7 +46,7 @@ def test_a_chunked_body_over_the_cap_is_413(served):
     with httpx.Client(base_url=base, headers={**auth, "Content-Type": "application/json"}, timeout=10) as http:
         r = http.post("/v1/messages", content=chunks(big, 1024))
         assert r.status_code == 413, r.text
-        assert r.json()["error"]["code"] == "payload_too_large"
+        assert (r.json()["error"]["code"], r.json()["error"]["field"]) == ("payload_too_large", "body")
 
 
 def test_an_empty_chunked_body_is_still_named_empty(served):
