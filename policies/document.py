@@ -21,6 +21,7 @@ from .conditions import Condition, FactSpec, compile_condition, fact_specs, is_n
 from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
 from .effects import Effects, RouteEntry, parse_effects
 from .plan import Exclusion, RuleMatch
+from .quoting import quote
 from .uncertain import DEFAULT as UNCERTAIN_DEFAULT
 from .uncertain import UncertainAction
 from .uncertain import action_for as uncertain_action_for
@@ -192,7 +193,7 @@ def _check_categories(raw: Any, errors: list[str]) -> dict[str, dict[str, bool]]
             continue
         for attr, value in attrs.items():
             if not isinstance(value, bool):
-                errors.append(f"{where}: field '{attr}': expected true or false, got {value!r}")
+                errors.append(f"{where}: field {quote(attr)}: expected true or false, got {quote(value)}")
         for attr in REQUIRED_CATEGORY_ATTRIBUTES:
             if attr not in attrs:
                 errors.append(f"{where}: field '{attr}': missing (every category states "
@@ -232,7 +233,7 @@ def _check_preferences(raw: Any, categories: dict[str, dict[str, bool]], errors:
             value = []
         for name in value:
             if name not in categories:
-                errors.append(f"field 'preferences.{key}': unknown category '{name}'")
+                errors.append(f"field 'preferences.{key}': unknown category {quote(name)}")
         lists.append(frozenset(v for v in value if v in categories))
     locked, unsubscribable = lists
     for name in sorted(locked & unsubscribable):
@@ -254,7 +255,7 @@ def _check_thresholds(raw: Any, errors: list[str]) -> dict[str, Any]:
         if key not in raw:
             errors.append(f"field 'thresholds.{key}': missing ({description})")
         elif not check(raw[key]):
-            errors.append(f"field 'thresholds.{key}': expected {description}, got {raw[key]!r}")
+            errors.append(f"field 'thresholds.{key}': expected {description}, got {quote(raw[key])}")
     thresholds = dict(raw)
     dormant, churned = thresholds.get("dormant_after_days"), thresholds.get("churned_after_days")
     if _is_int(dormant) and _is_int(churned) and churned <= dormant:
@@ -296,7 +297,7 @@ def _compile_rule(raw: Any, index: int, specs: Mapping[str, FactSpec], threshold
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
         errors.append(f"rules[{index}]: field 'id': required, lowercase letters, digits and dashes; "
-                      f"got {rule_id!r}")
+                      f"got {quote(rule_id)}")
         rule_id = f"rules[{index}]"
     elif rule_id in seen:
         errors.append(f"rule '{rule_id}': field 'id': duplicate rule id")
@@ -304,7 +305,7 @@ def _compile_rule(raw: Any, index: int, specs: Mapping[str, FactSpec], threshold
     prefix = f"rule '{rule_id}': "
     for key in raw:
         if key not in RULE_KEYS:
-            errors.append(f"{prefix}field '{key}': unknown field (allowed: {', '.join(RULE_KEYS)})")
+            errors.append(f"{prefix}field {quote(key)}: unknown field (allowed: {', '.join(RULE_KEYS)})")
     title = _check_text(raw, "title", prefix, errors)
     description = _check_text(raw, "description", prefix, errors)
     cites = raw.get("cites")
@@ -351,7 +352,7 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
         return None, ["document: expected a YAML mapping at the top level"]
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
-            errors.append(f"field '{key}': unknown top-level field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
+            errors.append(f"field {quote(key)}: unknown top-level field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
     version = doc.get("version")
     if isinstance(version, (date, datetime, int, float)) and not isinstance(version, bool):
         version = str(version)  # YAML reads 2026-01-01 as a date and 3 as an int; both are fine names
