@@ -126,3 +126,23 @@ def test_a_draft_aliasing_a_long_string_is_refused_or_answers_small(app, client,
                     (reviewer, f"/review/diff?a={DEFAULT_VERSION}&b=2099-02-01.2")):
         r = c.get(path, headers=people["carol"]) if c is client else c.get(path)
         assert r.status_code == 200 and len(r.get_data()) < 3_000_000, (path, r.status_code, len(r.get_data()))
+
+
+def test_a_categories_times_rules_bomb_is_refused_quickly(client, people):
+    # /tmp/audit2/pb_mid.yaml's shape: 1,016 categories as aliases and 10 rules aliasing one
+    # 200-leaf `when` (41 KB). Before: accepted by a read-only key after 30 s and +287 MB.
+    lines = []
+    for line in draft_text().split("\n"):
+        lines.append(line)
+        if line.startswith("categories:"):
+            lines.append("  zz0000: &a {critical: false, marketing: false, bulk: false}")
+            lines += [f"  zz{i:04d}: *a" for i in range(1, 1000)]
+    leaves = ", ".join(["{fact: presence, is: offline}", "{fact: urgency, is: low}"] * 100)
+    lines.append(f"  - {{id: zbomb-0, title: t, description: d, cites: [c], when: &w {{any: [{leaves}]}}, "
+                 "then: &e {exclude: [sms]}}")
+    lines += [f"  - {{id: zbomb-{i}, title: t, description: d, cites: [c], when: *w, then: *e}}" for i in range(1, 10)]
+    r, spent, peak = _bounded(client, "post", "/v1/policies/simulate", headers=people["carol"],
+                              json={"document": "\n".join(lines) + "\n"})
+    assert r.status_code == 422, r.get_data(as_text=True)[:300]
+    assert "field 'categories': 1016 categories; at most 500" in r.get_json()["error"]["message"]
+    assert spent < 2 and peak < 50_000_000, (spent, peak)
