@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .constants import CHANNELS, CONSENT_KEYS, LIFECYCLE_VALUES, PRESENCE_VALUES, SMS_ENCODINGS, URGENCIES
+from .quoting import quote
 
 Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -92,12 +93,12 @@ class _Compiler:
         if node is None or node == "always":
             return _always
         if not isinstance(node, Mapping):
-            self.error(path, f"expected a mapping ({{fact: ..., is: ...}} / all / any / not), got {node!r}")
+            self.error(path, f"expected a mapping ({{fact: ..., is: ...}} / all / any / not), got {quote(node)}")
             return _never
         if "fact" in node:
             return self._leaf(node, path)
         if len(node) != 1:
-            self.error(path, f"expected exactly one of all / any / not / fact, got {sorted(map(str, node))}")
+            self.error(path, f"expected exactly one of all / any / not / fact, got {quote(sorted(map(str, node)))}")
             return _never
         (key, value), = node.items()
         if key == "not":
@@ -106,7 +107,7 @@ class _Compiler:
                 return _never if inner is _always else _always
             return lambda f: not inner(f)
         if key not in ("all", "any"):
-            self.error(path, f"unknown operator '{key}'")
+            self.error(path, f"unknown operator {quote(key)}")
             return _never
         if not isinstance(value, list) or not value:
             self.error(f"{path}.{key}", "expected a non-empty list of conditions")
@@ -118,15 +119,15 @@ class _Compiler:
         name = node["fact"]
         spec = self.specs.get(name) if isinstance(name, str) else None
         if spec is None:
-            self.error(f"{path}.fact", f"unknown fact {name!r}")
+            self.error(f"{path}.fact", f"unknown fact {quote(name)}")
             return _never
         ops = [k for k in node if k != "fact"]
         if len(ops) != 1:
-            self.error(path, f"fact '{name}' needs exactly one operator, got {sorted(map(str, ops))}")
+            self.error(path, f"fact '{name}' needs exactly one operator, got {quote(sorted(map(str, ops)))}")
             return _never
         op = ops[0]
         if op not in ALL_OPERATORS:
-            self.error(f"{path}.{op}", f"unknown operator '{op}'")
+            self.error(f"{path}.{op}", f"unknown operator {quote(op)}")
             return _never
         if op not in _OPS_BY_KIND[spec.kind]:
             self.error(f"{path}.{op}", f"operator '{op}' does not apply to {spec.kind} fact '{name}'")
@@ -147,29 +148,29 @@ class _Compiler:
             bad = [v for v in raw if v not in spec.values]
             if bad:
                 allowed = ", ".join(spec.values)
-                self.error(path, f"unknown value(s) {bad} for fact '{name}' (allowed: {allowed})")
+                self.error(path, f"unknown value(s) {quote(bad)} for fact '{name}' (allowed: {allowed})")
                 return _INVALID
             return frozenset(raw)
         if spec.kind == BOOL:
             if not isinstance(raw, bool):
-                self.error(path, f"fact '{name}' is true/false, got {raw!r}")
+                self.error(path, f"fact '{name}' is true/false, got {quote(raw)}")
                 return _INVALID
             return raw
         if spec.kind == ENUM:
             if raw not in spec.values:
                 allowed = ", ".join(spec.values)
-                self.error(path, f"unknown value {raw!r} for fact '{name}' (allowed: {allowed})")
+                self.error(path, f"unknown value {quote(raw)} for fact '{name}' (allowed: {allowed})")
                 return _INVALID
             return raw
         if isinstance(raw, Mapping) and set(raw) == {"threshold"}:
             key = raw["threshold"]
             number = self.thresholds.get(key)
             if not isinstance(number, int) or isinstance(number, bool):
-                self.error(path, f"unknown numeric threshold {key!r}")
+                self.error(path, f"unknown numeric threshold {quote(key)}")
                 return _INVALID
             return number
         if not isinstance(raw, int) or isinstance(raw, bool):
-            self.error(path, f"fact '{name}' is a number, got {raw!r}")
+            self.error(path, f"fact '{name}' is a number, got {quote(raw)}")
             return _INVALID
         return raw
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .constants import EMAIL, IN_APP, PUSH, SMS, URGENCIES
 from .document import Policy
 from .facts import MessageFacts, RecipientFacts
+from .quoting import quote
 from .segments import count_segments, sms_text
 
 _URGENCIES = frozenset(URGENCIES)
@@ -98,9 +99,9 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
     category = message.category
     category_facts = policy.category_facts.get(category)
     if category_facts is None:
-        raise ValueError(f"unknown category {category!r}")
+        raise ValueError(f"unknown category {quote(category)}")
     if message.urgency not in _URGENCIES:
-        raise ValueError(f"unknown urgency {message.urgency!r} (allowed: {', '.join(URGENCIES)})")
+        raise ValueError(f"unknown urgency {quote(message.urgency)} (allowed: {', '.join(URGENCIES)})")
     presence_window, dormant_after, churned_after, default_window = policy.timing
 
     hb = r.last_heartbeat_at

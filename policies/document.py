@@ -21,6 +21,7 @@ from .conditions import Condition, FactSpec, compile_condition, fact_specs, is_n
 from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
 from .effects import Effects, RouteEntry, parse_effects
 from .plan import Exclusion, RuleMatch
+from .quoting import quote
 from .uncertain import DEFAULT as UNCERTAIN_DEFAULT
 from .uncertain import UncertainAction
 from .uncertain import action_for as uncertain_action_for
@@ -184,6 +185,8 @@ def _check_categories(raw: Any, errors: list[str]) -> dict[str, dict[str, bool]]
     if not isinstance(raw, Mapping) or not raw:
         errors.append("field 'categories': expected a mapping of category name -> attributes")
         return {}
+    if len(raw) > MAX_CATEGORIES:
+        errors.append(f"field 'categories': {len(raw)} categories; at most {MAX_CATEGORIES}")
     categories: dict[str, dict[str, bool]] = {}
     for name, attrs in raw.items():
         where = f"category '{name}'"
@@ -192,7 +195,7 @@ def _check_categories(raw: Any, errors: list[str]) -> dict[str, dict[str, bool]]
             continue
         for attr, value in attrs.items():
             if not isinstance(value, bool):
-                errors.append(f"{where}: field '{attr}': expected true or false, got {value!r}")
+                errors.append(f"{where}: field {quote(attr)}: expected true or false, got {quote(value)}")
         for attr in REQUIRED_CATEGORY_ATTRIBUTES:
             if attr not in attrs:
                 errors.append(f"{where}: field '{attr}': missing (every category states "
@@ -232,7 +235,7 @@ def _check_preferences(raw: Any, categories: dict[str, dict[str, bool]], errors:
             value = []
         for name in value:
             if name not in categories:
-                errors.append(f"field 'preferences.{key}': unknown category '{name}'")
+                errors.append(f"field 'preferences.{key}': unknown category {quote(name)}")
         lists.append(frozenset(v for v in value if v in categories))
     locked, unsubscribable = lists
     for name in sorted(locked & unsubscribable):
@@ -254,7 +257,7 @@ def _check_thresholds(raw: Any, errors: list[str]) -> dict[str, Any]:
         if key not in raw:
             errors.append(f"field 'thresholds.{key}': missing ({description})")
         elif not check(raw[key]):
-            errors.append(f"field 'thresholds.{key}': expected {description}, got {raw[key]!r}")
+            errors.append(f"field 'thresholds.{key}': expected {description}, got {quote(raw[key])}")
     thresholds = dict(raw)
     dormant, churned = thresholds.get("dormant_after_days"), thresholds.get("churned_after_days")
     if _is_int(dormant) and _is_int(churned) and churned <= dormant:
@@ -296,7 +299,7 @@ def _compile_rule(raw: Any, index: int, specs: Mapping[str, FactSpec], threshold
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
         errors.append(f"rules[{index}]: field 'id': required, lowercase letters, digits and dashes; "
-                      f"got {rule_id!r}")
+                      f"got {quote(rule_id)}")
         rule_id = f"rules[{index}]"
     elif rule_id in seen:
         errors.append(f"rule '{rule_id}': field 'id': duplicate rule id")
@@ -304,7 +307,7 @@ def _compile_rule(raw: Any, index: int, specs: Mapping[str, FactSpec], threshold
     prefix = f"rule '{rule_id}': "
     for key in raw:
         if key not in RULE_KEYS:
-            errors.append(f"{prefix}field '{key}': unknown field (allowed: {', '.join(RULE_KEYS)})")
+            errors.append(f"{prefix}field {quote(key)}: unknown field (allowed: {', '.join(RULE_KEYS)})")
     title = _check_text(raw, "title", prefix, errors)
     description = _check_text(raw, "description", prefix, errors)
     cites = raw.get("cites")
@@ -321,9 +324,56 @@ def _compile_rule(raw: Any, index: int, specs: Mapping[str, FactSpec], threshold
             errors.append(f"{prefix}field 'reason': unknown placeholder '{{{name}}}'")
     if "then" not in raw:
         errors.append(f"{prefix}field 'then': required")
-    when = compile_condition(raw.get("when"), specs, thresholds, errors, prefix)
+    leaves = _condition_leaves(raw.get("when"))
+    if leaves > MAX_CONDITION_LEAVES:
+        errors.append(f"{prefix}field 'when': {leaves} conditions (`fact:` tests, aliases counted each "
+                      f"time); at most {MAX_CONDITION_LEAVES}")
+        when = compile_condition(None, specs, thresholds, errors, prefix)
+    else:
+        when = compile_condition(raw.get("when"), specs, thresholds, errors, prefix)
     effects = parse_effects(raw.get("then"), errors, prefix, thresholds)
     return Rule(rule_id, title, description, tuple(c.strip() for c in cites), when, effects, reason.strip())
+
+
+# Caps on a document's size in the terms that cost to compile and to run. The shipped
+# default.yaml has 16 categories, 28 rules and at most 4 leaves (`{fact: ..., is: ...}`) in a
+# rule's `when`: these are 30x to 50x that, far above any real policy, and small enough that a
+# document at every cap still compiles in about a second.
+MAX_CATEGORIES = 500
+MAX_RULES = 1_000
+MAX_CONDITION_LEAVES = 200
+# Specialising a rule per category (below) costs about (categories it tells apart) x (its
+# leaves); past this much in a document (about 0.3 s), the remaining rules keep their general
+# condition. The default policy spends under 1,000.
+_SPECIALISE_BUDGET = 50_000
+
+
+def _condition_leaves(node: Any) -> int:
+    """How many `{fact: ...}` tests a `when` holds (aliases counted each time they are used)."""
+    if isinstance(node, Mapping):
+        return 1 if "fact" in node else sum(_condition_leaves(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(_condition_leaves(v) for v in node)
+    return 0
+
+
+def _category_reads(node: Any, attrs: set[str], names: set[str]) -> None:
+    """The category attributes (`category.x`) a valid `when` tests, and the category names it
+    compares `category` with."""
+    if isinstance(node, list):
+        for v in node:
+            _category_reads(v, attrs, names)
+    elif isinstance(node, Mapping):
+        fact = node.get("fact")
+        if fact == "category":
+            for op, value in node.items():
+                if op != "fact":
+                    names.update(value if isinstance(value, list) else [value])
+        elif isinstance(fact, str) and fact.startswith("category."):
+            attrs.add(fact)
+        elif fact is None:
+            for v in node.values():
+                _category_reads(v, attrs, names)
 
 
 def _rules_by_category(raw_rules: list[Any], rules: list[Rule], specs: Mapping[str, FactSpec],
@@ -331,18 +381,48 @@ def _rules_by_category(raw_rules: list[Any], rules: list[Rule], specs: Mapping[s
                        ) -> dict[str, tuple[_Entry, ...]]:
     """Each rule's condition specialised per category (category tests folded to constants);
     rules that cannot match a category are left out of its list. Purely a speed-up: the
-    specialised condition is equivalent to the original for messages of that category."""
-    table = {}
-    for name, facts in category_facts.items():
-        known = {"category": name, **facts}
-        entries = []
-        for raw, rule in zip(raw_rules, rules, strict=True):
-            when = compile_condition(raw.get("when"), specs, thresholds, [], known=known)
+    specialised condition is equivalent to the original for messages of that category.
+
+    Each rule is compiled once more per *distinct* view it has of a category (the category
+    attributes it tests, and the name when it names that category), not once per category: a
+    rule that tests no category fact keeps its compiled `when` for all of them. The work is
+    bounded by _SPECIALISE_BUDGET; a rule past it keeps its general condition for every
+    category (correct, the facts of each decision hold the category's; only not folded)."""
+    table: dict[str, list[_Entry]] = {name: [] for name in category_facts}
+    budget = _SPECIALISE_BUDGET
+    for raw, rule in zip(raw_rules, rules, strict=True):
+        route = rule.effects.route if rule.effects.route_only else None
+        attrs: set[str] = set()
+        names: set[str] = set()
+        _category_reads(raw.get("when"), attrs, names)
+        general: _Entry = (rule.when, rule, rule.static_exclusions, route)
+        cost = len(category_facts) * (len(attrs) + 1)
+        if not attrs and not names or cost > budget:
+            if not is_never(rule.when):
+                for entries in table.values():
+                    entries.append(general)
+            continue
+        budget -= cost
+        ordered = sorted(attrs)
+        views = {name: (name if name in names else None, tuple(facts.get(a) for a in ordered))
+                 for name, facts in category_facts.items()}
+        leaves = max(1, _condition_leaves(raw.get("when")))
+        distinct = len(set(views.values()))
+        if distinct * leaves > budget:
+            for entries in table.values():
+                entries.append(general)
+            continue
+        budget -= distinct * leaves
+        compiled: dict[tuple[Any, ...], Condition] = {}
+        for name, facts in category_facts.items():
+            view = views[name]
+            when = compiled.get(view)
+            if when is None:
+                when = compiled[view] = compile_condition(raw.get("when"), specs, thresholds, [],
+                                                          known={"category": name, **facts})
             if not is_never(when):
-                route = rule.effects.route if rule.effects.route_only else None
-                entries.append((when, rule, rule.static_exclusions, route))
-        table[name] = tuple(entries)
-    return table
+                table[name].append((when, rule, rule.static_exclusions, route))
+    return {name: tuple(entries) for name, entries in table.items()}
 
 
 def _build(doc: Any) -> tuple[Policy | None, list[str]]:
@@ -351,7 +431,7 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
         return None, ["document: expected a YAML mapping at the top level"]
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
-            errors.append(f"field '{key}': unknown top-level field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
+            errors.append(f"field {quote(key)}: unknown top-level field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
     version = doc.get("version")
     if isinstance(version, (date, datetime, int, float)) and not isinstance(version, bool):
         version = str(version)  # YAML reads 2026-01-01 as a date and 3 as an int; both are fine names
@@ -370,6 +450,8 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
     rules: list[Rule] = []
     if not isinstance(raw_rules, list) or not raw_rules:
         errors.append("field 'rules': expected a non-empty list of rules")
+    elif len(raw_rules) > MAX_RULES:
+        errors.append(f"field 'rules': {len(raw_rules)} rules; at most {MAX_RULES}")
     else:
         seen: set[str] = set()
         for i, raw in enumerate(raw_rules):

@@ -43,6 +43,7 @@ from .constants import (
     OVER_CAP_MODES,
     ROUTE_MODES,
 )
+from .quoting import quote
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -147,9 +148,9 @@ class _Parser:
         good = []
         for item in items:
             if item not in CHANNELS:
-                self.error(path, f"unknown channel {item!r}")
+                self.error(path, f"unknown channel {quote(item)}")
             elif item in good:
-                self.error(path, f"channel '{item}' listed twice")
+                self.error(path, f"channel {quote(item)} listed twice")
             else:
                 good.append(item)
         return tuple(good)
@@ -158,26 +159,26 @@ class _Parser:
         if isinstance(raw, str):
             return RouteEntry(raw) if self.channels(raw, path) else None
         if not isinstance(raw, Mapping):
-            self.error(path, f"expected a channel name or a mapping, got {raw!r}")
+            self.error(path, f"expected a channel name or a mapping, got {quote(raw)}")
             return None
         unknown = sorted(set(raw) - {"channel", "mode", "after", "unless"})
         if unknown:
-            self.error(path, f"unknown key(s) {unknown}")
+            self.error(path, f"unknown key(s) {quote(unknown)}")
         if not self.channels(raw.get("channel"), f"{path}.channel"):
             return None
         mode = raw.get("mode", MODE_FALLBACK)
         if mode not in ROUTE_MODES:
-            self.error(f"{path}.mode", f"unknown mode {mode!r} (allowed: {', '.join(ROUTE_MODES)})")
+            self.error(f"{path}.mode", f"unknown mode {quote(mode)} (allowed: {', '.join(ROUTE_MODES)})")
             return None
         after = unless = None
         if mode == MODE_ESCALATE:
             after = parse_duration(raw.get("after"))
             if after is None:
-                self.error(f"{path}.after", f"escalate needs a duration like '10m', got {raw.get('after')!r}")
+                self.error(f"{path}.after", f"escalate needs a duration like '10m', got {quote(raw.get('after'))}")
             unless = raw.get("unless")
             if unless not in ESCALATION_STATUSES:
                 allowed = ", ".join(ESCALATION_STATUSES)
-                self.error(f"{path}.unless", f"unknown status {unless!r} (allowed: {allowed})")
+                self.error(f"{path}.unless", f"unknown status {quote(unless)} (allowed: {allowed})")
             if after is None or unless not in ESCALATION_STATUSES:
                 return None
         elif "after" in raw or "unless" in raw:
@@ -190,7 +191,7 @@ class _Parser:
             return Effects()
         for key in then:
             if key not in EFFECT_KEYS:
-                self.error(f"then.{key}", f"unknown effect '{key}' (allowed: {', '.join(EFFECT_KEYS)})")
+                self.error(f"then.{key}", f"unknown effect {quote(key)} (allowed: {', '.join(EFFECT_KEYS)})")
         kw: dict[str, Any] = {}
         parts: list[str] = []
         for key in ("exclude", "require", "require_any", "defer_in_quiet_hours"):
@@ -212,7 +213,7 @@ class _Parser:
         if "hold_in_app" in then:
             ttl = parse_duration(then["hold_in_app"])
             if ttl is None:
-                self.error("then.hold_in_app", f"expected a duration like '72h', got {then['hold_in_app']!r}")
+                self.error("then.hold_in_app", f"expected a duration like '72h', got {quote(then['hold_in_app'])}")
             kw["hold_in_app"] = ttl
             if ttl is not None:
                 parts.append(f"hold in_app up to {format_duration(ttl)}")
@@ -222,7 +223,7 @@ class _Parser:
             over = raw.get("over_cap", IN_APP_OVER_CAP_EXCLUDE) if isinstance(raw, Mapping) else IN_APP_OVER_CAP_EXCLUDE
             if over not in IN_APP_OVER_CAP_MODES:
                 self.error("then.cap_in_app.over_cap",
-                           f"expected one of {', '.join(IN_APP_OVER_CAP_MODES)}, got {over!r}")
+                           f"expected one of {', '.join(IN_APP_OVER_CAP_MODES)}, got {quote(over)}")
             else:
                 kw["cap_over"] = over
             if kw["cap_in_app"]:
@@ -243,7 +244,7 @@ class _Parser:
                 raw = self.confirm_timers(raw, kw)
             raw = [raw] if isinstance(raw, str) else raw
             if not isinstance(raw, list) or not raw or any(r not in _CONFIRMATIONS for r in raw):
-                self.error("then.require_confirmation", f"expected a list among delivery, read; got {raw!r}")
+                self.error("then.require_confirmation", f"expected a list among delivery, read; got {quote(raw)}")
             else:
                 kw["confirmations"] = tuple(_CONFIRMATIONS[r] for r in raw)
                 parts.append("require " + ", ".join(kw["confirmations"]))
@@ -266,7 +267,7 @@ class _Parser:
         path = "then.require_confirmation"
         unknown = sorted(set(raw) - {"of", "remind_after", "escalate_after"})
         if unknown:
-            self.error(path, f"unknown key(s) {unknown}")
+            self.error(path, f"unknown key(s) {quote(unknown)}")
         remind, escalate = parse_duration(raw.get("remind_after")), parse_duration(raw.get("escalate_after"))
         if remind is None or escalate is None or escalate > MAX_CONFIRM_WAIT:
             self.error(path, "remind_after and escalate_after need durations like '3d', at most 365d")
@@ -286,23 +287,23 @@ class _Parser:
             if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (day, week)):
                 return day, week
         self.error("then.cap_in_app",
-                   f"expected true or {{per_day: N, per_week: N, over_cap: quiet|exclude}}, got {raw!r}")
+                   f"expected true or {{per_day: N, per_week: N, over_cap: quiet|exclude}}, got {quote(raw)}")
         return None
 
 
     def message_cap(self, raw: Any) -> MessageCap | None:
         expected = "expected {per_day: N, per_week: N, over: defer|suppress} (at least one limit)"
         if not isinstance(raw, Mapping):
-            self.error("then.cap_messages", f"{expected}, got {raw!r}")
+            self.error("then.cap_messages", f"{expected}, got {quote(raw)}")
             return None
         unknown = sorted(map(str, set(raw) - {"per_day", "per_week", "over"}))
         if unknown:
-            self.error("then.cap_messages", f"unknown key(s) {unknown}; {expected}")
+            self.error("then.cap_messages", f"unknown key(s) {quote(unknown)}; {expected}")
         limits = []
         for key in ("per_day", "per_week"):
             value = raw.get(key)
             if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-                self.error(f"then.cap_messages.{key}", f"expected a number >= 0, got {value!r}")
+                self.error(f"then.cap_messages.{key}", f"expected a number >= 0, got {quote(value)}")
                 return None
             limits.append(value)
         if limits == [None, None]:
@@ -310,7 +311,7 @@ class _Parser:
             return None
         over = raw.get("over")
         if over not in OVER_CAP_MODES:
-            self.error("then.cap_messages.over", f"expected one of {', '.join(OVER_CAP_MODES)}, got {over!r}")
+            self.error("then.cap_messages.over", f"expected one of {', '.join(OVER_CAP_MODES)}, got {quote(over)}")
             return None
         return MessageCap(limits[0], limits[1], over)
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from .quoting import quote
+
 _EMPTY: Mapping[str, bool] = MappingProxyType({})
 
 
@@ -23,7 +25,7 @@ def parse_datetime(value: Any, name: str) -> datetime | None:
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ValueError(f"field '{name}': not an ISO 8601 datetime: {value!r}") from exc
+            raise ValueError(f"field '{name}': not an ISO 8601 datetime: {quote(value)}") from exc
     if not isinstance(value, datetime):
         raise ValueError(f"field '{name}': expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None:

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from .quoting import quote
+
 
 class UncertainAction(StrEnum):
     RESEND = "resend"        # send again on the same channel (a possible duplicate, counted)
@@ -62,7 +64,7 @@ def check(raw: Any, category_names: set[str], errors: list[str]) -> dict[str, An
     choices = ", ".join(a.value for a in UncertainAction)
     for key, value in raw.items():
         if key not in _ALLOWED:
-            errors.append(f"{where}: field '{key}': unknown (allowed: {', '.join(_ALLOWED)})")
+            errors.append(f"{where}: field {quote(key)}: unknown (allowed: {', '.join(_ALLOWED)})")
         elif key == "categories":
             if not isinstance(value, Mapping):
                 errors.append(f"{where}: field 'categories': expected a mapping of category -> action")

@@ -7,7 +7,9 @@ ruamel.yaml and libyaml all expand aliases without a bound, so this is a SafeLoa
 - aliases: 8 levels of anchors, each alias list 10 wide, are 472 bytes of text and 10^8 nodes
   to anything that walks the result (lint, diff, JSON). Each node's size is counted with its
   aliases expanded while the document is composed, and a document over MAX_NODES is refused
-  before anything walks it;
+  before anything walks it. Nodes are not all: one alias of a 50,000-character string is one
+  node, but 10,000 of them are 500 MB of JSON or error text. So the expanded *characters*
+  (each scalar its length, each alias its anchor's) are counted too, up to MAX_EXPANDED_CHARS;
 - nesting: composing recurses once per level (10,000 `[` raise RecursionError), and PyYAML's
   scanner spends the square of the number of unclosed `[`: refused past MAX_DEPTH (libyaml
   scans, where PyYAML has it; PyYAML's own scanner otherwise, with the same limit);
@@ -37,6 +39,10 @@ from yaml.scanner import Scanner
 MAX_CHARS = 200_000
 MAX_DEPTH = 64
 MAX_NODES = 100_000
+# Characters of scalars once aliases are expanded: 5x MAX_CHARS, so a document may reuse its
+# text through anchors (a shared `when`, a repeated list) but no answer or error built from it
+# (the JSON of a version, a diff, a review page) can grow past a few MB.
+MAX_EXPANDED_CHARS = 5 * MAX_CHARS
 MAX_INT_DIGITS = 20
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -73,7 +79,8 @@ class _Bounded(Composer, SafeConstructor, Resolver):
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         self._depth = 0
-        self._sizes: dict[int, int] = {}   # id(node) -> nodes in it, aliases expanded
+        # id(node) -> (nodes in it, characters of its scalars), aliases expanded
+        self._sizes: dict[int, tuple[int, int]] = {}
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         alias = self.check_event(AliasEvent)
@@ -86,15 +93,24 @@ class _Bounded(Composer, SafeConstructor, Resolver):
         finally:
             self._depth -= 1
         if not alias:
-            size = 1
             if isinstance(node, SequenceNode):
-                size += sum(self._sizes.get(id(child), 1) for child in node.value)
+                children = node.value
             elif isinstance(node, MappingNode):
-                size += sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value)
-            if size > MAX_NODES:
+                children = [child for pair in node.value for child in pair]
+            else:
+                children = []
+            count, chars = 1, len(node.value) if isinstance(node.value, str) else 0
+            for child in children:
+                child_count, child_chars = self._sizes.get(id(child), (1, 0))  # (1, 0): an anchor still open
+                count += child_count
+                chars += child_chars
+            if count > MAX_NODES:
                 raise YamlLimitError(None, None, f"more than {MAX_NODES} values once its aliases (*) are "
                                      "expanded", mark)
-            self._sizes[id(node)] = size
+            if chars > MAX_EXPANDED_CHARS:
+                raise YamlLimitError(None, None, f"more than {MAX_EXPANDED_CHARS} characters of text once "
+                                     "its aliases (*) are expanded", mark)
+            self._sizes[id(node)] = (count, chars)
         return node
 
     # -- values ---------------------------------------------------------------------------

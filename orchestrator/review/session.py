@@ -25,6 +25,7 @@ from ..auth import authenticate
 from ..domain.statuses import Scope
 from ..errors import ApiError
 from ..storage.models import ApiKey, ReviewSession
+from . import forms
 
 log = logging.getLogger(__name__)
 
@@ -131,21 +132,22 @@ def page(*scopes: Scope) -> Callable:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths under /review: never an open redirect."""
-    if target and target.startswith("/review") and not urlsplit(target).netloc and "\\" not in target:
+    if (target and target.startswith("/review") and not urlsplit(target).netloc and "\\" not in target
+            and forms.usable(target)):
         return target
     return url_for("review.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        raw = request.form.get("api_key", "").strip()[:MAX_KEY_CHARS]
         try:
+            raw = forms.form_text("api_key", max_chars=MAX_KEY_CHARS)
             with state().db.session() as s:
                 key = authenticate(s, f"Bearer {raw}")
         except ApiError as exc:
-            error = exc.message
+            error, status = exc.message, exc.status
         else:
             _end_session()
             session.clear()  # a fresh session (and CSRF token) for the new identity
@@ -155,8 +157,9 @@ def login():
             session[SESSION_ID] = session_id
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
-    return render_template("review/login.html", error=error, next=request.values.get("next", "")), (
-        401 if error else 200)
+    next_path = request.values.get("next", "")
+    return render_template("review/login.html", error=error,
+                           next=next_path if forms.usable(next_path) else ""), status
 
 
 def _end_session() -> None:

@@ -14,7 +14,7 @@ from ..domain.statuses import ConfirmationStage, PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import MAX_YEAR, MIN_YEAR
 from ..services import confirmations, decision_replay, decisions_export, message_view, policy_versions
-from . import charts
+from . import charts, forms
 from .session import bp, holds, not_found, page
 
 MAX_REASON_CHARS = 2000
@@ -79,12 +79,9 @@ def policy(version: str):
 
 
 def _reason() -> str:
-    reason = request.form.get("reason", "").strip()
+    reason = forms.form_text("reason", max_chars=MAX_REASON_CHARS)
     if not reason:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "reason: required, say why", field="reason")
-    if len(reason) > MAX_REASON_CHARS:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"reason: at most {MAX_REASON_CHARS} characters",
-                       field="reason")
     return reason
 
 
@@ -97,7 +94,7 @@ def approve(version: str):
         with st.db.session() as s:
             policy_versions.approve(s, version, g.review_key.name, reason, st.clock())
     except ApiError as exc:
-        return _policy_page(version, error=exc, reason=request.form.get("reason", ""))
+        return _policy_page(version, error=exc, reason=forms.redisplay("reason", max_chars=MAX_REASON_CHARS))
     flash(f"Policy {version} approved by {g.review_key.name}.")
     return redirect(url_for("review.policy", version=version))
 
@@ -110,7 +107,7 @@ def activate(version: str):
         reason = _reason()
         policy_versions.activate_and_refresh(st.db, st.policies, version, g.review_key.name, reason, st.clock())
     except ApiError as exc:
-        return _policy_page(version, error=exc, reason=request.form.get("reason", ""))
+        return _policy_page(version, error=exc, reason=forms.redisplay("reason", max_chars=MAX_REASON_CHARS))
     flash(f"Policy {version} is now active; new messages use it.")
     return redirect(url_for("review.policy", version=version))
 
@@ -119,15 +116,15 @@ def activate(version: str):
 @bp.get("/diff")
 @page(*POLICY_READERS)
 def diff():
-    a, b = request.args.get("from", "").strip(), request.args.get("to", "").strip()
     with state().db.session() as s:
         versions = [r.version for r in policy_versions.list_versions(s)]
-        changes, error = None, None
-        if a and b:
-            try:
+        changes, error, a, b = None, None, "", ""
+        try:
+            a, b = forms.arg_text("from"), forms.arg_text("to")
+            if a and b:
                 changes = policy_versions.diff(s, a, b)
-            except ApiError as exc:
-                error = exc
+        except ApiError as exc:
+            error = exc
     return render_template("review/diff.html", versions=versions, a=a, b=b, changes=changes,
                            error=error), error.status if error else 200
 
@@ -136,7 +133,10 @@ def diff():
 @bp.get("/messages")
 @page(Scope.COMPLIANCE_READ)
 def message_lookup():
-    message_id = request.args.get("id", "").strip()
+    try:
+        message_id = forms.arg_text("id")
+    except ApiError as exc:
+        return render_template("review/error.html", title="Message lookup", message=exc.message), exc.status
     if message_id:
         return redirect(url_for("review.message", message_id=message_id))
     return render_template("review/message_lookup.html")

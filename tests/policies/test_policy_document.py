@@ -211,3 +211,63 @@ def test_policies_package_is_pure():
                           "from orchestrator", "import providers", "from providers", "import flask",
                           "eval(", "exec("):
             assert forbidden not in source, f"{path.name} contains {forbidden!r}"
+
+
+# -- caps on what costs to compile (issue #19, round two) ------------------------------------
+
+def test_too_many_categories_rules_or_condition_leaves_are_named(default_doc):
+    from policies import document
+
+    doc = copy.deepcopy(default_doc)
+    attrs = {"critical": False, "marketing": False, "bulk": False}
+    for i in range(document.MAX_CATEGORIES - len(doc["categories"]) + 1):
+        doc["categories"][f"extra-{i}"] = dict(attrs)
+    doc["rules"] = doc["rules"] * (document.MAX_RULES // len(doc["rules"]) + 1)
+    errors = lint_document(doc)
+    assert f"field 'categories': {document.MAX_CATEGORIES + 1} categories; at most 500" in errors, errors[:3]
+    assert any(e.startswith("field 'rules': ") and "at most 1000" in e for e in errors), errors[:3]
+
+    leaf = {"fact": "presence", "is": "offline"}
+    assert lint_document(with_rule(default_doc, when={"any": [leaf] * document.MAX_CONDITION_LEAVES})) == []
+    errors = lint_document(with_rule(default_doc, when={"any": [leaf] * (document.MAX_CONDITION_LEAVES + 1)}))
+    assert errors == ["rule 'otp-by-sms': field 'when': 201 conditions (`fact:` tests, aliases counted each "
+                      "time); at most 200"], errors
+
+
+def _worst_within_caps(default_doc, rules: int = 90) -> dict:
+    """500 categories and rules of 200 leaves, half of them naming a category: each rule tells
+    101 categories apart (the most specialising work a document within the caps can ask)."""
+    doc = copy.deepcopy(default_doc)
+    for i in range(500 - len(doc["categories"])):
+        doc["categories"][f"zz{i:04d}"] = {"critical": False, "marketing": False, "bulk": False}
+    when = {"any": [{"fact": "category", "is": f"zz{i:04d}"} for i in range(100)]
+            + [{"fact": "presence", "is": "offline"}] * 100}
+    extra = [{**RULE, "id": f"zw-{i}", "when": when, "then": {"exclude": ["sms"]}} for i in range(rules)]
+    doc["rules"] = doc["rules"] + extra
+    return doc
+
+
+def test_the_costliest_document_within_the_caps_compiles_in_bounded_time(default_doc):
+    import time
+
+    doc = _worst_within_caps(default_doc)
+    cpu = time.process_time()
+    policy = load_policy(doc)
+    spent = time.process_time() - cpu
+    assert len(policy.categories) == 500
+    assert spent < 2, spent   # a bound, not a speed test: 30 s for 1,016 categories before
+    # Category lists hold the rules that can match it, specialised or not.
+    ids = {rule.id for _, rule, _, _ in policy.rules_by_category["zz0000"]}
+    assert {"zw-0", "zw-89"} <= ids and "social-escalate-to-push" not in ids
+    assert "social-escalate-to-push" in {rule.id for _, rule, _, _ in policy.rules_by_category["social"]}
+
+
+def test_rules_past_the_specialising_budget_decide_the_same(default_doc, monkeypatch):
+    from policies import document, run_golden
+
+    monkeypatch.setattr(document, "_SPECIALISE_BUDGET", 0)   # every rule keeps its general condition
+    general = load_policy(copy.deepcopy(default_doc))
+    assert all(len(entries) == len(general.rules) - sum(document.is_never(r.when) for r in general.rules)
+               for entries in general.rules_by_category.values())
+    failures = [r for r in run_golden(general) if not r.passed]
+    assert failures == [], failures[:3]

@@ -45,6 +45,12 @@ HOSTILE = {
     "nul_escape": ('s: "a\\0b"\n', ""),
     "surrogate_escape": ('s: "\\ud800"\n', ""),
     "too_long": ("a: " + "x" * (yaml_text.MAX_CHARS + 1) + "\n", "the limit is"),
+    # one 10,000-character string aliased 1,000 times: 14 KB of text, 10 MB expanded
+    "long_scalar_aliases": ('s: &s "' + "A" * 10_000 + '"\nl: [' + ", ".join(["*s"] * 1_000) + "]\n",
+                            "characters of text once its aliases"),
+    "long_scalar_alias_chain": ('s: &s "' + "A" * 30_000 + '"\nt: &t [' + ", ".join(["*s"] * 6) + "]\nu: ["
+                                + ", ".join(["*t"] * 6) + "]\n",
+                                "characters of text once its aliases"),
 }
 
 
@@ -83,6 +89,14 @@ def test_ordinary_documents_load_as_plain_values(load, text, expected):
 def test_aliases_within_the_limit_are_fine(load):
     doc = load(alias_bomb(levels=3, width=10))
     assert len(doc["a3"]) == 10 and doc["a3"][0][0][0][0] == "x"
+
+
+def test_expanded_text_is_counted_up_to_its_limit_and_the_refusal_says_where(load):
+    text = 's: &s "' + "A" * 40_000 + '"\nl: [' + ", ".join(["*s"] * 23) + "]\n"   # 960,003 expanded
+    assert len(load(text)["l"]) == 23
+    with pytest.raises(yaml_text.YamlLimitError) as caught:
+        load(text.replace("]", ", *s, *s, *s]"))   # the list alone: 1,040,000
+    assert caught.value.problem_mark.line == 1 and "line 2, column 4" in str(caught.value)
 
 
 def test_the_shipped_policy_loads_the_same_as_before(load):

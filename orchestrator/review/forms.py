@@ -1,0 +1,51 @@
+"""Text from the review pages' forms and query strings, checked in one place.
+
+`%00` in a form or a query string arrives as NUL, which PostgreSQL cannot store in text (a
+DataError, so a 500) and SQLite stores silently. The JSON API refuses it (providers/safe_json);
+so does every page here, with the page's own error display and a 422 naming the field.
+Over-long values are refused before they reach a query or the audit log. (Bytes that are not
+UTF-8, a lone surrogate's `%ED%A0%80` for one, are kept by Werkzeug as the literal escapes, so
+no lone surrogate or U+FFFD comes from decoding; the same pattern as the API's still applies.)"""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.datastructures import MultiDict
+
+from providers.safe_json import UNSTORABLE as _UNUSABLE
+
+from ..errors import ApiError, ErrorCode
+
+# Version names, message ids and the like: far longer than any real one.
+MAX_NAME_CHARS = 200
+
+
+def text(values: MultiDict, name: str, *, max_chars: int = MAX_NAME_CHARS) -> str:
+    """`values[name]` stripped ('' when absent); ApiError 422 naming `name` when it holds NUL (or
+    a lone surrogate), or is longer than `max_chars`."""
+    value = values.get(name, "").strip()
+    if len(value) > max_chars:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: at most {max_chars} characters", field=name)
+    if _UNUSABLE.search(value):
+        raise ApiError(422, ErrorCode.INVALID_CHARACTER,
+                       f"{name}: must not contain NUL (%00) characters", field=name)
+    return value
+
+
+def usable(value: str, *, max_chars: int = 2000) -> bool:
+    """Whether `value` is text `text` would accept (for values that fall back to a default)."""
+    return len(value) <= max_chars and not _UNUSABLE.search(value)
+
+
+def form_text(name: str, *, max_chars: int = MAX_NAME_CHARS) -> str:
+    return text(request.form, name, max_chars=max_chars)
+
+
+def arg_text(name: str, *, max_chars: int = MAX_NAME_CHARS) -> str:
+    return text(request.args, name, max_chars=max_chars)
+
+
+def redisplay(name: str, *, max_chars: int) -> str:
+    """The form's `name` as it may be shown back in the form after an error: cut to
+    `max_chars`, without the characters `text` refuses."""
+    return _UNUSABLE.sub("", request.form.get(name, "")[:max_chars])
