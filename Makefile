@@ -31,12 +31,18 @@ venv-install:
 serve: $(STAMP)
 	$(BIN)/orchestrator serve
 
-# The suite in two steps (tests/conftest.py, SERIAL_MODULES): most of it spread over two
-# processes, then the tests sharing Redis, brokers or real processes in one.
+# The suite as two runs side by side (tests/conftest.py, SERIAL_MODULES): most of it spread
+# over two processes, and beside them, in one process, the tests sharing Redis, brokers or
+# real processes (mostly waiting on those). Its output is printed after; either failing fails.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n 2 -m "not serial"
-	$(BIN)/pytest -q -m serial
+	@log=$$(mktemp); \
+	$(BIN)/pytest -q -m serial > $$log 2>&1 & serial=$$!; \
+	$(BIN)/pytest -q -n 2 -m "not serial"; rest=$$?; \
+	wait $$serial; alongside=$$?; \
+	echo "--- alongside: the tests sharing Redis, brokers or real processes (pytest -m serial)"; \
+	cat $$log; rm -f $$log; \
+	test $$rest -eq 0 -a $$alongside -eq 0
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
