@@ -28,6 +28,9 @@ _STRUCTURAL = re.compile(r'[\[\]{}:,"]')
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
 # What no database stores: NUL, and lone UTF-16 surrogates (JSON's "\ud800" escape).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# In JSON text both can only be written as escapes (raw NUL is refused by the parser, and
+# UTF-8 cannot hold a surrogate): without such an escape, no string needs checking.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _UNSTORABLE_TEXT = "must not contain NUL (\\u0000) or lone surrogate (\\ud800-\\udfff) characters"
 
 
@@ -65,6 +68,8 @@ def _parse_key(token: str) -> str:
 def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
     """Raise UnsafeJson("too_deep") if arrays/objects nest deeper than `max_depth`, without
     recursion. Malformed text is left for the parser to report."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # cannot nest deeper than it has brackets (most bodies: no scan at all)
     stack: list[list[Any]] = []   # [container, current key or index, expecting a key]
     pos = 0
     while (match := _STRUCTURAL.search(text, pos)) is not None:
@@ -98,17 +103,18 @@ def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
                 stack[-1][2] = False
 
 
-def _check_values(value: Any, path: list[str | int]) -> None:
+def _check_values(value: Any, path: list[str | int], strings: bool = True) -> None:
+    """`strings`: also look for NUL and lone surrogates in keys and strings."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if UNSTORABLE.search(key):
+            if strings and UNSTORABLE.search(key):
                 raise UnsafeJson("invalid_character", _join(path), f"keys {_UNSTORABLE_TEXT}")
-            _check_values(item, [*path, key])
+            _check_values(item, [*path, key], strings)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_values(item, [*path, index])
+            _check_values(item, [*path, index], strings)
     elif isinstance(value, str):
-        if UNSTORABLE.search(value):
+        if strings and UNSTORABLE.search(value):
             raise UnsafeJson("invalid_character", _join(path), _UNSTORABLE_TEXT)
     elif isinstance(value, float):
         if not math.isfinite(value):
@@ -128,8 +134,9 @@ def _parse_int(digits: str) -> int | _BigInt:
 def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse `raw` as JSON. Raises UnsafeJson (a ValueError) for the cases above, and
     ValueError (json.JSONDecodeError / UnicodeDecodeError) for text that is not JSON."""
-    value = loads_unchecked(raw, max_depth=max_depth)
-    _check_values(value, [])
+    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    value = loads_unchecked(text, max_depth=max_depth)
+    _check_values(value, [], strings=_UNSTORABLE_ESCAPE.search(text) is not None)
     return value
 
 
