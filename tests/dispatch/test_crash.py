@@ -130,17 +130,17 @@ def sms_states(st, ids) -> dict[str, int]:
     return {str(status): n for status, n in rows}
 
 
-def test_a_worker_killed_mid_dispatch_loses_nothing(database_url, celery_producer, make_app, slow_twilio,
-                                                   tmp_path):
-    require_tcp("Redis", BROKER)
-    started = time.monotonic()
+def api_and_worker_env(make_app, celery_producer, database_url, tmp_path, twilio_url: str, *, lease: int,
+                       concurrency: int):
+    """The API in this process (no worker, no sweeper yet) on the shared Redis broker, its queue
+    emptied, and the environment for `orchestrator worker` processes on the same database."""
     env_extra = {
-        "CELERY_BROKER_URL": BROKER, "EMBEDDED_WORKER": "false", "LEASE_SECONDS": str(LEASE_SECONDS),
-        "SWEEP_INTERVAL_SECONDS": "0.5", "WORKER_CONCURRENCY": str(CONCURRENCY),
+        "CELERY_BROKER_URL": BROKER, "EMBEDDED_WORKER": "false", "LEASE_SECONDS": str(lease),
+        "SWEEP_INTERVAL_SECONDS": "0.5", "WORKER_CONCURRENCY": str(concurrency),
         "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": "+15005550006",
-        "TWILIO_API_BASE_URL": slow_twilio.base_url,
+        "TWILIO_API_BASE_URL": twilio_url,
     }
-    app = make_app(**env_extra)  # the API; no worker, no sweeper (yet) in this process
+    app = make_app(**env_extra)
     st = app.extensions[EXTENSION_KEY]
     st.clock = lambda: datetime.now(UTC)
     purge_queue(celery_producer)
@@ -149,6 +149,15 @@ def test_a_worker_killed_mid_dispatch_loses_nothing(database_url, celery_produce
         "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
     }
     worker_env.pop("CI", None)
+    return app, st, worker_env
+
+
+def test_a_worker_killed_mid_dispatch_loses_nothing(database_url, celery_producer, make_app, slow_twilio,
+                                                   tmp_path):
+    require_tcp("Redis", BROKER)
+    started = time.monotonic()
+    app, st, worker_env = api_and_worker_env(make_app, celery_producer, database_url, tmp_path, slow_twilio.base_url,
+                                             lease=LEASE_SECONDS, concurrency=CONCURRENCY)
 
     client = app.test_client()
     with st.db.session() as s:
@@ -331,21 +340,8 @@ def test_a_crash_with_50_sms_in_flight_to_a_busy_number_sends_none_twice(databas
     require_tcp("Redis", BROKER)
     started = time.monotonic()
     fake = TwilioFake(SID, TOKEN, send_delay=BUSY_SEND_DELAY).start()
-    env_extra = {
-        "CELERY_BROKER_URL": BROKER, "EMBEDDED_WORKER": "false", "LEASE_SECONDS": str(BUSY_LEASE_SECONDS),
-        "SWEEP_INTERVAL_SECONDS": "0.5", "WORKER_CONCURRENCY": str(BUSY_CONCURRENCY),
-        "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": "+15005550006",
-        "TWILIO_API_BASE_URL": fake.base_url,
-    }
-    app = make_app(**env_extra)  # the API; no worker, no sweeper (yet) in this process
-    st = app.extensions[EXTENSION_KEY]
-    st.clock = lambda: datetime.now(UTC)
-    purge_queue(celery_producer)
-    worker_env = {
-        **os.environ, **env_extra, "DATABASE_URL": database_url, "ORCHESTRATOR_DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
-    }
-    worker_env.pop("CI", None)
+    app, st, worker_env = api_and_worker_env(make_app, celery_producer, database_url, tmp_path, fake.base_url,
+                                             lease=BUSY_LEASE_SECONDS, concurrency=BUSY_CONCURRENCY)
     client = app.test_client()
     with st.db.session() as s:
         _, key = create_api_key(s, "crash", ["send", "read", "recipients", "templates:write"])
