@@ -182,8 +182,7 @@ def require_scope(*scopes: Scope) -> Callable:
             st = state()
             key = identify(st.db, st.key_cache, request.headers.get("Authorization"))
             rate_limits.enforce(key.id, key.rate_limit_per_minute)
-            held = key.scope_set
-            if Scope.ADMIN not in held and not held.intersection(s.value for s in scopes):
+            if not any(holds_scope(key, s) for s in scopes):
                 need = " or ".join(s.value for s in scopes)
                 raise ApiError(403, ErrorCode.FORBIDDEN, f"this API key lacks the '{need}' scope",
                                field="Authorization")
