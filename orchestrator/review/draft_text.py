@@ -57,6 +57,25 @@ def split(document: str) -> tuple[str, str, str]:
     return "".join(lines[:start]), "".join(lines[start:end]), "".join(lines[end:])
 
 
+def check_rules_text(rules: str) -> list[Problem]:
+    """The rules text holds the `rules:` section alone: another top-level key there would
+    silently replace the form's thresholds or the document's other sections."""
+    problems = []
+    seen_rules = False
+    for n, line in enumerate(rules.replace("\r\n", "\n").split("\n"), 1):
+        m = _TOP_KEY.match(line)
+        if m is None:
+            continue
+        if m.group(1) == "rules" and not seen_rules:
+            seen_rules = True
+            continue
+        problems.append(Problem(RULES_FIELD, f"'{m.group(1)}:' starts a new section; only the rules are edited "
+                                "here (thresholds in the form above, other sections through the API)", n))
+    if not seen_rules:
+        problems.insert(0, Problem(RULES_FIELD, "rules: the text must start with the line 'rules:'", 1))
+    return problems
+
+
 def join(head: str, rules: str, tail: str) -> str:
     rules = rules.replace("\r\n", "\n")
     if rules and not rules.endswith("\n"):
@@ -192,5 +211,5 @@ def lint(document: str, rules_start: int, rules_lines: int) -> list[Problem]:
     return []
 
 
-__all__ = ["DOCUMENT_FIELD", "RULES_FIELD", "Problem", "join", "lint", "set_thresholds", "set_version", "split",
+__all__ = ["DOCUMENT_FIELD", "RULES_FIELD", "Problem", "check_rules_text", "join", "lint", "set_thresholds", "set_version", "split",
            "thresholds_of"]

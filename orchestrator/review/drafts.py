@@ -193,6 +193,7 @@ def _submitted(stored: str) -> tuple[str, str, dict[str, str], list[Problem]]:
         rules = forms.text(request.form, "rules", max_chars=MAX_RULES_CHARS)
         if not rules:
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, "rules: required, the rules section", field="rules")
+        problems += draft_text.check_rules_text(rules)
     except ApiError as exc:
         problems.append(Problem(draft_text.RULES_FIELD, exc.message))
     if problems:

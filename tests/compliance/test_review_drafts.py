@@ -174,6 +174,8 @@ def test_hostile_input_gets_a_page_error_naming_the_field(app, state, people):
         ({"in_app_cap_per_day": "9" * 30}, "in_app_cap_per_day: at most 20 characters"),
         ({"quiet_hours_start": "25:00"}, "quiet_hours_start: quiet hours start: a time HH:MM"),
         ({"rules": "   "}, "rules: required"),
+        ({"rules": good["rules"] + "thresholds:\n  sms_max_segments: 9\n"}, "'thresholds:' starts a new section"),
+        ({"rules": "- id: x\n"}, "rules: the text must start with the line 'rules:'"),
     ]
     for change, message in cases:
         r = _save(alice, {**good, **change})
