@@ -211,5 +211,5 @@ def lint(document: str, rules_start: int, rules_lines: int) -> list[Problem]:
     return []
 
 
-__all__ = ["DOCUMENT_FIELD", "RULES_FIELD", "Problem", "check_rules_text", "join", "lint", "set_thresholds", "set_version", "split",
-           "thresholds_of"]
+__all__ = ["DOCUMENT_FIELD", "RULES_FIELD", "Problem", "check_rules_text", "join", "lint", "set_thresholds",
+           "set_version", "split", "thresholds_of"]
