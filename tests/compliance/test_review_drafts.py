@@ -94,7 +94,7 @@ def test_draft_from_active_edit_settings_and_rules_then_scenarios_changes_and_hi
     # The history, on the editor and on the policy page, for any policy reader.
     carol = login(app, people["carol"])
     policy_page = text(carol.get(f"/review/policies/{NEW}"))
-    history = re.search(r'<table class="data" id="policy-history">(.*?)</table>', policy_page, re.S).group(1)
+    history = re.search(r'<table class="data stacked" id="policy-history">(.*?)</table>', policy_page, re.S).group(1)
     rows = re.findall(r"<tr>(.*?)</tr>", history, re.S)[1:]
     assert len(rows) == 2
     assert "alice" in rows[0] and "drafted" in rows[0] and "start OTP change" in rows[0]
@@ -221,7 +221,8 @@ def test_scopes_and_four_eyes(app, state, people):
     r = bob.post(f"/review/policies/{NEW}/approve", data={"reason": "reviewed", "csrf_token": _token(form)})
     assert r.status_code == 302 and _status(state, NEW) == "approved"
     history = text(bob.get(f"/review/policies/{NEW}"))
-    assert re.search(r"<td>bob</td>\s*<td>approved</td>\s*<td>reviewed</td>", history)
+    assert re.search(r'<td data-label="Who">bob</td>\s*<td data-label="Action">approved</td>\s*'
+                     r'<td data-label="Reason">reviewed</td>', history)
     assert alice.get(f"/review/drafts/{NEW}").status_code == 409  # approved: no more edits
 
 
