@@ -78,6 +78,15 @@ def route_words(before: Any, after: Any) -> list[str]:
     return parts
 
 
+def _value(value: Any) -> str:
+    """A channel or a list of channels (or words) in words; anything else as compact YAML."""
+    if isinstance(value, str):
+        return channel(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return ", ".join(channel(v) for v in value)
+    return render(value)
+
+
 def _effect_words(before: Any, after: Any) -> list[str]:
     before = before if isinstance(before, Mapping) else {}
     after = after if isinstance(after, Mapping) else {}
@@ -89,11 +98,11 @@ def _effect_words(before: Any, after: Any) -> list[str]:
             continue
         word = EFFECT_WORDS.get(key, key)
         if key not in before:
-            parts.append(f"{word} added: {render(after[key])}")
+            parts.append(f"{word} added: {_value(after[key])}")
         elif key not in after:
-            parts.append(f"{word} removed (was {render(before[key])})")
+            parts.append(f"{word} removed (was {_value(before[key])})")
         else:
-            parts.append(f"{word} changed from {render(before[key])} to {render(after[key])}")
+            parts.append(f"{word} changed from {_value(before[key])} to {_value(after[key])}")
     return parts
 
 

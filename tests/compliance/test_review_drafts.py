@@ -234,3 +234,30 @@ def test_rules_text_round_trips_the_document():
     head = draft_text.set_thresholds(head, {"sms_max_segments": 4, "in_app_cap_per_day": 2})
     assert "thresholds:\n  sms_max_segments: 4\n  in_app_cap_per_day: 2\n" in head
     assert draft_text.set_version(doc, 'x"y').startswith('version: "x\\"y"\n')
+
+
+def test_route_changes_in_words():
+    from orchestrator.review import diff_words
+
+    before = ["in_app", {"channel": "push", "mode": "escalate", "after": "10m", "unless": "read"}, "email"]
+    after = [{"channel": "push", "mode": "escalate", "after": "2h", "unless": "read"}, "email", "sms"]
+    assert diff_words.route_words(before, after) == [
+        "in-app removed (was first)",
+        "push moved from escalation after 10 minutes unless read to escalation after 2 hours unless read",
+        "email moved from step 3 to step 2",
+        "SMS added as fallback",
+    ]
+    assert diff_words.route_words(["email", "sms"], ["sms", "email"]) == [
+        "SMS moved from fallback to first", "email moved from first to fallback"]
+    changes = [{"kind": "effect_changed", "subject": "winback", "field": "then", "sentence": "(raw)",
+                "before": {"route": ["email"]}, "after": {"route": ["email"], "exclude": "sms"}},
+               {"kind": "threshold_changed", "subject": "quiet_hours", "field": None, "sentence": "(raw)",
+                "before": ["22:00", "08:00"], "after": ["21:00", "08:00"]},
+               {"kind": "rule_added", "subject": "x", "field": None, "sentence": "Rule 'x' added.",
+                "before": None, "after": {}}]
+    document = {"rules": [{"id": "winback", "when": {"fact": "category", "is": "winback"}}]}
+    assert diff_words.sentences(changes, document) == [
+        "Category winback (rule 'winback'): excluded channels added: SMS.",
+        "Quiet hours changed from 22:00–08:00 to 21:00–08:00.",
+        "Rule 'x' added.",
+    ]

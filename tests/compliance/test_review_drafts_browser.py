@@ -95,6 +95,17 @@ def test_author_drafts_a_change_in_the_browser(browser, server, width):
     rules.fill(original.replace(OTP_ROUTE, OTP_ROUTE.replace("[sms, email]", "[email, sms]"), 1))
     lint.get_by_text("No problems found.").wait_for()
     assert rules.get_attribute("aria-invalid") is None
+    # A reason of blanks passes the browser's `required`, not the server: the page names the field
+    # and keeps the edits.
+    page.get_by_label("Reason for this change (required)").fill("   ")
+    page.get_by_role("button", name="Save draft").click()
+    errors = page.locator("#save-errors")
+    errors.wait_for()
+    assert "reason: required, say why" in errors.inner_text()
+    assert page.get_by_label("Reason for this change (required)").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("In-app messages per day").input_value() == "5"
+    assert "route: [email, sms]" in rules.input_value()
+    _check_page(page, f"{width}-3-reason-required")
     page.get_by_label("Reason for this change (required)").fill("OTP by email first: SMS costs and looks like spam")
     page.get_by_role("button", name="Save draft").click()
     page.get_by_text(f"Draft {version} saved.").wait_for()
@@ -107,7 +118,7 @@ def test_author_drafts_a_change_in_the_browser(browser, server, width):
            "fallback." in changes
     assert "In-app messages per day (cap) changed from 3 to 5." in changes
     page.locator("#scenarios-heading").scroll_into_view_if_needed()
-    _check_page(page, f"{width}-3-saved")
+    _check_page(page, f"{width}-4-saved")
 
     # The policy page shows who did what, and why.
     page.get_by_role("link", name="another person approves it on the policy page").click()
@@ -116,5 +127,5 @@ def test_author_drafts_a_change_in_the_browser(browser, server, width):
     assert "drafted" in history and "edited" in history and "OTP by email first: SMS costs" in history
     assert "Rule 'otp-by-sms'" in history and "Rule 'invitation-by-sms'" not in history
     page.locator("#policy-history").scroll_into_view_if_needed()
-    _check_page(page, f"{width}-4-policy-history")
+    _check_page(page, f"{width}-5-policy-history")
     context.close()
