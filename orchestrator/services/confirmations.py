@@ -320,7 +320,8 @@ def notices(session: Session, limit: int = 500, stage: str | None = None,
     attempts: dict[str, list[Any]] = {}
     if ids:
         for a in session.execute(select(Attempt.message_id, Attempt.channel, Attempt.status, Attempt.mode,
-                                        Attempt.sent_at, Attempt.delivered_at, Attempt.read_at)
+                                        Attempt.sent_at, Attempt.delivered_at, Attempt.read_at,
+                                        Attempt.acknowledged_at)
                                  .where(Attempt.message_id.in_(ids)).order_by(Attempt.step_index)):
             attempts.setdefault(a.message_id, []).append(a)
     return [_state(conf, category, version, status, content, attempts.get(conf.message_id, []))
@@ -342,8 +343,9 @@ def _state(conf: Confirmation, category: str, version: str, status: str, content
     # Opened: the inbox opening the confirmation records, else an email open the provider reported.
     read_at, read_via = conf.read_at, conf.read_via
     if read_at is None:
-        read_at, _ = _earliest([(a.read_at, a.channel) for a in mine
-                                      if a.read_at and a.channel == Channel.EMAIL])
+        # An acknowledgement implies `read` on its attempt at the same time: that is no opening.
+        read_at, _ = _earliest([(a.read_at, a.channel) for a in mine if a.read_at and a.channel == Channel.EMAIL
+                                and (a.acknowledged_at is None or a.read_at < a.acknowledged_at)])
         read_via = ReadChannel.EMAIL_OPEN.value if read_at else None
     email = next((a.status for a in first if a.channel == Channel.EMAIL), None)
     title = content.get("title", "") if isinstance(content, dict) else ""
