@@ -186,16 +186,29 @@ def _reminder(message: Message, now: datetime, deadline_seconds: int) -> Attempt
     first = min(emails, key=lambda a: a.step_index)
     last_index = max(a.step_index for a in message.attempts)
     last_group = max(a.step_group for a in message.attempts)
-    deadline = now + timedelta(seconds=deadline_seconds)
+    due = _push_time(first, now) if first.channel == Channel.PUSH else now
+    deadline = due + timedelta(seconds=deadline_seconds)
     if message.expires_at is not None:
+        if message.expires_at <= due:
+            return None
         deadline = min(deadline, message.expires_at)
     return Attempt(
         id=new_id(), message_id=message.id, user_id=message.user_id, step_index=last_index + 1,
         step_group=last_group + 1, channel=first.channel, mode=MODE_REMINDER, provider=first.provider,
-        address=first.address, platform=first.platform, status=AttemptStatus.QUEUED.value, released=True, due_at=now,
+        address=first.address, platform=first.platform, status=AttemptStatus.QUEUED.value, released=True, due_at=due,
         deadline_at=deadline, tries=0, send_count=0, sandboxed=False, enqueued_at=now, created_at=now,
         updated_at=now, quiet=False,
     )
+
+
+def _push_time(first: Attempt, now: datetime) -> datetime:
+    """A push interrupts: the reminder goes at the time of day the first push went (which the
+    policy's quiet hours allowed), the first such time from now on."""
+    if first.sent_at is None:
+        return now
+    sent = first.sent_at if first.sent_at.tzinfo else first.sent_at.replace(tzinfo=now.tzinfo)
+    days = max(0, -((sent - now) // timedelta(days=1)))  # whole days, rounded up
+    return max(now, sent + timedelta(days=days))
 
 
 # -- the compliance view -------------------------------------------------------------------

@@ -173,6 +173,11 @@ def test_without_email_the_reminder_goes_by_push(client, auth, clock, send, drai
     assert len(fcm.sends) == 1
     clock.advance(days=7, seconds=1)
     drain()
+    # A push interrupts: the reminder waits for the time of day the first push went (quiet hours allowed it).
+    assert len(fcm.sends) == 1
+    assert confirmation(state, notice).stage == "reminded"
+    clock.advance(days=1)
+    drain()
     assert len(fcm.sends) == 2 and smtp.received == []
     pushes = [(a["mode"], a["status"]) for a in message(notice)["attempts"] if a["channel"] == "push"]
     assert pushes == [("parallel", "sent"), ("reminder", "sent")]
