@@ -246,3 +246,8 @@ def test_the_legal_page_pages_past_500_with_cursors(app, state, clock, make_key)
     bad = auditor.get("/review/legal?cursor=not-a-cursor")
     assert bad.status_code == 422 and "cursor" in text(bad)
     assert auditor.get("/review/legal?cursor=%00").status_code == 422
+    for limit in ("0", "501", "abc", "9" * 50, "%00"):
+        r = auditor.get(f"/review/legal?limit={limit}")
+        assert r.status_code == 422 and "limit" in text(r), limit
+    small = auditor.get("/review/legal?limit=10&stage=awaiting").get_data(as_text=True)
+    assert len(re.findall(r'<tr data-id="(\w+)"', small)) == 10
