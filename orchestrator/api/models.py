@@ -298,6 +298,8 @@ class InboxItem(BaseModel):
     read_at: datetime | None = None
     clicked_at: datetime | None = None
     acknowledged_at: datetime | None = None
+    archived_at: datetime | None = None
+    requires_acknowledgement: bool = False  # a legal notice: "read all" leaves it; acknowledge it
 
 
 class InboxPage(BaseModel):
@@ -309,6 +311,7 @@ class InboxPage(BaseModel):
 
 class ReadAllOut(BaseModel):
     read: int
+    requires_acknowledgement: int  # items left unread because they need opening or acknowledging
 
 
 class ArchivedOut(BaseModel):

@@ -45,6 +45,14 @@ class ConfirmationStage(StrEnum):
     REMINDED = "reminded"          # reminder sent; escalation due at `due_at`
     ESCALATED = "escalated"        # not acknowledged in time; the message is `unacknowledged`
     ACKNOWLEDGED = "acknowledged"
+    UNDELIVERABLE = "undeliverable"  # the policy could not deliver it at all (the message is suppressed)
+
+
+class ReadChannel(StrEnum):
+    """How a notice that requires confirmation was first read (never by "read all")."""
+
+    INBOX_OPEN = "inbox_open"      # POST /v1/inbox/{id}/read (or clicked) for that one item, with the user's token
+    EMAIL_OPEN = "email_open"      # the email provider reported an open (shown from the email attempt)
 
 
 class AckChannel(StrEnum):

@@ -35,7 +35,7 @@ from ..app_state import state
 from ..auth import require_scope
 from ..dispatch import sweeper
 from ..dispatch.receipts import ingest
-from ..domain.statuses import AckChannel, ReceiptOutcome, Scope
+from ..domain.statuses import AckChannel, ReadChannel, ReceiptOutcome, Scope
 from ..errors import ApiError, ErrorCode
 from ..services import confirmations
 from . import cors, inbox, tokens
@@ -190,21 +190,27 @@ def _engage(session, attempt_id: str, message_id: str, event: Engagement, now) -
 
 
 @bp.post(f"{CLIENT_PREFIX}/read-all")
-@declare("Mark every item read", responses={200: ReadAllOut}, auth=Auth.USER_TOKEN, tags=("in-app client",))
+@declare("Mark every item read, except those that require acknowledgement", responses={200: ReadAllOut},
+         auth=Auth.USER_TOKEN, tags=("in-app client",))
 def read_all():
     """Records `read` for every unread visible item, through receipt ingestion, so an
-    escalation waiting for `read` is cancelled exactly as by a single report."""
+    escalation waiting for `read` is cancelled exactly as by a single report. An item that
+    requires acknowledgement (a legal notice) is left unread: only opening it or acknowledging
+    it marks it, so its record never says "read" for a notice nobody opened."""
     st = state()
     now = st.clock()
-    marked = 0
+    marked = left = 0
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, now)
         for item in inbox.unread_items(session, user_id):
+            if item.requires_acknowledgement:
+                left += 1
+                continue
             outcome, _ = _engage(session, item.id, item.message_id, Engagement.READ, now)
             marked += outcome == ReceiptOutcome.APPLIED
         st.presence.touch(session, user_id, now)  # engaging is being active
     st.bus.publish(user_id, Notice.UNREAD)
-    return jsonify({"read": marked})
+    return jsonify({"read": marked, "requires_acknowledgement": left})
 
 
 @bp.post(f"{CLIENT_PREFIX}/<attempt_id>/{ItemAction.ARCHIVE.value}")
@@ -237,8 +243,11 @@ def report(attempt_id: str, event: str):
         if item is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "id: no such inbox item", field="id")
         outcome, _ = _engage(session, item.id, item.message_id, Engagement(event), now)
-        if event == Engagement.ACKNOWLEDGED:  # who, when, through which channel (legal notices)
+        # Legal notices: who, when, through which channel; opened and acknowledged apart.
+        if event == Engagement.ACKNOWLEDGED:
             confirmations.acknowledge(session, item.message_id, item.id, user_id, AckChannel.INBOX, who.token_id, now)
+        elif event in (Engagement.READ, Engagement.CLICKED):
+            confirmations.record_read(session, item.message_id, item.id, ReadChannel.INBOX_OPEN, who.token_id, now)
         st.presence.touch(session, user_id, now)  # engaging is being active
     st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})

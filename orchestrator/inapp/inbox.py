@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from providers.base import AttemptStatus, Channel
 
 from ..content.channels import for_channel
-from ..storage.models import Attempt, Message
+from ..storage.models import Attempt, Confirmation, Message
 
 VISIBLE = (AttemptStatus.SENT, AttemptStatus.DELIVERED)
 # The same as `Attempt.status.in_(VISIBLE)` with plain binds: an IN list is expanded into the
@@ -60,13 +60,17 @@ class Position:
         return cls(at, attempt_id)
 
 
+# A legal notice (a Confirmation row) needs a tracked acknowledgement: "read all" leaves it.
+_REQUIRES_ACK = Confirmation.message_id.is_not(None).label("requires_acknowledgement")
 _COLUMNS = (Attempt.id, Attempt.message_id, Attempt.status, Attempt.sent_at, Attempt.created_at,
             Attempt.seen_at, Attempt.read_at, Attempt.clicked_at, Attempt.acknowledged_at,
-            Attempt.archived_at, Attempt.quiet, Message.category, Message.content)
+            Attempt.archived_at, Attempt.quiet, Message.category, Message.content, _REQUIRES_ACK)
 
 
 def _base(user_id: str):
+    # The outer join is on the confirmations primary key: one index probe per row, no N+1.
     return (select(*_COLUMNS).join(Message, Message.id == Attempt.message_id)
+            .outerjoin(Confirmation, Confirmation.message_id == Attempt.message_id)
             .where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP,
                    _IS_VISIBLE, Attempt.archived_at.is_(None)))
 
@@ -81,6 +85,9 @@ def entry(row: Any) -> dict[str, Any]:
         "created_at": at.isoformat(),
         "seen_at": _iso(row.seen_at), "read_at": _iso(row.read_at),
         "clicked_at": _iso(row.clicked_at), "acknowledged_at": _iso(row.acknowledged_at),
+        "archived_at": _iso(row.archived_at),
+        # Only opening it or acknowledging it marks it; "read all" does not (POST …/acknowledged).
+        "requires_acknowledgement": bool(row.requires_acknowledgement),
         # Quiet: over the in-app cap; clients list it and count it unread, but show no toast.
         "quiet": bool(row.quiet),
     }
@@ -161,9 +168,11 @@ def archive(session: Session, user_id: str, attempt_id: str, now: datetime) -> b
 
 
 def unread_items(session: Session, user_id: str) -> list[Any]:
-    """(id, message_id) of every unread visible item, oldest first: what read-all marks."""
+    """(id, message_id, requires_acknowledgement) of every unread visible item, oldest first:
+    what read-all marks, except the items that require acknowledgement."""
     return session.execute(
-        select(Attempt.id, Attempt.message_id).where(
+        select(Attempt.id, Attempt.message_id, _REQUIRES_ACK)
+        .outerjoin(Confirmation, Confirmation.message_id == Attempt.message_id).where(
             Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.status.in_(VISIBLE),
             Attempt.archived_at.is_(None), Attempt.read_at.is_(None))
         .order_by(Attempt.sent_at, Attempt.id)).all()

@@ -6,9 +6,10 @@ Registered by the app factory: ``app.register_blueprint(review.bp)``."""
 
 from __future__ import annotations
 
-from . import (
-    drafts,  # noqa: F401  (drafting in the browser)
-    views,  # noqa: F401  (attaches the routes to bp)
+from . import (  # noqa: F401  (each module attaches its routes to bp)
+    drafts,
+    legal,
+    views,
 )
 from .session import bp
 

@@ -10,10 +10,10 @@ from typing import Any
 from flask import Response, flash, g, redirect, render_template, request, stream_with_context, url_for
 
 from ..app_state import state
-from ..domain.statuses import ConfirmationStage, PolicyStatus, Scope
+from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import MAX_YEAR, MIN_YEAR
-from ..services import confirmations, decision_replay, decisions_export, message_view, policy_versions
+from ..services import decision_replay, decisions_export, message_view, policy_versions
 from . import charts, forms
 from .session import bp, holds, not_found, page
 
@@ -222,43 +222,3 @@ def decisions_csv():
     filename = f"decisions-{since_day.isoformat()}-{until_day.isoformat()}.csv"
     return Response(stream_with_context(chunks), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-# -- legal notices: confirmation state ---------------------------------------------------------
-LEGAL_LIMIT = 500
-
-
-def _stage_arg() -> str | None:
-    raw = request.args.get("stage", "").strip()
-    if raw and raw not in ConfirmationStage._value2member_map_:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"stage: one of {', '.join(s.value for s in ConfirmationStage)}", field="stage")
-    return raw or None
-
-
-@bp.get("/legal")
-@page(Scope.COMPLIANCE_READ)
-def legal():
-    """Notices that require delivery and read confirmation, newest first: delivered? read?
-    acknowledged when, how and by whom? reminders sent? escalated?"""
-    try:
-        stage = _stage_arg()
-    except ApiError as exc:
-        return render_template("review/error.html", title="Legal notices", message=exc.message), exc.status
-    with state().db.session() as s:
-        rows = confirmations.notices(s, LEGAL_LIMIT, stage)
-    return render_template("review/legal.html", rows=rows, stage=stage, stages=list(ConfirmationStage),
-                           limit=LEGAL_LIMIT)
-
-
-@bp.get("/legal.csv")
-@page(Scope.COMPLIANCE_READ)
-def legal_csv():
-    try:
-        stage = _stage_arg()
-    except ApiError as exc:
-        return render_template("review/error.html", title="Cannot export", message=exc.message), exc.status
-    with state().db.session() as s:
-        text = confirmations.to_csv(confirmations.notices(s, 100_000, stage))
-    return Response(text, mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="legal-notices.csv"'})

@@ -384,10 +384,13 @@ class StatusCallback(Base):
 class Confirmation(Base):
     """A message whose policy requires delivery and read confirmation (legal notices): the
     acknowledgement (who, when, through which channel) and the durable timer of its
-    reminder and escalation (`due_at`, driven by the sweeper). Queries: services/confirmations."""
+    reminder and escalation (`due_at`, driven by the sweeper); how it was read (opened, not
+    marked by "read all"); or why the policy could not deliver it at all (`undeliverable`).
+    Queries: services/confirmations."""
 
     __tablename__ = "confirmations"
-    __table_args__ = (Index("ix_confirmations_due", "stage", "due_at"),)
+    __table_args__ = (Index("ix_confirmations_due", "stage", "due_at"),
+                      Index("ix_confirmations_created", "created_at", "message_id"))
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200))
     stage: Mapped[str] = mapped_column(String(16))  # ConfirmationStage
@@ -402,4 +405,9 @@ class Confirmation(Base):
     acknowledged_attempt_id: Mapped[str | None] = mapped_column(String(26))
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))  # the user id
     acknowledged_token_id: Mapped[str | None] = mapped_column(String(26))  # in-app token id, if via inbox
+    read_at: Mapped[datetime | None]  # first opened (a `read` report on the one item, never "read all")
+    read_via: Mapped[str | None] = mapped_column(String(16))  # ReadChannel
+    read_attempt_id: Mapped[str | None] = mapped_column(String(26))
+    read_token_id: Mapped[str | None] = mapped_column(String(26))  # in-app token id, if opened in the inbox
+    undeliverable_reason: Mapped[str | None] = mapped_column(String(500))  # stage undeliverable: the plan's why
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

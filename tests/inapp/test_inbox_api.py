@@ -167,14 +167,14 @@ def test_read_all_marks_every_unread_item_and_cancels_an_escalation_watching_rea
     read_one = client.get("/v1/inbox", headers=headers).get_json()["items"][-1]["id"]
     client.post(f"/v1/inbox/{read_one}/read", headers=headers)
     r = client.post("/v1/inbox/read-all", headers=headers)
-    assert r.status_code == 200 and r.get_json() == {"read": 1}
+    assert r.status_code == 200 and r.get_json() == {"read": 1, "requires_acknowledgement": 0}
     assert client.get("/v1/inbox", headers=headers).get_json()["unread"] == 0
     assert all(a["read_at"] for m in (social, tour) for a in attempts(m["id"], "in_app"))
     assert [a["status"] for a in attempts(social["id"], "push")] == ["cancelled"]
     clock.advance(minutes=11)  # past the escalation's 10 minutes: nothing is sent
     drain()
     assert [a["status"] for a in attempts(social["id"], "push")] == ["cancelled"]
-    assert client.post("/v1/inbox/read-all", headers=headers).get_json() == {"read": 0}
+    assert client.post("/v1/inbox/read-all", headers=headers).get_json() == {"read": 0, "requires_acknowledgement": 0}
 
 
 def test_revoking_a_token_gets_it_401_on_every_inapp_route(client, auth, online, user, send, drain, clock,
