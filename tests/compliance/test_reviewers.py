@@ -208,3 +208,30 @@ def test_cli_invites_lists_and_revokes(app, database_url, tmp_path, state, clock
     assert json.loads(revoked.stdout.splitlines()[0])["revoked_at"]
     unknown = runner.invoke(main, ["reviewers", "revoke", "nope", "--reason", "x"], env=env)
     assert unknown.exit_code != 0 and "no reviewer" in unknown.output
+
+
+def test_racing_clicks_on_one_link_make_one_reviewer(app, client, make_key, state):
+    """Several browsers post the same invitation at once: exactly one is signed in."""
+    import threading
+
+    admin = make_key(("admin",), name="root")
+    path = LINK.search(_invite(client, admin)["link"]).group(0)
+    browsers = []
+    for _ in range(6):
+        browser = app.test_client()
+        page = browser.get(path)
+        browsers.append((browser, CSRF.search(page.get_data(as_text=True)).group(1)))
+    start, statuses = threading.Barrier(len(browsers)), []
+
+    def click(browser, csrf):
+        start.wait()
+        statuses.append(browser.post(path, data={"csrf_token": csrf}).status_code)
+
+    threads = [threading.Thread(target=click, args=pair) for pair in browsers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(statuses) == [302] + [410] * (len(browsers) - 1), statuses
+    with state.db.session() as s:
+        assert s.query(Reviewer).count() == 1
