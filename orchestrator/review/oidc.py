@@ -5,23 +5,27 @@ ID token's signature checked against the provider's JWKS (with its issuer, audie
 nonce). What is ours: the groups claim mapped to scopes (REVIEW_OIDC_GROUP_SCOPES), the
 reviewer row behind the session (services/reviewers.py), and a clear page for every refusal.
 
-/review/sso starts the flow; /review/sso/callback finishes it. The flow's state, nonce and
-code verifier wait in the signed session cookie until the callback, where Authlib consumes
-them; the browser then holds only the review session cookie.
+/review/sso starts the flow; /review/sso/callback finishes it. Between the two the flow's
+nonce and PKCE code verifier wait in the database (`FlowStore`, Authlib's cache interface), not
+in the cookie, which carries only which flow is this browser's; the callback uses them up, so a
+replayed callback fails. Any process can finish a flow another started.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import current_app, redirect, render_template, request, session, url_for
+from sqlalchemy import delete, select
 
 from ..app_state import EXTENSION_KEY, state
 from ..config import OidcSettings
 from ..services import reviewers
+from ..storage.models import ReviewSsoState
 from . import forms
 from .session import bp, safe_next, start_session
 
@@ -32,13 +36,36 @@ EXTENSION = "orchestrator.review_oidc"
 SESSION_NEXT = "review_sso_next"
 
 
+class FlowStore:
+    """Authlib's cache interface (get, set, delete) over the review_sso_states table."""
+
+    def __init__(self, app_state) -> None:
+        self.state = app_state
+
+    def get(self, key: str) -> str | None:
+        with self.state.db.session() as s:
+            return s.scalar(select(ReviewSsoState.value).where(ReviewSsoState.key == key[:200],
+                                                               ReviewSsoState.expires_at > self.state.clock()))
+
+    def set(self, key: str, value: str, expires: int | None = None) -> None:
+        now = self.state.clock()
+        with self.state.db.session() as s:
+            s.execute(delete(ReviewSsoState).where(ReviewSsoState.expires_at <= now))  # flows never finished
+            s.merge(ReviewSsoState(key=key[:200], value=value, expires_at=now + timedelta(seconds=expires or 3600)))
+
+    def delete(self, key: str) -> None:
+        with self.state.db.session() as s:
+            s.execute(delete(ReviewSsoState).where(ReviewSsoState.key == key[:200]))
+
+
 @bp.record_once
 def _setup(setup_state) -> None:
     app = setup_state.app
-    settings: OidcSettings | None = app.extensions[EXTENSION_KEY].settings.review_oidc
+    app_state = app.extensions[EXTENSION_KEY]
+    settings: OidcSettings | None = app_state.settings.review_oidc
     if settings is None:
         return
-    oauth = OAuth(app)
+    oauth = OAuth(app, cache=FlowStore(app_state))
     app.extensions[EXTENSION] = oauth.register(
         CLIENT_NAME,
         client_id=settings.client_id,

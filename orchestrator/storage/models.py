@@ -281,6 +281,16 @@ class ReviewInvitation(Base):
     reviewer_id: Mapped[str | None] = mapped_column(String(26))
 
 
+class ReviewSsoState(Base):
+    """A single sign-on flow between /review/sso and its callback: Authlib's state data (nonce,
+    PKCE verifier, redirect URI), kept here so the browser holds only the session cookie."""
+
+    __tablename__ = "review_sso_states"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     api_key_id: Mapped[str] = mapped_column(String(26), primary_key=True)

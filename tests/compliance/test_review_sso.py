@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from orchestrator.config import ConfigError, Settings
-from orchestrator.storage.models import Reviewer
+from orchestrator.storage.models import Reviewer, ReviewSsoState
 
 from ..fakes.oidc_provider import FakeOidcProvider
 from .conftest import DEFAULT_VERSION
@@ -68,8 +68,16 @@ def test_login_page_offers_the_provider_and_a_mapped_group_signs_in(sso_app, idp
     asked = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
     assert asked["code_challenge_method"] == "S256" and asked["nonce"] and asked["state"]
     assert asked["redirect_uri"] == f"{BASE}/review/sso/callback" and "openid" in asked["scope"].split()
+    # the nonce and PKCE verifier wait server-side: the cookie only names the flow
+    with browser.session_transaction() as cookie:
+        assert asked["nonce"] not in json.dumps(dict(cookie)) and "code_verifier" not in json.dumps(dict(cookie))
+    with state.db.session() as s:
+        [flow] = s.query(ReviewSsoState).all()
+        assert asked["nonce"] in flow.value and "code_verifier" in flow.value
     r, _ = _back_from_provider(browser, authorize_url)
     assert r.status_code == 302 and r.headers["Location"].endswith("/review/diff"), text(r)
+    with state.db.session() as s:
+        assert s.query(ReviewSsoState).count() == 0  # used up
     exchange = idp.token_requests[-1]
     assert exchange["grant_type"] == "authorization_code" and exchange["code_verifier"]
 

@@ -1,4 +1,4 @@
-"""reviewers and their one-time invitations
+"""reviewers, their one-time invitations, and single sign-on flows in progress
 
 Revision ID: 0012
 Revises: 0011
@@ -6,7 +6,8 @@ Create Date: 2026-12-07 21:00:00
 
 A reviewer signs in to the review pages by a one-time invitation link or by OpenID Connect;
 their scopes sit on an API key row whose secret was never shown (services/reviewers.py).
-Invitation tokens are stored as SHA-256 hashes only.
+Invitation tokens are stored as SHA-256 hashes only. review_sso_states holds an OpenID Connect
+sign-in between its start and its callback (nonce, PKCE verifier), so the browser does not.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -45,8 +46,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('token_hash'),
     )
+    op.create_table(
+        'review_sso_states',
+        sa.Column('key', sa.String(length=200), nullable=False),
+        sa.Column('value', sa.Text(), nullable=False),
+        sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('key'),
+    )
+    op.create_index('ix_review_sso_states_expires_at', 'review_sso_states', ['expires_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_review_sso_states_expires_at', table_name='review_sso_states')
+    op.drop_table('review_sso_states')
     op.drop_table('review_invitations')
     op.drop_table('reviewers')
