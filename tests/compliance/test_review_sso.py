@@ -199,3 +199,16 @@ def test_oidc_configuration_is_read_once():
     assert settings.group_scopes["policy-leads"] == ("compliance:read", "policy:approve")
     assert settings.client_secret == "T0PSECRET" and "T0PSECRET" not in repr(settings)
     assert Settings.from_env({}).review_oidc is None
+
+
+def test_hostile_claims_are_cleaned_not_stored_raw(sso_app, idp, state):
+    """A name with NUL and control characters, far too long, a huge subject, junk among the
+    groups: signed in with a clean name on both databases, never a 500."""
+    name = "Eve\x00\x07 " + "x" * 5000
+    browser, r = sso_login(sso_app, idp, sub="s" * 10_000, name=name,
+                           groups=[{"nested": ["policy-leads"]}, None, 7, "compliance"])
+    assert r.status_code == 302, text(r)
+    with state.db.session() as s:
+        reviewer = s.query(Reviewer).one()
+        assert reviewer.name.startswith("Eve ") and len(reviewer.name) == 200 and "\x00" not in reviewer.name
+    assert "compliance:read" in text(browser.get("/review/"))
