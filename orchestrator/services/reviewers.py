@@ -14,6 +14,7 @@ accepting UPDATE only matches an unused, unexpired row, so two clicks cannot bot
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,6 @@ DEFAULT_INVITATION_LIFETIME = timedelta(hours=72)
 MIN_INVITATION_LIFETIME = timedelta(minutes=5)
 MAX_INVITATION_LIFETIME = timedelta(days=30)
 MAX_NAME_CHARS = 200
-MAX_TOKEN_CHARS = 100
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
@@ -91,8 +91,6 @@ def session_ref(session_id: str) -> str:
 def create_invitation(session: Session, name: str, scopes: str | list[str], *, lifetime: timedelta, actor: str,
                       reason: str, now: datetime) -> tuple[ReviewInvitation, str]:
     """Returns the stored invitation and its token (shown once: only its hash is kept)."""
-    import secrets
-
     name, scope_list = clean_name(name), reviewer_scopes(scopes)
     if not MIN_INVITATION_LIFETIME <= lifetime <= MAX_INVITATION_LIFETIME:
         raise ValueError("expires_in: between 5 minutes (5m) and 30 days (30d)")
