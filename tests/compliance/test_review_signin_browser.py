@@ -45,19 +45,15 @@ def served(make_app):
         thread.join(5)
 
 
-def _check(page, name: str, *, ours: bool = True) -> None:
-    """axe-core and, on the sign-in pages this feature adds (`ours`), no sideways scroll; the
-    policy list and diff reached after sign-in are made to fit 375 px elsewhere (issue #20 §7)."""
+def _check(page, name: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    if not ours:
-        return
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"{name}: the page scrolls sideways ({widths[0]} px in {widths[1]} px)"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("width", [1280, 375])
@@ -80,7 +76,7 @@ def test_invited_reviewer_signs_in_is_revoked_then_uses_single_sign_on(browser, 
     page.get_by_role("button", name="Accept and sign in").click()
     page.wait_for_url(f"{base}/review/")
     assert page.locator("#whoami").inner_text() == "Jane Roe"
-    _check(page, f"{width}-2-signed-in", ours=False)
+    _check(page, f"{width}-2-signed-in")
 
     page.goto(link)  # the link worked once
     assert page.get_by_role("heading", level=1).inner_text() == "Invitation already used"
@@ -99,7 +95,7 @@ def test_invited_reviewer_signs_in_is_revoked_then_uses_single_sign_on(browser, 
     page.wait_for_url(f"{base}/review/diff")  # back where the click was going, through the provider
     assert page.locator("#whoami").inner_text() == "Sam Sso"
     assert idp.authorize_requests and idp.token_requests
-    _check(page, f"{width}-5-sso-signed-in", ours=False)
+    _check(page, f"{width}-5-sso-signed-in")
 
     stranger = context.browser.new_context(viewport={"width": width, "height": 800}).new_page()
     idp.next_user = {"sub": "someone-else", "name": "Mo Marketing", "groups": ["marketing"]}
