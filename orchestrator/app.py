@@ -50,13 +50,14 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
         openapi,
         policies,
         recipients,
+        reviewers,
         templates,
         unsubscribe,
         webhooks,
     )
 
     for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, acknowledge,
-                   unsubscribe, templates):
+                   unsubscribe, templates, reviewers):
         app.register_blueprint(module.bp)
     from .inapp import api as inapp_api
     from .inapp import client_assets

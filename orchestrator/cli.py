@@ -1,4 +1,4 @@
-"""`orchestrator` command line: serve | worker | scheduler | keys | policy | templates | db."""
+"""`orchestrator` command line: serve | worker | scheduler | keys | reviewers | policy | templates | db."""
 
 from __future__ import annotations
 
@@ -677,9 +677,11 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
 
 def _add_commands() -> None:
     from .api.openapi_cli import openapi_group
+    from .cli_reviewers import reviewers_group
     from .cli_templates import templates_group
 
     main.add_command(templates_group)
+    main.add_command(reviewers_group)
     main.add_command(openapi_group)
 
 

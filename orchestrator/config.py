@@ -84,6 +84,66 @@ def _http_url(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+@dataclass(frozen=True)
+class OidcSettings:
+    """Review sign-in by OpenID Connect (orchestrator/review/oidc.py); None when not set up."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    # {group name in the ID token: [scopes it grants]}
+    group_scopes: Mapping[str, tuple[str, ...]]
+    provider_name: str = "single sign-on"
+    groups_claim: str = "groups"
+    request_scopes: str = "openid profile email"
+
+
+def _oidc(env: Mapping[str, str]) -> OidcSettings | None:
+    """REVIEW_OIDC_*: all of issuer, client id and group map, or none of them."""
+    import json
+
+    from .domain.statuses import Scope
+
+    issuer = _http_url(env, "REVIEW_OIDC_ISSUER")
+    client_id = (env.get("REVIEW_OIDC_CLIENT_ID") or "").strip()
+    raw_map = (env.get("REVIEW_OIDC_GROUP_SCOPES") or "").strip()
+    if not (issuer or client_id or raw_map):
+        return None
+    for name, value in (("REVIEW_OIDC_ISSUER", issuer), ("REVIEW_OIDC_CLIENT_ID", client_id),
+                        ("REVIEW_OIDC_GROUP_SCOPES", raw_map)):
+        if not value:
+            raise ConfigError(f"{name} must be set too when any REVIEW_OIDC_* variable is: set REVIEW_OIDC_ISSUER, "
+                              "REVIEW_OIDC_CLIENT_ID and REVIEW_OIDC_GROUP_SCOPES, or none of them")
+    hint = ('set it like REVIEW_OIDC_GROUP_SCOPES=\'{"compliance": ["compliance:read"], '
+            '"policy-leads": ["compliance:read", "policy:approve"]}\'')
+    try:
+        mapping = json.loads(raw_map)
+    except ValueError:
+        raise ConfigError(f"REVIEW_OIDC_GROUP_SCOPES must be a JSON object: {hint}") from None
+    if not isinstance(mapping, dict) or not mapping:
+        raise ConfigError(f"REVIEW_OIDC_GROUP_SCOPES must be a non-empty JSON object: {hint}")
+    valid = ", ".join(s.value for s in Scope)
+    group_scopes: dict[str, tuple[str, ...]] = {}
+    for group, scopes in mapping.items():
+        if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
+            raise ConfigError(f"REVIEW_OIDC_GROUP_SCOPES: group {group!r} must map to a non-empty list of scopes: "
+                              f"{hint}")
+        unknown = [s for s in scopes if s not in Scope._value2member_map_]
+        if unknown:
+            raise ConfigError(f"REVIEW_OIDC_GROUP_SCOPES: group {group!r} has unknown scope(s) "
+                              f"{', '.join(unknown)}; valid scopes: {valid}")
+        group_scopes[group] = tuple(scopes)
+    return OidcSettings(
+        issuer=issuer.rstrip("/"), client_id=client_id,
+        client_secret=env.get("REVIEW_OIDC_CLIENT_SECRET") or "", group_scopes=group_scopes,
+        provider_name=(env.get("REVIEW_OIDC_PROVIDER_NAME") or "").strip() or "single sign-on",
+        groups_claim=(env.get("REVIEW_OIDC_GROUPS_CLAIM") or "").strip() or "groups",
+        # "openid" always: without it there is no ID token (and no nonce) to check.
+        request_scopes=" ".join(dict.fromkeys(["openid", *(env.get("REVIEW_OIDC_REQUEST_SCOPES") or
+                                                            "profile email").split()])),
+    )
+
+
 def redact_url(url: str) -> str:
     """A database or broker URL fit for a log line: the password replaced by `***`."""
     from urllib.parse import urlsplit, urlunsplit
@@ -129,6 +189,7 @@ class Settings:
     parked_receipts_max: int = 10_000
     parked_receipts_max_age_seconds: float = 7 * 86400
     review_session_max_age_seconds: float = 12 * 3600
+    review_oidc: OidcSettings | None = None
     metrics_token: str | None = None
     metrics_port: int = 0
     # The audit chain's key and its checkpoints (services/audit_key.py, audit_checkpoints.py).
@@ -189,6 +250,8 @@ class Settings:
             parked_receipts_max=_int(env, "PARKED_RECEIPTS_MAX", 10000),
             parked_receipts_max_age_seconds=_float(env, "PARKED_RECEIPTS_MAX_AGE_SECONDS", 7 * 86400),
             review_session_max_age_seconds=_float(env, "REVIEW_SESSION_MAX_AGE_SECONDS", 12 * 3600),
+            # Review sign-in by OpenID Connect when the organisation has single sign-on.
+            review_oidc=_oidc(env),
             # When set, /metrics answers only requests with "Authorization: Bearer <token>".
             metrics_token=env.get("METRICS_TOKEN") or None,
             # `orchestrator worker` and `scheduler` serve their metrics on this port (0: off).

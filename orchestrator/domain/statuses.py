@@ -99,6 +99,20 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
+class ReviewerSource(StrEnum):
+    """How a reviewer (services/reviewers.py) came to sign in to the review pages."""
+
+    INVITATION = "invitation"  # a one-time link an admin issued
+    SSO = "sso"  # OpenID Connect at the organisation's identity provider
+
+
+class InvitationState(StrEnum):
+    USABLE = "usable"
+    USED = "used"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
 class AttemptView:
     """The attempt fields status derivation needs (a Protocol in spirit; any object works)."""
 

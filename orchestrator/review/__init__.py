@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (each module attaches its routes to bp)
     drafts,
+    invitations,
     legal,
+    oidc,
     views,
 )
 from .session import bp

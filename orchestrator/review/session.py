@@ -130,7 +130,7 @@ def page(*scopes: Scope) -> Callable:
     return decorator
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site paths under /review: never an open redirect."""
     if (target and target.startswith("/review") and not urlsplit(target).netloc and "\\" not in target
             and forms.usable(target)):
@@ -149,17 +149,23 @@ def login():
         except ApiError as exc:
             error, status = exc.message, exc.status
         else:
-            _end_session()
-            session.clear()  # a fresh session (and CSRF token) for the new identity
-            session_id = secrets.token_urlsafe(32)
-            with state().db.session() as s:
-                s.add(ReviewSession(id=session_id, key_id=key.id, created_at=state().clock()))
-            session[SESSION_ID] = session_id
-            csrf_token()
-            return redirect(_safe_next(request.form.get("next")))
+            start_session(key.id)
+            return redirect(safe_next(request.form.get("next")))
     next_path = request.values.get("next", "")
     return render_template("review/login.html", error=error,
                            next=next_path if forms.usable(next_path) else ""), status
+
+
+def start_session(key_id: str) -> None:
+    """Signs the browser in as `key_id` (an API key, or a reviewer's key): a new session row,
+    a fresh cookie and CSRF token; any session it had is ended first."""
+    _end_session()
+    session.clear()  # a fresh session (and CSRF token) for the new identity
+    session_id = secrets.token_urlsafe(32)
+    with state().db.session() as s:
+        s.add(ReviewSession(id=session_id, key_id=key_id, created_at=state().clock()))
+    session[SESSION_ID] = session_id
+    csrf_token()
 
 
 def _end_session() -> None:
@@ -183,5 +189,5 @@ def not_found(message: str):
     return render_template("review/error.html", title="Not found", message=message), 404
 
 
-__all__ = ["bp", "csrf_token", "current_key", "holds", "not_found", "page"]
+__all__ = ["bp", "csrf_token", "current_key", "holds", "not_found", "page", "safe_next", "start_session"]
 

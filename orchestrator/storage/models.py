@@ -250,6 +250,47 @@ class ReviewSession(Base):
     ended_at: Mapped[datetime | None]
 
 
+class Reviewer(Base):
+    """A person who signs in to the review pages without holding an API key: invited by a
+    one-time link or signed in by OpenID Connect. Their scopes live on `key_id`, an API key
+    row whose secret nobody was ever shown (services/reviewers.py)."""
+
+    __tablename__ = "reviewers"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # ReviewerSource
+    key_id: Mapped[str] = mapped_column(String(26), unique=True)
+    # SHA-256 of "issuer sub" for single sign-on reviewers (the provider's user id is not kept in clear).
+    subject_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class ReviewInvitation(Base):
+    """A one-time sign-in link: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "review_invitations"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    reviewer_id: Mapped[str | None] = mapped_column(String(26))
+
+
+class ReviewSsoState(Base):
+    """A single sign-on flow between /review/sso and its callback: Authlib's state data (nonce,
+    PKCE verifier, redirect URI), kept here so the browser holds only the session cookie."""
+
+    __tablename__ = "review_sso_states"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     api_key_id: Mapped[str] = mapped_column(String(26), primary_key=True)

@@ -9,7 +9,7 @@ Create Date: 2026-12-07 21:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0012_legal'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
