@@ -6,7 +6,7 @@ Registered by the app factory: ``app.register_blueprint(review.bp)``."""
 
 from __future__ import annotations
 
-from . import views  # noqa: F401  (attaches the routes to bp)
+from . import guidelines, search, views  # noqa: F401  (attach their routes to bp)
 from .session import bp
 
 __all__ = ["bp"]
