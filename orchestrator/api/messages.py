@@ -8,7 +8,6 @@ from flask import Blueprint, g, jsonify, request
 
 from providers.base import Channel
 from providers.masking import mask_email, mask_phone, mask_token
-from providers.safe_json import UNSTORABLE
 
 from .. import metrics, request_log
 from ..app_state import state
@@ -172,9 +171,6 @@ def _text_arg(name: str, max_chars: int) -> str | None:
         return None
     if not value or len(value) > max_chars:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: 1 to {max_chars} characters", field=name)
-    if UNSTORABLE.search(value):  # PostgreSQL cannot compare text with NUL: refused, not a 500
-        raise ApiError(422, ErrorCode.INVALID_CHARACTER, f"{name}: must not contain NUL (%00) characters",
-                       field=name)
     return value
 
 

@@ -113,11 +113,14 @@ def message_search():
         rows, next_cursor = search(filters_from_request())
     except ApiError as exc:
         error = exc
-    next_args = None
-    if next_cursor:
-        next_args = {k: v for k, v in values.items() if v} | {"cursor": next_cursor}
+    # The filters (and a page size asked for) carried into the first- and next-page links.
+    first_args = {k: v for k, v in values.items() if v}
+    if forms.usable(request.args.get("limit", ""), max_chars=7) and request.args.get("limit"):
+        first_args["limit"] = request.args["limit"]
+    next_args = first_args | {"cursor": next_cursor} if next_cursor else None
     return render_template(
-        "review/message_search.html", values=values, rows=rows, next_args=next_args, error=error,
+        "review/message_search.html", values=values, rows=rows, first_args=first_args, next_args=next_args,
+        error=error,
         paged=bool(request.args.get("cursor")), categories=CATEGORIES, channels=tuple(Channel),
         labels=CHANNEL_LABELS, statuses=tuple(MessageStatus), page_size=PAGE_SIZE,
     ), error.status if error else 200
