@@ -40,7 +40,8 @@ def _api_all(client, headers, **query) -> list[str]:
     """Every page of GET /v1/messages, following next_cursor."""
     ids, cursor = [], None
     for _ in range(20):
-        r = client.get("/v1/messages", headers=headers, query_string={**query, **({"cursor": cursor} if cursor else {})})
+        paging = {"cursor": cursor} if cursor else {}
+        r = client.get("/v1/messages", headers=headers, query_string={**query, **paging})
         assert r.status_code == 200, r.get_json()
         body = r.get_json()
         ids += [m["id"] for m in body["messages"]]
