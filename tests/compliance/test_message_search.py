@@ -140,11 +140,15 @@ def test_search_page_refuses_bad_filters_naming_the_field(app, people, history, 
 
 
 def test_search_page_refuses_nul_naming_the_field(app, people, history):
-    """NUL in any query value is refused app-wide before a route runs (errors.reject_nul_in_url)."""
+    """NUL in any query value is refused app-wide before a route runs (errors.reject_nul_in_url);
+    on the review pages as a page, on the API as JSON."""
     carol = login(app, people["carol"])
     for name in ("user_id", "category", "to"):
         r = carol.get("/review/messages/search", query_string={name: "x\x00"})
-        assert r.status_code == 422 and r.get_json()["error"]["field"] == name
+        assert r.status_code == 422 and r.mimetype == "text/html"
+        assert f"{name}: must not contain NUL" in text(r) and "\x00" not in text(r)
+    r = app.test_client().get("/v1/messages", query_string={"user_id": "x\x00"}, headers=people["carol"])
+    assert r.status_code == 422 and r.get_json()["error"]["field"] == "user_id"
 
 
 def test_search_page_last_day_of_the_range_is_included(app, people, history, clock):
