@@ -162,3 +162,18 @@ def test_search_page_last_day_of_the_range_is_included(app, people, history, clo
 def test_search_page_needs_compliance_read(app, make_key):
     reader = login(app, make_key(("policy:approve",), name="approver"))
     assert reader.get("/review/messages/search").status_code == 403
+
+
+def test_decisions_csv_rows_carry_user_title_and_channels_used(app, people, history, clock):
+    import csv
+    import io
+
+    carol = login(app, people["carol"])
+    r = carol.get("/review/decisions.csv", query_string={"from": "2026-01-01", "to": clock.now.date().isoformat()})
+    rows = {row["message_id"]: row for row in csv.DictReader(io.StringIO(r.get_data(as_text=True)))}
+    parcel = rows[history[("u-1", "transactional")]]
+    assert parcel["user_id"] == "u-1" and parcel["channels_used"] == "email"
+    assert parcel["title"] == "'=Your parcel shipped"  # never read as a formula by a spreadsheet
+    alert = rows[history[("u-1", "security_alert")]]
+    assert alert["title"] == "New sign-in" and alert["channels_used"].split(";")[0] == "sms"
+    assert set(alert["channels_used"].split(";")) <= {"sms", "email", "push", "in_app"}
