@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Blueprint, g, jsonify, request
 
+from providers.base import Channel
 from providers.masking import mask_email, mask_phone, mask_token
 
 from .. import metrics, request_log
@@ -118,12 +119,13 @@ def get_message(message_id: str):
 
 
 MESSAGE_PAGER = Pager((Message.created_at, Message.id), (datetime, str))
-LIST_ARGS = {"status", "category", "user_id", "from", "to", "idempotency_key", "limit", "cursor"}
+LIST_ARGS = {"status", "category", "channel", "user_id", "from", "to", "idempotency_key", "limit", "cursor"}
 
 
 @bp.get("/messages")
-@declare("Messages, newest first, filtered, in cursor pages: a key sees what it sent; compliance and admin "
-         "keys see all", query=MessageListQuery, responses={200: MessageList}, tags=("messages",))
+@declare("Messages, newest first, filtered (status, category, channel sent on, user, created from/to), "
+         "in cursor pages: a key sees what it sent; compliance and admin keys see all",
+         query=MessageListQuery, responses={200: MessageList}, tags=("messages",))
 @require_scope(Scope.READ, Scope.COMPLIANCE_READ)
 def list_messages():
     """Newest first. A key sees the messages it sent; compliance and admin keys see all."""
@@ -148,6 +150,10 @@ def _list_filters() -> message_view.ListFilters:
                            f"status: {unknown[0][:40] if unknown else args['status'][:40]!r} is not a message "
                            f"status; one or more (comma-separated) of {known}", field="status")
     category = _text_arg("category", 64)
+    channel = _text_arg("channel", 16)
+    if channel is not None and channel not in Channel._value2member_map_:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
+                       f"channel: {channel!r} is not a channel; one of {', '.join(Channel)}", field="channel")
     user_id = check_user_id(args["user_id"]) if "user_id" in args else None
     created_from, created_to = iso_datetime_arg("from"), iso_datetime_arg("to")
     if created_from and created_to and created_from >= created_to:
@@ -155,7 +161,8 @@ def _list_filters() -> message_view.ListFilters:
     sees_all = bool(g.api_key.scope_set & {Scope.COMPLIANCE_READ.value, Scope.ADMIN.value})
     return message_view.ListFilters(
         api_key_id=None if sees_all else g.api_key.id, statuses=statuses, category=category, user_id=user_id,
-        created_from=created_from, created_to=created_to, idempotency_key=_text_arg("idempotency_key", 255))
+        created_from=created_from, created_to=created_to, idempotency_key=_text_arg("idempotency_key", 255),
+        channel=channel)
 
 
 def _text_arg(name: str, max_chars: int) -> str | None:

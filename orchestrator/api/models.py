@@ -149,6 +149,7 @@ class MessageListQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     status: str | None = Field(default=None, description="comma-separated message statuses, e.g. scheduled,accepted")
     category: str | None = None
+    channel: str | None = Field(default=None, description="only those sent on this channel: in_app, push, sms, email")
     user_id: str | None = None
     from_: datetime | None = Field(default=None, alias="from", description="created at or after (ISO 8601)")
     to: datetime | None = Field(default=None, description="created before (ISO 8601)")

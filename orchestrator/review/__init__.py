@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (each module attaches its routes to bp)
     drafts,
+    guidelines,
     invitations,
     legal,
     oidc,
+    search,
     views,
 )
 from .session import bp

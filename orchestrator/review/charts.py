@@ -1,23 +1,16 @@
-"""The two pictures on the review pages, computed and drawn on the server as inline SVG.
-
-- ``category_flows``: for each category, the channels a policy picks for a representative
-  online and offline recipient (``policies.decide`` on fixed facts); ``flow_svg`` draws them.
-- ``channel_mix``: messages per day per channel over the last days, from ``Message.route``
-  steps; ``mix_svg`` draws grouped bars.
-"""
+"""The channel mix picture on the review pages, computed and drawn on the server as inline SVG:
+``channel_mix`` counts messages per day per channel over the last days, from ``Message.route``
+steps; ``mix_svg`` draws grouped bars. (What a policy does per category is a table in words:
+policy_reading.py.)"""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
-
-import policies
-from policies import Device, MessageFacts, Policy, RecipientFacts
 
 from ..storage.db import Database
 from ..storage.models import Message
@@ -25,84 +18,6 @@ from ..storage.models import Message
 CHANNELS = ("in_app", "push", "sms", "email")
 CHANNEL_LABELS = {"in_app": "In-app", "push": "Push", "sms": "SMS", "email": "Email"}
 COLOURS = {"in_app": "#2b6cb0", "push": "#6b46c1", "sms": "#c05621", "email": "#2f855a"}
-PRESENCES = ("online", "offline")
-
-# The representative recipient, stated on the page so a reviewer knows what the diagram assumes.
-EXAMPLE_FACTS = ("a recipient with an email address, a valid mobile number and one push device, who consented "
-                 "to every channel including marketing, in UTC, with a short message (one SMS segment) of "
-                 "normal urgency at 12:00 UTC (outside quiet hours). Online: in the app now (live stream, "
-                 "heartbeat 10 s ago). Offline: last active 2 days ago, no heartbeat.")
-
-
-@dataclass
-class Flow:
-    category: str
-    attributes: dict[str, Any]
-    steps: dict[str, list[tuple[str, str]]] = field(default_factory=dict)   # presence -> [(channel, mode)]
-    suppressed: dict[str, list[str]] = field(default_factory=dict)          # presence -> reasons
-    rules: dict[str, list[str]] = field(default_factory=dict)               # presence -> matched rule ids
-
-
-def _recipient(presence: str, now: datetime) -> RecipientFacts:
-    online = presence == "online"
-    return RecipientFacts(
-        user_id=f"example-{presence}", email="reviewer-example@example.com", phone="+447400123456",
-        devices=(Device(token="example-device-token", platform="fcm"),),
-        consents={c: True for c in (*CHANNELS, "marketing")}, timezone="UTC",
-        last_active_at=now - (timedelta(minutes=1) if online else timedelta(days=2)),
-        last_heartbeat_at=now - timedelta(seconds=10) if online else None, connected=online)
-
-
-def category_flows(policy: Policy, today: date) -> list[Flow]:
-    now = datetime.combine(today, time(12, 0), tzinfo=UTC)
-    categories = policy.document.get("categories") or {}
-    flows = []
-    for category, attributes in categories.items():
-        flow = Flow(str(category), dict(attributes or {}))
-        message = MessageFacts(category=str(category), urgency="normal", title="Example",
-                               body="A short example message.")
-        for presence in PRESENCES:
-            plan = policies.decide(policy, message, _recipient(presence, now), now)
-            flow.steps[presence] = [(s.channel, s.mode) for s in plan.steps]
-            flow.suppressed[presence] = list(plan.suppressed_reasons) if plan.suppressed else []
-            flow.rules[presence] = [t.rule_id for t in plan.trace]
-        flows.append(flow)
-    return flows
-
-
-def flow_svg(flows: list[Flow]) -> Markup:
-    """Categories on the left, channels on the right; a solid line for the online recipient,
-    a dashed one for the offline recipient; a ✕ after a category means suppressed."""
-    row, top, left_w, gap, right_x = 26, 40, 190, 260, 190 + 260
-    height = top + max(len(flows), len(CHANNELS)) * row + 20
-    ch_y = {c: top + (i + 0.5) * (len(flows) * row / len(CHANNELS)) for i, c in enumerate(CHANNELS)}
-    out = [f'<svg class="flow" viewBox="0 0 {right_x + 130} {height}" role="img" '
-           f'aria-labelledby="flow-title flow-desc" xmlns="http://www.w3.org/2000/svg">',
-           '<title id="flow-title">Categories to channels</title>',
-           '<desc id="flow-desc">For each category, lines to the channels the policy uses: solid for an online '
-           'recipient, dashed for an offline one. The table below lists the same data.</desc>',
-           f'<text x="{left_w - 10}" y="20" text-anchor="end" class="head">Category</text>',
-           f'<text x="{right_x + 10}" y="20" class="head">Channel</text>']
-    for i, flow in enumerate(flows):
-        y = top + i * row + row / 2
-        out.append(f'<text x="{left_w - 10}" y="{y + 4:.0f}" text-anchor="end">{escape(flow.category)}</text>')
-        for presence, dash, offset in (("online", "", -3), ("offline", ' stroke-dasharray="6 4"', 3)):
-            if flow.suppressed[presence]:
-                out.append(f'<text x="{left_w}" y="{y + 4 + offset:.0f}" class="supp">✕</text>')
-            for channel, mode in flow.steps[presence]:
-                cy = ch_y[channel] + offset
-                out.append(f'<path d="M{left_w},{y + offset:.1f} C{left_w + gap / 2},{y + offset:.1f} '
-                           f'{left_w + gap / 2},{cy:.1f} {right_x},{cy:.1f}" fill="none" '
-                           f'stroke="{COLOURS[channel]}" stroke-width="1.6"{dash} opacity="0.8">'
-                           f'<title>{escape(flow.category)} → {CHANNEL_LABELS[channel]} ({presence}, {mode})'
-                           f'</title></path>')
-    for channel, cy in ch_y.items():
-        out.append(f'<rect x="{right_x}" y="{cy - 12:.0f}" width="110" height="24" rx="4" '
-                   f'fill="{COLOURS[channel]}"/>'
-                   f'<text x="{right_x + 55}" y="{cy + 5:.0f}" text-anchor="middle" class="chan">'
-                   f'{CHANNEL_LABELS[channel]}</text>')
-    out.append("</svg>")
-    return Markup("".join(out))
 
 
 # -- channel mix ------------------------------------------------------------------------------

@@ -49,3 +49,8 @@ def redisplay(name: str, *, max_chars: int) -> str:
     """The form's `name` as it may be shown back in the form after an error: cut to
     `max_chars`, without the characters `text` refuses."""
     return _UNUSABLE.sub("", request.form.get(name, "")[:max_chars])
+
+
+def redisplay_arg(name: str, *, max_chars: int) -> str:
+    """As `redisplay`, for a query string's `name` (a search form shown back with its error)."""
+    return _UNUSABLE.sub("", request.args.get(name, "")[:max_chars])

@@ -185,6 +185,13 @@ def logout():
     return redirect(url_for("review.login"))
 
 
+@bp.errorhandler(ApiError)
+def _refused(exc: ApiError):
+    """A refusal no page handled itself (a NUL in the URL, refused app-wide before any route by
+    errors.reject_nul_in_url): the review pages' error page naming the field, not the API's JSON."""
+    return render_template("review/error.html", title="Refused", message=exc.message), exc.status, exc.headers
+
+
 def not_found(message: str):
     return render_template("review/error.html", title="Not found", message=message), 404
 

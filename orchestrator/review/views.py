@@ -14,7 +14,7 @@ from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import MAX_YEAR, MIN_YEAR
 from ..services import decision_replay, decisions_export, message_view, policy_versions
-from . import charts, forms
+from . import charts, forms, policy_reading
 from .session import bp, holds, not_found, page
 
 MAX_REASON_CHARS = 2000
@@ -59,15 +59,17 @@ def _policy_page(version: str, *, error: ApiError | None = None, reason: str = "
         active = policy_versions.active_version(s)
         try:
             compiled = policy_versions.compile_row(row, st.policies)
-            flows, flow_error = charts.category_flows(compiled, _today()), None
+            reading, flow_error = policy_reading.reading_table(compiled, _today()), None
         except Exception as exc:  # noqa: BLE001 — a page must still show the rules
-            flows, flow_error = [], f"the flow diagram could not be computed: {exc}"
+            reading, flow_error = [], f"the channel table could not be computed: {exc}"
+    thresholds = detail.get("thresholds") or {}
+    words = {r["id"]: (policy_reading.condition_words(r.get("when"), thresholds),
+                       policy_reading.effect_words(r.get("then"))) for r in detail["rules"]}
     key = g.review_key
     status = error.status if error else 200
     return render_template(
-        "review/policy.html", p=detail, active=active.version if active else None, flows=flows,
-        flow_svg=charts.flow_svg(flows) if flows else None, flow_error=flow_error, example=charts.EXAMPLE_FACTS,
-        channels=charts.CHANNELS, labels=charts.CHANNEL_LABELS, error=error, reason=reason,
+        "review/policy.html", p=detail, active=active.version if active else None, reading=reading,
+        rule_words=words, flow_error=flow_error, error=error, reason=reason,
         can_approve=holds(key, Scope.POLICY_APPROVE),
     ), status
 

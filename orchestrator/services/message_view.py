@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from providers.base import Channel
@@ -118,6 +118,7 @@ class ListFilters:
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None    # exclusive
     idempotency_key: str | None = None
+    channel: str | None = None  # only messages that went out on this channel (an attempt sent on it)
 
 
 LIST_COLUMNS = (Message.id, Message.status, Message.user_id, Message.category, Message.urgency,
@@ -140,6 +141,10 @@ def list_query(f: ListFilters):
         query = query.where(Message.created_at >= f.created_from)
     if f.created_to is not None:
         query = query.where(Message.created_at < f.created_to)
+    if f.channel is not None:
+        # Correlated EXISTS: per candidate message one probe of ix_attempts_message_id.
+        query = query.where(exists().where(Attempt.message_id == Message.id, Attempt.channel == f.channel,
+                                           Attempt.sent_at.is_not(None)))
     if f.idempotency_key is not None:
         query = query.where(Message.id.in_(select(IdempotencyRecord.message_id).where(
             IdempotencyRecord.key == f.idempotency_key, IdempotencyRecord.api_key_id == Message.api_key_id)))
@@ -155,3 +160,32 @@ def summary_dict(row: Any) -> dict[str, Any]:
         "cancelled": {"at": _iso(row.cancelled_at), "by": row.cancelled_by} if row.cancelled_at else None,
         "metadata": row.meta,
     }
+
+
+def channels_used(session: Session, message_ids: list[str]) -> dict[str, list[str]]:
+    """Per message id, the channels it went out on (an attempt sent on them), in plan order.
+    Ids without a sent attempt are absent."""
+    used: dict[str, list[str]] = {}
+    if not message_ids:
+        return used
+    rows = session.execute(select(Attempt.message_id, Attempt.channel)
+                           .where(Attempt.message_id.in_(message_ids), Attempt.sent_at.is_not(None))
+                           .order_by(Attempt.message_id, Attempt.step_index, Attempt.id))
+    for message_id, channel in rows:
+        channels = used.setdefault(message_id, [])
+        if channel not in channels:
+            channels.append(channel)
+    return used
+
+
+def titles(session: Session, message_ids: list[str]) -> dict[str, str]:
+    """Per message id, its title ('' when it has none or the recipient was erased)."""
+    if not message_ids:
+        return {}
+    rows = session.execute(select(Message.id, Message.content).where(Message.id.in_(message_ids)))
+    return {message_id: title_of(content) for message_id, content in rows}
+
+
+def title_of(content: Any) -> str:
+    title = content.get("title") if isinstance(content, dict) else None
+    return title if isinstance(title, str) else ""

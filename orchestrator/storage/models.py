@@ -116,6 +116,7 @@ class Message(Base):
         Index("ix_messages_user_created", "user_id", "created_at"),
         Index("ix_messages_status_send_at", "status", "send_at"),
         Index("ix_messages_key_created", "api_key_id", "created_at", "id"),
+        Index("ix_messages_category_created", "category", "created_at", "id"),  # message search (0015)
     )
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))

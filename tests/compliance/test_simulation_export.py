@@ -73,8 +73,9 @@ def test_simulate_cli_prints_table_and_changed_count(client, people, recipient, 
     assert sms.split()[-1] == "-3"
 
 
-def test_decisions_csv_has_header_and_rows(client, people, recipient, clock):
+def test_decisions_csv_has_header_and_rows(client, people, recipient, clock, drain):
     sent = _history(client, people, clock)
+    drain()  # the attempts go out (sandbox providers): channels_used says on which channels
     start = (clock.now - timedelta(days=1)).isoformat()
     r = client.get("/v1/decisions.csv", query_string={"from": start}, headers=people["carol"])
     assert r.status_code == 200 and r.mimetype == "text/csv"
@@ -84,11 +85,18 @@ def test_decisions_csv_has_header_and_rows(client, people, recipient, clock):
     otp = by_id[sent[0]["id"]]
     assert otp["category"] == "otp" and otp["policy_version"] == DEFAULT_VERSION
     assert otp["channels"].startswith("sms/first")
+    assert otp["user_id"] == "u-1" and otp["title"] == "Code"
+    # Planned SMS first, but the drain runs hours later: the code's SMS step failed (too late) and the
+    # email fallback is what went out. channels_used says what was sent, channels what was planned.
+    assert otp["channels_used"] == "email"
+    assert by_id[sent[3]["id"]]["channels_used"] == "email"  # transactional: email (in-app needs a session)
     assert otp["excluded"] and all(":" in part for part in otp["excluded"].split(";"))
     r = client.get("/v1/decisions.csv?from=yesterday", headers=people["carol"])
     assert r.status_code == 422 and r.get_json()["error"]["field"] == "from"
     empty = client.get("/v1/decisions.csv?from=2020-01-01&to=2020-01-02", headers=people["carol"])
-    assert empty.get_data(as_text=True).splitlines()[0].startswith("message_id,created_at,category")
+    assert empty.get_data(as_text=True).splitlines()[0] == (
+        "message_id,created_at,user_id,category,urgency,status,title,policy_version,channels,channels_used,"
+        "excluded,suppressed,suppressed_reasons")
     assert len(empty.get_data(as_text=True).splitlines()) == 1
 
 

@@ -2,7 +2,7 @@
 notice the policy could not deliver at all (stage `undeliverable`, with the reason), and an
 index for paging the legal page newest first
 
-Revision ID: 0012_legal
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 21:00:00
 """

@@ -1,7 +1,7 @@
 """reviewers, their one-time invitations, and single sign-on flows in progress
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 21:00:00
 
 A reviewer signs in to the review pages by a one-time invitation link or by OpenID Connect;
