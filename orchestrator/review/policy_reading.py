@@ -296,9 +296,15 @@ def condition_words(node: Any, thresholds: Mapping[str, Any]) -> str:
     if key == "not":
         return f"it is not so that {condition_words(value, thresholds)}"
     if key in ("all", "any") and isinstance(value, list):
-        parts = [condition_words(v, thresholds) for v in value]
         if key == "all":
-            return _list_words(parts, "and")
+            # Negated parts read as exceptions: "A and B, unless C" (not "it is not so that C").
+            plain = [v for v in value if not (isinstance(v, Mapping) and set(v) == {"not"})]
+            negated = [v["not"] for v in value if v not in plain]
+            words = _list_words([condition_words(v, thresholds) for v in plain], "and") if plain else "always"
+            if negated:
+                words += ", unless " + _list_words([condition_words(v, thresholds) for v in negated], "or")
+            return words
+        parts = [condition_words(v, thresholds) for v in value]
         return f"either {_list_words(parts, 'or')}" if len(parts) > 1 else "".join(parts)
     return str(node)
 

@@ -80,7 +80,8 @@ def test_conditions_and_effects_read_as_sentences():
     assert words["sms-segment-limit"] == "the text needs more than 3 (the threshold sms_max_segments) SMS segments"
     assert words["in-app-not-for-inactive-users"] == (
         "the recipient is not in the app and the recipient is dormant (last seen 30 to 90 days ago), "
-        "churned (last seen over 90 days ago) or never seen active")
+        "churned (last seen over 90 days ago) or never seen active, unless the category is a legal notice "
+        "and email cannot be used (no address or no consent)")
     assert words["quiet-hours-defer-interruptions"] == (
         "it is the recipient's quiet hours, the category is not critical and either the sender's urgency "
         "is not critical or the category is marketing")
