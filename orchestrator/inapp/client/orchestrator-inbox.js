@@ -65,7 +65,6 @@ export class OrchestratorInbox extends EventTarget {
       throw new TypeError("OrchestratorInbox: a user token or a tokenProvider is required");
     }
     this.baseUrl = String(baseUrl || "").replace(/\/+$/, "");
-    this.tokenProvider = tokenProvider;
     this.pageSize = pageSize;
     this.unread = 0;
     this.nextCursor = null;
@@ -79,10 +78,22 @@ export class OrchestratorInbox extends EventTarget {
     this._retryTimer = null;
     this._refreshTimer = null;
     this._refreshing = null; // the pending token refresh, shared by every caller
-    this._wanted = false; // connect() was called and close() was not
+    this._wanted = false; // connect() was called and disconnect() was not
+    this._closed = false; // close() was called (and connect() was not since)
     this.token = null;
     this.expiresAt = null;
+    this.tokenProvider = tokenProvider;
     if (token) this.setToken(token, expiresAt);
+  }
+
+  /** `async () => token | {token, expires_at}`: asked for a new token before expiry. */
+  get tokenProvider() {
+    return this._tokenProvider;
+  }
+
+  set tokenProvider(fn) {
+    this._tokenProvider = typeof fn === "function" ? fn : null;
+    this._scheduleRefresh();
   }
 
   /** Kept for older callers: true once signed out for any reason. */
@@ -110,7 +121,7 @@ export class OrchestratorInbox extends EventTarget {
     try {
       await this.load();
     } finally {
-      if (!this.signedOut) this.connect();
+      if (!this.signedOut && !this._closed) this.connect();
     }
   }
 
@@ -144,7 +155,7 @@ export class OrchestratorInbox extends EventTarget {
   async _refresh() {
     let delay = TOKEN_RETRY_MIN_MS;
     for (;;) {
-      if (this.signedOut) throw new Error("signed out");
+      if (this.signedOut || this._closed) throw new Error("closed");
       try {
         const answer = await this.tokenProvider();
         const token = typeof answer === "string" ? answer : answer && answer.token;
@@ -212,6 +223,7 @@ export class OrchestratorInbox extends EventTarget {
    * expired token through the tokenProvider, and stops for good once signed out. */
   connect() {
     this._wanted = true;
+    this._closed = false;
     if (this._source || this.signedOut || !this.token) return;
     clearTimeout(this._retryTimer);
     const params = new URLSearchParams({ token: this.token });
@@ -261,8 +273,9 @@ export class OrchestratorInbox extends EventTarget {
     this.connect();
   }
 
-  /** Closes the stream and stops refreshing the token. */
+  /** Closes the stream and stops refreshing the token (until connect() is called again). */
   close() {
+    this._closed = true;
     this.disconnect();
     clearTimeout(this._refreshTimer);
   }
@@ -774,7 +787,7 @@ export class OrchestratorInboxElement extends HTMLElement {
   set tokenProvider(fn) {
     this._tokenProvider = typeof fn === "function" ? fn : null;
     if (this.inbox && !this.inbox.signedOut) this.inbox.tokenProvider = this._tokenProvider;
-    else if (this.isConnected) this._start();
+    else if (this._mounted) this._start();
   }
 
   get strings() {
@@ -800,6 +813,7 @@ export class OrchestratorInboxElement extends HTMLElement {
 
   // -- lifecycle -------------------------------------------------------------------------
   connectedCallback() {
+    this._mounted = true; // attributes set from now on are changes; the ones before are read here
     document.addEventListener("keydown", this._onKey);
     document.addEventListener("pointerdown", this._onPointer);
     this._relabel();
@@ -807,13 +821,14 @@ export class OrchestratorInboxElement extends HTMLElement {
   }
 
   disconnectedCallback() {
+    this._mounted = false;
     document.removeEventListener("keydown", this._onKey);
     document.removeEventListener("pointerdown", this._onPointer);
     this._halt();
   }
 
   attributeChangedCallback(name, oldValue, newValue) {
-    if (oldValue === newValue || !this.isConnected) return;
+    if (oldValue === newValue || !this._mounted) return;
     if (name === "locale") {
       this._relabel();
       if (this._view === "preferences") this._loadPreferences();
@@ -860,12 +875,13 @@ export class OrchestratorInboxElement extends HTMLElement {
     const inbox = new OrchestratorInbox({ baseUrl: this.getAttribute("base-url") || "", token,
       tokenProvider: this._tokenProvider });
     this.inbox = inbox;
-    inbox.addEventListener("change", () => this._render());
-    inbox.addEventListener("unread", () => this._render());
-    inbox.addEventListener("connected", () => this._setNotice(""));
-    inbox.addEventListener("item", (e) => this._announceNew(e.detail));
-    inbox.addEventListener("error", (e) => this._failed(e.detail.action, e.detail.error));
-    inbox.addEventListener("signedout", (e) => this._signedOut(e.detail.reason));
+    const on = (type, handler) => inbox.addEventListener(type, (e) => { if (this.inbox === inbox) handler(e); });
+    on("change", () => this._render());
+    on("unread", () => this._render());
+    on("connected", () => this._setNotice(""));
+    on("item", (e) => this._announceNew(e.detail));
+    on("error", (e) => this._failed(e.detail.action, e.detail.error));
+    on("signedout", (e) => this._signedOut(e.detail.reason));
     inbox.start().catch(() => {});
   }
 
