@@ -630,7 +630,7 @@ li .needs-ack { display: block; font-size: 12px; font-weight: 600; color: var(--
 .prefs th, .prefs td { padding: 6px 4px; border-bottom: 1px solid var(--oi-border, #d0d7de); text-align: center;
   vertical-align: top; }
 .prefs thead th { font-size: 12px; font-weight: 600; }
-.prefs th[scope="row"] { text-align: left; font-weight: 600; }
+.prefs th[scope="row"], .prefs thead th:first-child { text-align: left; font-weight: 600; }
 .prefs .desc, .prefs .lock { display: block; font-weight: 400; font-size: 12px; color: var(--oi-muted, #656d76); }
 .prefs input { width: 18px; height: 18px; margin: 0; accent-color: var(--oi-accent, #0969da); }
 .toasts { position: fixed; right: 16px; bottom: 16px; z-index: var(--oi-z-index, 1000); display: flex;
@@ -931,6 +931,7 @@ export class OrchestratorInboxElement extends HTMLElement {
     }
     this._readAll.hidden = !inbox || inbox.signedOut !== null || this._view !== "list";
     this._prefsToggle.hidden = !inbox || inbox.signedOut !== null;
+    this._filter.hidden = !inbox || inbox.signedOut !== null;
     this._empty.hidden = items.length > 0;
     this._empty.textContent = onlyUnread ? this.t("emptyUnread") : this.t("empty");
     this._more.hidden = !(inbox && inbox.hasMore);
