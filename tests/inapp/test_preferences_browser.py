@@ -39,9 +39,14 @@ def test_preferences_panel_turns_a_category_off_by_email(browser, make_app):
         open_preferences(page, svc.base, token)
         assert "token=" not in page.url  # the page takes the token out of the address bar
         # Column headings name the channels; each checkbox is labelled by category and channel.
-        assert column_headings(page) == ["Messages", "In-app", "Push", "Email", "SMS"]
+        served = httpx.get(f"{svc.base}/v1/inbox/preferences", headers={"Authorization": f"Bearer {token}"},
+                           timeout=10).json()
+        names = {"in_app": "In-app", "push": "Push", "email": "Email", "sms": "SMS"}  # the client's own
+        order = [c["id"] for c in served["channels"]] if "channels" in served else list(names)
+        assert column_headings(page) == ["Messages", *(names[c] for c in order)]  # the server's order
         assert page.locator(f'{PREFS} th[scope="col"]').count() == 5
-        box = page.get_by_role("checkbox", name="Social by Email")
+        social = next(c for c in served["categories"] if c["category"] == "social").get("label", "Social")
+        box = page.get_by_role("checkbox", name=f"{social} by Email")
         assert box.is_checked() and box.is_enabled()
         # Locked categories: checked, disabled, marked always on, with the reason attached.
         locked = page.locator(f'{PREFS} input[name="security_alert.email"]')
@@ -84,8 +89,8 @@ def test_preferences_panel_in_korean(browser, make_app):
         assert shadow(page, "root.querySelector('.panel').lang") == "ko"
         headings = column_headings(page)
         assert headings[0] == "메시지" and len(headings) == 5
-        if not has_preference_labels(svc, token):
-            assert headings[1:] == ["인앱", "푸시", "이메일", "문자"]  # the client's own Korean names
+        if not has_preference_labels(svc, token):  # the client's own Korean names
+            assert headings[1:] == ["인앱", "푸시", "이메일", "문자"]
         assert "항상 켜짐" in page.locator(f'{PREFS} tr[data-category="security_alert"] th').inner_text()
         check_accessible(page, "preferences-ko")
 
