@@ -40,6 +40,7 @@ HOST = """<!doctype html>
 <body>
   <header><strong>Host app</strong>
     <orchestrator-inbox id="inbox" {attrs}></orchestrator-inbox></header>
+  <script>{early}</script>
   <main><h1>Host page</h1><p>Some content.</p><button id="elsewhere" type="button">Elsewhere</button></main>
   <script type="module">
     window.seen = [];
@@ -56,10 +57,12 @@ HOST = """<!doctype html>
 PROVIDER = "el.tokenProvider = () => window.mintToken();"
 
 
-def host(page, base: str, *, attrs: str = "", script: str = "", path: str = "/host.html",
+def host(page, base: str, *, attrs: str = "", script: str = "", early: str = "", path: str = "/host.html",
          module: str = "/client/orchestrator-inbox.js") -> None:
-    """Opens a page of the host app at `base + path` (same origin as the service)."""
-    html = HOST.format(attrs=attrs, script=script, module=module)
+    """Opens a page of the host app at `base + path` (same origin as the service). `script`
+    runs as a module after the component's; `early` as a classic script right after the
+    element, before the component's module has defined it."""
+    html = HOST.format(attrs=attrs, script=script, early=early, module=module)
     page.route(base + path, lambda route: route.fulfill(body=html, content_type="text/html; charset=utf-8"))
     page.route("https://images.example/**", lambda route: route.fulfill(body=ONE_PIXEL_PNG,
                                                                         content_type="image/png"))

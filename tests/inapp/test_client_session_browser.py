@@ -58,7 +58,8 @@ def test_token_provider_is_called_before_expiry_with_backoff_and_the_stream_live
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.expose_function("mintToken", mint_token)
-        host(page, svc.base, script=PROVIDER)
+        # Set by the page before the module defines the element (the property is kept).
+        host(page, svc.base, early=f"const el = {EL}; {PROVIDER}")
         page.wait_for_function(f"{EL}.inbox?.connected === true", timeout=10000)
         # The failed first call was reported (not swallowed), then retried after a backoff.
         assert [e["action"] for e in events(page, "orchestrator-inbox-error")] == ["token"]

@@ -97,6 +97,18 @@ def test_keyboard_only_toasts_live_region_filter_and_images(browser, make_app):
         page.locator("#inbox .filter [data-filter=all]").click()
         assert page.locator(ROWS).count() == 2
 
+        # A failed action is not silent: an error event for the app and a polite message.
+        page.route("**/archive", lambda route: route.abort("internetdisconnected"))
+        page.locator(ROWS).filter(has_text="Still there?").locator(".archive").click()
+        page.wait_for_function("window.seen.some(e => e.type === 'orchestrator-inbox-error')", timeout=10000)
+        assert [e["action"] for e in events(page, "orchestrator-inbox-error")] == ["archive"]
+        notice = page.locator("#inbox .notice")
+        assert notice.is_visible() and notice.inner_text() == "That didn't work. Please try again."
+        assert notice.get_attribute("role") == "status"
+        assert page.locator(ROWS).count() == 2  # nothing claimed that did not happen
+        check_accessible(page, "action-failed")
+        page.unroute("**/archive")
+
         # A click outside closes the panel.
         page.locator("#elsewhere").click()
         assert not page.evaluate(f"{EL}.hasAttribute('open')")

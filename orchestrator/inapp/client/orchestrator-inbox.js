@@ -415,7 +415,8 @@ export class OrchestratorInbox extends EventTarget {
     const error = new InboxError(response.status, data && data.error);
     if (response.status === 401) {
       const reason = { token_expired: "expired", token_revoked: "revoked" }[error.code] || "unauthorized";
-      if (!retried && await this._onAuthFailure(reason)) return this._request(method, path, body, action, true);
+      if (retried) this.signOut(reason); // refused again with a fresh token
+      else if (await this._onAuthFailure(reason)) return this._request(method, path, body, action, true);
       throw error; // signed out: that is the event the app acts on
     }
     this._emit("error", { error, action });
@@ -813,6 +814,14 @@ export class OrchestratorInboxElement extends HTMLElement {
 
   // -- lifecycle -------------------------------------------------------------------------
   connectedCallback() {
+    // A property the page set before this module defined the element hides the setter: re-set it.
+    for (const name of ["tokenProvider", "strings"]) {
+      if (Object.prototype.hasOwnProperty.call(this, name)) {
+        const value = this[name];
+        delete this[name];
+        this[name] = value;
+      }
+    }
     this._mounted = true; // attributes set from now on are changes; the ones before are read here
     document.addEventListener("keydown", this._onKey);
     document.addEventListener("pointerdown", this._onPointer);
