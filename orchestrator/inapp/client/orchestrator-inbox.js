@@ -869,6 +869,7 @@ export class OrchestratorInboxElement extends HTMLElement {
   _opened(open) {
     this._bell.setAttribute("aria-expanded", String(open));
     if (open) {
+      for (const toast of [...this._toasts.children]) toast.remove(); // the list shows them now
       for (const row of this._rows.values()) {
         const item = this.inbox && this.inbox.get(row.dataset.id);
         if (item && !item.seen_at) this._seen.observe(row);
