@@ -175,3 +175,18 @@ def test_a_375_px_viewport_gets_a_full_screen_sheet(browser, make_app, locale):
         page.locator("#inbox .close").click()
         assert not page.evaluate(f"{EL}.hasAttribute('open')")
         assert focused(page) == "bell"
+
+
+def test_the_example_page_at_375_px(browser, make_app):
+    with serve(make_app) as svc:
+        svc.user()
+        token = svc.token()["token"]
+        page = browser.new_page(viewport={"width": 375, "height": 740})
+        page.goto(f"{svc.base}/client/example.html?token={token}&locale=ko")
+        page.wait_for_function(f"{EL}.inbox?.connected === true", timeout=10000)
+        assert not page.evaluate(f"{EL}.hasAttribute('open')")  # no sheet over the page until asked
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        check_accessible(page, "example-375-closed")
+        page.locator("#inbox .bell").click()
+        assert page.locator("#inbox .panel").bounding_box()["width"] == 375
+        check_accessible(page, "example-375-open-ko")
