@@ -125,7 +125,7 @@ def test_acknowledge_a_legal_notice(browser, make_app):
         notice = page.locator(ROWS).filter(has_text="New terms")
         notice.wait_for(timeout=10000)  # held for the user's next session: opening the app is one
         if not has_item_fields(svc, token, "requires_acknowledgement"):
-            pytest.skip("needs the #21 server: requires_acknowledgement on inbox entries (inapp-server/legal)")
+            pytest.skip("needs the #21 server: requires_acknowledgement on inbox entries (legal branch)")
         svc.send("See you soon")
         page.locator(ROWS).filter(has_text="See you soon").wait_for(timeout=10000)
         assert "Needs your acknowledgement" in notice.inner_text()

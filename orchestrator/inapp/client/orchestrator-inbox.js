@@ -176,7 +176,8 @@ export class OrchestratorInbox extends EventTarget {
     if (this.expiresAt === null || typeof this.tokenProvider !== "function" || this.signedOut) return;
     const lifetime = Math.max(0, this.expiresAt - this._issuedAt);
     const lead = Math.min(REFRESH_LEAD_MS, lifetime / 10);
-    const wait = Math.max(0, this.expiresAt - lead - Date.now());
+    // At least a second apart: a clock behind the server's must not make refreshes spin.
+    const wait = Math.max(1000, this.expiresAt - lead - Date.now());
     this._refreshTimer = setTimeout(() => this.refreshToken().catch(() => {}), Math.min(wait, MAX_TIMER_MS));
   }
 
