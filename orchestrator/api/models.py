@@ -310,6 +310,20 @@ class InboxItem(BaseModel):
     category_label: str = Field(description="the category's human label in the client's locale")
 
 
+class ClientManifest(BaseModel):
+    model_config = _examples({
+        "name": "orchestrator-inbox", "url": "/client/orchestrator-inbox.3f2a9c0d1b7e.js",
+        "unversioned_url": "/client/orchestrator-inbox.js",
+        "sha256": "3f2a9c0d1b7e" + "0" * 52, "integrity": "sha384-" + "A" * 64, "size": 40960, "gzip_size": 11264})
+    name: str
+    url: str = Field(description="the versioned, immutable URL of the current module (content hash)")
+    unversioned_url: str
+    sha256: str = Field(description="hex digest of the module")
+    integrity: str = Field(description="Subresource Integrity value for <script integrity=…>")
+    size: int = Field(description="bytes, raw")
+    gzip_size: int = Field(description="bytes, gzipped as served")
+
+
 class InboxPage(BaseModel):
     user_id: str
     unread: int

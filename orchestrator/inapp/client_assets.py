@@ -8,8 +8,8 @@ Delivery, for a page on another origin as the README embeds it:
   cached five minutes. `/client/manifest.json` names the current versioned URL with its
   sha256, SRI integrity (`sha384-…`) and sizes raw and gzipped.
 - Every asset carries a strong ETag (304 to If-None-Match) and is sent gzipped when the
-  client accepts it (`Vary: Accept-Encoding`); bodies, digests and gzip are computed once
-  per process.
+  client accepts it and it is over 1 KB (`Vary: Accept-Encoding`); bodies, digests and gzip
+  are computed once per process.
 - Every asset answers CORS for the origins in INAPP_CORS_ORIGINS (`Vary: Origin`): a module
   script is always fetched in CORS mode, so without it the browser refuses the module.
 
@@ -28,6 +28,7 @@ from importlib import resources
 from flask import Blueprint, Response, request
 
 from ..api.declare import Media, declare
+from ..api.models import ClientManifest
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
 from . import cors
@@ -43,6 +44,7 @@ SHORT_CACHE = "public, max-age=300"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MANIFEST_CACHE = "public, max-age=60"
 HASH_CHARS = 12
+GZIP_MIN_BYTES = 1024  # smaller bodies (the manifest) gain nothing from gzip: sent as they are
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def manifest() -> Asset:
 
 def _serve(item: Asset, cache_control: str) -> Response:
     """The asset, gzipped if accepted, or 304 when the client holds this very version."""
-    zipped = request.accept_encodings.quality("gzip") > 0
+    zipped = len(item.body) >= GZIP_MIN_BYTES and request.accept_encodings.quality("gzip") > 0
     # Strong ETags differ per representation: the gzip bytes are not the raw bytes.
     etag = item.etag + ("-gz" if zipped else "")
     if request.if_none_match.contains_weak(etag):
@@ -143,8 +145,7 @@ def versioned_module(version: str):
 
 @bp.get("/client/manifest.json")
 @declare("The current versioned URL of the in-app client module, its sha256, SRI integrity and sizes",
-         responses={200: Media("application/json", "url, sha256, integrity (sha384-…), size, gzip_size"),
-                    304: None}, errors=[404], tags=("in-app client",))
+         responses={200: ClientManifest, 304: None}, errors=[404], tags=("in-app client",))
 def module_manifest():
     return _serve(manifest(), MANIFEST_CACHE)
 

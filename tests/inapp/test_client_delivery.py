@@ -58,8 +58,7 @@ def test_another_version_is_404_json_naming_the_current_one(client, version):
         assert manifest(client)["url"] in error["message"]
 
 
-@pytest.mark.parametrize("path", ["/client/orchestrator-inbox.js", "/client/example.html", "/client/manifest.json",
-                                  "versioned"])
+@pytest.mark.parametrize("path", ["/client/orchestrator-inbox.js", "/client/example.html", "versioned"])
 def test_strong_etag_304_and_gzip_on_every_asset(client, path):
     if path == "versioned":
         path = manifest(client)["url"]
@@ -80,6 +79,13 @@ def test_strong_etag_304_and_gzip_on_every_asset(client, path):
     assert r.status_code == 304
     assert client.get(path, headers={"If-None-Match": '"stale"'}).status_code == 200
     assert client.get(path, headers={"Accept-Encoding": "gzip;q=0"}).headers.get("Content-Encoding") is None
+
+
+def test_the_small_manifest_is_sent_as_is_with_a_strong_etag(client):
+    r = client.get("/client/manifest.json", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in r.headers and json.loads(r.data)["url"]
+    assert "Accept-Encoding" in r.headers["Vary"] and not r.headers["ETag"].startswith("W/")
+    assert client.get("/client/manifest.json", headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
 
 
 @pytest.mark.parametrize("path", ["/client/orchestrator-inbox.js", "/client/example.html", "/client/manifest.json",
