@@ -92,3 +92,15 @@ def test_bad_labels_are_refused_naming_the_field(doc, labels, message):
     errors = errors_of(doc)
     assert any(message in e for e in errors), errors
 
+
+
+def test_a_label_change_shows_in_the_review_diff(doc):
+    from policies.diff import LABELS_CHANGED, diff_documents
+
+    new = copy.deepcopy(doc)
+    new["labels"]["categories"]["social"] = {"en": "Friends", "ko": "친구"}
+    del new["labels"]["descriptions"]["winback"]
+    changes = [c for c in diff_documents(doc, new) if c.kind == LABELS_CHANGED]
+    assert [(c.subject, c.after) for c in changes] == [("categories.social", {"en": "Friends", "ko": "친구"}),
+                                                       ("descriptions.winback", None)]
+    assert "Label 'categories.social' changed from" in changes[0].sentence
