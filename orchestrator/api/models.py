@@ -298,6 +298,7 @@ class InboxItem(BaseModel):
     id: str
     message_id: str
     category: str
+    category_label: str = Field(description="the category's human label in the client's locale")
     title: str
     body: str
     action_url: str | None = None
@@ -307,7 +308,6 @@ class InboxItem(BaseModel):
     read_at: datetime | None = None
     clicked_at: datetime | None = None
     acknowledged_at: datetime | None = None
-    category_label: str = Field(description="the category's human label in the client's locale")
 
 
 class ClientManifest(BaseModel):

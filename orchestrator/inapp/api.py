@@ -199,9 +199,9 @@ def read_all():
     """Records `read` for every unread visible item, through receipt ingestion, so an
     escalation waiting for `read` is cancelled exactly as by a single report."""
     st = state()
+    changed: list[str] = []  # sent again as `item` events to every stream of the user
     now = st.clock()
     marked = 0
-    changed = []
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, now)
         for item in inbox.unread_items(session, user_id):
@@ -210,6 +210,7 @@ def read_all():
             changed.append(item.id)
         st.presence.touch(session, user_id, now)  # engaging is being active
     st.bus.publish_items(user_id, changed)
+    st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"read": marked})
 
 
