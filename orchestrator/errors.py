@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     CONTENT_TOO_LARGE = "content_too_large"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNAUTHORIZED = "unauthorized"
+    TOKEN_EXPIRED = "token_expired"  # an in-app user token past its expires_at: ask for a new one
+    TOKEN_REVOKED = "token_revoked"  # an in-app user token that was revoked: sign the user out
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -34,6 +34,7 @@ CATEGORY_REMOVED = "category_removed"
 CATEGORY_CHANGED = "category_changed"
 CONSENT_DEFAULT_CHANGED = "consent_default_changed"
 PREFERENCES_CHANGED = "preferences_changed"  # the locked / unsubscribable category lists
+LABELS_CHANGED = "labels_changed"  # what the preference center calls a category or channel
 VERSION_CHANGED = "version_changed"
 POLICY_DESCRIPTION_CHANGED = "policy_description_changed"
 
@@ -170,8 +171,19 @@ def diff_documents(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
                                 THRESHOLD_CHANGED, "threshold")
     changes += _mapping_changes(old.get("preferences"), new.get("preferences"), PREFERENCES_CHANGED,
                                 PREFERENCES_CHANGED, PREFERENCES_CHANGED, "preference list")
+    changes += _mapping_changes(_labels(old), _labels(new), LABELS_CHANGED, LABELS_CHANGED, LABELS_CHANGED,
+                                "label")
     changes += _rule_changes(old, new)
     return changes
+
+
+def _labels(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The `labels` section flattened to {"categories.social": {"en": …, "ko": …}}."""
+    section = doc.get("labels")
+    if not isinstance(section, Mapping):
+        return {}
+    return {f"{part}.{name}": texts for part, names in section.items() if isinstance(names, Mapping)
+            for name, texts in names.items()}
 
 
 __all__ = ["Change", "diff_documents", "render"]

@@ -20,6 +20,7 @@ from . import yaml_text
 from .conditions import Condition, FactSpec, compile_condition, fact_specs, is_never
 from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
 from .effects import Effects, RouteEntry, parse_effects
+from .labels import Labels, parse_labels
 from .plan import Exclusion, RuleMatch
 from .quoting import quote
 from .uncertain import DEFAULT as UNCERTAIN_DEFAULT
@@ -30,7 +31,7 @@ from .uncertain import check as check_uncertain
 CATEGORIES_DEFAULT_PATH = Path(__file__).with_name("default.yaml")
 
 TOP_LEVEL_KEYS = ("version", "description", "consent_defaults", "categories", "preferences", "thresholds",
-                  "rules", "uncertain_sends")
+                  "rules", "uncertain_sends", "labels")
 # The `preferences` section's keys, which are also the category attributes it sets (so
 # conditions can read them as `category.locked` / `category.unsubscribable`); a category may
 # not set them itself.
@@ -150,6 +151,8 @@ class Policy:
     # cross-channel cap, and the only ones for which counting is worth a query.
     capped_categories: frozenset[str] = field(repr=False, compare=False, default=frozenset())
     conditions_read_message_counts: bool = field(repr=False, compare=False, default=False)
+    # Human labels of categories and channels per locale (the optional `labels` section).
+    labels: Labels = field(repr=False, compare=False, default_factory=Labels)
 
     def has_category(self, name: str) -> bool:
         return name in self.categories
@@ -444,6 +447,7 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
         attrs["locked"], attrs["unsubscribable"] = name in locked, name in unsubscribable
     thresholds = _check_thresholds(doc.get("thresholds"), errors)
     uncertain_sends = check_uncertain(doc.get("uncertain_sends"), set(categories), errors)
+    labels = parse_labels(doc.get("labels"), categories, errors)
     consents = _check_consents(doc.get("consent_defaults"), errors)
     specs = fact_specs(categories)
     raw_rules = doc.get("rules")
@@ -483,6 +487,7 @@ def _build(doc: Any) -> tuple[Policy | None, list[str]]:
         unsubscribable_categories=unsubscribable,
         capped_categories=capped,
         conditions_read_message_counts=any(_reads_facts(w, _MESSAGE_COUNT_FACTS) for w in whens),
+        labels=labels,
     )
     return policy, []
 

@@ -45,9 +45,18 @@ class SimulateIn(BaseModel):
     document: str | None = Field(default=None, description="policy YAML (POST /v1/policies/simulate only)")
 
 
+_LOCALE_FIELD = Field(default=None, max_length=35, description="a language tag (en, ko, pt-BR) for the labels; "
+                                                             "default: Accept-Language, then en")
+
+
 class InboxQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=200, description="next_cursor of the previous page")
+    locale: str | None = _LOCALE_FIELD
+
+
+class LocaleQuery(BaseModel):
+    locale: str | None = _LOCALE_FIELD
 
 
 class AuditQuery(BaseModel):
@@ -290,6 +299,7 @@ class InboxItem(BaseModel):
     id: str
     message_id: str
     category: str
+    category_label: str = Field(description="the category's human label in the client's locale")
     title: str
     body: str
     action_url: str | None = None
@@ -301,6 +311,20 @@ class InboxItem(BaseModel):
     acknowledged_at: datetime | None = None
     archived_at: datetime | None = None
     requires_acknowledgement: bool = False  # a legal notice: "read all" leaves it; acknowledge it
+
+
+class ClientManifest(BaseModel):
+    model_config = _examples({
+        "name": "orchestrator-inbox", "url": "/client/orchestrator-inbox.3f2a9c0d1b7e.js",
+        "unversioned_url": "/client/orchestrator-inbox.js",
+        "sha256": "3f2a9c0d1b7e" + "0" * 52, "integrity": "sha384-" + "A" * 64, "size": 40960, "gzip_size": 11264})
+    name: str
+    url: str = Field(description="the versioned, immutable URL of the current module (content hash)")
+    unversioned_url: str
+    sha256: str = Field(description="hex digest of the module")
+    integrity: str = Field(description="Subresource Integrity value for <script integrity=…>")
+    size: int = Field(description="bytes, raw")
+    gzip_size: int = Field(description="bytes, gzipped as served")
 
 
 class InboxPage(BaseModel):
@@ -375,14 +399,30 @@ class PageQuery(BaseModel):
 # -- preference center ------------------------------------------------------------------------
 class CategoryPreferences(BaseModel):
     category: str
+    label: str = Field(description="human label in `locale` (the policy's `labels`, else the humanised id)")
+    description: str = Field(description="short text under the label, or \"\"")
     locked: bool
     unsubscribable: bool
     channels: dict[str, Any]
 
 
+class ChannelLabel(BaseModel):
+    id: str
+    label: str
+
+
 class PreferencesOut(BaseModel):
+    model_config = _examples({
+        "user_id": "u-1", "policy_version": "2026-12-07.1", "locale": "ko",
+        "channels": [{"id": "in_app", "label": "앱 내 알림"}, {"id": "push", "label": "푸시"},
+                     {"id": "sms", "label": "문자 메시지"}, {"id": "email", "label": "이메일"}],
+        "categories": [{"category": "social", "label": "소셜 활동", "description": "댓글, 멘션 및 팔로우",
+                        "locked": False, "unsubscribable": False,
+                        "channels": {"in_app": True, "push": True, "email": False, "sms": True}}]})
     user_id: str
     policy_version: str
+    locale: str = Field(description="the locale the labels are in (en when none asked for matches)")
+    channels: list[ChannelLabel] = Field(description="the channels in the policy's order, labelled")
     categories: list[CategoryPreferences]
 
 

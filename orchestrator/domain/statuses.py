@@ -80,6 +80,15 @@ class UncertainResolution(StrEnum):
     FAILED = "failed"          # the provider cannot tell; ended, nothing more on its behalf
 
 
+class TokenState(StrEnum):
+    """Where an in-app user token stands (inapp/tokens.py)."""
+
+    VALID = "valid"
+    EXPIRED = "expired"    # past expires_at: the app asks its backend for a new one
+    REVOKED = "revoked"    # revoked by the product backend: the app signs the user out
+    UNKNOWN = "unknown"    # never issued (or erased with its user)
+
+
 class PolicyStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"

@@ -4,7 +4,8 @@ backend with its API key, issuing and revoking those tokens. The live stream
 (Server-Sent Events) is served on the event loop: see stream.py.
 
 Every change to what the user has read or kept is announced on the in-app bus after commit
-(`Notice.UNREAD`), so the badge on the user's other devices follows; a revocation
+(`publish_items`: the changed items, sent again as `item` events with the new `unread` on
+every open stream of the user, the changing tab's own included); a revocation
 (`Notice.REVOKE`) closes the open streams of the revoked tokens within seconds.
 
 CORS: only the client routes (`/v1/inbox…`) answer cross-origin, for the origins in
@@ -38,7 +39,7 @@ from ..dispatch.receipts import ingest
 from ..domain.statuses import AckChannel, ReadChannel, ReceiptOutcome, Scope
 from ..errors import ApiError, ErrorCode
 from ..services import confirmations
-from . import cors, inbox, tokens
+from . import cors, inbox, locales, tokens
 from .bus import Notice
 
 log = logging.getLogger("orchestrator.inapp")
@@ -175,10 +176,13 @@ def list_inbox():
     user_id = _user()
     limit, cursor = _limit(), _cursor()
     _deliver_held(user_id)
+    labels = st.policies.active().labels
+    locale = locales.for_request(labels)
     with st.db.session() as session:
         rows, next_position = inbox.page(session, user_id, limit, cursor)
         unread = inbox.unread_count(session, user_id)
-    return jsonify({"user_id": user_id, "unread": unread, "items": [inbox.entry(r) for r in rows],
+    return jsonify({"user_id": user_id, "unread": unread,
+                    "items": [inbox.client_entry(r, labels.category(r.category, locale)) for r in rows],
                     "next_cursor": next_position.encode() if next_position else None})
 
 
@@ -198,6 +202,7 @@ def read_all():
     requires acknowledgement (a legal notice) is left unread: only opening it or acknowledging
     it marks it, so its record never says "read" for a notice nobody opened."""
     st = state()
+    changed: list[str] = []  # sent again as `item` events to every stream of the user
     now = st.clock()
     marked = left = 0
     with st.db.session() as session:
@@ -208,7 +213,9 @@ def read_all():
                 continue
             outcome, _ = _engage(session, item.id, item.message_id, Engagement.READ, now)
             marked += outcome == ReceiptOutcome.APPLIED
+            changed.append(item.id)
         st.presence.touch(session, user_id, now)  # engaging is being active
+    st.bus.publish_items(user_id, changed)
     st.bus.publish(user_id, Notice.UNREAD)
     return jsonify({"read": marked, "requires_acknowledgement": left})
 
@@ -222,7 +229,7 @@ def archive(attempt_id: str):
         user_id = tokens.user_for_request(session, now)
         if not inbox.is_item_id(attempt_id) or not inbox.archive(session, user_id, attempt_id, now):
             raise ApiError(404, ErrorCode.NOT_FOUND, "id: no such inbox item", field="id")
-    st.bus.publish(user_id, Notice.UNREAD)
+    st.bus.publish_items(user_id, [attempt_id])
     return jsonify({"id": attempt_id, "archived": True})
 
 
@@ -249,5 +256,5 @@ def report(attempt_id: str, event: str):
         elif event in (Engagement.READ, Engagement.CLICKED):
             confirmations.record_read(session, item.message_id, item.id, ReadChannel.INBOX_OPEN, who.token_id, now)
         st.presence.touch(session, user_id, now)  # engaging is being active
-    st.bus.publish(user_id, Notice.UNREAD)
+    st.bus.publish_items(user_id, [item.id])
     return jsonify({"id": attempt_id, "event": event, "outcome": outcome})

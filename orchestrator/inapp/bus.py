@@ -7,6 +7,10 @@ themselves are read from the database, so a lost notification delays nothing for
 - `RedisBus` (REDIS_URL set, several processes): PUBLISH on one channel; every process
   runs one subscriber thread (redis_pubsub.Subscriber) and wakes its own streams. An item delivered by a worker in
   one process reaches a stream held by another.
+
+A notice is (user id, kind, subject): the subject is the token id of a REVOKE (None: all
+the user's tokens) and the item ids of an ITEM (their state changed: seen, read, clicked,
+acknowledged, archived); the streams re-read those items and send them as `item` events.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ class Notice(StrEnum):
     ITEMS = "items"      # new or changed inbox items for the user
     UNREAD = "unread"    # engagement changed the unread count
     REVOKE = "revoke"    # one token (token_id) or all of the user's tokens were revoked
+    ITEM = "item"        # these shown items changed state (ids in the subject)
+
+
+MAX_ITEM_IDS = 500  # item ids one notice carries; read-all of more sends several notices
 
 
 @dataclass(eq=False)
@@ -38,6 +46,7 @@ class Subscriber:
     token_id: str | None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     notices: set[str] = field(default_factory=set)
+    items: set[str] = field(default_factory=set)  # ids of changed items to send as `item` events
     revoked: bool = False
 
 
@@ -72,31 +81,41 @@ class LocalBus:
             return sum(len(s) for s in self._subs.values())
 
     # -- any thread ------------------------------------------------------------------
-    def publish(self, user_id: str, notice: Notice, token_id: str | None = None) -> None:
-        self._deliver(user_id, notice, token_id)
+    def publish(self, user_id: str, notice: Notice, subject: str | list[str] | None = None) -> None:
+        self._deliver(user_id, notice, subject)
 
-    def publish_many(self, notices: list[tuple[str, Notice, str | None]]) -> None:
-        for user_id, notice, token_id in notices:
-            self.publish(user_id, notice, token_id)
+    def publish_many(self, notices: list[tuple[str, Notice, str | list[str] | None]]) -> None:
+        for user_id, notice, subject in notices:
+            self.publish(user_id, notice, subject)
 
-    def _deliver(self, user_id: str, notice: str, token_id: str | None) -> None:
+    def publish_items(self, user_id: str, item_ids: list[str]) -> None:
+        """These items of the user changed state: every open stream of the user sends them
+        as `item` events, then `unread` if the total moved. Call after commit."""
+        self.publish_many([(user_id, Notice.ITEM, item_ids[i:i + MAX_ITEM_IDS])
+                           for i in range(0, len(item_ids), MAX_ITEM_IDS)])
+
+    def _deliver(self, user_id: str, notice: str, subject: str | list[str] | None) -> None:
         loop = self._loop
         with self._lock:
             targets = list(self._subs.get(user_id, ()))
         if not targets or loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(_wake, targets, notice, token_id)
+        loop.call_soon_threadsafe(_wake, targets, notice, subject)
 
     def close(self) -> None:
         """Nothing to release in process."""
 
 
-def _wake(targets: list[Subscriber], notice: str, token_id: str | None) -> None:
+def _wake(targets: list[Subscriber], notice: str, subject: str | list[str] | None) -> None:
     for sub in targets:
-        if notice == Notice.REVOKE and token_id is not None and sub.token_id != token_id:
+        if notice == Notice.REVOKE and subject is not None and sub.token_id != subject:
             continue
         if notice == Notice.REVOKE:
             sub.revoked = True
+        if notice == Notice.ITEM:
+            if not isinstance(subject, list):
+                continue
+            sub.items.update(i for i in subject if isinstance(i, str))
         sub.notices.add(notice)
         sub.wake.set()
 
@@ -115,32 +134,32 @@ class RedisBus(LocalBus):
         super().attach(loop)
         self._subscriber.start()
 
-    def publish(self, user_id: str, notice: Notice, token_id: str | None = None) -> None:
+    def publish(self, user_id: str, notice: Notice, subject: str | list[str] | None = None) -> None:
         try:
-            self._redis.publish(CHANNEL, json.dumps([user_id, str(notice), token_id]))
+            self._redis.publish(CHANNEL, json.dumps([user_id, str(notice), subject]))
         except Exception:  # noqa: BLE001 - a wake-up call; the stream's own tick re-reads
             log.warning("in-app notification not published", exc_info=True)
-            self._deliver(user_id, notice, token_id)
+            self._deliver(user_id, notice, subject)
 
-    def publish_many(self, notices: list[tuple[str, Notice, str | None]]) -> None:
+    def publish_many(self, notices: list[tuple[str, Notice, str | list[str] | None]]) -> None:
         if not notices:
             return
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for user_id, notice, token_id in notices:
-                pipe.publish(CHANNEL, json.dumps([user_id, str(notice), token_id]))
+            for user_id, notice, subject in notices:
+                pipe.publish(CHANNEL, json.dumps([user_id, str(notice), subject]))
             pipe.execute()
         except Exception:  # noqa: BLE001
             log.warning("in-app notifications not published", exc_info=True)
-            for user_id, notice, token_id in notices:
-                self._deliver(user_id, notice, token_id)
+            for user_id, notice, subject in notices:
+                self._deliver(user_id, notice, subject)
 
     def _on_message(self, data: bytes) -> None:
         try:
-            user_id, notice, token_id = json.loads(data)
+            user_id, notice, subject = json.loads(data)
         except (ValueError, TypeError):
             return
-        self._deliver(user_id, notice, token_id)
+        self._deliver(user_id, notice, subject)
 
     def close(self) -> None:
         self._subscriber.close()

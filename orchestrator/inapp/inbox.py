@@ -67,12 +67,14 @@ _COLUMNS = (Attempt.id, Attempt.message_id, Attempt.status, Attempt.sent_at, Att
             Attempt.archived_at, Attempt.quiet, Message.category, Message.content, _REQUIRES_ACK)
 
 
-def _base(user_id: str):
-    # The outer join is on the confirmations primary key: one index probe per row, no N+1.
-    return (select(*_COLUMNS).join(Message, Message.id == Attempt.message_id)
-            .outerjoin(Confirmation, Confirmation.message_id == Attempt.message_id)
-            .where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP,
-                   _IS_VISIBLE, Attempt.archived_at.is_(None)))
+def _base(user_id: str, *, archived: bool = False):
+    """Visible in-app items of the user; archived ones only when asked (a changed item may be
+    an archived one). The outer join is on the confirmations primary key: one index probe per
+    row, no N+1."""
+    query = (select(*_COLUMNS).join(Message, Message.id == Attempt.message_id)
+             .outerjoin(Confirmation, Confirmation.message_id == Attempt.message_id)
+             .where(Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, _IS_VISIBLE))
+    return query if archived else query.where(Attempt.archived_at.is_(None))
 
 
 def entry(row: Any) -> dict[str, Any]:
@@ -91,6 +93,14 @@ def entry(row: Any) -> dict[str, Any]:
         # Quiet: over the in-app cap; clients list it and count it unread, but show no toast.
         "quiet": bool(row.quiet),
     }
+
+
+def client_entry(row: Any, category_label: str) -> dict[str, Any]:
+    """What a client is sent of an item: entry() with the category's human label in the
+    client's locale (policies/labels.py)."""
+    out = entry(row)
+    out["category_label"] = category_label
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -176,3 +186,16 @@ def unread_items(session: Session, user_id: str) -> list[Any]:
             Attempt.user_id == user_id, Attempt.channel == Channel.IN_APP, Attempt.status.in_(VISIBLE),
             Attempt.archived_at.is_(None), Attempt.read_at.is_(None))
         .order_by(Attempt.sent_at, Attempt.id)).all()
+
+
+def changed_items(session: Session, user_id: str, ids: list[str]) -> list[Any]:
+    """The user's shown items with these ids, archived ones included, oldest first: what a
+    stream sends as `item` events after their state changed."""
+    ids = [i for i in ids if is_item_id(i)][:MAX_CHANGED]
+    if not ids:
+        return []
+    query = _base(user_id, archived=True).where(Attempt.id.in_(ids)).order_by(Attempt.sent_at, Attempt.id)
+    return session.execute(query).all()
+
+
+MAX_CHANGED = 500  # ids read at once (one bus notice carries at most as many)

@@ -2,7 +2,9 @@
 per category and channel, authenticated by the user token (never the API key).
 
     GET /v1/inbox/preferences   every category of the active policy, its channels on/off,
-                                locked categories marked (and always on)
+                                locked categories marked (and always on), with human labels
+                                of categories and channels in the client's locale
+                                (?locale= or Accept-Language; policies/labels.py)
     PUT /v1/inbox/preferences   {"preferences": {"social": {"email": false}}}: false turns a
                                 channel off for that category, true or null on again; the
                                 answer is the new state, as GET shows it
@@ -16,7 +18,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from ..api.declare import Auth, declare
-from ..api.models import PreferencesOut
+from ..api.models import LocaleQuery, PreferencesOut
 from ..api.recipients import retry_on_conflict
 from ..api.requests import parse_body
 from ..app_state import state
@@ -24,7 +26,7 @@ from ..schemas import PreferencesIn
 from ..services import preferences
 from ..services.facts import load_recipient
 from ..storage.models import Recipient
-from . import api, tokens
+from . import api, locales, tokens
 
 bp = Blueprint("inapp_preferences", __name__)
 bp.before_request(api._preflight)
@@ -33,26 +35,30 @@ bp.after_request(api._cors)
 PATH = f"{api.CLIENT_PREFIX}/preferences"
 
 
-def _body(user_id: str, stored) -> dict:
-    policy = state().policies.active()
-    return {"user_id": user_id, "policy_version": policy.version,
-            "categories": preferences.view(policy, stored)}
+def _body(user_id: str, stored, policy) -> dict:
+    locale = locales.for_request(policy.labels)
+    return {"user_id": user_id, "policy_version": policy.version, "locale": locale,
+            "channels": preferences.channel_labels(policy, locale),
+            "categories": preferences.view(policy, stored, locale)}
 
 
 @bp.get(PATH)
-@declare("The user's preferences per category and channel; locked categories marked",
-         responses={200: PreferencesOut}, auth=Auth.USER_TOKEN, tags=("in-app client",))
+@declare("The user's preferences per category and channel, labelled in the client's locale; locked categories "
+         "marked", query=LocaleQuery, responses={200: PreferencesOut}, auth=Auth.USER_TOKEN,
+         tags=("in-app client",))
 def get_preferences():
     st = state()
     with st.db.session() as session:
         user_id = tokens.user_for_request(session, st.clock())
         row = load_recipient(session, user_id)
-        return jsonify(_body(user_id, row.preferences if row is not None else None))
+        stored = row.preferences if row is not None else None
+    return jsonify(_body(user_id, stored, st.policies.active()))
 
 
 @bp.put(PATH)
 @declare("Change the user's preferences: false turns a channel off for a category, true or null on; "
-         "a locked category is 422 preference_locked", body=PreferencesIn, responses={200: PreferencesOut},
+         "a locked category is 422 preference_locked", query=LocaleQuery, body=PreferencesIn,
+         responses={200: PreferencesOut},
          auth=Auth.USER_TOKEN, tags=("in-app client",))
 def put_preferences():
     st = state()
@@ -72,4 +78,4 @@ def put_preferences():
         return dict(row.preferences or {})
 
     stored = retry_on_conflict(work)
-    return jsonify(_body(user_id, stored))
+    return jsonify(_body(user_id, stored, policy))

@@ -6,7 +6,12 @@ A stream never polls the database. It reads when the in-app bus wakes it (an ite
 visible, engagement changed the unread count, a token was revoked), plus once when it opens.
 Each item is one SSE event whose id is the item's position in the user's timeline; a client
 that reconnects sends it back as `Last-Event-ID` and gets everything after it (the browser's
-EventSource does this by itself). Showing an item on a stream is its delivery."""
+EventSource does this by itself). Showing an item on a stream is its delivery.
+
+When an item changes state on any device (seen, read, clicked, acknowledged, archived), the
+route that changed it names it on the bus and every stream of the user sends it again as an
+`item` event (no id: it does not move the resume position), then `unread` if the total moved.
+At the token's expiry the stream sends `expired` and ends; on a revocation, `revoked`."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,8 +30,9 @@ from providers.base import AttemptStatus, Receipt
 
 from .. import metrics
 from ..dispatch.receipts import ingest_known
+from ..domain.statuses import TokenState
 from ..errors import ApiError, ErrorCode
-from . import cors, inbox, tokens
+from . import cors, inbox, locales, tokens
 from .bus import Notice, Subscriber
 
 log = logging.getLogger("orchestrator.inapp.stream")
@@ -34,6 +41,7 @@ PATH = "/v1/inbox/stream"
 INAPP_SOURCE = "in_app_client"
 RETRY_MS = 2000
 SHOWN_MEMORY = 2000  # ids this stream already sent, to drop repeats of the resume overlap
+EXPIRY_SLACK = 0.05  # seconds past the token's expiry before the stream checks it
 REFRESH_CHUNK = 100  # users per presence-refresh transaction
 
 
@@ -111,13 +119,14 @@ class StreamHub:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
             since = _resume_position(headers, query)
+            wanted = locales.wanted((query.get("locale") or [None])[0], headers.get("accept-language"))
             ident = await asyncio.to_thread(self._identify, headers.get("authorization"),
                                             (query.get("token") or [None])[0])
             self._check_limits(ident)
         except ApiError as exc:
             await _error(send, exc, cors_headers)
             return
-        await self._serve(ident, since, receive, send, cors_headers)
+        await self._serve(ident, since, wanted, receive, send, cors_headers)
 
     def _identify(self, authorization: str | None, query_token: str | None) -> tokens.TokenIdentity:
         with self.state.db.session() as session:
@@ -140,8 +149,8 @@ class StreamHub:
                            f"this user already has {s.streams_per_user} open streams (STREAMS_PER_USER)",
                            field="user")
 
-    async def _serve(self, ident: tokens.TokenIdentity, since: inbox.Position | None, receive, send,
-                     cors_headers: dict[str, str]) -> None:
+    async def _serve(self, ident: tokens.TokenIdentity, since: inbox.Position | None, wanted: list[str],
+                     receive, send, cors_headers: dict[str, str]) -> None:
         user_id = ident.user_id
         sub = self.state.bus.subscribe(user_id, ident.token_id)
         self._per_token[ident.token_hash] = self._per_token.get(ident.token_hash, 0) + 1
@@ -159,7 +168,7 @@ class StreamHub:
                 "x-accel-buffering": "no", **cors_headers})})
             await send({"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode(),
                         "more_body": True})
-            await self._loop(ident, sub, since, send, disconnected)
+            await self._loop(ident, sub, since, wanted, send, disconnected)
         except OSError:
             pass  # the client went away mid-write
         finally:
@@ -194,8 +203,8 @@ class StreamHub:
         self.state.dispatcher.release_held_in_app(user_id)
         return conn_id
 
-    async def _loop(self, ident: tokens.TokenIdentity, sub: Subscriber, since: inbox.Position | None, send,
-                    disconnected: asyncio.Event) -> None:
+    async def _loop(self, ident: tokens.TokenIdentity, sub: Subscriber, since: inbox.Position | None,
+                    wanted: list[str], send, disconnected: asyncio.Event) -> None:
         shown: OrderedDict[str, None] = OrderedDict()
         # Without Last-Event-ID, the stream shows what no stream has shown yet plus whatever
         # becomes visible from now on, even if another of the user's devices shows it first.
@@ -207,13 +216,18 @@ class StreamHub:
         while not (disconnected.is_set() or self._closing.is_set()):
             sub.wake.clear()
             notices, sub.notices = sub.notices, set()
+            changed, sub.items = sub.items, set()
             if Notice.REVOKE in notices or self.state.clock() >= ident.expires_at:
-                if not await asyncio.to_thread(self._still_valid, ident.token_hash):
-                    await send(_chunk("event: revoked\ndata: {}\n\n"))
+                token_state = await asyncio.to_thread(self._token_state, ident.token_hash)
+                if token_state is not TokenState.VALID:
+                    kind = "expired" if token_state is TokenState.EXPIRED else "revoked"
+                    await send(_chunk(f"event: {kind}\ndata: {{}}\n\n"))
                     return
-            if read or notices & {Notice.ITEMS, Notice.UNREAD}:
-                rows, unread = await asyncio.to_thread(self._read, ident.user_id, cursor)
+            if read or changed or notices & {Notice.ITEMS, Notice.UNREAD}:
+                rows, changed_rows, unread, label = await asyncio.to_thread(
+                    self._read, ident.user_id, cursor, sorted(changed), wanted)
                 chunks = []
+                sent_now = set()
                 for row in rows:
                     position = inbox.position(row)
                     if position.at > cursor.at:
@@ -221,10 +235,15 @@ class StreamHub:
                     if row.id in shown:
                         continue
                     shown[row.id] = None
+                    sent_now.add(row.id)
                     if len(shown) > SHOWN_MEMORY:
                         shown.popitem(last=False)
                     chunks.append(f"id: {position.encode()}\nevent: message\ndata: "
-                                  f"{json.dumps(inbox.entry(row))}\n\n")
+                                  f"{json.dumps(inbox.client_entry(row, label(row.category)))}\n\n")
+                for row in changed_rows:  # already shown somewhere: its new state, no id
+                    if row.id not in sent_now:
+                        entry = inbox.client_entry(row, label(row.category))
+                        chunks.append(f"event: item\ndata: {json.dumps(entry)}\n\n")
                 if unread != last_unread:
                     chunks.append(f"event: unread\ndata: {json.dumps({'unread': unread})}\n\n")
                     last_unread = unread
@@ -232,20 +251,28 @@ class StreamHub:
                     await send(_chunk("".join(chunks)))
                 read = False
             started = time.monotonic()
-            woke = await _wait_any((sub.wake, disconnected, self._closing), keepalive)
-            if not woke and time.monotonic() - started >= keepalive - 0.01:
+            # Wake at the token's expiry, not at the next keep-alive, to say `expired` on time.
+            to_expiry = (ident.expires_at - self.state.clock()).total_seconds() + EXPIRY_SLACK
+            wait = max(0.0, min(keepalive, to_expiry))
+            woke = await _wait_any((sub.wake, disconnected, self._closing), wait)
+            if not woke and wait >= keepalive and time.monotonic() - started >= keepalive - 0.01:
                 await send(_chunk(": keep-alive\n\n"))
 
-    def _still_valid(self, token_hash: str) -> bool:
+    def _token_state(self, token_hash: str) -> TokenState:
         with self.state.db.session() as session:
-            return tokens.still_valid(session, token_hash, self.state.clock())
+            return tokens.state_of(session, token_hash, self.state.clock())
 
-    def _read(self, user_id: str, cursor: inbox.Position) -> tuple[list[Any], int]:
-        """Items to show and the unread total; items no stream had shown yet become
-        delivered in the same transaction (a plan watching `delivered` moves on)."""
+    def _read(self, user_id: str, cursor: inbox.Position, changed: list[str], wanted: list[str]
+              ) -> tuple[list[Any], list[Any], int, Callable[[str], str]]:
+        """Items to show, changed items to send again, the unread total and the category
+        labels in the client's locale; items no stream had shown yet become delivered in the
+        same transaction (a plan watching `delivered` moves on)."""
         now = self.state.clock()
+        labels = self.state.policies.active().labels
+        locale = labels.locale_for(wanted)
         with self.state.db.session() as session:
             rows = inbox.for_stream(session, user_id, cursor)
+            changed_rows = inbox.changed_items(session, user_id, changed) if changed else []
             mine = self._claim_marks([row.id for row in rows if row.status == AttemptStatus.SENT])
             try:
                 for row in rows:
@@ -255,7 +282,7 @@ class StreamHub:
             finally:
                 with self._marking_lock:
                     self._marking.difference_update(mine)
-        return rows, unread
+        return rows, changed_rows, unread, lambda category: labels.category(category, locale)
 
     def _claim_marks(self, ids: list[str]) -> set[str]:
         with self._marking_lock:

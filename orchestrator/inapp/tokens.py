@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..auth import hash_secret
+from ..domain.statuses import TokenState
 from ..errors import ApiError, ErrorCode
 from ..storage.models import InAppToken, new_id
 
@@ -45,22 +46,40 @@ def token_from(authorization: str | None, query_token: str | None) -> str | None
 
 
 def identify(session: Session, token: str | None, now: datetime) -> TokenIdentity:
-    """The user behind an in-app token; 401 if it is missing, unknown, expired or revoked."""
+    """The user behind an in-app token; 401 if it is missing or unknown (`unauthorized`),
+    expired (`token_expired`: the app asks for a new one) or revoked (`token_revoked`)."""
     if not token or not token.startswith(TOKEN_PREFIX):
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing in-app user token", field="Authorization")
     token_hash = hash_secret(token)
     row = session.execute(select(InAppToken.user_id, InAppToken.id, InAppToken.expires_at, InAppToken.revoked_at)
                           .where(InAppToken.token_hash == token_hash)).first()
-    if row is None or row.expires_at <= now or row.revoked_at is not None:
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "unknown, expired or revoked in-app user token",
-                       field="Authorization")
+    state = _state(row, now)
+    if state is not TokenState.VALID:
+        code, message = _REFUSALS[state]
+        raise ApiError(401, code, message, field="Authorization")
     return TokenIdentity(row.user_id, row.id, token_hash, row.expires_at)
 
 
-def still_valid(session: Session, token_hash: str, now: datetime) -> bool:
+_REFUSALS = {
+    TokenState.UNKNOWN: (ErrorCode.UNAUTHORIZED, "unknown in-app user token"),
+    TokenState.EXPIRED: (ErrorCode.TOKEN_EXPIRED, "the in-app user token expired; ask the app's backend for a new one"),
+    TokenState.REVOKED: (ErrorCode.TOKEN_REVOKED, "the in-app user token was revoked"),
+}
+
+
+def _state(row, now: datetime) -> TokenState:
+    if row is None:
+        return TokenState.UNKNOWN
+    if row.revoked_at is not None:  # revoked wins: an expired token that was revoked stays revoked
+        return TokenState.REVOKED
+    return TokenState.EXPIRED if row.expires_at <= now else TokenState.VALID
+
+
+def state_of(session: Session, token_hash: str, now: datetime) -> TokenState:
+    """Where a token stands now (an open stream asks at expiry and on a revocation notice)."""
     row = session.execute(select(InAppToken.expires_at, InAppToken.revoked_at)
                           .where(InAppToken.token_hash == token_hash)).first()
-    return row is not None and row.expires_at > now and row.revoked_at is None
+    return _state(row, now)
 
 
 def is_token_id(text: str) -> bool:

@@ -68,15 +68,22 @@ def turn_off(row: Recipient, category: str, channel: str) -> bool:
     return True
 
 
-def view(policy: Policy, stored: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def view(policy: Policy, stored: Mapping[str, Any] | None, locale: str = "en") -> list[dict[str, Any]]:
     """Every category of the policy with its channels on or off, locked ones marked (and
-    always on): what the preference center shows."""
+    always on), labelled in `locale`: what the preference center shows."""
     stored = stored or {}
+    labels = policy.labels
     out = []
     for category in policy.categories:
         locked = category in policy.locked_categories
         off = {} if locked else (stored.get(category) or {})
-        out.append({"category": category, "locked": locked,
+        out.append({"category": category, "label": labels.category(category, locale),
+                    "description": labels.description(category, locale), "locked": locked,
                     "unsubscribable": category in policy.unsubscribable_categories,
                     "channels": {ch: off.get(ch) is not False for ch in CHANNELS}})
     return out
+
+
+def channel_labels(policy: Policy, locale: str = "en") -> list[dict[str, str]]:
+    """The channels as the preference center heads its columns, in the policy's order."""
+    return [{"id": ch, "label": policy.labels.channel(ch, locale)} for ch in policy.labels.channel_order]

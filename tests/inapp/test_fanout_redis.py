@@ -65,3 +65,39 @@ def test_a_stream_on_one_server_receives_what_another_server_delivered(make_app,
         assert on_a.next("unread").json() == {"unread": 1}
         with st_b.db.session() as s:  # shown on A's stream: delivered
             assert s.get(Attempt, attempt_id).status == AttemptStatus.DELIVERED
+
+
+def test_an_item_read_through_one_server_reaches_a_stream_on_another_as_an_item_event(make_app, redis_url):
+    """The `item` notice carries the item ids through Redis: B's route names the item, A's
+    stream re-reads it and sends its new state, then the badge A's tab shows."""
+    env = {"REDIS_URL": redis_url, "STREAM_KEEPALIVE_SECONDS": "120"}
+    apps = [make_app(**env), make_app(**env)]
+    states = [app.extensions[EXTENSION_KEY] for app in apps]
+    for st in states:
+        st.clock = lambda: datetime.now(UTC)
+    with ExitStack() as stack:
+        (base_a, _), (base_b, _) = (stack.enter_context(serving(app)) for app in apps)
+        auth = key_for(apps[1])
+        httpx.put(f"{base_b}/v1/recipients/u-1", headers=auth, timeout=5,
+                  json={"email": "a@example.com", "last_active_at": datetime.now(UTC).isoformat()})
+        token = httpx.post(f"{base_b}/v1/recipients/u-1/inapp-token", headers=auth, timeout=5).json()["token"]
+        on_a = SSE(f"{base_a}/v1/inbox/stream", params={"token": token})
+        stack.callback(on_a.close)
+        assert on_a.next("unread").json() == {"unread": 0}
+        r = httpx.post(f"{base_b}/v1/messages", headers=auth, timeout=5, json={
+            "recipient": {"user_id": "u-1"}, "category": "onboarding", "content": {"body": "From B"}})
+        with states[1].db.session() as s:
+            attempt_id = s.scalar(select(Attempt.id).where(Attempt.message_id == r.json()["id"],
+                                                           Attempt.channel == Channel.IN_APP))
+        assert states[1].dispatcher.deliver(attempt_id) == "sent"
+        assert on_a.next("message", timeout=5).json()["id"] == attempt_id
+        assert on_a.next("unread").json() == {"unread": 1}
+
+        user = {"Authorization": f"Bearer {token}"}
+        assert httpx.post(f"{base_b}/v1/inbox/{attempt_id}/read", headers=user, timeout=5).status_code == 200
+        item = on_a.next("item", timeout=5).json()
+        assert item["id"] == attempt_id and item["read_at"] and item["archived_at"] is None
+        assert on_a.next("unread").json() == {"unread": 0}
+        assert httpx.post(f"{base_b}/v1/inbox/{attempt_id}/archive", headers=user, timeout=5).status_code == 200
+        item = on_a.next("item", timeout=5).json()
+        assert item["id"] == attempt_id and item["archived_at"]

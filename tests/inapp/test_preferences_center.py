@@ -19,7 +19,9 @@ def test_read_change_and_read_back_own_preferences(client, auth, user, user_toke
     body = client.get(PATH, headers=headers).get_json()
     cats = by_category(body)
     assert body["user_id"] == "u-1"
-    assert cats["social"] == {"category": "social", "locked": False, "unsubscribable": False,
+    assert cats["social"] == {"category": "social", "label": "Social activity",
+                              "description": "Comments, mentions and follows", "locked": False,
+                              "unsubscribable": False,
                               "channels": {"in_app": True, "push": True, "email": True, "sms": True}}
     assert cats["security_alert"]["locked"] is True and cats["promotion"]["unsubscribable"] is True
 
