@@ -6,8 +6,7 @@ Registered by the app factory: ``app.register_blueprint(review.bp)``."""
 
 from __future__ import annotations
 
-from . import views  # noqa: F401  (attaches the routes to bp)
-from . import impact  # noqa: F401,E402  (the impact of a draft against the active version)
+from . import impact, views  # noqa: F401  (attach the routes to bp; impact: a draft against the active version)
 from .session import bp
 
 __all__ = ["bp"]

@@ -58,10 +58,10 @@ def _impact(row: PolicyVersion, days: int) -> tuple[ImpactRun | None, str | None
     """The run for `row` against the active version (started if needed), or why there is none."""
     st = state()
     active = st.policies.active()
-    if row.status not in COMPARED:
-        return None, f"Policy {row.version} is {row.status}; the impact is shown for drafts and approved versions."
     if row.version == active.version:
         return None, "This is the active version: there is nothing to compare it with."
+    if row.status not in COMPARED:
+        return None, f"Policy {row.version} is {row.status}; the impact is shown for drafts and approved versions."
     policy = policy_versions.compile_row(row, st.policies)
     return _runs().get_or_start(policy, row.document, active, days), None
 
@@ -79,10 +79,14 @@ def impact_summary(version: str) -> dict[str, Any]:
             run, reason = None, exc.message
     return {"run": run, "reason": reason, "days": DEFAULT_DAYS}
 
+# The figures' macros (impact_figures.html) are imported without the page's context: what they
+# read besides the run comes from these globals.
+def _register_globals(setup_state) -> None:
+    setup_state.app.jinja_env.globals.update(
+        impact_statuses=ImpactRunStatus, impact_kind_labels=KIND_LABELS, impact_channel_labels=CHANNEL_LABELS)
 
-def _context(run: ImpactRun | None) -> dict[str, Any]:
-    return {"run": run, "statuses": ImpactRunStatus, "kind_labels": KIND_LABELS, "channel_labels": CHANNEL_LABELS,
-            "mode_labels": MODE_LABELS}
+
+bp.record_once(_register_globals)
 
 
 @bp.get("/policies/<version>/impact")
@@ -99,8 +103,8 @@ def impact(version: str):
         status = row.status
         run, reason = _impact(row, days)
     return render_template("review/impact.html", version=version, status=status, days=days, reason=reason,
-                           can_approve=holds(g.review_key, Scope.POLICY_APPROVE),
-                           max_days=MAX_DAYS, **_context(run))
+                           can_approve=holds(g.review_key, Scope.POLICY_APPROVE), run=run,
+                           max_days=MAX_DAYS, mode_labels=MODE_LABELS)
 
 
 @bp.get("/policies/<version>/impact/progress")
@@ -110,14 +114,15 @@ def impact_progress(version: str):
     try:
         days = parse_days(request.args.get("days"))
     except ApiError as exc:
-        return jsonify({"error": exc.message, "field": "days"}), exc.status
+        return jsonify(exc.to_dict()), exc.status  # the JSON API's error shape
     st = state()
     with st.db.session() as s:
         row = policy_versions.find_version(s, version)
         source = row.document if row is not None else ""
     run = _runs().find(version, source, st.policies.active().version, days) if row is not None else None
     if run is None:
-        return jsonify({"status": None, "error": "no impact computation for this version and period"}), 404
+        return jsonify(ApiError(404, ErrorCode.NOT_FOUND, "no impact computation for this version and period",
+                                field="version").to_dict()), 404
     return jsonify(run.progress_dict())
 
 

@@ -106,7 +106,7 @@ class ImpactRuns:
                 return run
             until = self.clock()
             since = until - timedelta(days=days)
-            total = simulation.count_messages(self.db, since, until)
+            total = simulation.count_messages(self.db, since)
             run = ImpactRun(key, policy.version, baseline.version, days, since, until, total)
             self._runs[key] = run
             while len(self._runs) > self.keep:
@@ -122,7 +122,8 @@ class ImpactRuns:
         with self._one_at_a_time:
             run.status = ImpactRunStatus.RUNNING
             try:
-                run.result = simulation.simulate(self.db, policy, baseline=baseline, since=run.since, until=run.until,
+                # Up to now (`until` is when the run started; a message accepted since then may join).
+                run.result = simulation.simulate(self.db, policy, baseline=baseline, since=run.since,
                                                  progress=run.advance)
                 run.status = ImpactRunStatus.DONE
             except Exception as exc:  # noqa: BLE001 — a page shows the failure instead of waiting forever
