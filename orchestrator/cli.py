@@ -640,7 +640,7 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
 
     import policies
 
-    from .services import simulation
+    from .services import simulation, simulation_workers
     from .services.policy_store import PolicyStore
 
     database = _database()
@@ -660,7 +660,7 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
     total = simulation.count_messages(database, since)
     active = PolicyStore(database).active()
     with click.progressbar(length=total, label=f"replaying {total} messages", file=sys.stderr) as bar:
-        result = simulation.simulate(database, pol, baseline=active, since=since, progress=bar.update)
+        result = simulation_workers.simulate_auto(database, pol, active, since=since, total=total, progress=bar.update)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

@@ -15,7 +15,7 @@ from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import check_datetime_range
-from ..services import audit, decision_replay, decisions_export, policy_versions, simulation
+from ..services import audit, decision_replay, decisions_export, policy_versions, simulation_workers
 from ..storage.models import AuditEntry, PolicyVersion
 from .declare import Media, declare
 from .models import (
@@ -187,7 +187,7 @@ def _simulate(policy) -> Response:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"days: a whole number from 1 to {MAX_SIMULATION_DAYS}",
                        field="days")
     now = st.clock()
-    result = simulation.simulate(st.db, policy, baseline=st.policies.active(), since=now - timedelta(days=days))
+    result = simulation_workers.simulate_auto(st.db, policy, st.policies.active(), since=now - timedelta(days=days))
     return jsonify(result.to_dict())
 
 

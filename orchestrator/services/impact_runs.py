@@ -2,7 +2,8 @@
 pages: computed once per (version and its text, active version, days), kept for a while, and
 run in a background thread when the history is large, with progress to show.
 
-A run replays the period through both versions (services/simulation.py). Histories of at most
+A run replays the period through both versions (services/simulation.py, over several
+processes for a large history: services/simulation_workers.py). Histories of at most
 ``inline_max`` messages are computed in the caller's request (a page then shows the figures
 at once); larger ones in a daemon thread, one at a time (the others wait, status ``queued``),
 while pages poll ``ImpactRun.progress_dict()``. Results live in this process's memory: the
@@ -31,7 +32,7 @@ from policies import Policy
 
 from ..domain.statuses import ImpactRunStatus
 from ..storage.db import Database
-from . import simulation
+from . import simulation, simulation_workers
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,8 @@ class ImpactRuns:
             run.status = ImpactRunStatus.RUNNING
             try:
                 # Up to now (`until` is when the run started; a message accepted since then may join).
-                run.result = simulation.simulate(self.db, policy, baseline=baseline, since=run.since,
-                                                 progress=run.advance)
+                run.result = simulation_workers.simulate_auto(self.db, policy, baseline, since=run.since,
+                                                              total=run.total, progress=run.advance)
                 run.status = ImpactRunStatus.DONE
             except Exception as exc:  # noqa: BLE001 — a page shows the failure instead of waiting forever
                 log.exception("impact run of policy %s against %s failed", run.version, run.baseline_version)

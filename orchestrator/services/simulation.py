@@ -152,31 +152,57 @@ class MessageChange:
 
 @dataclass
 class _Tally:
-    """What one side (before or after) sends, over all replayed messages."""
+    """What one side (before or after) sends, over all replayed messages: how many messages
+    got each distinct plan, and their SMS segments; the mixes are read from these at the end
+    (a few hundred distinct plans, against one dictionary update per message)."""
 
-    channels: Counter = field(default_factory=Counter)   # channel -> messages with a step on it
-    first: Counter = field(default_factory=Counter)      # channel -> messages that start on it
-    sms_segments: int = 0            # on every plan with an SMS step (fallbacks included)
-    sms_segments_straight: int = 0   # SMS steps sent straight away (first, or parallel to it)
+    plans: Counter = field(default_factory=Counter)      # PlanKey -> messages
+    segments: Counter = field(default_factory=Counter)   # PlanKey -> SMS segments of those messages
 
     def add(self, key: PlanKey, segments: int) -> None:
-        steps = key.steps
-        if not steps:
-            self.channels[SUPPRESSED] += 1
-            self.first[SUPPRESSED] += 1
-            return
-        self.channels.update({s.channel for s in steps})
-        self.first[steps[0].channel] += 1
-        if any(s.deferred for s in steps):
-            self.channels[DEFERRED] += 1
-        straight = True
-        for s in steps:
-            straight = straight and s.mode in STRAIGHT_AWAY
-            if s.channel == "sms":
-                self.sms_segments += segments
-                if straight:
-                    self.sms_segments_straight += segments
-                break
+        self.plans[key] += 1
+        if segments:
+            self.segments[key] += segments
+
+    def update(self, other: _Tally) -> None:
+        self.plans.update(other.plans)
+        self.segments.update(other.segments)
+
+    @property
+    def channels(self) -> Counter:
+        """channel -> messages with a step on it; (suppressed); (deferred): a step held back."""
+        out: Counter = Counter()
+        for key, n in self.plans.items():
+            if not key.steps:
+                out[SUPPRESSED] += n
+                continue
+            for channel in {s.channel for s in key.steps}:
+                out[channel] += n
+            if any(s.deferred for s in key.steps):
+                out[DEFERRED] += n
+        return out
+
+    @property
+    def first(self) -> Counter:
+        """channel -> messages whose plan starts on it (or (suppressed))."""
+        out: Counter = Counter()
+        for key, n in self.plans.items():
+            out[key.steps[0].channel if key.steps else SUPPRESSED] += n
+        return out
+
+    def sms_segments(self) -> tuple[int, int]:
+        """(segments on every plan with an SMS step, those sent straight away: SMS first or
+        in parallel with the first step, not as a fallback or escalation)."""
+        total = straight = 0
+        for key, n in self.segments.items():
+            modes = [s.mode for s in key.steps]
+            channels = [s.channel for s in key.steps]
+            if "sms" not in channels:
+                continue
+            total += n
+            if all(m in STRAIGHT_AWAY for m in modes[:channels.index("sms") + 1]):
+                straight += n
+        return total, straight
 
 
 def _mix(before: Counter, after: Counter) -> list[dict[str, Any]]:
@@ -225,9 +251,10 @@ class SimulationResult:
                  "examples": self.examples.get(k.value, [])} for k in ChangeKind]
 
     def sms_segments(self) -> dict[str, int]:
-        b, a = self.before_tally, self.after_tally
-        return {"before": b.sms_segments, "after": a.sms_segments, "delta": a.sms_segments - b.sms_segments,
-                "straight_away_before": b.sms_segments_straight, "straight_away_after": a.sms_segments_straight}
+        (before, before_straight), (after, after_straight) = self.before_tally.sms_segments(), \
+            self.after_tally.sms_segments()
+        return {"before": before, "after": after, "delta": after - before,
+                "straight_away_before": before_straight, "straight_away_after": after_straight}
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy_version": self.policy_version, "baseline_version": self.baseline_version,
@@ -284,8 +311,11 @@ def _count(by_category: dict[str, dict[str, Any]], category: str) -> dict[str, A
 
 def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, since: datetime,
              until: datetime | None = None, batch_size: int = 2000, max_changed: int = 500,
-             examples_per_kind: int = 5, progress: Callable[[int], None] | None = None) -> SimulationResult:
-    """Replay every message created in [since, until) through ``policy`` and ``baseline``."""
+             examples_per_kind: int = 5, progress: Callable[[int], None] | None = None,
+             users: tuple[str | None, str | None] = (None, None)) -> SimulationResult:
+    """Replay every message created in [since, until) through ``policy`` and ``baseline``;
+    only the users in [users[0], users[1]) when given (one worker's share, so that each
+    user's cap counts are replayed whole: services/simulation_workers.py)."""
     started = time.perf_counter()
     result = SimulationResult(policy.version, since.isoformat(), until.isoformat() if until else None,
                               baseline_version=baseline.version if baseline is not None else None)
@@ -297,11 +327,15 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
     if before_replay is None:
         columns.append(Message.route)
     before_tally, after_tally, by_category = result.before_tally, result.after_tally, result.by_category
+    query = _period(select(*columns), since, until)
+    if users[0] is not None:
+        query = query.where(Message.user_id >= users[0])
+    if users[1] is not None:
+        query = query.where(Message.user_id < users[1])
     last_id = ""
     while True:
         with db.engine.connect() as conn:  # Core rows: no ORM loading for a read-only scan
-            rows = conn.execute(_period(select(*columns), since, until).where(Message.id > last_id)
-                                .order_by(Message.id).limit(batch_size)).all()
+            rows = conn.execute(query.where(Message.id > last_id).order_by(Message.id).limit(batch_size)).all()
         if not rows:
             break
         for row in rows:
@@ -362,6 +396,37 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
             break
     result.seconds = time.perf_counter() - started
     return result
+
+
+def merge(parts: list[SimulationResult], *, max_changed: int = 500, examples_per_kind: int = 5) -> SimulationResult:
+    """One result from the results of disjoint sets of users (the same as one run over all)."""
+    first = parts[0]
+    out = SimulationResult(first.policy_version, first.since, first.until, baseline_version=first.baseline_version)
+    for part in parts:
+        out.messages += part.messages
+        out.changed_count += part.changed_count
+        out.error_count += part.error_count
+        out.errors.extend(part.errors)
+        out.rules_responsible.update(part.rules_responsible)
+        out.by_kind.update(part.by_kind)
+        out.changed.extend(part.changed)
+        out.changed_truncated = out.changed_truncated or part.changed_truncated
+        out.before_tally.update(part.before_tally)
+        out.after_tally.update(part.after_tally)
+        for kind, ids in part.examples.items():
+            out.examples.setdefault(kind, []).extend(ids)
+        for category, row in part.by_category.items():
+            cat = out.by_category.setdefault(category, {"messages": 0, "changed": 0, "kinds": Counter()})
+            cat["messages"] += row["messages"]
+            cat["changed"] += row["changed"]
+            cat["kinds"].update(row["kinds"])
+        out.seconds = max(out.seconds, part.seconds)
+    out.errors = sorted(out.errors, key=lambda e: e["message_id"])[:50]
+    out.examples = {kind: sorted(ids)[:examples_per_kind] for kind, ids in out.examples.items()}
+    out.changed.sort(key=lambda c: c.message_id)
+    if len(out.changed) > max_changed:
+        out.changed, out.changed_truncated = out.changed[:max_changed], True
+    return out
 
 
 def format_channel_mix(result: SimulationResult) -> str:
