@@ -42,17 +42,23 @@ from orchestrator.storage.models import Message, new_id  # noqa: E402
 from policies import Device, MessageFacts, RecipientFacts  # noqa: E402
 
 TARGET_SECONDS = 10.0
+QUIET = 'quiet_hours: ["22:00", "08:00"]'
 OTP_ROUTE = "      route: [sms, email]\n    reason: one-time codes go by SMS, email as fallback"
 BODIES = ["Your code is 123456", "Your parcel has shipped and will arrive tomorrow.",
           "안녕하세요, 새 기기에서 로그인했습니다." * 3, "x" * 600, "Payment failed: please update your card 💳",
           "Welcome aboard! Here is a tour of what's new."]
 
 
-def draft_policy() -> policies.Policy:
+def draft_policy(worst: bool = False) -> policies.Policy:
+    """OTP by email, never SMS. `worst`: quiet hours an hour longer too, a policy-wide change
+    after which no category routes alike: every message is replayed under both versions."""
     text = policies.CATEGORIES_DEFAULT_PATH.read_text(encoding="utf-8")
     version = policies.load_default_policy().version
     text = text.replace(f'version: "{version}"', 'version: "bench-draft"', 1)
     text = text.replace(OTP_ROUTE, "      route: [email]\n      exclude: sms\n    reason: codes by email", 1)
+    if worst:
+        assert QUIET in text
+        text = text.replace(QUIET, QUIET.replace("08:00", "09:00"), 1)
     return policies.load_policy(text)
 
 
@@ -112,6 +118,8 @@ def main() -> None:
                                  "(default: a temporary one)")
     ap.add_argument("--runs", type=int, default=1, help="simulate this many times; the best run counts")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: one per core, at most 4)")
+    ap.add_argument("--worst", action="store_true", help="a draft that changes every category (quiet hours): "
+                                                         "no stored route can stand in, all is replayed twice")
     args = ap.parse_args()
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +134,7 @@ def main() -> None:
             upgrade(db)
             insert_s = populate(db, args.messages, args.templates, now)
             print(f"inserted {args.messages} messages in {insert_s:.1f}s (db {path.stat().st_size / 1e6:.0f} MB)")
-        draft, active = draft_policy(), policies.load_default_policy()
+        draft, active = draft_policy(args.worst), policies.load_default_policy()
         best = None
         for _ in range(args.runs):
             cpu0, children0 = time.process_time(), _children_cpu()
