@@ -23,6 +23,7 @@ Service API:
   examples_per_kind=5, progress=None) -> SimulationResult`` (``progress(n)`` is called with the
   rows done after each batch)
 - ``count_messages(db, since, until) -> int`` (for a progress bar's length)
+- ``count_replays(db, policy, baseline, since, until) -> int`` (the messages that need a replay)
 - ``SimulationResult.to_dict()``, ``format_channel_mix(result) -> str`` (a text table),
   ``format_changes(result) -> str`` (changes by kind and category, CLI)
 """
@@ -279,6 +280,18 @@ def _period(query, since: datetime, until: datetime | None):
 def count_messages(db: Database, since: datetime, until: datetime | None = None) -> int:
     with db.session() as session:
         return session.scalar(_period(select(func.count()).select_from(Message), since, until)) or 0
+
+
+def count_replays(db: Database, policy: Policy, baseline: Policy | None, since: datetime,
+                  until: datetime | None = None) -> int:
+    """How many messages of the period need replaying (the others take their stored route):
+    what decides whether worker processes pay (services/simulation_workers.py)."""
+    query = _period(select(func.count()).select_from(Message), since, until)
+    alike = _alike_categories(baseline, policy) if baseline is not None else frozenset()
+    if baseline is not None and alike:
+        query = query.where(~(Message.category.in_(sorted(alike)) & (Message.policy_version == baseline.version)))
+    with db.engine.connect() as conn:
+        return conn.execute(query).scalar() or 0
 
 
 def _step_keys(key: PlanKey) -> list[str]:

@@ -3,9 +3,10 @@ one share per worker (a user's messages stay together, so the replayed cap count
 each share is simulated in its own process (spawned: safe from a server's threads), and the
 results are merged (``simulation.merge``) into what one process would have found.
 
-Worth it for large histories only: a worker costs ~1 s to start (imports) and the split one
-query. ``simulate_auto`` picks: one process below ``PARALLEL_MIN_MESSAGES`` messages, on a
-single core, or for an in-memory SQLite database (not shared between processes).
+Worth it for large replays only: a worker costs 1-2 s of CPU to start (imports) and the split
+one query. ``simulate_auto`` picks one process when fewer than ``PARALLEL_MIN_MESSAGES``
+messages need a replay (``simulation.count_replays``: messages that take their stored route
+are cheap), on a single core, or for an in-memory SQLite database (not shared).
 
 Service API:
 - ``simulate_auto(db, policy, baseline, since, until=None, total=None, workers=None,
@@ -78,13 +79,13 @@ def simulate_auto(db: Database, policy: Policy, baseline: Policy | None, *, sinc
     """``simulation.simulate`` over several processes when the history is large enough."""
     started = time.perf_counter()
     shares = _workers(workers)
-    if total is None and shares > 1:
-        total = simulation.count_messages(db, since, until)
     in_memory = db.url.startswith("sqlite") and (":memory:" in db.url or db.url.rstrip("/") == "sqlite:")
-    if shares == 1 or in_memory or (total or 0) < min_messages:
+    if shares == 1 or in_memory or simulation.count_replays(db, policy, baseline, since, until) < min_messages:
         return simulation.simulate(db, policy, baseline=baseline, since=since, until=until, progress=progress,
                                    **kwargs)
-    cuts = _boundaries(db, since, until, total or 0, shares)
+    if total is None:
+        total = simulation.count_messages(db, since, until)
+    cuts = _boundaries(db, since, until, total, shares)
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     documents = (policy.document, baseline.document if baseline is not None else None)
