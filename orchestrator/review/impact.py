@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
+import policies
+
 from ..app_state import state
 from ..domain.statuses import ImpactRunStatus, PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
@@ -75,8 +77,10 @@ def impact_summary(version: str) -> dict[str, Any]:
             return {"run": None, "reason": f"No policy version '{version}'.", "days": DEFAULT_DAYS}
         try:
             run, reason = _impact(row, DEFAULT_DAYS)
-        except ApiError as exc:  # a draft that no longer compiles
+        except ApiError as exc:
             run, reason = None, exc.message
+        except policies.PolicyError as exc:  # a stored version this engine no longer compiles
+            run, reason = None, f"Policy {version} does not compile: {'; '.join(exc.errors)[:500]}"
     return {"run": run, "reason": reason, "days": DEFAULT_DAYS}
 
 # The figures' macros (impact_figures.html) are imported without the page's context: what they
