@@ -640,7 +640,7 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
 
     import policies
 
-    from .services import simulation
+    from .services import simulation, simulation_workers
     from .services.policy_store import PolicyStore
 
     database = _database()
@@ -658,21 +658,23 @@ def policy_simulate(draft: str, days: int, show: int, as_json: bool) -> None:
             raise click.ClickException(f"{draft}: neither a file nor a stored policy version") from None
     since = datetime.now(UTC) - timedelta(days=days)
     total = simulation.count_messages(database, since)
+    active = PolicyStore(database).active()
     with click.progressbar(length=total, label=f"replaying {total} messages", file=sys.stderr) as bar:
-        result = simulation.simulate(database, pol, since=since, progress=bar.update)
+        result = simulation_workers.simulate_auto(database, pol, active, since=since, total=total, progress=bar.update)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"policy {pol.version}: {result.messages} messages from the last {days} days "
-               f"replayed in {result.seconds:.1f}s")
+    click.echo(f"policy {pol.version} against the active {active.version}: {result.messages} messages from the "
+               f"last {days} days replayed in {result.seconds:.1f}s")
     click.echo(simulation.format_channel_mix(result))
     click.echo(f"changed: {result.changed_count} messages"
                + (f"; {result.error_count} could not be replayed" if result.error_count else ""))
+    click.echo(simulation.format_changes(result))
     for rule, n in result.rules_responsible.most_common(10):
         click.echo(f"  rule {rule}: {n} messages")
     for change in result.changed[:show]:
         click.echo(f"  {change.message_id} {change.category}: {' '.join(change.before) or '(none)'} -> "
-                   f"{' '.join(change.after) or '(none)'}  [{', '.join(change.rules)}]")
+                   f"{' '.join(change.after) or '(none)'}  [{', '.join(change.rules)}]; {'; '.join(change.changes)}")
 
 
 def _add_commands() -> None:

@@ -75,7 +75,14 @@ def cap_windows(now: datetime, tz: str) -> tuple[datetime, datetime, datetime, d
     """(start of the local day, start of the ISO week, start of the next day, start of the
     next week), in UTC, for the recipient's timezone: the windows of a cross-channel cap."""
     local = now.astimezone(_zone(tz))
-    today = local.date()
+    return _cap_windows(local.year, local.month, local.day, tz)
+
+
+@lru_cache(maxsize=4096)
+def _cap_windows(year: int, month: int, day: int, tz: str) -> tuple[datetime, datetime, datetime, datetime]:
+    """cap_windows for a local day: one answer per zone and day, so cached (a replay of a
+    week's history asks for the same few days over and over)."""
+    today = date(year, month, day)
     monday = today - timedelta(days=today.weekday())
 
     def start(day: date) -> datetime:

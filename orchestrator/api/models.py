@@ -465,11 +465,18 @@ class PolicyDiff(BaseModel):
 
 class SimulationOut(BaseModel):
     policy_version: str
+    baseline_version: str | None = Field(default=None, description="the active version replayed as 'before'")
     since: str
     until: str | None = None
     messages: int
     changed_count: int
     channel_mix: list[dict[str, Any]]
+    first_channel_mix: list[dict[str, Any]] = Field(default_factory=list,
+                                                    description="messages by the channel their plan starts on")
+    changes_by_kind: list[dict[str, Any]] = Field(default_factory=list,
+                                                  description="{kind, label, messages, examples} per kind of change")
+    changes_by_category: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sms_segments: dict[str, int] = Field(default_factory=dict)
     rules_responsible: dict[str, int]
     changed: list[dict[str, Any]]
     changed_truncated: bool

@@ -15,7 +15,7 @@ from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import check_datetime_range
-from ..services import audit, decision_replay, decisions_export, policy_versions, simulation
+from ..services import audit, decision_replay, decisions_export, policy_versions, simulation_workers
 from ..storage.models import AuditEntry, PolicyVersion
 from .declare import Media, declare
 from .models import (
@@ -187,12 +187,12 @@ def _simulate(policy) -> Response:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"days: a whole number from 1 to {MAX_SIMULATION_DAYS}",
                        field="days")
     now = st.clock()
-    result = simulation.simulate(st.db, policy, since=now - timedelta(days=days))
+    result = simulation_workers.simulate_auto(st.db, policy, st.policies.active(), since=now - timedelta(days=days))
     return jsonify(result.to_dict())
 
 
 @bp.post("/policies/<version>/simulate")
-@declare("Replay the last N days of messages through a version: channel mix before/after", body=SimulateIn,
+@declare("Replay the last N days of messages through a version and the active one: what changes", body=SimulateIn,
          body_required=False, responses={200: SimulationOut}, errors=[404], tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ, Scope.POLICY_WRITE, Scope.POLICY_APPROVE)
 def simulate_version(version: str):

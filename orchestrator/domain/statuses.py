@@ -10,7 +10,9 @@ from providers.base import AttemptStatus, Engagement, is_terminal
 
 __all__ = [
     "AttemptStatus",
+    "ChangeKind",
     "Engagement",
+    "ImpactRunStatus",
     "MessageStatus",
     "PolicyStatus",
     "Scope",
@@ -94,6 +96,31 @@ class PolicyStatus(StrEnum):
     APPROVED = "approved"
     ACTIVE = "active"
     RETIRED = "retired"
+
+
+class ChangeKind(StrEnum):
+    """How a message's plan differs between two policy versions (services/plan_changes.py)."""
+
+    NEWLY_SUPPRESSED = "newly_suppressed"
+    NO_LONGER_SUPPRESSED = "no_longer_suppressed"
+    CHANNEL_ADDED = "channel_added"
+    CHANNEL_REMOVED = "channel_removed"
+    FIRST_CHANNEL_CHANGED = "first_channel_changed"
+    ORDER_CHANGED = "order_changed"
+    MODE_CHANGED = "mode_changed"
+    DELAY_CHANGED = "delay_changed"
+    NEWLY_DEFERRED = "newly_deferred"
+    NO_LONGER_DEFERRED = "no_longer_deferred"
+    PROVIDER_CHANGED = "provider_changed"
+
+
+class ImpactRunStatus(StrEnum):
+    """A policy impact computation for the review pages (services/impact_runs.py)."""
+
+    QUEUED = "queued"      # waiting for the computation before it
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Scope(StrEnum):

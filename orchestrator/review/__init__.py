@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import (  # noqa: F401  (each module attaches its routes to bp)
     drafts,
     guidelines,
+    impact,
     invitations,
     legal,
     oidc,
