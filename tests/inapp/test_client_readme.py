@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_readme_states_the_modules_size():
     module = (ROOT / "orchestrator/inapp/client/orchestrator-inbox.js").read_bytes()
-    found = re.search(r"The module is (\d+) KB raw,\s+(\d+) KB gzipped", (ROOT / "README.md").read_text())
+    found = re.search(r"about (\d+) KB raw,\s+(\d+) KB gzipped", (ROOT / "README.md").read_text())
     assert found, "the README's in-app section names the module's size"
     raw_kb, gzip_kb = int(found[1]), int(found[2])
     assert abs(raw_kb - len(module) / 1024) <= 2, (raw_kb, len(module) / 1024)

@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.inapp.browser_kit import (
@@ -216,7 +217,11 @@ def test_embed_from_a_second_origin_exactly_as_the_readme_says(browser, make_app
             pytest.skip("needs the #21 server: CORS on /client/* assets (inapp-server branch)")
         svc.user()
         token = svc.token()["token"]
-        snippet = readme_embed_snippet(README).replace("http://127.0.0.1:8000", svc.base).replace("ut_…", token)
+        manifest = httpx.get(f"{svc.base}/client/manifest.json").json()
+        snippet = (readme_embed_snippet(README).replace("http://127.0.0.1:8000", svc.base).replace("ut_…", token)
+                   .replace("/client/orchestrator-inbox.<hash>.js", manifest["url"])
+                   .replace("sha384-…", manifest["integrity"]))
+        assert manifest["url"] in snippet and manifest["integrity"] in snippet, snippet
         page_html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Product</title></head>'
                      f"<body><header>{snippet}</header><main><h1>Product</h1></main></body></html>")
         handler = type("Handler", (_OnePage,), {"html": page_html.encode()})
