@@ -165,6 +165,12 @@ def test_a_375_px_viewport_gets_a_full_screen_sheet(browser, make_app, locale):
         assert shadow(page, overflow) <= 0
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         check_accessible(page, f"375-list-{locale}")
+        # The sheet is a modal dialog: Tab and Shift+Tab stay inside it, never reach the page behind.
+        assert shadow(page, "root.querySelector('.panel').getAttribute('aria-modal')") == "true"
+        inside = "root.querySelector('.panel').contains(root.activeElement)"
+        for key in ["Tab"] * 25 + ["Shift+Tab"] * 25:
+            page.keyboard.press(key)
+            assert shadow(page, inside), f"focus left the sheet after {key}"
 
         page.locator("#inbox .prefs-toggle").click()
         page.locator('#inbox .prefs input[name="social.email"]').wait_for(timeout=10000)

@@ -595,7 +595,7 @@ button { font: inherit; }
   border-radius: var(--oi-radius, 8px); box-shadow: var(--oi-shadow, 0 8px 24px rgba(0,0,0,.12)); }
 .panel:focus { outline: none; }
 :host(:not([open])) .panel { display: none; }
-header { display: flex; flex-wrap: wrap; gap: 4px 8px; justify-content: space-between; align-items: center;
+.header { display: flex; flex-wrap: wrap; gap: 4px 8px; justify-content: space-between; align-items: center;
   padding: 8px 12px; border-bottom: 1px solid var(--oi-border, #d0d7de); }
 h2 { font-size: 1em; margin: 0; }
 .tools { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: center; }
@@ -646,10 +646,11 @@ li .needs-ack { display: block; font-size: 12px; font-weight: 600; color: var(--
 @media (max-width: 479.98px) {
   .panel { position: fixed; inset: 0; width: auto; max-width: none; max-height: none; height: 100%;
     border: 0; border-radius: 0; box-shadow: none; }
-  header { position: sticky; top: 0; background: var(--oi-bg, #fff); z-index: 1; }
+  .header { position: sticky; top: 0; background: var(--oi-bg, #fff); z-index: 1; }
   .toasts { left: 8px; right: 8px; bottom: 8px; width: auto; }
 }
 `;
+const SHEET = typeof matchMedia === "function" ? matchMedia("(max-width: 479.98px)") : { matches: false };
 const BELL = '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false" fill="currentColor"><path d="M12 22a2.5 ' +
   '2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 ' +
   '11v5l-2 2v1h18v-1l-2-2Z"/></svg>';
@@ -704,12 +705,12 @@ export class OrchestratorInboxElement extends HTMLElement {
       <button class="bell" part="bell" type="button" aria-expanded="false" aria-controls="oi-panel-${n}">${BELL}
         <span class="badge" part="badge" aria-hidden="true" hidden></span></button>
       <section class="panel" part="panel" id="oi-panel-${n}" tabindex="-1" aria-labelledby="oi-heading-${n}">
-        <header part="header"><h2 id="oi-heading-${n}" part="heading"></h2>
+        <div class="header" part="header"><h2 id="oi-heading-${n}" part="heading"></h2>
           <span class="tools">
             <button class="link read-all" part="read-all" type="button"></button>
             <button class="link prefs-toggle" part="preferences-button" type="button"></button>
             <button class="close" part="close" type="button"><span aria-hidden="true">×</span><span class="sr-only"></span></button>
-          </span></header>
+          </span></div>
         <p class="notice" part="notice" role="status" hidden></p>
         <div class="view-list">
           <div class="filter" part="filter" role="group">
@@ -763,6 +764,18 @@ export class OrchestratorInboxElement extends HTMLElement {
       if (e.key === "Escape" && this.hasAttribute("open")) {
         e.preventDefault();
         this.hide({ focusBell: true });
+      } else if (e.key === "Tab" && this.hasAttribute("open") && SHEET.matches) {
+        this._trapTab(e);
+      }
+    };
+    // Below 480 px the panel is a full-screen sheet: a modal dialog that keeps Tab inside.
+    this._onSheet = () => {
+      if (SHEET.matches) {
+        this._panel.setAttribute("role", "dialog");
+        this._panel.setAttribute("aria-modal", "true");
+      } else {
+        this._panel.removeAttribute("role");
+        this._panel.removeAttribute("aria-modal");
       }
     };
     this._onPointer = (e) => {
@@ -779,6 +792,22 @@ export class OrchestratorInboxElement extends HTMLElement {
         if (item && !item.seen_at) this.inbox.markSeen(item.id).catch(() => {});
       }
     });
+  }
+
+  _trapTab(e) {
+    const focusable = [...this._panel.querySelectorAll(
+      'button, [href], input, select, textarea, [tabindex]:not([tabindex="-1"])')]
+      .filter((el) => !el.disabled && !el.closest("[hidden]") && el.getClientRects().length > 0);
+    if (!focusable.length) return;
+    const first = focusable[0], last = focusable[focusable.length - 1];
+    const active = this.shadowRoot.activeElement;
+    if (e.shiftKey && (active === first || active === this._panel || !this._panel.contains(active))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (active === last || !this._panel.contains(active))) {
+      e.preventDefault();
+      first.focus();
+    }
   }
 
   // -- properties ------------------------------------------------------------------------
@@ -826,6 +855,8 @@ export class OrchestratorInboxElement extends HTMLElement {
     this._mounted = true; // attributes set from now on are changes; the ones before are read here
     document.addEventListener("keydown", this._onKey);
     document.addEventListener("pointerdown", this._onPointer);
+    if (SHEET.addEventListener) SHEET.addEventListener("change", this._onSheet);
+    this._onSheet();
     this._relabel();
     this._start();
   }
@@ -834,6 +865,7 @@ export class OrchestratorInboxElement extends HTMLElement {
     this._mounted = false;
     document.removeEventListener("keydown", this._onKey);
     document.removeEventListener("pointerdown", this._onPointer);
+    if (SHEET.removeEventListener) SHEET.removeEventListener("change", this._onSheet);
     this._halt();
   }
 
