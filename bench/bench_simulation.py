@@ -25,6 +25,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from orchestrator.storage.db import Database  # noqa: E402
 from orchestrator.storage.migrate import upgrade  # noqa: E402
 from orchestrator.storage.models import Message, new_id  # noqa: E402
 from policies import Device, MessageFacts, RecipientFacts  # noqa: E402
+from policies.derive import cap_windows  # noqa: E402
 
 TARGET_SECONDS = 10.0
 QUIET = 'quiet_hours: ["22:00", "08:00"]'
@@ -62,7 +64,8 @@ def draft_policy(worst: bool = False) -> policies.Policy:
     return policies.load_policy(text)
 
 
-def scenario(rng: random.Random, policy: policies.Policy, now: datetime) -> tuple[dict, dict, str]:
+def scenario(rng: random.Random, policy: policies.Policy,
+             now: datetime) -> tuple[MessageFacts, RecipientFacts, datetime]:
     category = rng.choice(sorted(policy.categories))
     urgency = rng.choice(["low", "normal", "normal", "high", "critical"])
     m = MessageFacts(category=category, urgency=urgency, title="Hello", body=rng.choice(BODIES),
@@ -80,11 +83,36 @@ def scenario(rng: random.Random, policy: policies.Policy, now: datetime) -> tupl
         connected=rng.random() < 0.2,
         in_app_count_day=rng.randrange(5), in_app_count_week=rng.randrange(12),
     )
-    plan = policies.decide(policy, m, r, now)
-    return stored_facts(m, r, now.isoformat()), plan.to_dict(), category  # as accept stores them
+    return m, r, now
+
+
+class _AcceptCounts:
+    """The cross-channel cap counts the accept path stores (services/facts.message_counts):
+    the user's earlier messages of capped categories that were not suppressed, created in the
+    local day / ISO week of this one; counted only for a capped category whose plan sends."""
+
+    def __init__(self, policy: policies.Policy) -> None:
+        self.policy, self.sent = policy, {}
+
+    def decide(self, m: MessageFacts, r: RecipientFacts, at: datetime, cache: dict) -> tuple[dict, dict]:
+        plan = policies.decide(self.policy, m, r, at)
+        if plan.steps and m.category in self.policy.capped_categories:
+            day_start, week_start, _, _ = cap_windows(at, r.timezone)
+            times = self.sent.get(r.user_id, ())
+            counts = (sum(t >= day_start for t in times), sum(t >= week_start for t in times))
+            key = (id(r), counts)
+            if key not in cache:
+                r = replace(r, message_count_day=counts[0], message_count_week=counts[1])
+                cache[key] = (r, policies.decide(self.policy, m, r, at))
+            r, plan = cache[key]
+            if plan.steps:
+                self.sent.setdefault(r.user_id, []).append(at)
+        return stored_facts(m, r, at.isoformat()), plan.to_dict()  # as accept stores them
 
 
 def populate(db: Database, n: int, templates: int, now: datetime) -> float:
+    """`templates` distinct scenarios spread over the n rows (in insertion order, as accepted);
+    each row stores the cap counts its user had at that point, and the route decided on them."""
     rng = random.Random(42)
     policy = policies.load_default_policy()
     pool = []
@@ -93,14 +121,20 @@ def populate(db: Database, n: int, templates: int, now: datetime) -> float:
         pool.append(scenario(rng, policy, at))
     started = time.perf_counter()
     chunk = 5000
+    counts, cache, decided = _AcceptCounts(policy), {}, {}
     with db.engine.begin() as conn:
         for start in range(0, n, chunk):
             rows = []
             for i in range(start, min(n, start + chunk)):
-                facts, route, category = pool[i % templates]
-                created = datetime.fromisoformat(facts["now"])
-                rows.append({"id": new_id(), "user_id": facts["recipient"]["user_id"], "category": category,
-                             "urgency": facts["message"]["urgency"], "status": "delivered", "content": {},
+                m, r, created = pool[i % templates]
+                if m.category in policy.capped_categories:
+                    facts, route = counts.decide(m, r, created, cache)
+                else:  # counts are neither read nor stored: one decision per scenario
+                    if i % templates not in decided:
+                        decided[i % templates] = counts.decide(m, r, created, cache)
+                    facts, route = decided[i % templates]
+                rows.append({"id": new_id(), "user_id": r.user_id, "category": m.category,
+                             "urgency": m.urgency, "status": "delivered", "content": {},
                              "meta": {}, "overrides": {}, "policy_version": policy.version, "route": route,
                              "decision_facts": facts, "decided_at": created, "created_at": created,
                              "updated_at": created})
