@@ -257,6 +257,8 @@ class SimulationResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     error_count: int = 0
     seconds: float = 0.0
+    # Messages whose "before" is their stored route, not a replay (the cost saved; not in to_dict).
+    before_from_stored: int = 0
 
     @property
     def before(self) -> Counter:
@@ -423,6 +425,7 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
                         old_key = stored_key(suppressed, loads(steps_text) if steps_text else None)
                         old_segments = segments or 0
                         before_replay.adopt(category, recipient, now, bool(old_key.steps))
+                        result.before_from_stored += 1
                     else:
                         old = before_replay.decide(category, message, counted, now)
                         old_key, old_segments = plan_key(old), old.facts["sms_segments"]
@@ -479,6 +482,7 @@ def merge(parts: list[SimulationResult], *, max_changed: int = 500, examples_per
         out.messages += part.messages
         out.changed_count += part.changed_count
         out.error_count += part.error_count
+        out.before_from_stored += part.before_from_stored
         out.errors.extend(part.errors)
         out.rules_responsible.update(part.rules_responsible)
         out.by_kind.update(part.by_kind)
