@@ -360,7 +360,20 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
     a message the baseline decided takes its stored route as the baseline's plan when its
     replayed cap counts are the stored ones (the replay would reproduce it); False replays it."""
     started = time.perf_counter()
-    loads, stored_key = orjson.loads, stored_steps_key
+    loads = orjson.loads
+    # Stored steps repeat (same route, same reasons) across messages: one key per distinct
+    # text, bounded (a deferral's time makes its text unique).
+    stored_keys: dict[tuple[bool, str | None], PlanKey] = {}
+
+    def stored_key(suppressed: bool | None, steps_text: str | None) -> PlanKey:
+        found = stored_keys.get((bool(suppressed), steps_text))
+        if found is None:
+            if len(stored_keys) > 20_000:
+                stored_keys.clear()
+            found = stored_keys[(bool(suppressed), steps_text)] = stored_steps_key(
+                suppressed, loads(steps_text) if steps_text else None)
+        return found
+
     result = SimulationResult(policy.version, since.isoformat(), until.isoformat() if until else None,
                               baseline_version=baseline.version if baseline is not None else None)
     from_message, from_recipient, parse_dt = MessageFacts.from_dict, RecipientFacts.from_dict, datetime.fromisoformat
@@ -401,7 +414,7 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
                     # Both versions route this category alike, and the baseline decided it: its
                     # stored route is the plan on both sides; nothing to replay. (A capped category
                     # is alike only when all are, so no replayed cap count is missing elsewhere.)
-                    key = stored_key(suppressed, loads(steps_text) if steps_text else None)
+                    key = stored_key(suppressed, steps_text)
                     before_tally.add(key, segments or 0)
                     after_tally.add(key, segments or 0)
                     _count(by_category, category)
@@ -412,7 +425,7 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
                 old: str | policies.RoutePlan
                 if before_replay is None:
                     old = route_text or "{}"  # decoded only if the plan changed
-                    old_key = stored_key(suppressed, loads(steps_text) if steps_text else None)
+                    old_key = stored_key(suppressed, steps_text)
                     old_segments = segments or 0
                 else:
                     counted = before_replay.counted(category, recipient, now)
@@ -422,7 +435,7 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
                         # decided them, i.e. the stored route (decision_replay's guarantee,
                         # tested in test_simulation_stored_before.py); no need to decide again.
                         old = route_text  # decoded only if the plan changed
-                        old_key = stored_key(suppressed, loads(steps_text) if steps_text else None)
+                        old_key = stored_key(suppressed, steps_text)
                         old_segments = segments or 0
                         before_replay.adopt(category, recipient, now, bool(old_key.steps))
                         result.before_from_stored += 1
