@@ -65,7 +65,8 @@ class Device:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Device:
         _check_keys(cls, d)
-        return cls(token=str(d["token"]), platform=str(d["platform"]), active=bool(d.get("active", True)))
+        return fast_new(cls, {"token": str(d["token"]), "platform": str(d["platform"]),
+                              "active": bool(d.get("active", True))})
 
 
 def _preferences(raw: Any) -> Mapping[str, Mapping[str, bool]]:
