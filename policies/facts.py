@@ -13,6 +13,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
+from .plan import fast_new
 from .quoting import quote
 
 _EMPTY: Mapping[str, bool] = MappingProxyType({})
@@ -64,7 +65,8 @@ class Device:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Device:
         _check_keys(cls, d)
-        return cls(token=str(d["token"]), platform=str(d["platform"]), active=bool(d.get("active", True)))
+        return fast_new(cls, {"token": str(d["token"]), "platform": str(d["platform"]),
+                              "active": bool(d.get("active", True))})
 
 
 def _preferences(raw: Any) -> Mapping[str, Mapping[str, bool]]:
@@ -134,7 +136,9 @@ class RecipientFacts:
             if len(quiet) != 2:
                 raise ValueError("field 'quiet_hours': expected [start, end]")
             quiet = (str(quiet[0]), str(quiet[1]))
-        return cls(
+        # object.__new__ and one __dict__ update, not the frozen dataclass's __init__ (one
+        # object.__setattr__ per field): replays of stored facts build one per message.
+        return fast_new(cls, dict(
             user_id=str(d["user_id"]),
             email=d.get("email"),
             email_valid=bool(d.get("email_valid", True)),
@@ -154,7 +158,7 @@ class RecipientFacts:
             message_count_day=int(d.get("message_count_day", 0)),
             message_count_week=int(d.get("message_count_week", 0)),
             preferences=_preferences(d.get("preferences")),
-        )
+        ))
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class MessageFacts:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MessageFacts:
         _check_keys(cls, d)
-        return cls(
+        return fast_new(cls, dict(
             category=str(d["category"]),
             urgency=str(d.get("urgency") or "normal"),
             title=str(d.get("title") or ""),
@@ -196,4 +200,4 @@ class MessageFacts:
             has_rich_media=bool(d.get("has_rich_media", False)),
             content_bytes=int(d.get("content_bytes") or 0),
             sms_text=None if d.get("sms_text") is None else str(d["sms_text"]),
-        )
+        ))

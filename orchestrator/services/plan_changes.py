@@ -7,7 +7,8 @@ first to fallback is a change, even though the message still "uses SMS".
 
 Service API:
 - ``plan_key(plan) -> PlanKey`` and ``stored_plan_key(route_dict) -> PlanKey``: equal keys,
-  same plan (cheap; compare these first)
+  same plan (cheap; compare these first); ``stored_steps_key(suppressed, steps)`` the same
+  from those two parts of a stored route
 - ``classify(before, after) -> list[tuple[ChangeKind, str]]``: every kind of change between
   two different keys, each with a sentence ("SMS: first → fallback")
 - ``KIND_LABELS``: a reviewer's name for each kind; ``CHANNEL_LABELS``, ``MODE_LABELS``
@@ -67,9 +68,14 @@ def plan_key(plan: policies.RoutePlan) -> PlanKey:
 
 def stored_plan_key(route: dict[str, Any]) -> PlanKey:
     """The key of a route as stored on a message (RoutePlan.to_dict())."""
-    return PlanKey(bool(route.get("suppressed")), tuple(
+    return stored_steps_key(route.get("suppressed"), route.get("steps"))
+
+
+def stored_steps_key(suppressed: Any, steps: list[dict[str, Any]] | None) -> PlanKey:
+    """The key from a stored route's `suppressed` and `steps` alone (read without the rest)."""
+    return PlanKey(bool(suppressed), tuple(
         StepKey(s["channel"], s["mode"], s.get("after_seconds"), s.get("unless_status"), bool(s.get("not_before")),
-                s.get("provider")) for s in route.get("steps") or ()))
+                s.get("provider")) for s in steps or ()))
 
 
 def _ch(channel: str) -> str:

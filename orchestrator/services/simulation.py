@@ -4,7 +4,11 @@ and through the active one, and report what would change, before the candidate g
 For every message of the period that was decided, its stored facts (``decision_facts``) run
 through ``policies.decide`` under the ``baseline`` (the active version: "before") and under the
 candidate ("after"). Without a baseline, "before" is the route stored on each message (what was
-decided at the time). The two plans are compared step by step (services/plan_changes.py): a
+decided at the time). A message the baseline itself decided, whose replayed cap counts (below)
+are the stored ones, is not decided again for "before": that replay is the stored facts under
+the version that decided them, which reproduces the stored route (services/decision_replay.py;
+test_simulation_stored_before.py checks it on a varied history), so the stored route is used.
+The two plans are compared step by step (services/plan_changes.py): a
 message changed when a channel was added or removed, the first channel, the order, a step's
 mode or delay changed, or it is newly suppressed or held back — not only when the set of
 channels moved. Rows are streamed by keyset pagination on ``Message.id`` with only the
@@ -31,6 +35,7 @@ Service API:
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +53,7 @@ from policies.plan import fast_new
 from ..domain.statuses import ChangeKind
 from ..storage.db import Database
 from ..storage.models import Message
-from .plan_changes import KIND_LABELS, PlanKey, classify, plan_key, stored_plan_key
+from .plan_changes import KIND_LABELS, PlanKey, classify, plan_key, stored_steps_key
 
 CHANNEL_ORDER = ("in_app", "push", "sms", "email")
 SUPPRESSED = "(suppressed)"
@@ -58,28 +63,39 @@ STRAIGHT_AWAY = ("first", "parallel")
 
 class _ReplayedCounts:
     """Per user, the times of the replayed messages the candidate sends in a capped
-    category, pruned to the current ISO week: the `message_count_*` facts of the replay."""
+    category, sorted, pruned to the current ISO week: the `message_count_*` facts of the replay."""
 
     def __init__(self, policy: Policy) -> None:
         self.capped = policy.capped_categories
         self.seen: dict[str, list[datetime]] = {}
 
     def facts(self, r: RecipientFacts, category: str, now: datetime) -> RecipientFacts:
+        """`r` itself when the replayed counts are the stored ones (or the category is not capped)."""
         if category not in self.capped:
             return r
-        day_start, week_start, _, _ = cap_windows(now, r.timezone)
         times = self.seen.get(r.user_id)
-        if times:
-            times[:] = [t for t in times if t >= week_start]  # the week starts before the day
-        day = sum(t >= day_start for t in times) if times else 0
-        week = len(times) if times else 0  # pruned to the week above
+        if not times:
+            day = week = 0
+        else:
+            day_start, week_start, _, _ = cap_windows(now, r.timezone)
+            old = bisect_left(times, week_start)  # the week starts before the day
+            if old:
+                del times[:old]
+            week = len(times)
+            day = week - bisect_left(times, day_start)
         if day == r.message_count_day and week == r.message_count_week:
             return r
         return fast_new(RecipientFacts, {**r.__dict__, "message_count_day": day, "message_count_week": week})
 
-    def record(self, r: RecipientFacts, category: str, now: datetime, plan: policies.RoutePlan) -> None:
-        if category in self.capped and plan.steps:
-            self.seen.setdefault(r.user_id, []).append(now)
+    def record(self, r: RecipientFacts, category: str, now: datetime, sends: bool) -> None:
+        if sends and category in self.capped:
+            times = self.seen.get(r.user_id)
+            if not times:
+                self.seen[r.user_id] = [now]
+            elif now >= times[-1]:
+                times.append(now)
+            else:  # kept sorted (rows come in id order, not always in time order)
+                insort(times, now)
 
 
 class _Replay:
@@ -89,21 +105,30 @@ class _Replay:
         self.policy = policy
         self.counts = _ReplayedCounts(policy) if policy.capped_categories else None
 
-    def plan(self, category: str, message: MessageFacts, recipient: RecipientFacts,
-             now: datetime) -> policies.RoutePlan:
+    def counted(self, category: str, recipient: RecipientFacts, now: datetime) -> RecipientFacts:
+        """The recipient facts with this replay's cap counts: `recipient` itself when they are
+        the stored counts (then the facts are exactly those stored)."""
         if category not in self.policy.categories:
             raise ValueError(f"category '{category}' is not in policy {self.policy.version}")
+        return recipient if self.counts is None else self.counts.facts(recipient, category, now)
+
+    def decide(self, category: str, message: MessageFacts, counted: RecipientFacts,
+               now: datetime) -> policies.RoutePlan:
+        """Decide on facts from `counted` and count what the plan sends."""
+        plan = policies.decide(self.policy, message, counted, now)
         if self.counts is not None:
-            recipient = self.counts.facts(recipient, category, now)
-        plan = policies.decide(self.policy, message, recipient, now)
-        if self.counts is not None:
-            self.counts.record(recipient, category, now, plan)
+            self.counts.record(counted, category, now, bool(plan.steps))
         return plan
 
-    def adopt(self, category: str, recipient: RecipientFacts, now: datetime, plan: policies.RoutePlan) -> None:
-        """Take the plan another, alike version made (see `_alike_categories`) as this one's."""
+    def plan(self, category: str, message: MessageFacts, recipient: RecipientFacts,
+             now: datetime) -> policies.RoutePlan:
+        return self.decide(category, message, self.counted(category, recipient, now), now)
+
+    def adopt(self, category: str, recipient: RecipientFacts, now: datetime, sends: bool) -> None:
+        """Take a plan made elsewhere (the stored route, or an alike version's: see
+        `_alike_categories`) as this one's; `sends`: the plan has a step."""
         if self.counts is not None:
-            self.counts.record(recipient, category, now, plan)
+            self.counts.record(recipient, category, now, sends)
 
 
 _NOT_DECIDING = ("version", "description", "rules")
@@ -232,6 +257,8 @@ class SimulationResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     error_count: int = 0
     seconds: float = 0.0
+    # Messages whose "before" is their stored route, not a replay (the cost saved; not in to_dict).
+    before_from_stored: int = 0
 
     @property
     def before(self) -> Counter:
@@ -326,12 +353,27 @@ def _count(by_category: dict[str, dict[str, Any]], category: str) -> dict[str, A
 def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, since: datetime,
              until: datetime | None = None, batch_size: int = 2000, max_changed: int = 500,
              examples_per_kind: int = 5, progress: Callable[[int], None] | None = None,
-             users: tuple[str | None, str | None] = (None, None)) -> SimulationResult:
+             users: tuple[str | None, str | None] = (None, None), stored_routes: bool = True) -> SimulationResult:
     """Replay every message created in [since, until) through ``policy`` and ``baseline``;
     only the users in [users[0], users[1]) when given (one worker's share, so that each
-    user's cap counts are replayed whole: services/simulation_workers.py)."""
+    user's cap counts are replayed whole: services/simulation_workers.py). ``stored_routes``:
+    a message the baseline decided takes its stored route as the baseline's plan when its
+    replayed cap counts are the stored ones (the replay would reproduce it); False replays it."""
     started = time.perf_counter()
     loads = orjson.loads
+    # Stored steps repeat (same route, same reasons) across messages: one key per distinct
+    # text, bounded (a deferral's time makes its text unique).
+    stored_keys: dict[tuple[bool, str | None], PlanKey] = {}
+
+    def stored_key(suppressed: bool | None, steps_text: str | None) -> PlanKey:
+        found = stored_keys.get((bool(suppressed), steps_text))
+        if found is None:
+            if len(stored_keys) > 20_000:
+                stored_keys.clear()
+            found = stored_keys[(bool(suppressed), steps_text)] = stored_steps_key(
+                suppressed, loads(steps_text) if steps_text else None)
+        return found
+
     result = SimulationResult(policy.version, since.isoformat(), until.isoformat() if until else None,
                               baseline_version=baseline.version if baseline is not None else None)
     from_message, from_recipient, parse_dt = MessageFacts.from_dict, RecipientFacts.from_dict, datetime.fromisoformat
@@ -340,9 +382,16 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
     alike = _alike_categories(baseline, policy) if baseline is not None else frozenset()
     # JSON as text, decoded here only when needed (a stored route alone serves the messages of
     # alike categories decided by the baseline; see below).
+    # Of a stored route, only the parts its plan key needs are decoded for every message (the
+    # whole route, trace and reasons included, is three times the size): the full text only
+    # for a changed message (the rules responsible).
     columns = [Message.id, Message.category, Message.created_at, cast(Message.decision_facts, Text),
-               cast(Message.route, Text), Message.policy_version]
+               cast(Message.route, Text), Message.policy_version, cast(Message.route["steps"], Text),
+               Message.route["suppressed"].as_boolean(), Message.route[("facts", "sms_segments")].as_integer()]
     stored_serves = baseline.version if baseline is not None and alike else None
+    # The stored route stands for the baseline's replay of the messages it decided (see below);
+    # `stored_routes=False` replays them all (the tests compare the two).
+    stored_before = baseline.version if baseline is not None and stored_routes else None
     before_tally, after_tally, by_category = result.before_tally, result.after_tally, result.by_category
     query = _period(select(*columns), since, until)
     if users[0] is not None:
@@ -355,7 +404,8 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
             rows = conn.execute(query.where(Message.id > last_id).order_by(Message.id).limit(batch_size)).all()
         if not rows:
             break
-        for message_id, category, created_at, facts_text, route_text, decided_by in rows:
+        for message_id, category, created_at, facts_text, route_text, decided_by, steps_text, suppressed, segments \
+                in rows:
             if not facts_text or facts_text == "{}":
                 continue  # never decided (scheduled, or cancelled before its send_at): nothing to replay
             result.messages += 1
@@ -364,25 +414,36 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
                     # Both versions route this category alike, and the baseline decided it: its
                     # stored route is the plan on both sides; nothing to replay. (A capped category
                     # is alike only when all are, so no replayed cap count is missing elsewhere.)
-                    stored = loads(route_text)
-                    key = stored_plan_key(stored)
-                    segments = (stored.get("facts") or {}).get("sms_segments") or 0
-                    before_tally.add(key, segments)
-                    after_tally.add(key, segments)
+                    key = stored_key(suppressed, steps_text)
+                    before_tally.add(key, segments or 0)
+                    after_tally.add(key, segments or 0)
                     _count(by_category, category)
                     continue
                 facts = loads(facts_text)
                 message, recipient, now = (from_message(facts["message"]), from_recipient(facts["recipient"]),
                                            parse_dt(facts["now"]))
+                old: str | policies.RoutePlan
                 if before_replay is None:
-                    old: dict[str, Any] | policies.RoutePlan = loads(route_text or "{}") or {}
-                    old_key = stored_plan_key(old)
-                    old_segments = (old.get("facts") or {}).get("sms_segments") or 0
+                    old = route_text or "{}"  # decoded only if the plan changed
+                    old_key = stored_key(suppressed, steps_text)
+                    old_segments = segments or 0
                 else:
-                    old = before_replay.plan(category, message, recipient, now)
-                    old_key, old_segments = plan_key(old), old.facts["sms_segments"]
+                    counted = before_replay.counted(category, recipient, now)
+                    if counted is recipient and decided_by == stored_before and route_text:
+                        # The baseline decided it and the replayed cap counts are the stored
+                        # ones: the replay would be these very facts under the version that
+                        # decided them, i.e. the stored route (decision_replay's guarantee,
+                        # tested in test_simulation_stored_before.py); no need to decide again.
+                        old = route_text  # decoded only if the plan changed
+                        old_key = stored_key(suppressed, steps_text)
+                        old_segments = segments or 0
+                        before_replay.adopt(category, recipient, now, bool(old_key.steps))
+                        result.before_from_stored += 1
+                    else:
+                        old = before_replay.decide(category, message, counted, now)
+                        old_key, old_segments = plan_key(old), old.facts["sms_segments"]
                     if category in alike:
-                        after_replay.adopt(category, recipient, now, old)
+                        after_replay.adopt(category, recipient, now, bool(old_key.steps))
                         before_tally.add(old_key, old_segments)
                         after_tally.add(old_key, old_segments)
                         _count(by_category, category)
@@ -409,7 +470,7 @@ def simulate(db: Database, policy: Policy, *, baseline: Policy | None = None, si
                 ids = result.examples.setdefault(kind, [])
                 if len(ids) < examples_per_kind:
                     ids.append(message_id)
-            rules, newly = _responsible(old, plan)
+            rules, newly = _responsible(loads(old) or {} if isinstance(old, str) else old, plan)
             result.rules_responsible.update(rules)
             if len(result.changed) < max_changed:
                 result.changed.append(MessageChange(message_id, category, created_at.isoformat(), _step_keys(old_key),
@@ -434,6 +495,7 @@ def merge(parts: list[SimulationResult], *, max_changed: int = 500, examples_per
         out.messages += part.messages
         out.changed_count += part.changed_count
         out.error_count += part.error_count
+        out.before_from_stored += part.before_from_stored
         out.errors.extend(part.errors)
         out.rules_responsible.update(part.rules_responsible)
         out.by_kind.update(part.by_kind)
