@@ -24,7 +24,7 @@ from ..services.impact_runs import ImpactRun, ImpactRuns
 from ..services.plan_changes import CHANNEL_LABELS, KIND_LABELS, MODE_LABELS
 from ..storage.models import PolicyVersion
 from . import forms
-from .session import bp, holds, not_found, page
+from .session import answers_json, bp, holds, not_found, page
 from .views import POLICY_READERS
 
 DEFAULT_DAYS = 7
@@ -112,6 +112,7 @@ def impact(version: str):
 
 
 @bp.get("/policies/<version>/impact/progress")
+@answers_json
 @page(*POLICY_READERS)
 def impact_progress(version: str):
     """JSON for the page's progress poll."""

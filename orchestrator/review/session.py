@@ -18,7 +18,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
 from ..app_state import EXTENSION_KEY, state
 from ..auth import authenticate
@@ -185,10 +185,23 @@ def logout():
     return redirect(url_for("review.login"))
 
 
+JSON_ENDPOINTS: set[str] = set()  # review endpoints a script polls: their refusals stay JSON
+
+
+def answers_json(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a review route that answers JSON (a page's poll), so a refusal made before it
+    runs is the API's JSON error too, not the HTML error page."""
+    JSON_ENDPOINTS.add(f"{bp.name}.{view.__name__}")
+    return view
+
+
 @bp.errorhandler(ApiError)
 def _refused(exc: ApiError):
     """A refusal no page handled itself (a NUL in the URL, refused app-wide before any route by
-    errors.reject_nul_in_url): the review pages' error page naming the field, not the API's JSON."""
+    errors.reject_nul_in_url): the review pages' error page naming the field, not the API's JSON,
+    except on the routes that answer JSON."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify(exc.to_dict()), exc.status, exc.headers
     return render_template("review/error.html", title="Refused", message=exc.message), exc.status, exc.headers
 
 
@@ -196,5 +209,6 @@ def not_found(message: str):
     return render_template("review/error.html", title="Not found", message=message), 404
 
 
-__all__ = ["bp", "csrf_token", "current_key", "holds", "not_found", "page", "safe_next", "start_session"]
+__all__ = ["answers_json", "bp", "csrf_token", "current_key", "holds", "not_found", "page", "safe_next",
+           "start_session"]
 
