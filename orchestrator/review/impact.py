@@ -24,7 +24,7 @@ from ..services.impact_runs import ImpactRun, ImpactRuns
 from ..services.plan_changes import CHANNEL_LABELS, KIND_LABELS, MODE_LABELS
 from ..storage.models import PolicyVersion
 from . import forms
-from .session import bp, holds, not_found, page
+from .session import JSON_ENDPOINTS, bp, holds, not_found, page
 from .views import POLICY_READERS
 
 DEFAULT_DAYS = 7
@@ -128,6 +128,9 @@ def impact_progress(version: str):
         return jsonify(ApiError(404, ErrorCode.NOT_FOUND, "no impact computation for this version and period",
                                 field="version").to_dict()), 404
     return jsonify(run.progress_dict())
+
+
+JSON_ENDPOINTS.add("review.impact_progress")
 
 
 @bp.post("/policies/<version>/impact")

@@ -18,7 +18,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, jsonify, make_response, redirect, render_template, request, session, url_for
 
 from ..app_state import EXTENSION_KEY, state
 from ..auth import authenticate
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
+# Review routes that answer JSON (a page's script polls them): their refusals stay JSON too.
+JSON_ENDPOINTS: set[str] = set()
 SESSION_ID = "review_session"
 SESSION_CSRF = "review_csrf"
 MAX_KEY_CHARS = 200
@@ -190,7 +192,10 @@ def logout():
 @bp.errorhandler(ApiError)
 def _refused(exc: ApiError):
     """A refusal no page handled itself (a NUL in the URL, refused app-wide before any route by
-    errors.reject_nul_in_url): the review pages' error page naming the field, not the API's JSON."""
+    errors.reject_nul_in_url): the review pages' error page naming the field, not the API's JSON
+    (except on the routes a script reads, JSON_ENDPOINTS)."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify(exc.to_dict()), exc.status, exc.headers
     return render_template("review/error.html", title="Refused", message=exc.message), exc.status, exc.headers
 
 
@@ -202,7 +207,10 @@ _ROUTING_ERRORS = {
 
 
 def _error_page(status: int, title: str, message: str):
-    """The review pages' error page for an error no view handled (errors.HTML_ERROR_PAGES)."""
+    """The review pages' error page for an error no view handled (errors.HTML_ERROR_PAGES); None
+    (the API's JSON) on the routes a script reads."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return None
     if status in _ROUTING_ERRORS:
         title, message = _ROUTING_ERRORS[status]
         message = message.format(method=request.method)
@@ -217,5 +225,6 @@ def not_found(message: str):
     return render_template("review/error.html", title="Not found", message=message), 404
 
 
-__all__ = ["bp", "csrf_token", "current_key", "holds", "not_found", "page", "safe_next", "start_session"]
+__all__ = ["JSON_ENDPOINTS", "bp", "csrf_token", "current_key", "holds", "not_found", "page", "safe_next",
+           "start_session"]
 
