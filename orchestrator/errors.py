@@ -1,5 +1,9 @@
 """Every 4xx is JSON: a stable machine `code`, a human `message` naming the field, and the
-`field` itself where one is at fault. Codes are constants so tests and clients share them."""
+`field` itself where one is at fault. Codes are constants so tests and clients share them.
+
+Pages for people (the review pages) register an HTML error page for their path prefix in
+``app.extensions[HTML_ERROR_PAGES]``: an error no view handled under that prefix (an unknown
+address, a wrong method, an unexpected failure) renders that page instead of the JSON."""
 
 from __future__ import annotations
 
@@ -110,6 +114,17 @@ def reject_nul_in_url() -> None:
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{field}: must not contain NUL (%00)", field=field)
 
 
+HTML_ERROR_PAGES = "html_error_pages"  # {path prefix: render(status, title, message) -> response}
+
+
+def _html_page(app: Flask, status: int, title: str, message: str):
+    """The HTML error page registered for the request's path prefix, or None (then JSON)."""
+    for prefix, render in app.extensions.get(HTML_ERROR_PAGES, {}).items():
+        if request.path == prefix.rstrip("/") or request.path.startswith(prefix):
+            return render(status, title, message)
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -133,7 +148,9 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 413:  # the route's own cap (a batch takes more than MAX_BODY_BYTES)
             limit = request.max_content_length or app.config.get("MAX_CONTENT_LENGTH")
             field, message = "body", f"body: the request body is larger than {limit} bytes"
-        response = jsonify(ApiError(exc.code or 500, code, message, field=field).to_dict())
+        page = _html_page(app, exc.code or 500, exc.name, message)
+        response = page if page is not None else jsonify(ApiError(exc.code or 500, code, message,
+                                                                  field=field).to_dict())
         # Keep what the exception says beyond its body: `Allow` on 405, for one.
         for name, value in exc.get_headers():
             if name.lower() not in ("content-type", "content-length"):
@@ -144,4 +161,9 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         # Never leak internals; the log line carries the traceback for operators.
         app.logger.exception("unhandled error")
+        page = _html_page(app, 500, "Something went wrong", "The page could not be shown because of an error on "
+                                                             "the server; it has been logged. Try again, or tell an "
+                                                             "administrator.")
+        if page is not None:
+            return page
         return jsonify(ApiError(500, ErrorCode.INTERNAL, "internal error").to_dict()), 500

@@ -131,6 +131,7 @@ def impact_progress(version: str):
     return jsonify(run.progress_dict())
 
 
+
 @bp.post("/policies/<version>/impact")
 @page(*POLICY_READERS)
 def impact_recompute(version: str):

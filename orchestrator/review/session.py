@@ -18,12 +18,12 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, jsonify, make_response, redirect, render_template, request, session, url_for
 
 from ..app_state import EXTENSION_KEY, state
 from ..auth import authenticate
 from ..domain.statuses import Scope
-from ..errors import ApiError
+from ..errors import HTML_ERROR_PAGES, ApiError
 from ..storage.models import ApiKey, ReviewSession
 from . import forms
 
@@ -54,6 +54,8 @@ def _setup(setup_state) -> None:
     # Served over HTTPS (as PUBLIC_BASE_URL says): the cookie must never travel in clear.
     if settings.public_base_url.startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
+    # An unknown address, a wrong method or a failure under /review: a page, not the API's JSON.
+    app.extensions.setdefault(HTML_ERROR_PAGES, {})[bp.url_prefix + "/"] = _error_page
 
 
 # -- CSRF -----------------------------------------------------------------------------------
@@ -203,6 +205,28 @@ def _refused(exc: ApiError):
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify(exc.to_dict()), exc.status, exc.headers
     return render_template("review/error.html", title="Refused", message=exc.message), exc.status, exc.headers
+
+
+_ROUTING_ERRORS = {
+    404: ("Page not found", "No review page has this address. Check the link, or start from the policy list."),
+    405: ("Not possible here", "This address does not take a {method} request: use the page's own links, buttons "
+                               "and forms."),
+}
+
+
+def _error_page(status: int, title: str, message: str):
+    """The review pages' error page for an error no view handled (errors.HTML_ERROR_PAGES); None
+    (the API's JSON) on the routes a script reads."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return None
+    if status in _ROUTING_ERRORS:
+        title, message = _ROUTING_ERRORS[status]
+        message = message.format(method=request.method)
+        try:  # the header's links for a signed-in reviewer
+            g.review_key = current_key()
+        except Exception:  # noqa: BLE001 — the error page must show even when the database does not answer
+            log.warning("error page without the signed-in reviewer", exc_info=True)
+    return make_response(render_template("review/error.html", title=title, message=message), status)
 
 
 def not_found(message: str):
