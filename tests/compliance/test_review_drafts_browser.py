@@ -52,7 +52,8 @@ def _check_page(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))  # the part in view: what the step is about
 
 
-@pytest.mark.parametrize("width", [1280, 375])
+# 375 px: tests/compliance/test_review_journey_browser.py sweeps this page (and every other) at phone width
+@pytest.mark.parametrize("width", [1280])
 def test_author_drafts_a_change_in_the_browser(browser, server, width):
     base, key = server
     context = browser.new_context(viewport={"width": width, "height": 900})
