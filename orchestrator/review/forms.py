@@ -9,12 +9,15 @@ no lone surrogate or U+FFFD comes from decoding; the same pattern as the API's s
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import request
 from werkzeug.datastructures import MultiDict
 
 from providers.safe_json import UNSTORABLE as _UNUSABLE
 
 from ..errors import ApiError, ErrorCode
+from ..schemas import MAX_YEAR, MIN_YEAR
 
 # Version names, message ids and the like: far longer than any real one.
 MAX_NAME_CHARS = 200
@@ -54,3 +57,19 @@ def redisplay(name: str, *, max_chars: int) -> str:
 def redisplay_arg(name: str, *, max_chars: int) -> str:
     """As `redisplay`, for a query string's `name` (a search form shown back with its error)."""
     return _UNUSABLE.sub("", request.args.get(name, "")[:max_chars])
+
+
+def arg_day(name: str) -> date | None:
+    """A `YYYY-MM-DD` query argument (None when empty), its year within what the databases store."""
+    raw = arg_text(name, max_chars=40)
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a date (YYYY-MM-DD): {raw!r}",
+                       field=name) from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ApiError(422, ErrorCode.DATE_OUT_OF_RANGE, f"{name}: must be between {MIN_YEAR} and {MAX_YEAR}",
+                       field=name)
+    return value

@@ -9,7 +9,7 @@ service stores, 'from' after 'to', a cursor not from this list): never a databas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from flask import render_template, request
 
@@ -21,7 +21,6 @@ from ..api.recipients import check_user_id
 from ..app_state import state
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
-from ..schemas import MAX_YEAR, MIN_YEAR
 from ..services import message_view
 from ..storage.models import Message
 from . import forms
@@ -54,20 +53,6 @@ def _choice(name: str, allowed: tuple[str, ...], what: str) -> str | None:
     return value or None
 
 
-def _day(name: str) -> date | None:
-    raw = forms.arg_text(name, max_chars=40)
-    if not raw:
-        return None
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a date (YYYY-MM-DD): {raw!r}",
-                       field=name) from None
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ApiError(422, ErrorCode.DATE_OUT_OF_RANGE, f"{name}: must be between {MIN_YEAR} and {MAX_YEAR}",
-                       field=name)
-    return value
-
 
 def filters_from_request() -> message_view.ListFilters:
     """The page's query string as the list filters (every message: the page needs compliance:read)."""
@@ -75,7 +60,7 @@ def filters_from_request() -> message_view.ListFilters:
     category = _choice("category", CATEGORIES, "category")
     channel = _choice("channel", tuple(Channel), "channel")
     status = _choice("status", tuple(MessageStatus), "message status")
-    since, until = _day("from"), _day("to")
+    since, until = forms.arg_day("from"), forms.arg_day("to")
     if since and until and since > until:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "from: must not be after 'to'", field="from")
     return message_view.ListFilters(

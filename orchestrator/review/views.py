@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Response, flash, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, flash, g, redirect, render_template, stream_with_context, url_for
 
 from ..app_state import state
 from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
-from ..schemas import MAX_YEAR, MIN_YEAR
 from ..services import decision_replay, decisions_export, message_view, policy_versions
 from . import charts, forms, policy_reading
 from .session import bp, holds, not_found, page
@@ -193,27 +192,14 @@ def mix():
                            csv_from=data.days[0].isoformat(), csv_to=data.days[-1].isoformat())
 
 
-def _date_arg(name: str, default: date) -> date:
-    raw = request.args.get(name, "").strip()
-    try:
-        value = date.fromisoformat(raw) if raw else default
-    except ValueError:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: not a date (YYYY-MM-DD): {raw!r}",
-                       field=name) from None
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ApiError(422, ErrorCode.DATE_OUT_OF_RANGE, f"{name}: must be between {MIN_YEAR} and {MAX_YEAR}",
-                       field=name)
-    return value
-
-
 @bp.get("/decisions.csv")
 @page(Scope.COMPLIANCE_READ)
 def decisions_csv():
     """Whole UTC days, both ends included."""
     today = _today()
     try:
-        until_day = _date_arg("to", today)
-        since_day = _date_arg("from", until_day - timedelta(days=MIX_DAYS - 1))
+        until_day = forms.arg_day("to") or today
+        since_day = forms.arg_day("from") or until_day - timedelta(days=MIX_DAYS - 1)
         if since_day > until_day:
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, "from: must not be after 'to'", field="from")
     except ApiError as exc:
