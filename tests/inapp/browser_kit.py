@@ -93,6 +93,15 @@ def badge(page) -> str:
     return shadow(page, "root.querySelector('.badge').hidden ? '' : root.querySelector('.badge').textContent")
 
 
+def badge_becomes(page, expected: str, timeout: float = 5.0) -> str:
+    """The badge once it shows `expected` (it follows the server's `unread` event, which may
+    arrive a moment after the item it counts); the last text seen if it never does."""
+    deadline = time.monotonic() + timeout
+    while (shown := badge(page)) != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    return shown
+
+
 def events(page, type_: str) -> list[dict]:
     """The component's events of one type the host page received, oldest first."""
     return [e for e in page.evaluate("window.seen") if e["type"] == type_]

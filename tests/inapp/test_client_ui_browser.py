@@ -14,7 +14,7 @@ import pytest
 from tests.inapp.browser_kit import (
     EL,
     ROWS,
-    badge,
+    badge_becomes,
     check_accessible,
     events,
     has_item_fields,
@@ -58,7 +58,7 @@ def test_keyboard_only_toasts_live_region_filter_and_images(browser, make_app):
         page.locator("#inbox .toast").filter(has_text="Dinner at eight?").wait_for(timeout=10000)
         page.wait_for_function(f"{EL}.shadowRoot.querySelector('.live').textContent === "
                                "'New notification: Ada'", timeout=5000)
-        assert badge(page) == "1"
+        assert badge_becomes(page, "1") == "1"
         check_accessible(page, "toast")
 
         # Keyboard only: Tab reaches the bell, Enter opens the panel and moves focus into it.
