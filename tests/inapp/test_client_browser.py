@@ -6,13 +6,13 @@ pending push escalation; a reconnect loses nothing and shows nothing twice. SQLi
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from orchestrator.app_state import EXTENSION_KEY
+from tests.inapp.browser_kit import wait_for
 from tests.inapp.conftest import key_for
 from tests.live_server import running
 
@@ -26,17 +26,6 @@ def server(make_app):
     with running(make_app) as (app, base, asgi):
         yield base, key_for(app), app.extensions[EXTENSION_KEY], asgi
 
-
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    """Polls the API until a state is reached (a state, not a speed: the bound is generous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_example_page_shows_clicks_and_resumes_without_loss_or_repeats(browser, server):
