@@ -79,6 +79,9 @@ def test_keyboard_only_toasts_live_region_filter_and_images(browser, make_app):
         page.keyboard.press("Enter")
         wait_for(lambda: svc.inbox(token)["unread"] == 0, "the item to be read")
         page.wait_for_function(f"{EL}.shadowRoot.querySelector('.badge').hidden", timeout=10000)
+        # The click event follows the read and click receipts (both awaited, so a host that
+        # navigates away does not cut them off): wait for it rather than for the badge alone.
+        wait_for(lambda: events(page, "orchestrator-inbox-click"), "the orchestrator-inbox-click event")
         assert [e["type"] for e in events(page, "orchestrator-inbox-click")] == ["orchestrator-inbox-click"]
 
         # Escape closes, focus returns to the bell.
