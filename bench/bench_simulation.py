@@ -12,7 +12,7 @@ N rows with their own ids (a scenario's rows share its time), which keeps setup 
 every row is replayed for real; the cross-channel cap counts are those the accept path would
 have stored for each row in insertion order (its user's earlier sent messages of capped
 categories in the local day and ISO week), with the route decided on them. Then it times
-``orchestrator.services.simulation.simulate`` with a
+``orchestrator.compliance.simulation.simulate`` with a
 draft that takes SMS away from one-time codes against the shipped default as the active
 version, and prints wall and CPU seconds, rows/s, the channel mix and the
 changes by kind. The target (issue #20): under 10 s for 100,000 messages on a 2-core box;
@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 import policies  # noqa: E402
-from orchestrator.services import simulation, simulation_workers  # noqa: E402
-from orchestrator.services.stored_facts import stored_facts  # noqa: E402
+from orchestrator.compliance import simulation, simulation_workers  # noqa: E402
+from orchestrator.sending.stored_facts import stored_facts  # noqa: E402
 from orchestrator.storage.db import Database  # noqa: E402
 from orchestrator.storage.migrate import upgrade  # noqa: E402
 from orchestrator.storage.models import Message, new_id  # noqa: E402
@@ -90,7 +90,7 @@ def scenario(rng: random.Random, policy: policies.Policy,
 
 
 class _AcceptCounts:
-    """The cross-channel cap counts the accept path stores (services/facts.message_counts):
+    """The cross-channel cap counts the accept path stores (sending/facts.message_counts):
     the user's earlier messages of capped categories that were not suppressed, created in the
     local day / ISO week of this one; counted only for a capped category whose plan sends."""
 

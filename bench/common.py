@@ -27,8 +27,8 @@ ERROR_LINE = re.compile(r"Traceback|\bERROR\b|CRITICAL|Exception in")
 def in_process_app(tmp: str, db_name: str, **extra: str):
     """The app built in this process (SQLite under `tmp`, memory:// broker, no background
     threads, no rate limit as in base_env) with an admin key: (state, Flask test client, auth header)."""
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app import create_app
-    from orchestrator.auth import create_api_key
     from orchestrator.config import Settings
 
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/{db_name}", "ORCHESTRATOR_DATA_DIR": tmp,

@@ -111,8 +111,8 @@ async def trivial_app(scope, receive, send) -> None:
 
 
 def real_app(threads: int, info: Path | None):
+    from orchestrator.access.auth import create_api_key
     from orchestrator.asgi import create_asgi
-    from orchestrator.auth import create_api_key
     from orchestrator.config import Settings
 
     env = dict(os.environ, WEB_THREADS=str(threads))

@@ -59,11 +59,11 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Fal
     for module in (health, messages, recipients, openapi, webhooks, email_webhooks, policies, keys, acknowledge,
                    unsubscribe, templates, reviewers):
         app.register_blueprint(module.bp)
-    from .inapp import api as inapp_api
-    from .inapp import client_assets
+    from .api import client_assets
+    from .api import inbox as inapp_api
 
     app.register_blueprint(inapp_api.bp)
-    from .inapp import preferences_api
+    from .api import preferences as preferences_api
 
     app.register_blueprint(preferences_api.bp)
     app.register_blueprint(client_assets.bp)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 if TYPE_CHECKING:
+    from .compliance.policy_store import PolicyStore
     from .config import Settings
-    from .services.policy_store import PolicyStore
     from .storage.db import Database
 
 EXTENSION_KEY = "orchestrator"
@@ -29,11 +29,11 @@ class AppState:
     presence: Any = None        # orchestrator.inapp.presence.Presence
     bus: Any = None             # orchestrator.inapp.bus.LocalBus | RedisBus
     streams: Any = None         # orchestrator.inapp.stream.StreamHub, when served by the ASGI app
-    key_cache: Any = None       # orchestrator.auth.KeyCache
-    key_sync: Any = None        # orchestrator.key_sync.KeyCacheSync: key changes to every process
-    ack_links: Any = None       # orchestrator.services.ack_links.AckLinks, built on first use
-    unsubscribe: Any = None     # orchestrator.services.unsubscribe.UnsubscribeLinks
-    send_writer: Any = None     # orchestrator.storage.group_commit.GroupCommit of services.messages.write_sends
+    key_cache: Any = None       # orchestrator.access.auth.KeyCache
+    key_sync: Any = None        # orchestrator.access.key_sync.KeyCacheSync: key changes to every process
+    ack_links: Any = None       # orchestrator.sending.ack_links.AckLinks, built on first use
+    unsubscribe: Any = None     # orchestrator.recipients.unsubscribe.UnsubscribeLinks
+    send_writer: Any = None     # orchestrator.storage.group_commit.GroupCommit of sending.messages.write_sends
     # The one clock the service reads; tests replace it instead of sleeping.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from .access.auth import KeyCache
+from .access.key_sync import KeyCacheSync
 from .app_state import AppState
-from .auth import KeyCache
+from .audit.log import install_audit_key
+from .compliance.policy_store import PolicyStore
 from .config import Settings
-from .key_sync import KeyCacheSync
 from .logs import configure_logging
-from .services.audit import install_audit_key
-from .services.messages import write_sends
-from .services.policy_store import PolicyStore
-from .services.unsubscribe import UnsubscribeLinks
+from .recipients.unsubscribe import UnsubscribeLinks
+from .sending.messages import write_sends
 from .storage.db import Database
 from .storage.group_commit import GroupCommit
 from .storage.migrate import upgrade

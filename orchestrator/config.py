@@ -192,7 +192,7 @@ class Settings:
     review_oidc: OidcSettings | None = None
     metrics_token: str | None = None
     metrics_port: int = 0
-    # The audit chain's key and its checkpoints (services/audit_key.py, audit_checkpoints.py).
+    # The audit chain's key and its checkpoints (audit/key.py, audit_checkpoints.py).
     audit_key: str | None = field(default=None, repr=False)
     audit_key_file: str = f"{DEFAULT_DATA_DIR}/audit.key"
     audit_checkpoint_file: str = f"{DEFAULT_DATA_DIR}/audit-checkpoints.jsonl"

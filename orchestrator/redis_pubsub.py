@@ -1,6 +1,6 @@
 """Redis pub/sub as this service uses it, in one place: a client to PUBLISH from any thread,
 and per channel one daemon subscriber thread per process that reconnects after losing
-Redis. Users: the in-app bus (inapp/bus.py) and the API-key cache (key_sync.py).
+Redis. Users: the in-app bus (inapp/bus.py) and the API-key cache (access/key_sync.py).
 
 A message is a hint that something changed in the database, never the change itself: each
 user says what covers one that was lost (a stream's keep-alive re-read, the key cache's

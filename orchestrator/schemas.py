@@ -22,9 +22,9 @@ from pydantic import (
 
 from providers.base import Channel
 
-from .content.locales import LOCALE_PATTERN
-from .content.locales import check as check_locale
 from .domain.addresses import check_email, check_hhmm, check_timezone, to_e164
+from .domain.locales import LOCALE_PATTERN
+from .domain.locales import check as check_locale
 
 Phone = Annotated[str, Field(max_length=32, examples=["+447400123456"]), AfterValidator(to_e164)]
 Email = Annotated[str, Field(max_length=320, examples=["ada@example.com"]), AfterValidator(check_email)]
@@ -111,7 +111,7 @@ class Consents(Strict):
 
 class ChannelSwitches(Strict):
     """One category's channels: false turns the channel off for it, true or null turns it
-    back on (services/preferences.py)."""
+    back on (recipients/preferences.py)."""
 
     in_app: StrictBool | None = None
     push: StrictBool | None = None
@@ -234,7 +234,7 @@ class SendRequest(Strict):
     content: Content | None = Field(default=None, description="exactly one of content and template")
     template: TemplateRef | None = None
     expires_at: datetime | None = None
-    # Decide and send at this time instead of now (services/scheduling.py checks its range).
+    # Decide and send at this time instead of now (sending/scheduling.py checks its range).
     send_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=50)
 

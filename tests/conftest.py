@@ -215,7 +215,7 @@ def client(app):
 
 @pytest.fixture
 def make_key(state):
-    from orchestrator.auth import create_api_key
+    from orchestrator.access.auth import create_api_key
 
     def factory(scopes=("send", "read", "recipients", "inapp:tokens"), name="test"):
         with state.db.session() as session:

@@ -1,5 +1,5 @@
 """The public acknowledgement page of a notice that requires read confirmation (legal
-notices): the signed link in its email (services/ack_links) leads here.
+notices): the signed link in its email (sending/ack_links) leads here.
 
 GET shows the notice's title and a confirm button and changes nothing (mail scanners and
 link previews fetch links); POST records the acknowledgement. No cookie or session is
@@ -14,11 +14,11 @@ from sqlalchemy import select
 from providers.base import Engagement, Receipt
 
 from ..app_state import state
-from ..dispatch.receipts import ingest
 from ..domain.statuses import AckChannel
 from ..errors import ApiError, ErrorCode
-from ..services import confirmations
-from ..services.ack_links import PATH, AckLinks, LinkExpired, LinkInvalid
+from ..lifecycle.receipts import ingest
+from ..sending import confirmations
+from ..sending.ack_links import PATH, AckLinks, LinkExpired, LinkInvalid
 from ..storage.models import Attempt, Message
 from .declare import Media, declare
 

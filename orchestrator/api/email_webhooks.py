@@ -3,7 +3,7 @@
 Same shape as the Twilio webhook: verify the signature, parse, record every receipt in one
 short transaction (what the receipts release is announced on commit), answer fast. Receipts
 that say something about the address or the person are applied to the recipient in the
-same transaction (by `dispatch.receipts.ingest`, through `services.address_signals`): a hard
+same transaction (by `lifecycle.receipts.ingest`, through `lifecycle.address_signals`): a hard
 bounce marks the address invalid; a spam report, unsubscribe or complaint withdraws marketing
 consent and nothing else."""
 
@@ -24,14 +24,15 @@ from providers.base import MalformedEvent, Receipt, RejectedEvent, SignatureErro
 from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
 
 from ..app_state import state
-from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
-from ..services import address_signals, parked_receipts
-from ..services.sns_certificates import CertificateUnavailable, fetch_certificate
+from ..lifecycle import address_signals
+from ..lifecycle.receipts import ingest
+from ..sending import parked_receipts
 from ..storage.models import Attempt, ReceiptEvent
 from .declare import Auth, declare
 from .models import SendGridEvents, SnsMessage
 from .requests import load_json
+from .sns_certificates import CertificateUnavailable, fetch_certificate
 from .webhook_refusals import refusal
 
 bp = Blueprint("email_webhooks", __name__, url_prefix="/webhooks")
@@ -87,7 +88,7 @@ def _recorded_attempt(session: Session, source: str, receipt: Receipt) -> Attemp
 
 
 def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt) -> None:
-    """Kept for callers; `ingest` already applies these (services.address_signals)."""
+    """Kept for callers; `ingest` already applies these (lifecycle.address_signals)."""
     address_signals.apply_receipt(session, attempt, receipt.status, receipt.error_code, state().clock())
 
 

@@ -1,5 +1,5 @@
 """API keys for administrators: list them (never the secret) and revoke one. A revocation
-or a new rate limit takes effect at once in this process and, through Redis (key_sync.py),
+or a new rate limit takes effect at once in this process and, through Redis (access/key_sync.py),
 within a second in every other; without REDIS_URL within KEY_CACHE_SECONDS."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from datetime import datetime
 
 from flask import Blueprint, g, jsonify
 
+from ..access import api_keys
+from ..access.auth import require_scope
 from ..app_state import state
-from ..auth import require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
-from ..services import api_keys
 from ..storage.models import ApiKey
 from .declare import declare
 from .models import ApiKeyList, ApiKeyOut, RateLimitIn, RequiredReasonIn

@@ -10,13 +10,14 @@ from providers.base import Channel
 from providers.masking import mask_email, mask_phone, mask_token
 
 from .. import metrics, request_log
+from ..access.auth import require_scope
 from ..app_state import state
-from ..auth import require_scope
+from ..content import templates
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import SendRequest
-from ..services import batch, cancellation, message_view, messages, templates
-from ..services.messages import check_against_policy, decide_route
+from ..sending import batch, cancellation, message_view, messages
+from ..sending.routing import check_against_policy, decide_route
 from ..storage.models import Message
 from .declare import declare
 from .models import (

@@ -13,8 +13,8 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
+from ..recipients.erasure import ErasureResult
 from ..schemas import MessageAccepted, Route, RouteStep  # noqa: F401  (re-exported for declarations)
-from ..services.erasure import ErasureResult
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -263,7 +263,7 @@ class RecipientOut(BaseModel):
     last_heartbeat_at: datetime | None = None
 
 
-# The fields are the service's result's (services/erasure.py ErasureResult), listed once there.
+# The fields are the service's result's (recipients/erasure.py ErasureResult), listed once there.
 ErasureOut = create_model(
     "ErasureOut", __module__=__name__,
     __config__=_examples({"user_id": "u-1", "erased": True, "profile_deleted": True, "devices_deleted": 2,

@@ -1,6 +1,6 @@
 """Compliance review: policy versions (draft, edit, approve, activate), diff, impact
 simulation, the audit log, re-explaining a past message, and the decisions CSV export.
-Thin handlers: the logic is in services.policy_versions / audit / simulation /
+Thin handlers: the logic is in compliance.policy_versions / audit / simulation /
 decision_replay / decisions_export. The actor is the API key's name."""
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
+from ..access.auth import require_scope
 from ..app_state import state
-from ..auth import require_scope
+from ..audit import log as audit
+from ..compliance import decisions_export, policy_versions, simulation_workers
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import check_datetime_range
-from ..services import audit, decision_replay, decisions_export, policy_versions, simulation_workers
+from ..sending import decision_replay
 from ..storage.models import AuditEntry, PolicyVersion
 from .declare import Media, declare
 from .models import (
@@ -230,7 +232,7 @@ def audit_log():
          tags=("compliance",))
 @require_scope(Scope.COMPLIANCE_READ)
 def audit_verify():
-    from ..services import audit_checkpoints
+    from ..audit import checkpoints as audit_checkpoints
 
     st = state()
     with st.db.read_only_session() as session:  # verification writes nothing

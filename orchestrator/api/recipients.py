@@ -6,13 +6,13 @@ from flask import Blueprint, g, jsonify
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from ..access.auth import holds_scope, require_scope
 from ..app_state import state
-from ..auth import holds_scope, require_scope
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
+from ..recipients import recipients
 from ..schemas import PresenceIn, RecipientUpsert, UserId
-from ..services import recipients
-from ..services.facts import load_recipient
+from ..sending.facts import load_recipient
 from .declare import declare
 from .models import ErasureOut, PresenceOut, RecipientOut
 from .requests import parse_body
@@ -86,7 +86,7 @@ def get_recipient(user_id: str):
 @require_scope(Scope.RECIPIENTS)
 def erase_recipient(user_id: str):
     from ..inapp.bus import Notice
-    from ..services import erasure
+    from ..recipients import erasure
 
     st = state()
     user_id = check_user_id(user_id)

@@ -1,5 +1,5 @@
 """Reviewers for administrators: invite a person to the review pages by a one-time link, list
-reviewers with their open sessions, revoke a reviewer or one session (services/reviewers.py,
+reviewers with their open sessions, revoke a reviewer or one session (compliance/reviewers.py,
 as `orchestrator reviewers …` does). A revocation is refused at the reviewer's next click."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from flask import Blueprint, g, jsonify
 from pydantic import BaseModel, Field
 
+from ..access.auth import require_scope
 from ..app_state import state
-from ..auth import require_scope
+from ..compliance import reviewers
 from ..domain.statuses import ReviewerSource, Scope
 from ..errors import ApiError, ErrorCode
 from ..schemas import Strict
-from ..services import reviewers
 from .declare import declare
 from .models import RequiredReasonIn, _examples
 from .requests import parse_body

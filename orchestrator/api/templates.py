@@ -1,5 +1,5 @@
 """Templates: create, new version, read, list, and preview without sending. Thin handlers:
-the logic is in services/templates.py. Writes take `templates:write` (or `admin`) and are
+the logic is in content/templates.py. Writes take `templates:write` (or `admin`) and are
 audited with the API key's name as the actor; reads and previews take any of send, read,
 templates:write."""
 
@@ -9,12 +9,12 @@ from flask import Blueprint, g, jsonify, request
 
 from policies import count_segments
 
+from ..access.auth import require_scope
 from ..app_state import state
-from ..auth import require_scope
+from ..content import templates
 from ..content.schemas import PreviewIn, TemplateCreate, TemplateVersionIn
 from ..domain.statuses import Scope
 from ..errors import ApiError, ErrorCode
-from ..services import templates
 from .declare import declare
 from .models import PageQuery, TemplateList, TemplateOut, TemplatePreviewOut, TemplateVersionList, TemplateVersionOut
 from .pagination import limit_arg

@@ -16,7 +16,7 @@ from flask import Blueprint, render_template_string
 
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
-from ..services import unsubscribe_flow
+from ..recipients import unsubscribe_flow
 from .declare import Media, declare
 
 log = logging.getLogger("orchestrator.unsubscribe")

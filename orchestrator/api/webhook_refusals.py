@@ -2,7 +2,7 @@
 
 The signature is verified first, as always. An event that verifies but holds a value we
 cannot read or store (a SendGrid `timestamp` of 1e300, a lone surrogate, a 300-character
-MessageSid) is kept as a parked `rejected` receipt (services.parked_receipts.park_rejected)
+MessageSid) is kept as a parked `rejected` receipt (sending.parked_receipts.park_rejected)
 and answered with a JSON 4xx naming the field. In a SendGrid batch the other events are
 recorded in the same transaction before the answer, so they are not lost whatever the
 provider does with the 4xx.

@@ -13,9 +13,10 @@ from providers import event_fields
 from providers.base import MalformedEvent, RejectedEvent, SignatureError
 
 from ..app_state import state
-from ..dispatch.receipts import ingest
 from ..errors import ApiError, ErrorCode
-from ..services import parked_receipts, sms_keywords
+from ..lifecycle.receipts import ingest
+from ..recipients import sms_keywords
+from ..sending import parked_receipts
 from .declare import Auth, Media, declare
 from .models import TwilioInboundMessage, TwilioStatusCallback
 from .webhook_refusals import refusal

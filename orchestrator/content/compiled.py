@@ -8,7 +8,7 @@ from typing import Any
 
 from providers.base import Channel
 
-from . import locales
+from ..domain import locales
 from .limits import cpu_budget
 from .render import MAX_OUTPUT_CHARS, Compiled, RenderError, compile_source, dry_run
 

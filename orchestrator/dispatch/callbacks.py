@@ -1,5 +1,6 @@
 """Status webhooks to the product backend. Each message status change becomes a row in
-`status_callbacks` (written in the same transaction as the change), posted as JSON signed
+`status_callbacks` (written in the same transaction as the change, by
+lifecycle/status_callbacks.py), posted from here as JSON signed
 with HMAC-SHA256 over "<timestamp>.<body>", and retried with backoff on 5xx, 429 and
 network errors — not on other 4xx, which say the receiver will never take it."""
 
@@ -10,18 +11,16 @@ import hmac
 import json
 import logging
 import random
-import time
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 import httpx
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import metrics
+from ..lifecycle.status_callbacks import CallbackState
 from ..logs import task_headers
-from ..storage.db import after_commit
-from ..storage.models import ApiKey, Message, StatusCallback
+from ..storage.models import ApiKey, StatusCallback
 
 log = logging.getLogger("orchestrator.callbacks")
 
@@ -32,48 +31,9 @@ LEASE = timedelta(seconds=30)
 TIMEOUT_SECONDS = 5.0
 
 
-class CallbackState(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"v1={digest}"
-
-
-_CALLBACK_URLS: dict[str, tuple[float, str | None]] = {}
-CALLBACK_URL_TTL = 5.0  # seconds: a changed callback URL applies within this, like key scopes
-
-
-def _callback_url(session: Session, api_key_id: str) -> str | None:
-    """The key's callback URL, cached briefly: every status change of every message asks."""
-    hit = _CALLBACK_URLS.get(api_key_id)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    url = session.scalar(select(ApiKey.callback_url).where(ApiKey.id == api_key_id))
-    if len(_CALLBACK_URLS) > 10_000:
-        _CALLBACK_URLS.clear()
-    _CALLBACK_URLS[api_key_id] = (time.monotonic() + CALLBACK_URL_TTL, url)
-    return url
-
-
-def record_status_change(session: Session, message: Message, previous: str, now: datetime) -> None:
-    if not message.api_key_id:
-        return
-    url = _callback_url(session, message.api_key_id)
-    if not url:
-        return
-    callback = StatusCallback(
-        api_key_id=message.api_key_id, message_id=message.id, url=url, state=CallbackState.PENDING,
-        due_at=now, created_at=now,
-        payload={"type": "message.status", "message_id": message.id, "status": message.status,
-                 "previous_status": previous, "category": message.category, "at": now.isoformat()},
-    )
-    session.add(callback)
-    session.flush()
-    after_commit(session, lambda: enqueue(callback.id))
 
 
 def enqueue(callback_id: int) -> None:

@@ -29,13 +29,13 @@ from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, Provide
 
 from .. import metrics
 from ..content.channels import for_channel
+from ..lifecycle import address_signals, plan_progress, plan_rows
+from ..lifecycle.receipts import apply_parked
 from ..logs import MESSAGE_ID
-from ..services import address_signals
 from ..storage.db import after_commit
 from ..storage.models import Attempt, Confirmation, Message
-from . import plan_progress, plan_rows, uncertain
+from . import uncertain
 from .provider_calls import observed_send
-from .receipts import apply_parked
 
 log = logging.getLogger("orchestrator.dispatch")
 
@@ -61,8 +61,8 @@ class DeliveryContext:
     worker_id: str
     notify_inapp: object = None  # (user_id) -> None: wakes the user's open in-app streams
     uncertain_action: object = None  # (policy_version, category) -> policies.uncertain.UncertainAction
-    decorate_email: object = None  # (Delivery) -> Delivery: the acknowledgement link (services/confirmations)
-    unsubscribe_url: object = None  # (user_id, category) -> one-click URL | None (services/unsubscribe)
+    decorate_email: object = None  # (Delivery) -> Delivery: the acknowledgement link (sending/confirmations)
+    unsubscribe_url: object = None  # (user_id, category) -> one-click URL | None (recipients/unsubscribe)
 
 
 _CLAIMED = (Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.channel, Attempt.mode, Attempt.provider,

@@ -15,9 +15,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from ..audit import checkpoints as audit_checkpoints
 from ..logs import TASK_HEADER
-from ..services import audit_checkpoints, scheduling
-from ..services.confirmations import EmailAckHook
+from ..sending import scheduling
+from ..sending.confirmations import EmailAckHook
 from ..storage.models import Attempt
 from . import callbacks, sweeper
 from .celery_app import celery_app, configure, configure_runtime, deliver_attempt_task
@@ -43,6 +44,7 @@ class Dispatcher:
         if not self.local and celery:
             self.waker = BrokerPublisher(self._publish_batch)
         state.db.announcer = self.wake
+        state.db.callback_announcer = callbacks.enqueue
         configure_runtime(self)
 
     # -- producing ---------------------------------------------------------------------

@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from providers.base import AttemptStatus
 
 from .. import metrics
-from ..services import confirmations
+from ..lifecycle import plan_progress
+from ..lifecycle.receipts import apply_late_parked
+from ..sending import confirmations
 from ..storage.db import announce
 from ..storage.models import Attempt, Lease, Message
-from . import plan_progress
-from .receipts import apply_late_parked
 
 log = logging.getLogger("orchestrator.sweeper")
 
@@ -115,7 +115,7 @@ def sweep(db, now: datetime, enqueue_many, *, is_pending=None, grace: timedelta 
         counts["parked_applied"] = applied
         if parked_limits is not None:
             # Receipts for sends we never made (forged or stray) must not pile up for ever.
-            from ..services.parked_receipts import age_out_parked
+            from ..sending.parked_receipts import age_out_parked
 
             max_age, max_rows = parked_limits
             age_out_parked(session, now, max_age, max_rows)

@@ -43,8 +43,8 @@ from providers.base import (
 
 from .. import metrics
 from ..domain.statuses import UncertainResolution
+from ..lifecycle import plan_rows
 from ..storage.models import Attempt, Message
-from . import plan_rows
 
 log = logging.getLogger("orchestrator.dispatch")
 

@@ -22,7 +22,7 @@ __all__ = [
 
 
 class MessageStatus(StrEnum):
-    SCHEDULED = "scheduled"  # send_at in the future: decided when it comes (services/scheduling.py)
+    SCHEDULED = "scheduled"  # send_at in the future: decided when it comes (sending/scheduling.py)
     ACCEPTED = "accepted"
     IN_PROGRESS = "in_progress"
     SENT = "sent"  # handed to a provider that will not confirm delivery (push, sandbox)
@@ -30,7 +30,7 @@ class MessageStatus(StrEnum):
     READ = "read"
     ACKNOWLEDGED = "acknowledged"
     # A notice that requires read confirmation (legal) was not acknowledged by the policy's
-    # escalation time: final, unless an acknowledgement still arrives (services/confirmations).
+    # escalation time: final, unless an acknowledgement still arrives (sending/confirmations).
     UNACKNOWLEDGED = "unacknowledged"
     FAILED = "failed"
     EXPIRED = "expired"
@@ -41,7 +41,7 @@ class MessageStatus(StrEnum):
 
 
 class ConfirmationStage(StrEnum):
-    """Where a notice that requires read confirmation stands (services/confirmations)."""
+    """Where a notice that requires read confirmation stands (sending/confirmations)."""
 
     AWAITING = "awaiting"          # sent; the reminder is due at `due_at`
     REMINDED = "reminded"          # reminder sent; escalation due at `due_at`
@@ -99,7 +99,7 @@ class PolicyStatus(StrEnum):
 
 
 class ChangeKind(StrEnum):
-    """How a message's plan differs between two policy versions (services/plan_changes.py)."""
+    """How a message's plan differs between two policy versions (compliance/plan_changes.py)."""
 
     NEWLY_SUPPRESSED = "newly_suppressed"
     NO_LONGER_SUPPRESSED = "no_longer_suppressed"
@@ -115,7 +115,7 @@ class ChangeKind(StrEnum):
 
 
 class ImpactRunStatus(StrEnum):
-    """A policy impact computation for the review pages (services/impact_runs.py)."""
+    """A policy impact computation for the review pages (compliance/impact_runs.py)."""
 
     QUEUED = "queued"      # waiting for the computation before it
     RUNNING = "running"
@@ -136,7 +136,7 @@ class Scope(StrEnum):
 
 
 class ReviewerSource(StrEnum):
-    """How a reviewer (services/reviewers.py) came to sign in to the review pages."""
+    """How a reviewer (compliance/reviewers.py) came to sign in to the review pages."""
 
     INVITATION = "invitation"  # a one-time link an admin issued
     SSO = "sso"  # OpenID Connect at the organisation's identity provider

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..services import recipients as recipient_service
+from ..recipients import recipients as recipient_service
 from ..storage.models import Recipient
 
 CONNECTION_TTL = timedelta(seconds=45)   # open streams are re-announced every REFRESH_EVERY

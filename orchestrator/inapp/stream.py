@@ -29,9 +29,9 @@ from urllib.parse import parse_qs
 from providers.base import AttemptStatus, Receipt
 
 from .. import metrics
-from ..dispatch.receipts import ingest_known
 from ..domain.statuses import TokenState
 from ..errors import ApiError, ErrorCode
+from ..lifecycle.receipts import ingest_known
 from . import cors, inbox, locales, tokens
 from .bus import Notice, Subscriber
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..auth import hash_secret
+from ..access.auth import hash_secret
 from ..domain.statuses import TokenState
 from ..errors import ApiError, ErrorCode
 from ..storage.models import InAppToken, new_id

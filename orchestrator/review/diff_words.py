@@ -1,4 +1,4 @@
-"""Policy differences (services.policy_versions.diff) as sentences a compliance reviewer reads:
+"""Policy differences (compliance.policy_versions.diff) as sentences a compliance reviewer reads:
 "Category otp (rule 'otp-by-sms'): SMS removed (was first); email moved from fallback to first."
 
 A route is compared channel by channel: its place in the plan (first, fallback, in parallel,

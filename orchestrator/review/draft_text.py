@@ -8,7 +8,7 @@ text (its comments are part of what a reviewer reads), so both edits are made on
   keeping its comment;
 - ``set_version(document, version)`` rewrites the top-level ``version:`` line;
 - ``lint(document, rules_start)`` compiles the document with the policy validator
-  (services.policy_versions) and points each error at the editor field it belongs to and, for
+  (compliance.policy_versions) and points each error at the editor field it belongs to and, for
   the rules, at the line of the rules text (1-based, as the editor counts).
 
 No Flask here; errors are ``Problem`` values the page renders next to their field."""
@@ -24,8 +24,8 @@ import yaml
 
 from policies import yaml_text
 
+from ..compliance import policy_versions
 from ..errors import ApiError
-from ..services import policy_versions
 
 RULES_FIELD = "rules"
 DOCUMENT_FIELD = "document"

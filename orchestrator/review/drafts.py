@@ -3,7 +3,7 @@ thresholds in a form and its rules as text with live lint, save with a reason. E
 the golden scenarios and shows the differences from the active version in words; the policy's
 audit log (who drafted, edited, approved, with which reason) shows on its page and here.
 
-The lifecycle rules stay in services.policy_versions (create_draft, edit_draft, four eyes on
+The lifecycle rules stay in compliance.policy_versions (create_draft, edit_draft, four eyes on
 approve); this module turns form fields into a document and problems into page errors."""
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import policies
 from policies import yaml_text
 
 from ..app_state import state
+from ..audit import log as audit
+from ..compliance import policy_versions
 from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
-from ..services import audit, policy_versions
 from ..storage.models import AuditEntry
 from . import diff_words, draft_text, forms
 from .draft_text import Problem

@@ -1,7 +1,7 @@
 """The impact of a draft or approved policy version against the active one, in the review
 pages: a summary on the policy's page (next to the approval and activation forms) and a full
 report at /review/policies/<version>/impact?days=N, with example messages linking to their
-trace. Figures come from services.impact_runs (background runs with progress for large
+trace. Figures come from compliance.impact_runs (background runs with progress for large
 histories, cached per version text, active version and days).
 
 App config: ``REVIEW_IMPACT_INLINE_MAX`` (default 5000): histories up to this many messages
@@ -17,11 +17,11 @@ from flask import current_app, g, jsonify, redirect, render_template, request, u
 import policies
 
 from ..app_state import state
+from ..compliance import policy_versions
+from ..compliance.impact_runs import ImpactRun, ImpactRuns
+from ..compliance.plan_changes import CHANNEL_LABELS, KIND_LABELS, MODE_LABELS
 from ..domain.statuses import ImpactRunStatus, PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
-from ..services import policy_versions
-from ..services.impact_runs import ImpactRun, ImpactRuns
-from ..services.plan_changes import CHANNEL_LABELS, KIND_LABELS, MODE_LABELS
 from ..storage.models import PolicyVersion
 from . import forms
 from .session import answers_json, bp, holds, not_found, page

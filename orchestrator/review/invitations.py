@@ -1,6 +1,6 @@
 """One-time invitation links: /review/invite/<token>. GET shows who the link signs in and
 with which scopes; POST (with the CSRF token) uses the link once, creates the reviewer
-(services/reviewers.py) and signs the browser in. A used, expired or unknown link gets a page
+(compliance/reviewers.py) and signs the browser in. A used, expired or unknown link gets a page
 that says which, never an error."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 
 from ..app_state import state
+from ..compliance import reviewers
 from ..domain.statuses import InvitationState
-from ..services import reviewers
 from .session import bp, start_session
 
 _REFUSALS = {

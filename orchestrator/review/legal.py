@@ -14,7 +14,7 @@ from ..api.pagination import Pager, PageRequest, limit_arg
 from ..app_state import state
 from ..domain.statuses import ConfirmationStage, Scope
 from ..errors import ApiError, ErrorCode
-from ..services import confirmations
+from ..sending import confirmations
 from .session import bp, page
 
 PAGE_SIZE = 500

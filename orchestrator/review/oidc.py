@@ -3,7 +3,7 @@
 discovery document, the authorization code flow with PKCE (S256), `state` and `nonce`, and the
 ID token's signature checked against the provider's JWKS (with its issuer, audience, expiry and
 nonce). What is ours: the groups claim mapped to scopes (REVIEW_OIDC_GROUP_SCOPES), the
-reviewer row behind the session (services/reviewers.py), and a clear page for every refusal.
+reviewer row behind the session (compliance/reviewers.py), and a clear page for every refusal.
 
 /review/sso starts the flow; /review/sso/callback finishes it. Between the two the flow's
 nonce and PKCE code verifier wait in the database (`FlowStore`, Authlib's cache interface), not
@@ -23,8 +23,8 @@ from flask import current_app, redirect, render_template, request, session, url_
 from sqlalchemy import delete, select
 
 from ..app_state import EXTENSION_KEY, state
+from ..compliance import reviewers
 from ..config import OidcSettings
-from ..services import reviewers
 from ..storage.models import ReviewSsoState
 from . import forms
 from .session import bp, safe_next, start_session

@@ -1,6 +1,6 @@
 """Find messages on the review pages: by user id, category, channel sent on, status and a
 range of UTC days, newest first, in pages with the same cursors as GET /v1/messages (the same
-query, services/message_view.list_query). Each row links to the message's trace.
+query, sending/message_view.list_query). Each row links to the message's trace.
 
 Every filter is checked here and refused with a 422 page naming the field (NUL bytes, over-long
 text, unknown category / channel / status, a day that is not a date or outside the years the
@@ -21,7 +21,7 @@ from ..api.recipients import check_user_id
 from ..app_state import state
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
-from ..services import message_view
+from ..sending import message_view
 from ..storage.models import Message
 from . import forms
 from .charts import CHANNEL_LABELS

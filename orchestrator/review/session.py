@@ -1,7 +1,7 @@
 """Sign-in, the session cookie, CSRF and scope checks for the review pages.
 
 The browser never holds the API key after sign-in: the key is checked once with
-``orchestrator.auth.authenticate``; Flask's signed session cookie then carries only the id
+``orchestrator.access.auth.authenticate``; Flask's signed session cookie then carries only the id
 of a server-side session row (`ReviewSession`). Every page loads that row and its key again,
 so logout (which ends the row), a session past REVIEW_SESSION_MAX_AGE_SECONDS, a revoked key
 or a removed scope takes effect at the next click, even for a copied cookie.
@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, g, jsonify, make_response, redirect, render_template, request, session, url_for
 
+from ..access.auth import authenticate
 from ..app_state import EXTENSION_KEY, state
-from ..auth import authenticate
 from ..domain.statuses import Scope
 from ..errors import HTML_ERROR_PAGES, ApiError
 from ..storage.models import ApiKey, ReviewSession

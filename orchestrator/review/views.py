@@ -10,9 +10,10 @@ from typing import Any
 from flask import Response, flash, g, redirect, render_template, stream_with_context, url_for
 
 from ..app_state import state
+from ..compliance import decisions_export, policy_versions
 from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, ErrorCode
-from ..services import decision_replay, decisions_export, message_view, policy_versions
+from ..sending import decision_replay, message_view
 from . import charts, forms, policy_reading
 from .session import bp, holds, not_found, page
 

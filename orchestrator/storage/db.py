@@ -109,6 +109,7 @@ def _reset_read_only(engine: Engine) -> None:
 
 AFTER_COMMIT = "after_commit"
 ANNOUNCE = "announce"
+ANNOUNCE_CALLBACKS = "announce_callbacks"
 
 
 def after_commit(session: Session, hook) -> None:
@@ -124,6 +125,12 @@ def announce(session: Session, attempt_ids: list[str]) -> None:
         session.info.setdefault(ANNOUNCE, []).extend(attempt_ids)
 
 
+def announce_callback(session: Session, callback_id: int) -> None:
+    """A status callback to post once this unit of work commits (the sweeper posts it if
+    the commit's announcement is lost)."""
+    session.info.setdefault(ANNOUNCE_CALLBACKS, []).append(callback_id)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
@@ -132,6 +139,9 @@ class Database:
         # Called with the attempt ids a committed unit of work announced (the dispatcher's
         # wake-up); set by the composition root.
         self.announcer = None
+        # Called with each status callback id a committed unit of work recorded (posted by
+        # the dispatcher); set by the composition root like `announcer`.
+        self.callback_announcer = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -148,11 +158,15 @@ class Database:
         finally:
             hooks = session.info.pop(AFTER_COMMIT, [])
             announced = session.info.pop(ANNOUNCE, [])
+            callbacks = session.info.pop(ANNOUNCE_CALLBACKS, [])
             committed = not session.in_transaction()
             session.close()
         if committed:
             if announced and self.announcer is not None:
                 self.announcer(list(dict.fromkeys(announced)))
+            if self.callback_announcer is not None:
+                for callback_id in callbacks:
+                    self.callback_announcer(callback_id)
             for hook in hooks:
                 hook()
 

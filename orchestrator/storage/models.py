@@ -66,7 +66,7 @@ class ApiKey(Base):
     callback_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
-    # Requests per minute for this key; None: RATE_LIMIT_PER_MINUTE (services/rate_limits.py).
+    # Requests per minute for this key; None: RATE_LIMIT_PER_MINUTE (rate_limits.py).
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
     @property
@@ -85,7 +85,7 @@ class Recipient(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str | None] = mapped_column(String(35))
     consents: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # {category: {channel: false}}: channels the user turned off per category (services/preferences.py).
+    # {category: {channel: false}}: channels the user turned off per category (recipients/preferences.py).
     preferences: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     quiet_hours: Mapped[list[Any] | None]
     last_active_at: Mapped[datetime | None]
@@ -133,7 +133,7 @@ class Message(Base):
     route: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The facts the decision saw, so any past decision can be re-explained and replayed.
     decision_facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Set when the recipient was erased: content and addresses redacted (services/erasure.py).
+    # Set when the recipient was erased: content and addresses redacted (recipients/erasure.py).
     erased_at: Mapped[datetime | None]
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -254,7 +254,7 @@ class ReviewSession(Base):
 class Reviewer(Base):
     """A person who signs in to the review pages without holding an API key: invited by a
     one-time link or signed in by OpenID Connect. Their scopes live on `key_id`, an API key
-    row whose secret nobody was ever shown (services/reviewers.py)."""
+    row whose secret nobody was ever shown (compliance/reviewers.py)."""
 
     __tablename__ = "reviewers"
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
@@ -330,7 +330,7 @@ class AuditEntry(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
-    # Which audit key keyed this entry's HMAC (services/audit.py); NULL: a plain SHA-256
+    # Which audit key keyed this entry's HMAC (audit/log.py); NULL: a plain SHA-256
     # entry from before keying, re-keyed at the next start.
     key_id: Mapped[str | None] = mapped_column(String(16))
 
@@ -340,7 +340,7 @@ AUDIT_STATE_ID = 1
 
 class AuditState(Base):
     """One row (id 1): what the audit log has been, kept apart from its entries so that deleting
-    entries does not erase it (services/audit.py, audit_checkpoints.py). No row reads as keyed
+    entries does not erase it (audit/log.py, audit_checkpoints.py). No row reads as keyed
     with no checkpoint recorded: re-keying is refused."""
 
     __tablename__ = "audit_state"
@@ -355,7 +355,7 @@ class AuditState(Base):
 
 
 class Template(Base):
-    """A message template; its content lives in immutable versions (services/templates.py)."""
+    """A message template; its content lives in immutable versions (content/templates.py)."""
 
     __tablename__ = "templates"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -428,7 +428,7 @@ class Confirmation(Base):
     acknowledgement (who, when, through which channel) and the durable timer of its
     reminder and escalation (`due_at`, driven by the sweeper); how it was read (opened, not
     marked by "read all"); or why the policy could not deliver it at all (`undeliverable`).
-    Queries: services/confirmations."""
+    Queries: sending/confirmations."""
 
     __tablename__ = "confirmations"
     __table_args__ = (Index("ix_confirmations_due", "stage", "due_at"),

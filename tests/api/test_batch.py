@@ -87,7 +87,7 @@ def test_variables_need_a_template(client, auth, users):
 
 
 def test_batch_item_request_puts_variables_into_the_template():
-    from orchestrator.services.batch import item_request
+    from orchestrator.sending.batch import item_request
 
     body = {"category": "otp", "template": {"id": "welcome", "variables": {"app": "X"}}, "metadata": {"a": 1}}
     item = {"recipient": {"user_id": "u"}, "variables": {"name": "Ada"}, "metadata": {"b": 2}}

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import policies
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 
 @pytest.fixture

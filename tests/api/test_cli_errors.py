@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from orchestrator.config import ConfigError, Settings, redact_url
 
 ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from orchestrator.services.stored_facts import redact_stored, stored_message, text_shape
+from orchestrator.sending.stored_facts import redact_stored, stored_message, text_shape
 from orchestrator.storage.models import Attempt, AuditEntry, Device, InAppToken, Message, ReceiptEvent, Recipient
 from policies import Device as FactsDevice
 from policies import MessageFacts, RecipientFacts

@@ -151,8 +151,8 @@ def test_unsafe_links_are_422(client, auth, content, field):
 
 def test_https_links_and_configured_deep_links_are_accepted(make_app, clock):
     app = make_app(ACTION_URL_SCHEMES="myapp")
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app_state import EXTENSION_KEY
-    from orchestrator.auth import create_api_key
 
     with app.extensions[EXTENSION_KEY].db.session() as session:
         _, key = create_api_key(session, "t", ["send"])

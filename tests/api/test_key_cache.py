@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import event, update
 
-from orchestrator.auth import KeyCache
+from orchestrator.access.auth import KeyCache
 from orchestrator.storage.models import ApiKey
 
 

@@ -1,5 +1,5 @@
 """Issue #19 §6: a key revoked, re-scoped or re-limited in one process is dropped by every
-other within a second when REDIS_URL is set (Redis pub/sub, orchestrator/key_sync.py); the
+other within a second when REDIS_URL is set (Redis pub/sub, orchestrator/access/key_sync.py); the
 cache TTL stays the fallback without Redis or while it is unreachable.
 
 Two app instances with caches of their own share the database and Redis; the cache clock of
@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from orchestrator.storage.models import ApiKey
 from tests.conftest import require_redis
 
@@ -42,7 +42,7 @@ def subscribed(app) -> None:
 
 
 def key(app, scopes, name) -> tuple[str, dict[str, str]]:
-    from orchestrator.auth import create_api_key
+    from orchestrator.access.auth import create_api_key
 
     with state_of(app).db.session() as s:
         row, plaintext = create_api_key(s, name, scopes)
@@ -168,7 +168,7 @@ def test_without_redis_the_ttl_is_the_fallback(make_app, settings_env):
 def test_a_lookup_racing_a_change_is_not_cached():
     """A request that read the key before a change and stores it after must not keep the
     old key for a whole TTL: the change's `forget` makes that `put` a no-op."""
-    from orchestrator.auth import KeyCache, KeyIdentity
+    from orchestrator.access.auth import KeyCache, KeyIdentity
 
     cache = KeyCache(ttl=60)
     old = KeyIdentity("k1", "victim", frozenset({"read"}))

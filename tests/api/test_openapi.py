@@ -13,10 +13,10 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from pydantic import BaseModel, TypeAdapter
 
+from orchestrator.access.auth import require_scope
 from orchestrator.api import openapi
 from orchestrator.api.declare import declare
 from orchestrator.api.openapi import UndeclaredRoutes, build_spec, operations, update_reference
-from orchestrator.auth import require_scope
 from orchestrator.domain.statuses import Scope
 from orchestrator.schemas import LINK_SCHEMES_CONTEXT, Strict
 

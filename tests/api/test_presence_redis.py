@@ -29,7 +29,7 @@ def explain(client, auth, user_id):
 
 
 def key_for(app):
-    from orchestrator.auth import create_api_key
+    from orchestrator.access.auth import create_api_key
 
     with app.extensions[EXTENSION_KEY].db.session() as s:
         _, key = create_api_key(s, "p", ["send", "read", "recipients"])

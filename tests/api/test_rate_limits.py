@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from orchestrator.storage.models import ApiKey, AuditEntry
 from tests.conftest import require_redis
 

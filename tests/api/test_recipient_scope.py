@@ -152,8 +152,8 @@ def test_a_send_key_losing_a_create_race_gets_the_rule_too(state, owner):
     """Two creates at once: the loser's retry runs as an update of the row the winner wrote,
     so the rule is checked there as well (the service, not the route, enforces it)."""
     from orchestrator.errors import ApiError
+    from orchestrator.recipients import recipients
     from orchestrator.schemas import RecipientUpsert
-    from orchestrator.services import recipients
 
     with state.db.session() as s, pytest.raises(ApiError) as refused:
         recipients.upsert(s, "u-1", RecipientUpsert(phone=ATTACKER_PHONE), contact_changes_allowed=False)

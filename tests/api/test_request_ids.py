@@ -58,8 +58,8 @@ def test_every_response_carries_one_errors_included(client, auth):
 
 def test_the_request_and_its_delivery_log_with_the_id(make_app):
     with running(make_app) as (app, base, _asgi):
+        from orchestrator.access.auth import create_api_key
         from orchestrator.app_state import EXTENSION_KEY
-        from orchestrator.auth import create_api_key
 
         st = app.extensions[EXTENSION_KEY]
         with st.db.session() as session:

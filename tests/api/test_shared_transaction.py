@@ -1,4 +1,4 @@
-"""Sends written together (services.messages.write_sends, what the group commit runs for
+"""Sends written together (sending.messages.write_sends, what the group commit runs for
 concurrent requests) behave as if each had its own transaction: a duplicate Idempotency-Key
 fails only its own send, and a second send to one user is counted against the first."""
 
@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.schemas import SendRequest
-from orchestrator.services.messages import PendingSend, write_sends
+from orchestrator.sending.messages import PendingSend, write_sends
 from orchestrator.storage.models import ApiKey, IdempotencyRecord, Message
 
 

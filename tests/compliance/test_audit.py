@@ -8,7 +8,7 @@ import json
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 from .conftest import DEFAULT_VERSION, draft_text, go_live
 

@@ -17,10 +17,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from orchestrator.cli import main
+from orchestrator.audit import checkpoints as audit_checkpoints
+from orchestrator.audit import key as audit_key
+from orchestrator.audit import log as audit
+from orchestrator.cli.main import main
 from orchestrator.config import ConfigError, Settings
 from orchestrator.logs import JsonFormatter
-from orchestrator.services import audit, audit_checkpoints, audit_key
 from orchestrator.storage import migrate
 from orchestrator.storage.models import AuditEntry, Base
 from tests.fakes.http_receiver import HttpReceiver

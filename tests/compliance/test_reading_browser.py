@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
 
 from ..conftest import due_ids
 from .conftest import DEFAULT_VERSION

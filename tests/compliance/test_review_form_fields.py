@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.services.audit import AuditAction
+from orchestrator.audit.log import AuditAction
 from orchestrator.storage.models import AuditEntry, PolicyVersion
 
 from .conftest import draft_text

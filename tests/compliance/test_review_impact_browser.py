@@ -13,8 +13,8 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
 
 from .conftest import draft_text
 

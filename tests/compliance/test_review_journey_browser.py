@@ -27,9 +27,9 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
-from orchestrator.cli import main as cli
+from orchestrator.cli.main import main as cli
 
 from ..conftest import due_ids
 from ..fakes.oidc_provider import FakeOidcProvider

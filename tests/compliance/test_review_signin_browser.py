@@ -16,8 +16,8 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
 
 from ..fakes.oidc_provider import FakeOidcProvider
 from ..live_server import free_port

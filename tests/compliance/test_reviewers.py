@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from click.testing import CliRunner
 
-from orchestrator.auth import hash_secret
-from orchestrator.cli import main
+from orchestrator.access.auth import hash_secret
+from orchestrator.cli.main import main
 from orchestrator.storage.models import ApiKey, Reviewer, ReviewInvitation
 
 from .conftest import DEFAULT_VERSION

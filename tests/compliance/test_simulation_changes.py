@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 import policies
+from orchestrator.compliance import simulation, simulation_workers
 from orchestrator.domain.statuses import ChangeKind
-from orchestrator.services import simulation, simulation_workers
 
 from .conftest import DEFAULT_TEXT, DEFAULT_VERSION, draft_text, send
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from click.testing import CliRunner
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 from .conftest import DEFAULT_VERSION, draft_text, send
 

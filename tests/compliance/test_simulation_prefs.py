@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 import policies
-from orchestrator.services import simulation
+from orchestrator.compliance import simulation
 
 from .conftest import DEFAULT_TEXT, DEFAULT_VERSION
 

@@ -1,8 +1,8 @@
 """The simulation's shortcut for the "before" side: a message the baseline decided, whose
 replayed cap counts are the stored ones, takes its stored route instead of a second decision
-(services/simulation.py). That is only right if the replay of those stored facts under the
+(compliance/simulation.py). That is only right if the replay of those stored facts under the
 version that decided them gives the stored route back — the project's replay guarantee
-(services/decision_replay.py). Here a varied history goes through the real accept path (users
+(sending/decision_replay.py). Here a varied history goes through the real accept path (users
 in several zones, with and without phone, devices, consents, preferences and their own quiet
 hours; every category, at all hours over four days, enough to pass the cross-channel cap;
 half of it decided by an earlier version), and every draft is simulated both ways: the
@@ -16,7 +16,8 @@ from datetime import timedelta
 import pytest
 
 import policies
-from orchestrator.services import decision_replay, simulation, simulation_workers
+from orchestrator.compliance import simulation, simulation_workers
+from orchestrator.sending import decision_replay
 from orchestrator.storage.models import Message
 
 from .conftest import DEFAULT_TEXT, DEFAULT_VERSION, draft_text, go_live

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.dispatch.plan_rows import Row
-from orchestrator.services import address_signals as signals
+from orchestrator.lifecycle import address_signals as signals
+from orchestrator.lifecycle.plan_rows import Row
 from orchestrator.storage.models import Device, Recipient
 from providers.base import AttemptStatus, ErrorClass, ProviderError
 

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus
 from tests.conftest import truncated_pg_url, unavailable

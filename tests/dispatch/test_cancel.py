@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from orchestrator.services import audit
+from orchestrator.audit import log as audit
 from orchestrator.storage.models import Attempt
 
 

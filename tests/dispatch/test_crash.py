@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
 from orchestrator.storage.models import Attempt
 from providers.base import AttemptStatus
 from tests.dispatch.test_brokers import purge_queue, require_tcp

@@ -382,7 +382,7 @@ def test_ses_certificate_fetch_failure_is_503(app, client, clock, sns_signer):
 
 
 def test_default_certificate_cache_is_bounded(monkeypatch):
-    from orchestrator.services import sns_certificates
+    from orchestrator.api import sns_certificates
 
     monkeypatch.setattr(sns_certificates, "_cache", type(sns_certificates._cache)())
     fetched: list[str] = []

@@ -53,8 +53,8 @@ def test_messages_flow_through_the_embedded_workers(live_app):
 
 
 def make_key_for(app):
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app_state import EXTENSION_KEY
-    from orchestrator.auth import create_api_key
 
     with app.extensions[EXTENSION_KEY].db.session() as session:
         _, key = create_api_key(session, "live", ["send", "read", "recipients"])

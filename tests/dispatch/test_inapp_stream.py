@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
+from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
-from orchestrator.auth import create_api_key
 from tests.live_server import running
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from orchestrator.auth import create_api_key
+from orchestrator.access.auth import create_api_key
 from orchestrator.metrics import REGISTRY
 from orchestrator.storage.models import StatusCallback
 from tests.conftest import due_ids

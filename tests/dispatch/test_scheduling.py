@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from orchestrator.services import scheduling
+from orchestrator.sending import scheduling
 from orchestrator.storage.models import Attempt, Message
 
 
@@ -194,7 +194,7 @@ def test_scheduled_send_is_idempotent(client, auth, user, clock, state):
 
 
 def test_impact_simulation_skips_undecided_messages(user, send, clock, state):
-    from orchestrator.services.simulation import simulate
+    from orchestrator.compliance.simulation import simulate
 
     user()
     send(send_at=at(clock, hours=1))

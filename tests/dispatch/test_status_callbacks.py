@@ -9,8 +9,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from orchestrator.auth import create_api_key
-from orchestrator.dispatch.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, CallbackState
+from orchestrator.access.auth import create_api_key
+from orchestrator.dispatch.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from orchestrator.lifecycle.status_callbacks import CallbackState
 from orchestrator.storage.models import StatusCallback
 from tests.fakes.http_receiver import HttpReceiver
 

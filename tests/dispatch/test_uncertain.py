@@ -119,8 +119,8 @@ def sandbox_app(make_app):
 ])
 def test_providers_that_cannot_be_asked_follow_the_policy(sandbox_app, category, resolution, attempt_status,
                                                            clock):
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app_state import EXTENSION_KEY
-    from orchestrator.auth import create_api_key
 
     state = sandbox_app.extensions[EXTENSION_KEY]
     client = sandbox_app.test_client()
@@ -322,8 +322,8 @@ def test_the_hot_path_claim_reads_no_more(state):
 def test_an_uncertain_send_of_an_expired_message_is_not_resent(sandbox_app, clock):
     """Provider cannot be asked, policy says resend (OTP), but the message expired meanwhile:
     it ends expired, uncertain, and nothing is sent again."""
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app_state import EXTENSION_KEY
-    from orchestrator.auth import create_api_key
 
     state = sandbox_app.extensions[EXTENSION_KEY]
     client = sandbox_app.test_client()
@@ -350,8 +350,8 @@ def test_an_uncertain_send_of_an_expired_message_is_not_resent(sandbox_app, cloc
 def test_an_uncertain_in_app_send_is_simply_made(sandbox_app, clock):
     """In-app is the service's own: the item shows only once the attempt is recorded sent,
     so the dead worker's half-done send reached nobody."""
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app_state import EXTENSION_KEY
-    from orchestrator.auth import create_api_key
 
     state = sandbox_app.extensions[EXTENSION_KEY]
     client = sandbox_app.test_client()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from orchestrator.app_state import EXTENSION_KEY
 from orchestrator.errors import ErrorCode
-from orchestrator.services.parked_receipts import age_out_parked
+from orchestrator.sending.parked_receipts import age_out_parked
 from orchestrator.storage.models import ReceiptEvent
 from providers import sendgrid_events, ses_events, twilio_inbound, twilio_webhooks
 from providers.base import EventFault

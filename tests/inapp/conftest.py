@@ -56,8 +56,8 @@ def attempts(client, auth):
 
 def key_for(app, scopes=("send", "read", "recipients", "inapp:tokens")) -> dict[str, str]:
     """An API key on any app instance (several apps in one test)."""
+    from orchestrator.access.auth import create_api_key
     from orchestrator.app_state import EXTENSION_KEY
-    from orchestrator.auth import create_api_key
 
     with app.extensions[EXTENSION_KEY].db.session() as s:
         _, key = create_api_key(s, "inapp-test", scopes)

@@ -14,7 +14,7 @@ import click
 import pytest
 import yaml
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from orchestrator.config import Settings
 from orchestrator.dispatch.registry import BACKUP_MARK, ProviderRegistry
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from orchestrator.services import audit
+from orchestrator.audit import log as audit
 from orchestrator.storage.models import Message
 
 SEND = "/v1/messages"

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from orchestrator.cli import main
-from orchestrator.services import audit
+from orchestrator.audit import log as audit
+from orchestrator.cli.main import main
 from tests.templates.test_templates_api import ORDER, VARS
 
 

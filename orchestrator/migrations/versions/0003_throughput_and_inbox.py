@@ -16,7 +16,7 @@ depends_on = None
 
 
 def _groups(modes: list[str]) -> list[int]:
-    # Same rule as orchestrator.dispatch.planning.step_groups, frozen here: a migration must
+    # Same rule as orchestrator.lifecycle.planning.step_groups, frozen here: a migration must
     # not change meaning when application code does.
     groups: list[int] = []
     for i, mode in enumerate(modes):

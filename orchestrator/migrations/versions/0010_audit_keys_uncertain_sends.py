@@ -5,7 +5,7 @@ Revises: 0009
 Create Date: 2026-12-03 07:00:00
 
 Audit entries written before this revision carry a plain SHA-256 chain and key_id NULL; the
-service re-keys them with its audit key at the next start (orchestrator.services.audit
+service re-keys them with its audit key at the next start (orchestrator.audit.log
 .rekey_legacy: the old chain is verified first, and the re-key is itself an audit entry).
 """
 import sqlalchemy as sa

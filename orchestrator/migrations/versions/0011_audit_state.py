@@ -5,7 +5,7 @@ Revises: 0010
 Create Date: 2026-12-07 18:00:00
 
 One row, kept apart from the entries so that deleting entries does not erase it
-(orchestrator.services.audit). `keyed_since` is NULL only when the log holds nothing but
+(orchestrator.audit.log). `keyed_since` is NULL only when the log holds nothing but
 entries from before keying (an upgrade from before 0010 that never started that version):
 then, and only then, `orchestrator audit rekey` may re-key them, once. A new database, or one
 with keyed entries, is keyed from here on. `checkpoints_written` and `last_checkpoint` let

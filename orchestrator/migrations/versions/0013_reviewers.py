@@ -5,7 +5,7 @@ Revises: 0012
 Create Date: 2026-12-07 21:00:00
 
 A reviewer signs in to the review pages by a one-time invitation link or by OpenID Connect;
-their scopes sit on an API key row whose secret was never shown (services/reviewers.py).
+their scopes sit on an API key row whose secret was never shown (compliance/reviewers.py).
 Invitation tokens are stored as SHA-256 hashes only. review_sso_states holds an OpenID Connect
 sign-in between its start and its callback (nonce, PKCE verifier), so the browser does not.
 """

@@ -1,0 +1,191 @@
+"""The read side of a message: route, decision, attempts and the receipt timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, selectinload
+
+from providers.base import Channel
+from providers.masking import mask_email, mask_phone, mask_token
+
+from ..domain.statuses import MessageStatus
+from ..storage.models import Attempt, IdempotencyRecord, Message, ReceiptEvent
+from .routing import public_route
+
+ENGAGEMENT_FIELDS = ("seen_at", "read_at", "clicked_at", "acknowledged_at")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def mask_address(channel: str, address: str | None) -> str | None:
+    if address is None:
+        return None
+    if channel == Channel.SMS:
+        return mask_phone(address)
+    if channel == Channel.EMAIL:
+        return mask_email(address)
+    return mask_token(address)
+
+
+def attempt_dict(a: Attempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "step": a.step_index,
+        "channel": a.channel,
+        "mode": a.mode,
+        "provider": a.provider,
+        "to": mask_address(a.channel, a.address),
+        "status": a.status,
+        "sandboxed": a.sandboxed,
+        "quiet": bool(a.quiet),  # an in-app entry without live display (over the cap, user in the app)
+        "due_at": _iso(a.due_at) if a.released else None,
+        "hold_until": _iso(a.hold_until),
+        "tries": a.tries,
+        "provider_message_id": a.provider_message_id,
+        "error": {"class": a.error_class, "code": a.error_code, "detail": a.error_detail}
+        if a.error_class or a.error_code else None,
+        "sent_at": _iso(a.sent_at),
+        # Set when the attempt's send had an unknown outcome (its worker stopped mid-send).
+        "uncertain": {"at": _iso(a.uncertain_at), "count": a.uncertain_count, "resolution": a.uncertain_resolution}
+        if a.uncertain_at else None,
+        "delivered_at": _iso(a.delivered_at),
+        **{f: _iso(getattr(a, f)) for f in ENGAGEMENT_FIELDS},
+    }
+
+
+def receipt_dict(r: ReceiptEvent) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "attempt_id": r.attempt_id,
+        "source": r.source,
+        "status": r.status,
+        "engagement": r.engagement,
+        "error_code": r.error_code,
+        "outcome": r.outcome,
+        "provider_event_id": r.provider_event_id,
+        "occurred_at": _iso(r.occurred_at),
+        "received_at": _iso(r.received_at),
+    }
+
+
+def load_message(session: Session, message_id: str) -> Message | None:
+    return session.scalar(
+        select(Message).where(Message.id == message_id).options(selectinload(Message.attempts))
+    )
+
+
+def message_dict(session: Session, message: Message) -> dict[str, Any]:
+    receipts = session.scalars(
+        select(ReceiptEvent).where(ReceiptEvent.message_id == message.id).order_by(ReceiptEvent.id)
+    ).all()
+    return {
+        "id": message.id,
+        "status": message.status,
+        "user_id": message.user_id,
+        "category": message.category,
+        "urgency": message.urgency,
+        "expires_at": _iso(message.expires_at),
+        "send_at": _iso(message.send_at),
+        "cancelled": {"at": _iso(message.cancelled_at), "by": message.cancelled_by}
+        if message.cancelled_at else None,
+        "metadata": message.meta,
+        "created_at": _iso(message.created_at),
+        "updated_at": _iso(message.updated_at),
+        "erased_at": _iso(message.erased_at),
+        "route": public_route(message.route) if message.status != MessageStatus.SCHEDULED else None,
+        "decision": {
+            "decided_at": _iso(message.decided_at),
+            "policy_version": message.policy_version,
+            "derived_facts": message.route.get("facts", {}),
+        } if message.route else None,  # not decided yet: scheduled (or cancelled before its send_at)
+        "attempts": [attempt_dict(a) for a in message.attempts],
+        "receipts": [receipt_dict(r) for r in receipts],
+    }
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    api_key_id: str | None = None  # only this key's messages (None: every key's, for compliance/admin)
+    statuses: tuple[str, ...] = ()
+    category: str | None = None
+    user_id: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None    # exclusive
+    idempotency_key: str | None = None
+    channel: str | None = None  # only messages that went out on this channel (an attempt sent on it)
+
+
+LIST_COLUMNS = (Message.id, Message.status, Message.user_id, Message.category, Message.urgency,
+                Message.created_at, Message.updated_at, Message.send_at, Message.expires_at,
+                Message.policy_version, Message.cancelled_at, Message.cancelled_by, Message.meta)
+
+
+def list_query(f: ListFilters):
+    """Messages matching the filters (the caller adds order and paging)."""
+    query = select(*LIST_COLUMNS)
+    if f.api_key_id is not None:
+        query = query.where(Message.api_key_id == f.api_key_id)
+    if f.statuses:
+        query = query.where(Message.status.in_(f.statuses))
+    if f.category is not None:
+        query = query.where(Message.category == f.category)
+    if f.user_id is not None:
+        query = query.where(Message.user_id == f.user_id)
+    if f.created_from is not None:
+        query = query.where(Message.created_at >= f.created_from)
+    if f.created_to is not None:
+        query = query.where(Message.created_at < f.created_to)
+    if f.channel is not None:
+        # Correlated EXISTS: per candidate message one probe of ix_attempts_message_id.
+        query = query.where(exists().where(Attempt.message_id == Message.id, Attempt.channel == f.channel,
+                                           Attempt.sent_at.is_not(None)))
+    if f.idempotency_key is not None:
+        query = query.where(Message.id.in_(select(IdempotencyRecord.message_id).where(
+            IdempotencyRecord.key == f.idempotency_key, IdempotencyRecord.api_key_id == Message.api_key_id)))
+    return query
+
+
+def summary_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "status": row.status, "user_id": row.user_id, "category": row.category,
+        "urgency": row.urgency, "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
+        "send_at": _iso(row.send_at), "expires_at": _iso(row.expires_at),
+        "policy_version": row.policy_version or None,
+        "cancelled": {"at": _iso(row.cancelled_at), "by": row.cancelled_by} if row.cancelled_at else None,
+        "metadata": row.meta,
+    }
+
+
+def channels_used(session: Session, message_ids: list[str]) -> dict[str, list[str]]:
+    """Per message id, the channels it went out on (an attempt sent on them), in plan order.
+    Ids without a sent attempt are absent."""
+    used: dict[str, list[str]] = {}
+    if not message_ids:
+        return used
+    rows = session.execute(select(Attempt.message_id, Attempt.channel)
+                           .where(Attempt.message_id.in_(message_ids), Attempt.sent_at.is_not(None))
+                           .order_by(Attempt.message_id, Attempt.step_index, Attempt.id))
+    for message_id, channel in rows:
+        channels = used.setdefault(message_id, [])
+        if channel not in channels:
+            channels.append(channel)
+    return used
+
+
+def titles(session: Session, message_ids: list[str]) -> dict[str, str]:
+    """Per message id, its title ('' when it has none or the recipient was erased)."""
+    if not message_ids:
+        return {}
+    rows = session.execute(select(Message.id, Message.content).where(Message.id.in_(message_ids)))
+    return {message_id: title_of(content) for message_id, content in rows}
+
+
+def title_of(content: Any) -> str:
+    title = content.get("title") if isinstance(content, dict) else None
+    return title if isinstance(title, str) else ""
