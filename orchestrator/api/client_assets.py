@@ -65,7 +65,7 @@ class Asset:
 
 
 def _read(name: str) -> bytes:
-    return resources.files(__package__).joinpath("client", name).read_bytes()
+    return resources.files("orchestrator.inapp").joinpath("client", name).read_bytes()
 
 
 @cache

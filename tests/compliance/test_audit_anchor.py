@@ -564,7 +564,7 @@ def test_processes_starting_together_agree_on_one_generated_key(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from orchestrator.config import Settings; from orchestrator.services import audit_key; "
+    code = ("import sys; from orchestrator.config import Settings; from orchestrator.audit import key as audit_key; "
             "print(audit_key.load(Settings.from_env({'AUDIT_KEY_FILE': sys.argv[1]})).key_id)")
     path = tmp_path / "shared" / "audit.key"
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
