@@ -5,15 +5,15 @@ Kept in one place so the schema validator, the engine and the golden runner cann
 
 from __future__ import annotations
 
-IN_APP = "in_app"
-PUSH = "push"
-SMS = "sms"
-EMAIL = "email"
+from channels import DECLARED, ROUTE_ORDER, Channel
 
-# Canonical order: used whenever the engine must enumerate channels deterministically
-# (exclusion lists, fallback ordering when no rule chose a route).
-CHANNELS: tuple[str, ...] = (IN_APP, PUSH, EMAIL, SMS)
-OUT_OF_APP_CHANNELS: frozenset[str] = frozenset({PUSH, EMAIL, SMS})
+# The one channel the engine itself treats specially (presence, hold, quiet display).
+IN_APP = Channel.IN_APP.value
+
+# Canonical order (from the channel specs): used whenever the engine must enumerate channels
+# deterministically (exclusion lists, fallback ordering when no rule chose a route).
+CHANNELS: tuple[str, ...] = ROUTE_ORDER
+OUT_OF_APP_CHANNELS: frozenset[str] = frozenset(s.name for s in DECLARED if s.out_of_app)
 
 MODE_FIRST = "first"
 MODE_PARALLEL = "parallel"
@@ -32,7 +32,8 @@ LIFECYCLE_VALUES: tuple[str, ...] = ("active", "dormant", "churned", "unknown")
 SMS_ENCODINGS: tuple[str, ...] = ("GSM-7", "UCS-2")
 PLATFORMS: tuple[str, ...] = ("fcm", "apns")
 
-CONSENT_KEYS: tuple[str, ...] = (IN_APP, PUSH, SMS, EMAIL, "marketing")
+MARKETING = "marketing"
+CONSENT_KEYS: tuple[str, ...] = (*(s.name for s in DECLARED), MARKETING)
 
 # The taxonomy every policy must define (the HTTP API accepts these category names).
 REQUIRED_CATEGORIES: tuple[str, ...] = (

@@ -12,13 +12,20 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .constants import EMAIL, IN_APP, PUSH, SMS, URGENCIES
+from channels import DECLARED
+
+from .constants import CHANNELS, MARKETING, URGENCIES
 from .document import Policy
 from .facts import MessageFacts, RecipientFacts
 from .quoting import quote
 from .segments import count_segments, sms_text
 
 _URGENCIES = frozenset(URGENCIES)
+# Per channel spec: its fact keys, built once (f-strings in the hot path cost more than lookups).
+_CHANNEL_KEYS = tuple((spec, f"consent.{spec.name}", f"reachable.{spec.name}", f"available.{spec.name}",
+                       f"preference.{spec.name}") for spec in DECLARED)
+_AVAILABLE_KEYS = tuple((ch, f"available.{ch}") for ch in CHANNELS)  # the "available" list's order
+_NO_PREFERENCES: dict[str, bool] = {}
 
 
 @lru_cache(maxsize=1024)
@@ -129,32 +136,21 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
 
     get = r.consents.get
     defaults = policy.consent_defaults
-    c_in_app = get(IN_APP, defaults[IN_APP])
-    c_push = get(PUSH, defaults[PUSH])
-    c_sms = get(SMS, defaults[SMS])
-    c_email = get(EMAIL, defaults[EMAIL])
-    c_marketing = get("marketing", defaults["marketing"])
+    c_marketing = get(MARKETING, defaults[MARKETING])
     marketing_ok = c_marketing or not category_facts.get("category.marketing", False)
-    push_ok = False
-    for device in r.devices:
-        if device.active:
-            push_ok = True
-            break
-    sms_ok = bool(r.phone) and r.phone_valid
-    email_ok = bool(r.email) and r.email_valid
-    # "available" = what the engine's safety floor enforces whatever the rules say.
-    a_in_app = c_in_app and marketing_ok  # the inbox exists for every user id
-    a_push = push_ok and c_push and marketing_ok
-    a_sms = sms_ok and c_sms and marketing_ok
-    a_email = email_ok and c_email and marketing_ok
-
-    # A locked category ignores preferences: security, legal and codes always reach the user.
+    # "available" = what the engine's safety floor enforces whatever the rules say. A locked
+    # category ignores preferences: security, legal and codes always reach the user.
     prefs = r.preferences.get(category) if r.preferences else None
-    if prefs and not category_facts.get("category.locked", False):
-        p_in_app, p_push = prefs.get(IN_APP, True), prefs.get(PUSH, True)
-        p_sms, p_email = prefs.get(SMS, True), prefs.get(EMAIL, True)
-    else:
-        p_in_app = p_push = p_sms = p_email = True
+    if not prefs or category_facts.get("category.locked", False):
+        prefs = _NO_PREFERENCES
+    consent, reachable, available, preference = {}, {}, {}, {}
+    for spec, consent_key, reachable_key, available_key, preference_key in _CHANNEL_KEYS:
+        name = spec.name
+        c = consent[consent_key] = get(name, defaults[name])
+        ok = reachable[reachable_key] = spec.reachable(r)
+        available[available_key] = c and ok and marketing_ok
+        preference[preference_key] = prefs.get(name, True)
+    consent[f"consent.{MARKETING}"] = c_marketing
 
     facts: dict[str, Any] = {
         "category": category,
@@ -173,24 +169,10 @@ def derive(policy: Policy, message: MessageFacts, r: RecipientFacts, now: dateti
         "message_count_day": r.message_count_day,
         "message_count_week": r.message_count_week,
         **category_facts,
-        "consent.in_app": c_in_app,
-        "consent.push": c_push,
-        "consent.sms": c_sms,
-        "consent.email": c_email,
-        "consent.marketing": c_marketing,
-        "reachable.in_app": True,
-        "reachable.push": push_ok,
-        "reachable.sms": sms_ok,
-        "reachable.email": email_ok,
-        "available.in_app": a_in_app,
-        "available.push": a_push,
-        "available.sms": a_sms,
-        "available.email": a_email,
-        "preference.in_app": p_in_app,
-        "preference.push": p_push,
-        "preference.sms": p_sms,
-        "preference.email": p_email,
-        "available": [ch for ch, ok in ((IN_APP, a_in_app), (PUSH, a_push), (EMAIL, a_email), (SMS, a_sms))
-                      if ok],
+        **consent,
+        **reachable,
+        **available,
+        **preference,
+        "available": [ch for ch, key in _AVAILABLE_KEYS if available[key]],
     }
     return facts, quiet_end

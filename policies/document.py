@@ -16,9 +16,11 @@ from typing import Any
 
 import yaml
 
+from channels import DECLARED
+
 from . import yaml_text
 from .conditions import Condition, FactSpec, compile_condition, fact_specs, is_never
-from .constants import CHANNELS, CONSENT_KEYS, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
+from .constants import CHANNELS, CONSENT_KEYS, MARKETING, REQUIRED_CATEGORIES, REQUIRED_CATEGORY_ATTRIBUTES
 from .effects import Effects, RouteEntry, parse_effects
 from .labels import Labels, parse_labels
 from .plan import Exclusion, RuleMatch
@@ -42,9 +44,8 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
 # Missing consent keys: transactional channels are allowed, marketing needs an explicit yes.
-DEFAULT_CONSENTS: dict[str, bool] = {
-    "in_app": True, "push": True, "sms": True, "email": True, "marketing": False,
-}
+# (Each channel says its own default: an opt-in channel's is False.)
+DEFAULT_CONSENTS: dict[str, bool] = {**{spec.name: spec.consent_default for spec in DECLARED}, MARKETING: False}
 
 # name -> (check, description); every key is required.
 _THRESHOLDS: dict[str, tuple[Callable[[Any], bool], str]] = {

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from channels import DECLARED
+
 from .constants import (
     CHANNELS,
     ENGINE_AVAILABILITY,
@@ -40,12 +42,7 @@ from .facts import MessageFacts, RecipientFacts
 from .plan import Exclusion, RoutePlan, RuleMatch, Step, fast_new
 
 _DEFAULT_ROUTE = tuple(RouteEntry(ch) for ch in CHANNELS)
-_UNAVAILABLE = {
-    "in_app": "no consent for in-app messages",
-    "push": "no active push device or no push consent",
-    "sms": "no usable phone number or no SMS consent",
-    "email": "no usable email address or no email consent",
-}
+_UNAVAILABLE = {spec.name: spec.unavailable_reason for spec in DECLARED}
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 _NO_MARKETING = "no marketing consent for a marketing message"
 # Fact keys the floor reads, built once (f-strings in the hot path cost more than the lookups).

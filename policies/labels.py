@@ -22,7 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import CHANNELS, EMAIL, IN_APP, PUSH, SMS
+from channels import DECLARED
+
+from .constants import CHANNELS
 from .quoting import quote
 
 DEFAULT_LOCALE = "en"
@@ -35,7 +37,7 @@ LOCALE_TAG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # What a channel is called when the policy does not say.
-CHANNEL_NAMES: dict[str, str] = {IN_APP: "In-app", PUSH: "Push", SMS: "SMS", EMAIL: "Email"}
+CHANNEL_NAMES: dict[str, str] = {spec.name: spec.label for spec in DECLARED}
 
 
 def humanise(name: str) -> str:

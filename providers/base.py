@@ -2,7 +2,8 @@
 
 A provider turns one `Delivery` into a `SendResult`, or raises `ProviderError` carrying an
 `ErrorClass`. The orchestrator decides what to do with each class (retry, fall back, fail
-over); providers only classify. Providers import nothing from `orchestrator` or `policies`.
+over); providers only classify. Providers import nothing from `orchestrator` or `policies`;
+the channel vocabulary comes from `channels/`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-
-class Channel(StrEnum):
-    IN_APP = "in_app"
-    PUSH = "push"
-    SMS = "sms"
-    EMAIL = "email"
+from channels import Channel  # the channel vocabulary lives with the channel specs (channels/)
 
 
 class AttemptStatus(StrEnum):
