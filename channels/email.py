@@ -3,7 +3,7 @@
 from .spec import ChannelSpec, EngagementKind, Reach
 
 SPEC = ChannelSpec(
-    name="email", label="Email", route_rank=2, reach=Reach.FIELD,
+    name="email", label="Email", word="email", route_rank=2, reach=Reach.FIELD,
     address_field="email", address_valid_field="email_valid",
     address_words="a usable email address", unavailable_reason="no usable email address or no email consent",
     content_fields=(("subject", "title"), ("text", "body"), ("html", "html"), ("reply_to", "reply_to")),

@@ -3,7 +3,7 @@
 from .spec import ChannelSpec, EngagementKind, Reach
 
 SPEC = ChannelSpec(
-    name="in_app", label="In-app", route_rank=0, reach=Reach.INBOX,
+    name="in_app", label="In-app", word="in-app", route_rank=0, reach=Reach.INBOX,
     address_words="an in-app inbox", unavailable_reason="no consent for in-app messages",
     content_fields=(("title", "title"), ("body", "body"), ("action_url", "action_url")),
     required_fields=("body",),

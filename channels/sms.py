@@ -3,7 +3,7 @@
 from .spec import ChannelSpec, Reach
 
 SPEC = ChannelSpec(
-    name="sms", label="SMS", route_rank=3, reach=Reach.FIELD,
+    name="sms", label="SMS", word="SMS", route_rank=3, reach=Reach.FIELD,
     address_field="phone", address_valid_field="phone_valid",
     address_words="a usable phone number", unavailable_reason="no usable phone number or no SMS consent",
     content_fields=(("text", "body"),),

@@ -32,7 +32,8 @@ class EngagementKind(StrEnum):
 @dataclass(frozen=True)
 class ChannelSpec:
     name: str                       # the stored value ("sms"); also its consent key and fact suffix
-    label: str                      # "SMS": review pages, plan sentences, charts
+    label: str                      # "SMS", "In-app": titles, chart legends, policy labels
+    word: str                       # "SMS", "in-app": the channel inside a sentence
     route_rank: int                 # canonical routing order: lower is tried first by default
     reach: Reach
     # Reach.FIELD: the recipient attribute holding the address, and the one that says it works

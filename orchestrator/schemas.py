@@ -16,10 +16,12 @@ from pydantic import (
     PrivateAttr,
     StrictBool,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from channels import DECLARED
 from providers.base import Channel
 
 from .domain.addresses import check_email, check_hhmm, check_timezone, to_e164
@@ -101,22 +103,14 @@ class DeviceIn(Strict):
     platform: Platform
 
 
-class Consents(Strict):
-    in_app: bool | None = None
-    push: bool | None = None
-    sms: bool | None = None
-    email: bool | None = None
-    marketing: bool | None = None
-
-
-class ChannelSwitches(Strict):
-    """One category's channels: false turns the channel off for it, true or null turns it
-    back on (recipients/preferences.py)."""
-
-    in_app: StrictBool | None = None
-    push: StrictBool | None = None
-    sms: StrictBool | None = None
-    email: StrictBool | None = None
+# One optional switch per channel spec (channels/), in declaration order.
+Consents = create_model("Consents", __base__=Strict,
+                        **{spec.name: (bool | None, None) for spec in DECLARED}, marketing=(bool | None, None))
+ChannelSwitches = create_model(
+    "ChannelSwitches", __base__=Strict,
+    __doc__="One category's channels: false turns the channel off for it, true or null turns it\n"
+            "back on (recipients/preferences.py).",
+    **{spec.name: (StrictBool | None, None) for spec in DECLARED})
 
 
 CategoryName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]

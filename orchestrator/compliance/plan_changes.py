@@ -20,11 +20,12 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 import policies
+from channels import DECLARED
 from policies.effects import format_duration
 
 from ..domain.statuses import ChangeKind
 
-CHANNEL_LABELS = {"in_app": "in-app", "push": "push", "sms": "SMS", "email": "email"}
+CHANNEL_LABELS = {spec.name: spec.word for spec in DECLARED}
 MODE_LABELS = {
     "first": "first (sent straight away)",
     "parallel": "parallel (sent together with the step before)",

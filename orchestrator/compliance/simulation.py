@@ -46,6 +46,7 @@ import orjson
 from sqlalchemy import Text, cast, func, select
 
 import policies
+from channels import NAMES
 from policies import MessageFacts, Policy, RecipientFacts
 from policies.derive import cap_windows
 from policies.plan import fast_new
@@ -55,7 +56,7 @@ from ..storage.db import Database
 from ..storage.models import Message
 from .plan_changes import KIND_LABELS, PlanKey, classify, plan_key, stored_steps_key
 
-CHANNEL_ORDER = ("in_app", "push", "sms", "email")
+CHANNEL_ORDER = NAMES  # the channel specs' declaration order
 SUPPRESSED = "(suppressed)"
 DEFERRED = "(deferred)"
 STRAIGHT_AWAY = ("first", "parallel")

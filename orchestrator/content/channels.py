@@ -12,21 +12,17 @@ A channel's content is the base with that channel's entry laid over it: every ke
 *present* in the entry replaces the base field (an empty string clears an optional one), so
 a rendered template variant (all keys present) stands alone, while an inline override
 (`content.channels.sms.text`) changes only what it names. Rows written before per-channel
-content have no `channels` and read exactly as before."""
+content have no `channels` and read exactly as before. Which keys a channel has, and how
+they lay over the base, is its spec's (channels/<name>.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from providers.base import Channel
+from channels import DECLARED, SPECS
 
-# Per channel: the stored key -> the Delivery field it fills.
-CHANNEL_FIELDS: dict[str, dict[str, str]] = {
-    Channel.SMS: {"text": "body"},
-    Channel.PUSH: {"title": "title", "body": "body", "image_url": "image_url", "action_url": "action_url"},
-    Channel.EMAIL: {"subject": "title", "text": "body", "html": "html", "reply_to": "reply_to"},
-    Channel.IN_APP: {"title": "title", "body": "body", "action_url": "action_url"},
-}
+# Per channel: the stored key -> the Delivery field it fills (each channel spec's content_fields).
+CHANNEL_FIELDS: dict[str, dict[str, str]] = {spec.name: dict(spec.content_fields) for spec in DECLARED}
 _OPTIONAL = ("html", "image_url", "action_url", "reply_to")
 
 
@@ -41,9 +37,10 @@ def for_channel(stored: dict[str, Any] | None, channel: str) -> dict[str, Any]:
     }
     entry = (stored.get("channels") or {}).get(str(channel))
     if entry:
-        if channel == Channel.SMS and "text" in entry:
-            out["title"] = ""  # the SMS text is the whole text: no title line in front of it
-        if channel != Channel.EMAIL:
+        spec = SPECS.get(str(channel))
+        if spec is not None and spec.text_is_whole and "text" in entry:
+            out["title"] = ""  # the text is the whole text (SMS): no title line in front of it
+        if spec is None or not spec.keeps_html:
             out["html"] = None
         for key, target in CHANNEL_FIELDS.get(channel, {}).items():
             if key in entry:

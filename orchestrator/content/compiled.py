@@ -6,27 +6,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from providers.base import Channel
+from channels import DECLARED, ROUTE_ORDER, SPECS
 
 from ..domain import locales
 from .limits import cpu_budget
 from .render import MAX_OUTPUT_CHARS, Compiled, RenderError, compile_source, dry_run
 
-# Field order per channel; these are the keys of content/channels.py's stored entries.
-CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
-    Channel.SMS: ("text",),
-    Channel.PUSH: ("title", "body", "image_url", "action_url"),
-    Channel.EMAIL: ("subject", "text", "html"),
-    Channel.IN_APP: ("title", "body", "action_url"),
-}
-BASE_ORDER = (Channel.IN_APP, Channel.PUSH, Channel.EMAIL, Channel.SMS)
+# Field order per channel (its spec's source fields); these are the keys of content/channels.py's
+# stored entries.
+CHANNEL_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {spec.name: spec.source_fields for spec in DECLARED}
+# The base title/body/action_url come from the first variant in routing order.
+BASE_ORDER = ROUTE_ORDER
 URL_FIELDS = ("image_url", "action_url")
 # What a channel's message cannot go without: a render that leaves one empty is refused.
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    Channel.SMS: ("text",), Channel.PUSH: ("body",), Channel.EMAIL: ("subject", "text"), Channel.IN_APP: ("body",),
-}
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {spec.name: spec.required_fields for spec in DECLARED}
 # Longest rendered value per field (the inline content's limits); others: render.MAX_OUTPUT_CHARS.
 FIELD_LIMITS = {"title": 500, "subject": 500, "image_url": 2000, "action_url": 2000}
+
+
+def _keeps_html(channel: str) -> bool:
+    spec = SPECS.get(channel)
+    return spec is not None and spec.keeps_html
 
 
 class SourceError(Exception):
@@ -87,7 +87,7 @@ class CompiledVersion:
                 except RenderError as exc:
                     raise RenderError(f"{channel}.{f}: {exc.message}", exc.variable,
                                       over_limit=exc.over_limit) from None
-            if channel == Channel.EMAIL:
+            if "reply_to" in SPECS[channel].untemplated_fields:  # email: from the message or the version
                 out["reply_to"] = reply_to or self.reply_to or ""
             channels[channel] = out
         return channels
@@ -122,7 +122,7 @@ def compile_version(template_id: str, version: int, default_locale: str, definit
                 if source is None:
                     continue
                 try:
-                    compiled = compile_source(source, html=(channel == Channel.EMAIL and name == "html"))
+                    compiled = compile_source(source, html=(name == "html" and _keeps_html(channel)))
                 except RenderError as exc:
                     raise SourceError(f"{prefix}.{channel}.{name}", exc.message) from None
                 variant[name] = compiled

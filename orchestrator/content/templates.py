@@ -13,24 +13,18 @@ import time
 import weakref
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
-from providers.base import Channel
 
 from ..audit import log as audit
 from ..errors import ApiError, ErrorCode
 from ..schemas import (
     ChannelOverrides,
     Content,
-    EmailOverride,
-    InAppOverride,
-    PushOverride,
     SendRequest,
-    SmsOverride,
     check_link,
 )
 from ..storage.db import Database
@@ -46,8 +40,9 @@ MAX_CACHED_VERSIONS = 1000
 ACTION_CREATE = "template.create"
 ACTION_VERSION = "template.version"
 
-_OVERRIDE_MODELS = {Channel.SMS: SmsOverride, Channel.PUSH: PushOverride, Channel.EMAIL: EmailOverride,
-                    Channel.IN_APP: InAppOverride}
+# channel -> its override model: the (non-None) type of each ChannelOverrides field.
+_OVERRIDE_MODELS = {name: next(t for t in get_args(f.annotation) if t is not type(None))
+                    for name, f in ChannelOverrides.model_fields.items()}
 
 
 # -- cache ------------------------------------------------------------------------------------

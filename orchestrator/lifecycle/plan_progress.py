@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
-from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
+from channels import DECLARED
+from providers.base import TERMINAL_FAILURES, AttemptStatus
 
 from ..domain.statuses import MessageStatus, derive_message_status
 from ..storage.db import announce
@@ -84,9 +85,9 @@ def _open(group: list[Attempt]) -> bool:
 
 
 # Channels whose providers report a failure after accepting a send (Twilio status callbacks,
-# email bounces). Push (FCM/APNs answer at send time) and in-app never fail once `sent`, and
-# a sandboxed send never hears back.
-_LATE_FAILURE_CHANNELS = frozenset({Channel.SMS, Channel.EMAIL})
+# email bounces): each spec's `late_failure`. Push (FCM/APNs answer at send time) and in-app
+# never fail once `sent`, and a sandboxed send never hears back.
+_LATE_FAILURE_CHANNELS = frozenset(spec.name for spec in DECLARED if spec.late_failure)
 
 
 def _may_still_fail(group: list[Attempt]) -> bool:

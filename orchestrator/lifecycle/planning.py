@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import channels
+from channels import Reach
 from policies import RecipientFacts, RoutePlan, Step
-from providers.base import AttemptStatus, Channel
+from providers.base import AttemptStatus
 
 from ..storage.models import new_id
 
@@ -23,13 +25,13 @@ MODE_ESCALATE = "escalate"
 
 def addresses_for(channel: str, facts: RecipientFacts) -> list[tuple[str | None, str | None]]:
     """(address, platform) pairs a step on `channel` delivers to; push fans out per device."""
-    if channel == Channel.SMS:
-        return [(facts.phone, None)] if facts.phone else []
-    if channel == Channel.EMAIL:
-        return [(facts.email, None)] if facts.email else []
-    if channel == Channel.PUSH:
+    spec = channels.spec(channel)
+    if spec.reach == Reach.FIELD:
+        address = spec.address_of(facts)
+        return [(address, None)] if address else []
+    if spec.reach == Reach.DEVICES:
         return [(d.token, d.platform) for d in facts.devices if d.active]
-    return [(None, None)]  # in-app: the inbox is the address
+    return [(None, None)]  # Reach.INBOX (in-app): the inbox is the address
 
 
 def step_groups(steps: tuple[Step, ...]) -> list[int]:

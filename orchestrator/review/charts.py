@@ -12,12 +12,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from markupsafe import Markup
 from sqlalchemy import select
 
+from channels import DECLARED, NAMES
+
 from ..storage.db import Database
 from ..storage.models import Message
 
-CHANNELS = ("in_app", "push", "sms", "email")
-CHANNEL_LABELS = {"in_app": "In-app", "push": "Push", "sms": "SMS", "email": "Email"}
-COLOURS = {"in_app": "#2b6cb0", "push": "#6b46c1", "sms": "#c05621", "email": "#2f855a"}
+CHANNELS = NAMES  # every channel spec, in declaration order
+CHANNEL_LABELS = {spec.name: spec.label for spec in DECLARED}
+COLOURS = {spec.name: spec.colour for spec in DECLARED}
 
 
 # -- channel mix ------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from channels import DECLARED
 from policies.diff import CATEGORY_CHANGED, EFFECT_CHANGED, THRESHOLD_CHANGED, render
 
-CHANNEL_WORDS = {"in_app": "in-app", "push": "push", "sms": "SMS", "email": "email"}
+CHANNEL_WORDS = {spec.name: spec.word for spec in DECLARED}
 THRESHOLD_WORDS = {
     "presence_window_seconds": ("Online window (seconds since the last heartbeat)", ""),
     "dormant_after_days": ("Dormant after", " days"),

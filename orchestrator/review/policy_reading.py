@@ -18,15 +18,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import policies
+from channels import DECLARED
 from policies import Device, MessageFacts, Policy, RecipientFacts
 from policies.constants import MODE_ESCALATE, MODE_FALLBACK, MODE_FIRST, MODE_PARALLEL
 from policies.effects import parse_duration
 from policies.plan import RoutePlan
 
-CHANNEL_WORDS = {"in_app": "in-app", "push": "push", "sms": "SMS", "email": "email"}
+CHANNEL_WORDS = {spec.name: spec.word for spec in DECLARED}
 CONSENT_WORDS = {**CHANNEL_WORDS, "marketing": "marketing messages"}
-ADDRESS_WORDS = {"in_app": "an in-app inbox", "push": "an active push device", "sms": "a usable phone number",
-                 "email": "a usable email address"}
+ADDRESS_WORDS = {spec.name: spec.address_words for spec in DECLARED}
 ATTRIBUTE_WORDS = {"critical": "critical", "marketing": "marketing", "bulk": "bulk transactional",
                    "legal": "a legal notice", "in_app_native": "made for an open app session",
                    "locked": "locked (users cannot turn it off)", "unsubscribable": "unsubscribable in one click"}
@@ -76,7 +76,7 @@ def _recipient(now: datetime, *, online: bool = False, last_active_days: float =
         user_id="example", email="reviewer-example@example.com" if email else None,
         phone="+447400123456" if phone else None,
         devices=(Device(token="example-device-token", platform="fcm"),) if devices else (),
-        consents={"in_app": True, "push": True, "sms": True, "email": True, "marketing": marketing},
+        consents={**{spec.name: True for spec in DECLARED}, "marketing": marketing},
         timezone="UTC", last_active_at=now - timedelta(days=last_active_days),
         last_heartbeat_at=now - timedelta(seconds=10) if online else None, connected=online)
 
