@@ -1,11 +1,13 @@
 """Configuration from environment variables. Every variable is listed in README.md with its
-default; `Settings.from_env` is the one place that reads them."""
+default; `Settings.from_env` is the one place that reads the service's own, and each provider
+reads its own through `Settings.provider_settings` (its typed settings class, providers/)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -205,6 +207,14 @@ class Settings:
     schedule_max_ahead_seconds: int = 90 * 86400
     rate_limit_per_minute: int = 1200
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def provider_settings(self, name: str) -> Any | None:
+        """The named provider's typed settings (providers/catalog.py), read from this `env`:
+        None when it is not configured; ValueError when it is configured wrongly (which the
+        provider registry refuses at startup)."""
+        from providers import catalog
+
+        return catalog.settings_of(name, self.env)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from channels import DECLARED
 from providers.base import Channel
+from providers.catalog import PUSH_PLATFORMS
 
 from .domain.addresses import check_email, check_hhmm, check_timezone, to_e164
 from .domain.locales import LOCALE_PATTERN
@@ -50,9 +51,8 @@ class Urgency(StrEnum):
     CRITICAL = "critical"
 
 
-class Platform(StrEnum):
-    FCM = "fcm"
-    APNS = "apns"
+# A device's push platform: one per push provider of the catalog ("fcm", "apns").
+Platform = StrEnum("Platform", {platform.upper(): platform for platform in PUSH_PLATFORMS})
 
 
 # Timestamps we accept, in UTC: wide enough for any real date, narrow enough that converting

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,7 @@ import httpx
 from .apns_errors import Reason, outcome_for
 from .apns_token import ProviderTokenCache
 from .base import Channel, Delivery, ErrorClass, ProviderError, SendResult
+from .spec import ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,50 @@ def _verify_setting(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContex
     return verify
 
 
+@dataclass(frozen=True, repr=False)  # no repr: the key is a secret
+class ApnsSettings:
+    """The APNS_* variables: the .p8 key (from a file or inline) and its ids, checked."""
+
+    key_pem: str
+    key_id: str
+    team_id: str
+    topic: str
+    use_sandbox: bool = False
+    base_url: str | None = None
+    ca_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ApnsSettings | None:
+        """None when no key is set (sandbox push); half a configuration raises ValueError."""
+        key_file = env.get(Env.KEY_FILE)
+        if key_file:
+            try:
+                with open(key_file, encoding="utf-8") as fh:
+                    key_pem = fh.read()
+            except OSError as exc:
+                raise ValueError(f"{Env.KEY_FILE}={key_file} cannot be read ({exc.strerror}): point it at the "
+                                 f".p8 key, or unset it for sandbox push") from None
+        else:
+            key_pem = env.get(Env.KEY) or ""
+        if not key_pem:
+            partial = [name.value for name in (Env.KEY_ID, Env.TEAM_ID, Env.TOPIC) if env.get(name)]
+            if partial:
+                # Half a configuration is a mistake, not a request for sandbox.
+                raise ValueError(f"{', '.join(partial)} set but neither {Env.KEY_FILE} nor {Env.KEY}: set the "
+                                 f".p8 key (and {Env.KEY_ID}, {Env.TEAM_ID}, {Env.TOPIC}), or unset all APNS_* "
+                                 f"for sandbox push")
+            return None
+        if "\\n" in key_pem and "\n" not in key_pem.strip():
+            key_pem = key_pem.replace("\\n", "\n")   # PEM squeezed onto one env line
+        missing = [name for name in (Env.KEY_ID, Env.TEAM_ID, Env.TOPIC) if not env.get(name)]
+        if missing:
+            raise ValueError(f"the APNs key is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                             f"not: set {', '.join(missing)}, or unset all APNS_* for sandbox push")
+        return cls(key_pem, env[Env.KEY_ID], env[Env.TEAM_ID], env[Env.TOPIC],
+                   use_sandbox=env.get(Env.USE_SANDBOX, "").strip().lower() in TRUTHY,
+                   base_url=env.get(Env.BASE_URL) or None, ca_file=env.get(Env.CA_FILE) or None)
+
+
 class APNsProvider:
     name = PROVIDER_NAME
     channel = Channel.PUSH
@@ -192,40 +238,14 @@ class APNsProvider:
         self._send_lock = threading.Lock()
 
     @classmethod
+    def from_settings(cls, settings: ApnsSettings) -> APNsProvider:
+        return cls(settings.key_pem, settings.key_id, settings.team_id, settings.topic,
+                   use_sandbox=settings.use_sandbox, base_url=settings.base_url, verify=settings.ca_file or True)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str]) -> APNsProvider | None:
-        key_file = env.get(Env.KEY_FILE)
-        if key_file:
-            try:
-                with open(key_file, encoding="utf-8") as fh:
-                    key_pem = fh.read()
-            except OSError as exc:
-                raise ValueError(f"{Env.KEY_FILE}={key_file} cannot be read ({exc.strerror}): point it at the "
-                                 f".p8 key, or unset it for sandbox push") from None
-        else:
-            key_pem = env.get(Env.KEY) or ""
-        if not key_pem:
-            partial = [name.value for name in (Env.KEY_ID, Env.TEAM_ID, Env.TOPIC) if env.get(name)]
-            if partial:
-                # Half a configuration is a mistake, not a request for sandbox.
-                raise ValueError(f"{', '.join(partial)} set but neither {Env.KEY_FILE} nor {Env.KEY}: set the "
-                                 f".p8 key (and {Env.KEY_ID}, {Env.TEAM_ID}, {Env.TOPIC}), or unset all APNS_* "
-                                 f"for sandbox push")
-            return None
-        if "\\n" in key_pem and "\n" not in key_pem.strip():
-            key_pem = key_pem.replace("\\n", "\n")   # PEM squeezed onto one env line
-        missing = [name for name in (Env.KEY_ID, Env.TEAM_ID, Env.TOPIC) if not env.get(name)]
-        if missing:
-            raise ValueError(f"the APNs key is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                             f"not: set {', '.join(missing)}, or unset all APNS_* for sandbox push")
-        return cls(
-            key_pem,
-            env[Env.KEY_ID],
-            env[Env.TEAM_ID],
-            env[Env.TOPIC],
-            use_sandbox=env.get(Env.USE_SANDBOX, "").strip().lower() in TRUTHY,
-            base_url=env.get(Env.BASE_URL) or None,
-            verify=env.get(Env.CA_FILE) or True,
-        )
+        settings = ApnsSettings.from_env(env)
+        return cls.from_settings(settings) if settings is not None else None
 
     def send(self, delivery: Delivery) -> SendResult:
         device = delivery.to
@@ -308,3 +328,8 @@ class APNsProvider:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# Push platform "apns"; a dead token shows as ProviderError.deactivate_address at send time.
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.PUSH, platform=PROVIDER_NAME,
+                    settings=ApnsSettings.from_env, build=APNsProvider.from_settings)

@@ -2,13 +2,17 @@
 
 The SMTP provider stamps every message with ids the receipt parsers can read back:
 `Message-ID: <{attempt_id}.{message_id}@{domain}>` and `X-Orchestrator-Message-Id`.
-Both directions live here so the format is written once.
+Both directions live here so the format is written once, and so does how the parsers'
+receipt codes read as address signals (bounces, opt-outs).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from .base import AttemptStatus
+from .spec import AddressReading, AddressSignal
 
 ORCHESTRATOR_MESSAGE_ID_HEADER = "X-Orchestrator-Message-Id"
 ORCHESTRATOR_ATTEMPT_ID_HEADER = "X-Orchestrator-Attempt-Id"
@@ -67,3 +71,16 @@ def parse_message_id(value: str | None, *, domain: str | None = None) -> Orchest
     return OrchestratorMessageId(match["attempt"], match["message"], match["domain"])
 
 
+# Receipt codes the email receipt parsers (SendGrid, SES) give, read as address signals.
+HARD_BOUNCE_CODES = frozenset({"hard_bounce", "bounce"})
+OPT_OUT_CODES = frozenset({"spamreport", "unsubscribe", "complaint"})  # withdraw marketing consent
+
+
+def email_address_signal(code: str, status: AttemptStatus | str | None) -> AddressReading | None:
+    """An unsubscribe or spam complaint withdraws marketing consent (a transactional email
+    still goes); only a hard bounce kills the address."""
+    if code in OPT_OUT_CODES:
+        return AddressReading(AddressSignal.MARKETING_OPT_OUT, f"email {code}")
+    if status == AttemptStatus.BOUNCED and code in HARD_BOUNCE_CODES:
+        return AddressReading(AddressSignal.DEAD, f"email {code}")
+    return None

@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,7 @@ from requests.adapters import HTTPAdapter
 
 from .base import Channel, Delivery, ErrorClass, ProviderError, SendResult
 from .fcm_errors import PROVIDER_NAME, classify_response
+from .spec import ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +233,41 @@ def build_notify_kwargs(delivery: Delivery, now: float) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, repr=False)  # no repr: the service-account JSON holds the private key
+class FcmSettings:
+    """The FCM_* variables: the service account (from a file or inline), checked."""
+
+    service_account_info: dict
+    project_id: str | None = None
+    endpoint: str | None = None
+    token_uri: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FcmSettings | None:
+        """None when neither FCM_CREDENTIALS_FILE nor FCM_CREDENTIALS_JSON is set (sandbox push)."""
+        path = env.get(Env.CREDENTIALS_FILE)
+        raw = env.get(Env.CREDENTIALS_JSON)
+        if path:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    raw = fh.read()
+            except OSError as exc:
+                raise ValueError(f"{Env.CREDENTIALS_FILE}={path} cannot be read ({exc.strerror}): point it at the "
+                                 f"service-account JSON, or unset it for sandbox push") from None
+            source = Env.CREDENTIALS_FILE
+        elif raw:
+            source = Env.CREDENTIALS_JSON
+        else:
+            return None
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            # `from None`: the decode error carries the document, i.e. the private key.
+            raise ValueError(f"{source} does not hold valid service-account JSON") from None
+        return cls(info, project_id=env.get(Env.PROJECT_ID) or None, endpoint=env.get(Env.ENDPOINT) or None,
+                   token_uri=env.get(Env.TOKEN_URI) or None)
+
+
 class FCMProvider:
     name = PROVIDER_NAME
     channel = Channel.PUSH
@@ -264,32 +301,14 @@ class FCMProvider:
         self._client = _GuardedFCMNotification(credentials, self.endpoint, timeout=timeout)
 
     @classmethod
+    def from_settings(cls, settings: FcmSettings) -> FCMProvider:
+        return cls(settings.service_account_info, project_id=settings.project_id,
+                   endpoint_base=settings.endpoint, token_uri=settings.token_uri)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FCMProvider | None:
-        path = env.get(Env.CREDENTIALS_FILE)
-        raw = env.get(Env.CREDENTIALS_JSON)
-        if path:
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    raw = fh.read()
-            except OSError as exc:
-                raise ValueError(f"{Env.CREDENTIALS_FILE}={path} cannot be read ({exc.strerror}): point it at the "
-                                 f"service-account JSON, or unset it for sandbox push") from None
-            source = Env.CREDENTIALS_FILE
-        elif raw:
-            source = Env.CREDENTIALS_JSON
-        else:
-            return None
-        try:
-            info = json.loads(raw)
-        except ValueError:
-            # `from None`: the decode error carries the document, i.e. the private key.
-            raise ValueError(f"{source} does not hold valid service-account JSON") from None
-        return cls(
-            info,
-            project_id=env.get(Env.PROJECT_ID) or None,
-            endpoint_base=env.get(Env.ENDPOINT) or None,
-            token_uri=env.get(Env.TOKEN_URI) or None,
-        )
+        settings = FcmSettings.from_env(env)
+        return cls.from_settings(settings) if settings is not None else None
 
     def send(self, delivery: Delivery) -> SendResult:
         kwargs = build_notify_kwargs(delivery, self._clock())
@@ -338,3 +357,8 @@ class FCMProvider:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# Push platform "fcm"; a dead token shows as ProviderError.deactivate_address at send time.
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.PUSH, platform=PROVIDER_NAME, settings=FcmSettings.from_env,
+                    build=FCMProvider.from_settings)

@@ -15,7 +15,9 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -23,8 +25,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import event_fields, safe_json
-from .base import AttemptStatus, Engagement, EventFault, MalformedEvent, Receipt, RejectedEvent, SignatureError
-from .email_common import SENDGRID_ARG_MESSAGE_ID, SENDGRID_ARG_PROVIDER_MESSAGE_ID, parse_message_id
+from .base import AttemptStatus, Channel, Engagement, EventFault, MalformedEvent, Receipt, RejectedEvent, SignatureError
+from .email_common import (
+    SENDGRID_ARG_MESSAGE_ID,
+    SENDGRID_ARG_PROVIDER_MESSAGE_ID,
+    email_address_signal,
+    parse_message_id,
+)
+from .spec import ProviderSpec
 
 PROVIDER_NAME = "sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -235,3 +243,25 @@ def parse_sendgrid_events(payload: bytes) -> list[Receipt]:
     if refused:
         raise refused[0].error
     return receipts
+
+
+class Env(StrEnum):
+    WEBHOOK_PUBLIC_KEY = "SENDGRID_WEBHOOK_PUBLIC_KEY"  # the Event Webhook's verification key
+
+
+@dataclass(frozen=True)
+class SendGridSettings:
+    """SendGrid's Event Webhook: receipts for email sent through SendGrid's SMTP relay."""
+
+    webhook_public_key: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SendGridSettings | None:
+        """None when no verification key is set (the webhook answers 404)."""
+        key = (env.get(Env.WEBHOOK_PUBLIC_KEY) or "").strip()
+        return cls(key) if key else None
+
+
+# Receipts only: the email itself goes by SMTP (smtp_email.py).
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, settings=SendGridSettings.from_env,
+                    signals=email_address_signal)

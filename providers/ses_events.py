@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,8 +32,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import event_fields, safe_json
-from .base import AttemptStatus, Engagement, EventFault, MalformedEvent, Receipt, SignatureError
-from .email_common import ORCHESTRATOR_MESSAGE_ID_HEADER, parse_message_id
+from .base import AttemptStatus, Channel, Engagement, EventFault, MalformedEvent, Receipt, SignatureError
+from .email_common import ORCHESTRATOR_MESSAGE_ID_HEADER, email_address_signal, parse_message_id
+from .smtp_email import message_id_domain
+from .spec import ProviderSpec
 
 PROVIDER_NAME = "ses"
 DEFAULT_MAX_AGE_SECONDS = 3600
@@ -367,3 +370,27 @@ def parse_ses_notification(
             message_id=message_id,
         )
     ]
+
+
+class Env(StrEnum):
+    SNS_TOPIC_ARNS = "SES_SNS_TOPIC_ARNS"  # comma-separated: the only topics whose messages are taken
+
+
+@dataclass(frozen=True)
+class SesSettings:
+    """Amazon SES events by SNS: the allowed topics, and the domain of our Message-IDs (as the
+    SMTP provider stamps them) so a foreign Message-ID of the same shape is not taken for ours."""
+
+    topic_arns: tuple[str, ...]
+    message_id_domain: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SesSettings | None:
+        """None when no topic is allowed (the webhook answers 404)."""
+        topics = tuple(arn.strip() for arn in (env.get(Env.SNS_TOPIC_ARNS) or "").split(",") if arn.strip())
+        return cls(topics, message_id_domain(env)) if topics else None
+
+
+# Receipts only: the email itself goes by SMTP (smtp_email.py).
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, settings=SesSettings.from_env,
+                    signals=email_address_signal)

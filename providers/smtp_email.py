@@ -30,9 +30,11 @@ from .email_common import (
     ORCHESTRATOR_MESSAGE_ID_HEADER,
     SENDGRID_ARG_MESSAGE_ID,
     SENDGRID_ARG_PROVIDER_MESSAGE_ID,
+    email_address_signal,
     make_message_id,
 )
 from .masking import mask_email
+from .spec import ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +235,72 @@ def _single_line(value: str) -> str:
     return " ".join(value.splitlines()).strip()
 
 
+class Env(StrEnum):
+    HOST = "SMTP_HOST"
+    PORT = "SMTP_PORT"                          # default 465 with SMTP_SSL, else 587
+    FROM = "SMTP_FROM"                          # the sender: required with SMTP_HOST
+    USERNAME = "SMTP_USERNAME"
+    PASSWORD = "SMTP_PASSWORD"
+    STARTTLS = "SMTP_STARTTLS"
+    SSL = "SMTP_SSL"
+    TIMEOUT = "SMTP_TIMEOUT"
+    CA_FILE = "SMTP_CA_FILE"
+    SENDGRID_SMTPAPI = "SMTP_SENDGRID_SMTPAPI"  # unset: on when the relay is SendGrid's
+    MESSAGE_ID_DOMAIN = "SMTP_MESSAGE_ID_DOMAIN"
+
+
+def message_id_domain(env: Mapping[str, str]) -> str:
+    """The domain our Message-IDs carry: SMTP_MESSAGE_ID_DOMAIN, else the sender's domain. The
+    SES receipt parser needs it even where SMTP itself is not configured."""
+    _, sender_address = email.utils.parseaddr((env.get(Env.FROM) or "").strip())
+    return (env.get(Env.MESSAGE_ID_DOMAIN) or "").strip() or (
+        sender_address.rpartition("@")[2] or DEFAULT_MESSAGE_ID_DOMAIN)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP_* variables, checked and typed."""
+
+    host: str
+    port: int
+    sender: str
+    username: str | None
+    password: str | None
+    starttls: bool
+    use_ssl: bool
+    timeout: float
+    ca_file: str | None
+    sendgrid_smtpapi: bool | None
+    message_id_domain: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SmtpSettings | None:
+        """None when SMTP_HOST is unset (sandbox mode); ValueError naming a wrong variable."""
+        host = (env.get(Env.HOST) or "").strip()
+        if not host:
+            return None
+        sender = (env.get(Env.FROM) or "").strip()
+        if not sender:
+            raise ValueError("SMTP_HOST is set but SMTP_FROM is not: set SMTP_FROM to the sender address "
+                             "(e.g. SMTP_FROM='Alerts <alerts@example.com>'), or unset SMTP_HOST for sandbox")
+        use_ssl = bool(_env_bool(env, Env.SSL, False))
+        starttls = bool(_env_bool(env, Env.STARTTLS, not use_ssl))
+        port_text = (env.get(Env.PORT) or "").strip()
+        try:
+            port = int(port_text) if port_text else (465 if use_ssl else 587)
+        except ValueError:
+            raise ValueError(f"SMTP_PORT must be a number, got {port_text!r}") from None
+        return cls(host, port, sender, username=env.get(Env.USERNAME) or None,
+                   password=env.get(Env.PASSWORD) or None, starttls=starttls, use_ssl=use_ssl,
+                   timeout=_env_timeout((env.get(Env.TIMEOUT) or "").strip()),
+                   ca_file=(env.get(Env.CA_FILE) or "").strip() or None,
+                   sendgrid_smtpapi=_env_bool(env, Env.SENDGRID_SMTPAPI, None),   # None: auto by host
+                   message_id_domain=message_id_domain(env))
+
+    def __repr__(self) -> str:  # never show the password
+        return f"SmtpSettings(host={self.host!r}, port={self.port!r})"
+
+
 class SMTPEmailProvider:
     name = PROVIDER_NAME
     channel = Channel.EMAIL
@@ -279,43 +347,18 @@ class SMTPEmailProvider:
         self.sendgrid_smtpapi = sendgrid_smtpapi
 
     @classmethod
+    def from_settings(cls, settings: SmtpSettings) -> SMTPEmailProvider:
+        context = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else None
+        return cls(settings.host, settings.port, username=settings.username, password=settings.password,
+                   starttls=settings.starttls, use_ssl=settings.use_ssl, sender=settings.sender,
+                   timeout=settings.timeout, ssl_context=context, message_id_domain=settings.message_id_domain,
+                   sendgrid_smtpapi=settings.sendgrid_smtpapi)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SMTPEmailProvider | None:
         """Build from SMTP_* variables; None when SMTP_HOST is unset (sandbox mode)."""
-        host = (env.get("SMTP_HOST") or "").strip()
-        if not host:
-            return None
-        sender = (env.get("SMTP_FROM") or "").strip()
-        if not sender:
-            raise ValueError("SMTP_HOST is set but SMTP_FROM is not: set SMTP_FROM to the sender address "
-                             "(e.g. SMTP_FROM='Alerts <alerts@example.com>'), or unset SMTP_HOST for sandbox")
-        use_ssl = bool(_env_bool(env, "SMTP_SSL", False))
-        starttls = bool(_env_bool(env, "SMTP_STARTTLS", not use_ssl))
-        port_text = (env.get("SMTP_PORT") or "").strip()
-        try:
-            port = int(port_text) if port_text else (465 if use_ssl else 587)
-        except ValueError:
-            raise ValueError(f"SMTP_PORT must be a number, got {port_text!r}") from None
-        timeout_text = (env.get("SMTP_TIMEOUT") or "").strip()
-        smtpapi = _env_bool(env, "SMTP_SENDGRID_SMTPAPI", None)   # None: auto by host
-        ca_file = (env.get("SMTP_CA_FILE") or "").strip()
-        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
-        _, sender_address = email.utils.parseaddr(sender)
-        domain = (env.get("SMTP_MESSAGE_ID_DOMAIN") or "").strip() or (
-            sender_address.rpartition("@")[2] or DEFAULT_MESSAGE_ID_DOMAIN
-        )
-        return cls(
-            host,
-            port,
-            username=env.get("SMTP_USERNAME") or None,
-            password=env.get("SMTP_PASSWORD") or None,
-            starttls=starttls,
-            use_ssl=use_ssl,
-            sender=sender,
-            timeout=_env_timeout(timeout_text),
-            ssl_context=context,
-            message_id_domain=domain,
-            sendgrid_smtpapi=smtpapi,
-        )
+        settings = SmtpSettings.from_env(env)
+        return cls.from_settings(settings) if settings is not None else None
 
     # -- building -------------------------------------------------------------------------
 
@@ -472,3 +515,7 @@ def _env_timeout(text: str) -> float:
     if not value > 0:
         raise ValueError(f"SMTP_TIMEOUT must be positive, got {text!r}")
     return value
+
+
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, settings=SmtpSettings.from_env,
+                    build=SMTPEmailProvider.from_settings, signals=email_address_signal)

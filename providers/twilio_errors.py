@@ -27,6 +27,9 @@ class TwilioErrorRule:
     error_class: ErrorClass
     deactivate_address: bool
     meaning: str
+    # The person, not the number: they replied STOP. A consent signal (the orchestrator
+    # withdraws SMS consent), not a dead address, though Twilio refuses every send to it.
+    opt_out: bool = False
 
 
 P, T, C = ErrorClass.PERMANENT, ErrorClass.TRANSIENT, ErrorClass.CONFIGURATION
@@ -53,7 +56,7 @@ TWILIO_ERROR_CODES: dict[int, TwilioErrorRule] = {
     30008: TwilioErrorRule(T, False, "unknown delivery error"),
     # --- the address is dead: stop using it.
     21211: TwilioErrorRule(P, True, "invalid To number"),
-    21610: TwilioErrorRule(P, True, "recipient unsubscribed (replied STOP)"),
+    21610: TwilioErrorRule(P, True, "recipient unsubscribed (replied STOP)", opt_out=True),
     21614: TwilioErrorRule(P, True, "To is not a mobile number"),
     30005: TwilioErrorRule(P, True, "unknown destination handset (number not in service)"),
     30006: TwilioErrorRule(P, True, "landline or unreachable carrier"),

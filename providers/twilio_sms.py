@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from .base import (
 )
 from .masking import mask_phone
 from .sms_text import sms_text
+from .spec import AddressReading, AddressSignal, ProviderSpec
 from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
 from .twilio_http import PooledTwilioHttpClient
 from .twilio_statuses import FAILURE_STATUSES, TwilioMessageStatus, map_status
@@ -60,7 +62,10 @@ __all__ = [
     "MAX_VALIDITY_PERIOD_S",
     "WEBHOOK_PUBLIC_URL_ENV",
     "TwilioMessageStatus",
+    "SPEC",
     "TwilioSMSProvider",
+    "TwilioSettings",
+    "address_signal",
     "error_for_receipt",
     "mask_phone",
     "parse_status_callback",
@@ -87,6 +92,44 @@ CODE_TIMEOUT = "timeout"
 CODE_BAD_RESPONSE = "bad_response"
 CODE_EXPIRED = "expired_before_send"
 
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    return (env.get(name) or "").strip() or None
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """Twilio's variables, checked: SID and token together, and a sender."""
+
+    account_sid: str
+    auth_token: str                       # also signs the webhooks (X-Twilio-Signature)
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    api_base_url: str | None = None
+    status_callback_url: str | None = None
+    webhook_public_url: str | None = None  # the URL Twilio signs, when a proxy rewrites ours
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TwilioSettings | None:
+        """None when the account SID and auth token are both absent (sandbox SMS). SID and
+        token present but no sender is a configuration mistake and raises ValueError."""
+        sid, token = _text(env, ENV_ACCOUNT_SID), _text(env, ENV_AUTH_TOKEN)
+        if not sid and not token:
+            return None
+        if not sid or not token:
+            have, lack = (ENV_ACCOUNT_SID, ENV_AUTH_TOKEN) if sid else (ENV_AUTH_TOKEN, ENV_ACCOUNT_SID)
+            raise ValueError(f"{have} is set but {lack} is not: set both for live SMS, or neither for sandbox")
+        if not _text(env, ENV_FROM_NUMBER) and not _text(env, ENV_MESSAGING_SERVICE_SID):
+            raise ValueError(f"{ENV_ACCOUNT_SID} and {ENV_AUTH_TOKEN} are set but neither {ENV_FROM_NUMBER} nor "
+                             f"{ENV_MESSAGING_SERVICE_SID}: set one of them to send from")
+        return cls(sid, token, from_number=_text(env, ENV_FROM_NUMBER),
+                   messaging_service_sid=_text(env, ENV_MESSAGING_SERVICE_SID),
+                   api_base_url=_text(env, ENV_API_BASE_URL), status_callback_url=_text(env, ENV_STATUS_CALLBACK_URL),
+                   webhook_public_url=_text(env, WEBHOOK_PUBLIC_URL_ENV))
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TwilioSettings(account_sid={self.account_sid!r})"
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -145,28 +188,17 @@ class TwilioSMSProvider:
         self._client.api.base_url = self.base_url
 
     @classmethod
+    def from_settings(cls, settings: TwilioSettings) -> TwilioSMSProvider:
+        return cls(settings.account_sid, settings.auth_token, from_number=settings.from_number,
+                   messaging_service_sid=settings.messaging_service_sid, base_url=settings.api_base_url,
+                   status_callback_url=settings.status_callback_url)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TwilioSMSProvider | None:
-        """A provider from environment-style settings, or None when the account SID or auth
-        token is absent (the orchestrator then runs SMS in sandbox mode). SID and token
-        present but no sender is a configuration mistake and raises ValueError."""
-        sid = (env.get(ENV_ACCOUNT_SID) or "").strip()
-        token = (env.get(ENV_AUTH_TOKEN) or "").strip()
-        if not sid and not token:
-            return None
-        if not sid or not token:
-            have, lack = (ENV_ACCOUNT_SID, ENV_AUTH_TOKEN) if sid else (ENV_AUTH_TOKEN, ENV_ACCOUNT_SID)
-            raise ValueError(f"{have} is set but {lack} is not: set both for live SMS, or neither for sandbox")
-        if not (env.get(ENV_FROM_NUMBER) or "").strip() and not (env.get(ENV_MESSAGING_SERVICE_SID) or "").strip():
-            raise ValueError(f"{ENV_ACCOUNT_SID} and {ENV_AUTH_TOKEN} are set but neither {ENV_FROM_NUMBER} nor "
-                             f"{ENV_MESSAGING_SERVICE_SID}: set one of them to send from")
-        return cls(
-            sid,
-            token,
-            from_number=(env.get(ENV_FROM_NUMBER) or "").strip() or None,
-            messaging_service_sid=(env.get(ENV_MESSAGING_SERVICE_SID) or "").strip() or None,
-            base_url=(env.get(ENV_API_BASE_URL) or "").strip() or None,
-            status_callback_url=(env.get(ENV_STATUS_CALLBACK_URL) or "").strip() or None,
-        )
+        """A provider from environment-style settings, or None when Twilio is not configured
+        (TwilioSettings.from_env: the orchestrator then runs SMS in sandbox mode)."""
+        settings = TwilioSettings.from_env(env)
+        return cls.from_settings(settings) if settings is not None else None
 
     def __repr__(self) -> str:  # never show the token
         return f"TwilioSMSProvider(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
@@ -428,3 +460,22 @@ _RESULT_FIELDS = (
     "direction",
     "api_version",
 )
+
+
+def address_signal(code: str, status: AttemptStatus | str | None) -> AddressReading | None:
+    """What a Twilio error code (of a refused send, or of an undelivered/failed status
+    callback) says about the recipient: opted out (STOP) or a number that can never receive."""
+    if status not in (AttemptStatus.UNDELIVERED, AttemptStatus.FAILED) or not code:
+        return None
+    rule = rule_for_code(code)
+    if rule is None:
+        return None
+    if rule.opt_out:
+        return AddressReading(AddressSignal.OPT_OUT, f"sms opt-out ({code})")
+    if rule.deactivate_address:
+        return AddressReading(AddressSignal.DEAD, f"twilio {code}: {rule.meaning}")
+    return None
+
+
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.SMS, settings=TwilioSettings.from_env,
+                    build=TwilioSMSProvider.from_settings, backup_prefix="TWILIO", signals=address_signal)

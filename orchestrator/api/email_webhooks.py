@@ -9,8 +9,7 @@ consent and nothing else."""
 
 from __future__ import annotations
 
-import email.utils
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from providers import event_fields
 from providers.base import MalformedEvent, Receipt, RejectedEvent, SignatureError
-from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
 
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
@@ -41,8 +39,6 @@ SENDGRID_SOURCE = "sendgrid"
 SES_SOURCE = "ses"
 
 # Receipt signals about the address (it is dead) and about the person (they said no).
-HARD_BOUNCE_CODES = address_signals.HARD_BOUNCE_CODES
-CONSENT_WITHDRAWN_CODES = address_signals.EMAIL_OPT_OUT_CODES
 
 HTTP_TIMEOUT_SECONDS = 10.0
 # SubscribeURL hosts we will GET: the SNS endpoints ("sns.<region>.amazonaws.com[.cn]").
@@ -129,9 +125,10 @@ def sendgrid_events():
     )
 
     st = state()
-    key = (st.settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or "").strip()
-    if not key:
+    sendgrid = st.settings.provider_settings(SENDGRID_SOURCE)  # providers.sendgrid_events.SendGridSettings
+    if sendgrid is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "SendGrid events are not configured on this service")
+    key = sendgrid.webhook_public_key
     body = request.get_data(cache=True)
     try:
         verify_sendgrid_signature(
@@ -154,11 +151,6 @@ def sendgrid_events():
 # -- Amazon SES via SNS ---------------------------------------------------------------------
 
 
-def _allowed_topics() -> list[str]:
-    raw = state().settings.env.get("SES_SNS_TOPIC_ARNS") or ""
-    return [arn.strip() for arn in raw.split(",") if arn.strip()]
-
-
 def _subscribe_url_allowed(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -170,16 +162,6 @@ def _subscribe_url_allowed(url: str) -> bool:
             and host.startswith("sns.") and host.endswith(_SNS_HOST_SUFFIXES))
 
 
-def _message_id_domain(env: Mapping[str, str]) -> str:
-    """The domain our Message-IDs carry, derived as the SMTP provider derives it, so a foreign
-    Message-ID of the same shape is not mistaken for ours."""
-    explicit = (env.get("SMTP_MESSAGE_ID_DOMAIN") or "").strip()
-    if explicit:
-        return explicit
-    _, sender = email.utils.parseaddr((env.get("SMTP_FROM") or "").strip())
-    return sender.rpartition("@")[2] or DEFAULT_MESSAGE_ID_DOMAIN
-
-
 @bp.post("/ses")
 @declare("Amazon SES events via SNS (signature v1/v2, topic allow-list); 404 until configured",
          body=SnsMessage, body_media="text/plain",
@@ -189,9 +171,10 @@ def ses_events():
     from providers.ses_events import SubscriptionConfirmation, parse_ses_notification, verify_sns_message
 
     st = state()
-    topics = _allowed_topics()
-    if not topics:
+    ses = st.settings.provider_settings(SES_SOURCE)  # providers.ses_events.SesSettings
+    if ses is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "SES events are not configured on this service")
+    topics = list(ses.topic_arns)
     # SNS posts JSON as text/plain, so the body is read as bytes whatever the content type.
     message = load_json(request.get_data(cache=True), status=400)
     if not isinstance(message, dict):
@@ -205,7 +188,7 @@ def ses_events():
         # Our side (or AWS) failing, not the sender's: 503, so SNS retries later.
         raise ApiError(503, ErrorCode.UNAVAILABLE, f"SigningCertURL: {exc}", field="SigningCertURL") from None
     try:
-        parsed = parse_ses_notification(message, message_id_domain=_message_id_domain(st.settings.env))
+        parsed = parse_ses_notification(message, message_id_domain=ses.message_id_domain)
     except MalformedEvent as exc:
         _record(SES_SOURCE, [], [event_fields.rejected(SES_SOURCE, message, exc)])
         raise refusal(SES_SOURCE, [exc]) from None

@@ -50,17 +50,17 @@ def _verified_twilio_form(what: str) -> dict[str, str]:
     from providers.twilio_sms import public_url_for, verify_twilio_signature
 
     st = state()
-    token = st.settings.env.get("TWILIO_AUTH_TOKEN")
-    if not token:
+    twilio = st.settings.provider_settings(TWILIO_SOURCE)  # providers.twilio_sms.TwilioSettings
+    if twilio is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "Twilio is not configured on this service")
     if request.mimetype != FORM_TYPE:
         # Twilio webhooks are form-encoded; a JSON body would verify as an empty form.
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                        f"Content-Type: Twilio {what} are {FORM_TYPE}", field="Content-Type")
-    url = public_url_for(request.url, st.settings.env.get("TWILIO_WEBHOOK_PUBLIC_URL") or None)
+    url = public_url_for(request.url, twilio.webhook_public_url)
     form = request.form.to_dict()
     try:
-        verify_twilio_signature(token, url, form, request.headers.get("X-Twilio-Signature"))
+        verify_twilio_signature(twilio.auth_token, url, form, request.headers.get("X-Twilio-Signature"))
     except SignatureError as exc:
         raise ApiError(403, ErrorCode.BAD_SIGNATURE, f"X-Twilio-Signature: {exc}",
                        field="X-Twilio-Signature") from None

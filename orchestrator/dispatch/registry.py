@@ -1,7 +1,7 @@
-"""Which provider client carries an attempt. Configured providers come from the
-environment; a channel with none configured is served by the sandbox, and `/readyz` says
-which is which. Several providers for one channel are tried in order, skipping any whose
-circuit breaker is open."""
+"""Which provider client carries an attempt. Configured providers come from the catalog
+(providers/catalog.py) and the environment; a channel or push platform with none configured
+is served by the sandbox, and `/readyz` says which is which. Several providers for one
+channel are tried in order, skipping any whose circuit breaker is open."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from providers.base import Channel, ErrorClass, Provider, ProviderError
 from providers.sandbox import SandboxProvider
+from providers.spec import ProviderSpec
 
 from ..config import ConfigError, Settings
 from .breaker import BreakerStore, CircuitBreaker, LocalBreakerStore
@@ -51,7 +52,7 @@ class ProviderRegistry:
     def pool(self, channel: str, platform: str | None = None, preferred: str | None = None) -> list[Provider]:
         """Every provider of the channel (and push platform), the preferred one first; no
         breaker is consulted."""
-        pool = list(self.push_platforms.get(platform or "", [])) if channel == Channel.PUSH else []
+        pool = list(self.push_platforms.get(platform, [])) if platform else []
         pool = pool or list(self.by_channel.get(channel, []))
         if preferred:
             pool.sort(key=lambda p: p.name != preferred)
@@ -115,43 +116,58 @@ class ProviderRegistry:
     @classmethod
     def from_settings(cls, settings: Settings, extra: Mapping[str, list[Provider]] | None = None,
                       breaker_store: BreakerStore | None = None) -> ProviderRegistry:
-        """`breaker_store`: where breaker state lives (breaker.make_store; per process when None)."""
-        from providers.apns import APNsProvider
-        from providers.fcm import FCMProvider
-        from providers.smtp_email import SMTPEmailProvider
-        from providers.twilio_sms import TwilioSMSProvider
+        """Every provider of the catalog (providers/catalog.py) that is configured, in catalog
+        order; a channel or push platform with none is served by the sandbox. `breaker_store`:
+        where breaker state lives (breaker.make_store; per process when None)."""
+        from providers import catalog
 
         from ..inapp.provider import InAppProvider
 
-        env = settings.env
-        sink = settings.sandbox_sink
-
-        def live_or_sandbox(channel: Channel, *found: Provider | None) -> list[Provider]:
-            live = [p for p in found if p is not None]
-            return live or [SandboxProvider(channel, sink)]
-
-        def configured(build: Callable[[Mapping[str, str]], Provider | None], settings_env: Mapping[str, str],
-                       rename: Callable[[str], str] = lambda text: text) -> Provider | None:
-            """One provider from its variables; any mistake in them becomes one ConfigError line."""
-            try:
-                return build(settings_env)
-            except (ValueError, OSError) as exc:
-                raise ConfigError(rename(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
-
-        fcm, apns = configured(FCMProvider.from_env, env), configured(APNsProvider.from_env, env)
-        sms_backup = configured(TwilioSMSProvider.from_env, backup_env(env, "TWILIO"),
-                                lambda text: text.replace("TWILIO_", "TWILIO_BACKUP_"))
-        if sms_backup is not None:
-            sms_backup.name = "twilio-backup"  # breakers and attempts tell the two apart
-        push_sandbox = SandboxProvider(Channel.PUSH, sink)
-        by_channel: dict[str, list[Provider]] = {
-            Channel.SMS: live_or_sandbox(Channel.SMS, configured(TwilioSMSProvider.from_env, env), sms_backup),
-            Channel.EMAIL: live_or_sandbox(Channel.EMAIL, configured(SMTPEmailProvider.from_env, env)),
-            Channel.PUSH: [push_sandbox],
-            Channel.IN_APP: [InAppProvider()],
-        }
-        platforms = {"fcm": [fcm or push_sandbox], "apns": [apns or push_sandbox]}
+        env, sink = settings.env, settings.sandbox_sink
+        by_channel: dict[str, list[Provider]] = {}
+        platforms: dict[str, list[Provider]] = {}
+        platform_channel: dict[str, str] = {}
+        for spec in catalog.PROVIDERS:
+            if spec.build is None:
+                continue  # receipts only (a webhook)
+            group = by_channel.setdefault(spec.channel, [])
+            if spec.platform:
+                platform_channel[spec.platform] = spec.channel
+                group = platforms.setdefault(spec.platform, [])
+            group += _configured(spec, env)
+        for channel in Channel:
+            by_channel.setdefault(channel, [])
+        by_channel[Channel.IN_APP] = [InAppProvider()]  # the service's own inbox
+        for channel, live in by_channel.items():
+            if not live:
+                live.append(SandboxProvider(Channel(channel), sink))
+        for platform, live in platforms.items():
+            if not live:  # the channel's sandbox serves it (one provider, one breaker)
+                live.append(by_channel[platform_channel[platform]][0])
         for channel, providers in (extra or {}).items():
             by_channel[channel] = list(providers)
         return cls(by_channel=by_channel, push_platforms=platforms,
                    breaker_store=breaker_store or LocalBreakerStore())
+
+
+def _configured(spec: ProviderSpec, env: Mapping[str, str]) -> list[Provider]:
+    """The provider from its settings, and its backup account when the spec has one
+    (`TWILIO_BACKUP_*`, named "twilio-backup" so breakers and attempts tell the two apart).
+    Any mistake in the variables becomes one ConfigError line naming them."""
+    found: list[Provider] = []
+    accounts = [(env, "", lambda text: text)]
+    if spec.backup_prefix:
+        prefix = spec.backup_prefix
+        accounts.append((backup_env(env, prefix), "-backup",
+                         lambda text: text.replace(f"{prefix}_", f"{prefix}{BACKUP_MARK}")))
+    for account_env, suffix, rename in accounts:
+        try:
+            typed = spec.settings(account_env)
+            provider = spec.build(typed) if typed is not None and spec.build is not None else None
+        except (ValueError, OSError) as exc:
+            raise ConfigError(rename(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
+        if provider is not None:
+            if suffix:
+                provider.name = f"{spec.name}{suffix}"
+            found.append(provider)
+    return found

@@ -34,19 +34,16 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import channels
+from channels import Reach
+from providers import catalog
 from providers.base import AttemptStatus, Channel, ProviderError
-from providers.twilio_errors import rule_for_code
+from providers.spec import AddressReading, AddressSignal
 
 from ..storage.models import Device, Recipient
 
-# Email receipt codes (SendGrid / SES parsers' `error_code`).
-HARD_BOUNCE_CODES = frozenset({"hard_bounce", "bounce"})
-EMAIL_OPT_OUT_CODES = frozenset({"spamreport", "unsubscribe", "complaint"})
-# SMS: the recipient replied STOP. A consent signal, not a dead number.
-SMS_OPT_OUT_CODES = frozenset({"21610"})
-
-# What an email opt-out withdraws.
-EMAIL_OPT_OUT_WITHDRAWS = "marketing"
+# What a marketing opt-out (an email unsubscribe or spam complaint) withdraws.
+MARKETING_CONSENT = "marketing"
 
 
 class AttemptLike(Protocol):
@@ -71,33 +68,33 @@ class Signal:
 NOTHING = Signal()
 
 
+def _signal(channel: str, reading: AddressReading | None) -> Signal:
+    """A provider's reading of its code (providers/catalog.py) as what changes here."""
+    if reading is None:
+        return NOTHING
+    if reading.signal == AddressSignal.OPT_OUT:
+        return Signal(withdraw=str(channel), why=reading.why)
+    if reading.signal == AddressSignal.MARKETING_OPT_OUT:
+        return Signal(withdraw=MARKETING_CONSENT, why=reading.why)
+    return Signal(address_dead=True, why=reading.why)
+
+
 def signal_for_error(channel: str, error: ProviderError) -> Signal:
-    """A refused send (ProviderError at send time)."""
-    if channel == Channel.SMS and error.code in SMS_OPT_OUT_CODES:
-        return Signal(withdraw=Channel.SMS.value, why=f"sms opt-out ({error.code})")
+    """A refused send (ProviderError at send time): an opt-out in the channel's providers'
+    error tables, else a dead address when the provider says so."""
+    signal = _signal(channel, catalog.address_signal(channel, error.code, AttemptStatus.FAILED))
+    if signal.withdraw is not None:
+        return signal
     if error.deactivate_address:
         return Signal(address_dead=True, why=f"provider error {error.code}")
     return NOTHING
 
 
 def signal_for_receipt(channel: str, status: str | AttemptStatus | None, error_code: str | None) -> Signal:
-    """A receipt (or a stored receipt event): its status and provider error code."""
+    """A receipt (or a stored receipt event): its status and provider error code, read by the
+    error tables of the channel's providers."""
     code = str(error_code) if error_code is not None else None
-    if channel == Channel.EMAIL:
-        if code in EMAIL_OPT_OUT_CODES:
-            return Signal(withdraw=EMAIL_OPT_OUT_WITHDRAWS, why=f"email {code}")
-        if status == AttemptStatus.BOUNCED and code in HARD_BOUNCE_CODES:
-            return Signal(address_dead=True, why=f"email {code}")
-        return NOTHING
-    if channel == Channel.SMS:
-        if status not in (AttemptStatus.UNDELIVERED, AttemptStatus.FAILED) or code is None:
-            return NOTHING
-        if code in SMS_OPT_OUT_CODES:
-            return Signal(withdraw=Channel.SMS.value, why=f"sms opt-out ({code})")
-        rule = rule_for_code(code)
-        if rule is not None and rule.deactivate_address:
-            return Signal(address_dead=True, why=f"twilio {code}: {rule.meaning}")
-    return NOTHING
+    return _signal(channel, catalog.address_signal(channel, code, status))
 
 
 SMS_OPT_OUT = Signal(withdraw=Channel.SMS.value, why="sms keyword STOP")
@@ -121,7 +118,9 @@ def apply_to_phone(session: Session, phone: str, signal: Signal) -> int:
     return changed
 
 
-def _same_email(a: str | None, b: str | None) -> bool:
+def _same_address(a: str | None, b: str | None) -> bool:
+    """Email addresses compare without case; a phone number is stored in E.164, where case and
+    surrounding space cannot differ."""
     return bool(a and b) and a.strip().lower() == b.strip().lower()  # type: ignore[union-attr]
 
 
@@ -131,7 +130,8 @@ def apply(session: Session, attempt: Any, signal: Signal, now: datetime) -> bool
         return False
     channel = attempt.channel
     changed = False
-    if signal.address_dead and channel == Channel.PUSH:
+    spec = channels.spec(channel)
+    if signal.address_dead and spec.reach == Reach.DEVICES:
         for device in session.scalars(select(Device).where(Device.user_id == attempt.user_id,
                                                            Device.token == attempt.address)):
             if device.active:
@@ -144,11 +144,11 @@ def apply(session: Session, attempt: Any, signal: Signal, now: datetime) -> bool
         return changed
     if signal.address_dead:
         # Only the address we sent to is dead; a user who has since changed address keeps the new one.
-        if channel == Channel.SMS and recipient.phone == attempt.address and recipient.phone_valid is not False:
-            recipient.phone_valid, changed = False, True
-        elif (channel == Channel.EMAIL and _same_email(recipient.email, attempt.address)
-              and recipient.email_valid is not False):
-            recipient.email_valid, changed = False, True
+        valid_field = spec.address_valid_field
+        if (valid_field and _same_address(spec.address_of(recipient), attempt.address)
+                and getattr(recipient, valid_field) is not False):
+            setattr(recipient, valid_field, False)
+            changed = True
     if signal.withdraw is not None and (recipient.consents or {}).get(signal.withdraw) is not False:
         # A new dict, so the JSON column sees the change.
         recipient.consents = {**(recipient.consents or {}), signal.withdraw: False}
