@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
-from providers.base import Channel
+from channels import SPECS
 from providers.masking import mask_email, mask_phone, mask_token
 
 from ..domain.statuses import MessageStatus
@@ -23,14 +23,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+# How an address is masked, by the recipient field it comes from (the channel spec's
+# address_field); a device token otherwise.
+_MASKS = {"phone": mask_phone, "email": mask_email}
+
+
 def mask_address(channel: str, address: str | None) -> str | None:
     if address is None:
         return None
-    if channel == Channel.SMS:
-        return mask_phone(address)
-    if channel == Channel.EMAIL:
-        return mask_email(address)
-    return mask_token(address)
+    spec = SPECS.get(str(channel))
+    return _MASKS.get(spec.address_field if spec else None, mask_token)(address)
 
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:
