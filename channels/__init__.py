@@ -3,6 +3,7 @@
 the service, `policies/` or `providers/`, which all read their channel vocabulary here."""
 
 from .registry import DECLARED, NAMES, ROUTE_ORDER, SPECS, Channel, spec
-from .spec import ChannelSpec, EngagementKind, Reach
+from .spec import ChannelSpec, ContentField, EngagementKind, FieldKind, Reach
 
-__all__ = ["DECLARED", "NAMES", "ROUTE_ORDER", "SPECS", "Channel", "ChannelSpec", "EngagementKind", "Reach", "spec"]
+__all__ = ["DECLARED", "NAMES", "ROUTE_ORDER", "SPECS", "Channel", "ChannelSpec", "ContentField", "EngagementKind",
+           "FieldKind", "Reach", "spec"]

@@ -19,6 +19,27 @@ class Reach(StrEnum):
     DEVICES = "devices"  # one delivery per active device (push)
 
 
+class FieldKind(StrEnum):
+    """What a content field holds, which sets its limits and checks (the request models in
+    orchestrator/schemas.py and orchestrator/content/schemas.py are built from these)."""
+
+    SHORT = "short"          # a title or subject line
+    TEXT = "text"            # a body or message text
+    HTML = "html"            # an HTML body (escaped when rendered from a template)
+    IMAGE_URL = "image_url"  # an https image
+    LINK = "link"            # https, or an app scheme of ACTION_URL_SCHEMES
+    EMAIL = "email"          # an email address
+
+
+@dataclass(frozen=True)
+class ContentField:
+    key: str                 # the key in content.channels.<channel> and in a template's variant
+    target: str              # the Delivery field it fills
+    kind: FieldKind
+    required: bool = False   # the channel's message cannot go without it (never empty)
+    templated: bool = True   # False: given per message or per template version, not rendered (reply_to)
+
+
 class EngagementKind(StrEnum):
     """What a channel's receipts can report beyond delivery (same values as
     providers.base.Engagement)."""
@@ -42,15 +63,13 @@ class ChannelSpec:
     consent_default: bool = True    # consent when the profile says nothing (False: opt-in channels)
     address_words: str = ""         # "a usable phone number": what the policy's floor requires
     unavailable_reason: str = ""    # the engine's reason when the floor excludes the channel
-    # Content: stored key of content.channels.<name> -> the Delivery field it fills, in
-    # render order; which of them a rendered template may not leave empty.
-    content_fields: tuple[tuple[str, str], ...] = ()
-    untemplated_fields: tuple[str, ...] = ()  # stored keys a template does not render (email's reply_to)
-    required_fields: tuple[str, ...] = ()
+    # Content: the channel's variant, in order (its keys, what they fill, their kinds).
+    content_fields: tuple[ContentField, ...] = ()
     keeps_html: bool = False        # the base content's html survives a channel entry
     text_is_whole: bool = False     # the channel's `text` is the whole text: no title line in front
     # Receipts: whether a provider can report a failure after accepting a send (status
-    # callbacks, bounces), and which engagement its receipts can report.
+    # callbacks, bounces), and which engagement its receipts can report (declared for the
+    # reader and for new channels; nothing filters receipts by it).
     late_failure: bool = False
     engagement: frozenset[EngagementKind] = frozenset()
     out_of_app: bool = True         # counts as "out of the app" for the critical-message floor
@@ -59,7 +78,22 @@ class ChannelSpec:
     @property
     def source_fields(self) -> tuple[str, ...]:
         """Keys of the channel's template variant, in order."""
-        return tuple(key for key, _ in self.content_fields if key not in self.untemplated_fields)
+        return tuple(f.key for f in self.content_fields if f.templated)
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        """Keys a rendered template may not leave empty."""
+        return tuple(f.key for f in self.content_fields if f.required)
+
+    @property
+    def delivery_fields(self) -> dict[str, str]:
+        """Stored key -> the Delivery field it fills."""
+        return {f.key: f.target for f in self.content_fields}
+
+    @property
+    def model_name(self) -> str:
+        """"InApp" for in_app: the stem of its request models' names (InAppOverride, InAppSource)."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
 
     def address_of(self, recipient: object) -> str | None:
         """The recipient's address on this channel (Reach.FIELD only), or None."""

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from channels import DECLARED
+from channels import DECLARED, ChannelSpec, ContentField, FieldKind
 from providers.base import Channel
 from providers.catalog import PUSH_PLATFORMS
 
@@ -148,38 +148,33 @@ class _Links(Strict):
         return check_link(value, ("https", *extra))
 
 
-class SmsOverride(Strict):
-    text: str | None = Field(default=None, min_length=1, max_length=100_000)
+# Longest inline override value per field kind (a template's sources: content/schemas.py).
+OVERRIDE_MAX_CHARS = {FieldKind.SHORT: 500, FieldKind.TEXT: 100_000, FieldKind.HTML: 500_000,
+                      FieldKind.IMAGE_URL: 2000, FieldKind.LINK: 2000}
+_URL_KINDS = frozenset({FieldKind.IMAGE_URL, FieldKind.LINK})
 
 
-class PushOverride(_Links):
-    title: str | None = Field(default=None, max_length=500)
-    body: str | None = Field(default=None, min_length=1, max_length=100_000)
-    image_url: str | None = Field(default=None, max_length=2000)
-    action_url: str | None = Field(default=None, max_length=2000)
+def _override_field(f: ContentField) -> tuple[Any, Any]:
+    if f.kind == FieldKind.EMAIL:
+        return Email | None, None
+    return str | None, Field(default=None, min_length=1 if f.required else None, max_length=OVERRIDE_MAX_CHARS[f.kind])
 
 
-class EmailOverride(Strict):
-    subject: str | None = Field(default=None, min_length=1, max_length=500)
-    text: str | None = Field(default=None, min_length=1, max_length=100_000)
-    html: str | None = Field(default=None, max_length=500_000)
-    reply_to: Email | None = None
+def _override_model(spec: ChannelSpec) -> type[BaseModel]:
+    """`<Channel>Override`: every field of the channel's variant, each optional; the links
+    checked (`_Links`: image https, action https or an allowed app scheme)."""
+    base = _Links if any(f.kind in _URL_KINDS for f in spec.content_fields) else Strict
+    return create_model(f"{spec.model_name}Override", __base__=base,
+                        **{f.key: _override_field(f) for f in spec.content_fields})
 
 
-class InAppOverride(_Links):
-    title: str | None = Field(default=None, max_length=500)
-    body: str | None = Field(default=None, min_length=1, max_length=100_000)
-    action_url: str | None = Field(default=None, max_length=2000)
-
-
-class ChannelOverrides(Strict):
-    """Per-channel content: each field given replaces the message's base content on that
-    channel only (orchestrator/content/channels.py)."""
-
-    sms: SmsOverride | None = None
-    push: PushOverride | None = None
-    email: EmailOverride | None = None
-    in_app: InAppOverride | None = None
+# Per-channel content: each field given replaces the message's base content on that channel
+# only (orchestrator/content/channels.py). One field per channel spec.
+ChannelOverrides = create_model(
+    "ChannelOverrides", __base__=Strict,
+    __doc__="Per-channel content: each field given replaces the message's base content on that\n"
+            "channel only (orchestrator/content/channels.py).",
+    **{spec.name: (_override_model(spec) | None, None) for spec in DECLARED})
 
 
 class Content(Strict):

@@ -30,7 +30,6 @@ URGENCIES: tuple[str, ...] = ("low", "normal", "high", "critical")
 PRESENCE_VALUES: tuple[str, ...] = ("online", "offline")
 LIFECYCLE_VALUES: tuple[str, ...] = ("active", "dormant", "churned", "unknown")
 SMS_ENCODINGS: tuple[str, ...] = ("GSM-7", "UCS-2")
-PLATFORMS: tuple[str, ...] = ("fcm", "apns")
 
 MARKETING = "marketing"
 CONSENT_KEYS: tuple[str, ...] = (*(s.name for s in DECLARED), MARKETING)

@@ -56,7 +56,7 @@ def _check_keys(cls: type, data: Mapping[str, Any]) -> None:
 @dataclass(frozen=True)
 class Device:
     token: str
-    platform: str  # "fcm" | "apns"
+    platform: str  # a push platform of providers/catalog.py: "fcm", "apns"
     active: bool = True  # False once the provider says the token is unregistered
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from channels import DECLARED, SPECS
 
 # Per channel: the stored key -> the Delivery field it fills (each channel spec's content_fields).
-CHANNEL_FIELDS: dict[str, dict[str, str]] = {spec.name: dict(spec.content_fields) for spec in DECLARED}
+CHANNEL_FIELDS: dict[str, dict[str, str]] = {spec.name: spec.delivery_fields for spec in DECLARED}
 _OPTIONAL = ("html", "image_url", "action_url", "reply_to")
 
 

@@ -87,7 +87,7 @@ class CompiledVersion:
                 except RenderError as exc:
                     raise RenderError(f"{channel}.{f}: {exc.message}", exc.variable,
                                       over_limit=exc.over_limit) from None
-            if "reply_to" in SPECS[channel].untemplated_fields:  # email: from the message or the version
+            if "reply_to" in SPECS[channel].delivery_fields:  # email: from the message or the version
                 out["reply_to"] = reply_to or self.reply_to or ""
             channels[channel] = out
         return channels

@@ -1,11 +1,14 @@
 """Request shapes of template management (`/v1/templates`, `orchestrator templates`).
-Sources are Jinja2 text, checked and compiled when saved (content/render.py)."""
+Sources are Jinja2 text, checked and compiled when saved (content/render.py). A variant's
+fields and their limits follow the channel specs (channels/)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
+
+from channels import DECLARED, NAMES, ROUTE_ORDER, ChannelSpec, ContentField, FieldKind
 
 from ..schemas import Email, Locale, Strict, TemplateId, VariableName
 
@@ -15,43 +18,40 @@ MAX_HTML_SOURCE = 200_000     # email HTML
 MAX_TRANSLATIONS = 100
 
 
-class SmsSource(Strict):
-    text: str = Field(min_length=1, max_length=MAX_TEXT_SOURCE)
+# Longest source per field kind.
+SOURCE_MAX_CHARS = {FieldKind.SHORT: MAX_SHORT_SOURCE, FieldKind.TEXT: MAX_TEXT_SOURCE, FieldKind.HTML: MAX_HTML_SOURCE,
+                    FieldKind.IMAGE_URL: MAX_SHORT_SOURCE, FieldKind.LINK: MAX_SHORT_SOURCE}
 
 
-class PushSource(Strict):
-    title: str = Field(default="", max_length=MAX_SHORT_SOURCE)
-    body: str = Field(min_length=1, max_length=MAX_TEXT_SOURCE)
-    image_url: str | None = Field(default=None, min_length=1, max_length=MAX_SHORT_SOURCE)
-    action_url: str | None = Field(default=None, min_length=1, max_length=MAX_SHORT_SOURCE)
+def _source_field(f: ContentField) -> tuple[Any, Any]:
+    """A required field is a non-empty source; an optional title may be empty; an optional
+    HTML body or link is absent or non-empty."""
+    limit = SOURCE_MAX_CHARS[f.kind]
+    if f.required:
+        return str, Field(min_length=1, max_length=limit)
+    if f.kind == FieldKind.SHORT:
+        return str, Field(default="", max_length=limit)
+    return str | None, Field(default=None, min_length=1, max_length=limit)
 
 
-class EmailSource(Strict):
-    subject: str = Field(min_length=1, max_length=MAX_SHORT_SOURCE)
-    text: str = Field(min_length=1, max_length=MAX_TEXT_SOURCE)
-    html: str | None = Field(default=None, min_length=1, max_length=MAX_HTML_SOURCE)
+def _source_model(spec: ChannelSpec) -> type[Strict]:
+    """`<Channel>Source`: the channel's templated fields (not reply_to, set per version)."""
+    return create_model(f"{spec.model_name}Source", __base__=Strict,
+                        **{f.key: _source_field(f) for f in spec.content_fields if f.templated})
 
 
-class InAppSource(Strict):
-    title: str = Field(default="", max_length=MAX_SHORT_SOURCE)
-    body: str = Field(min_length=1, max_length=MAX_TEXT_SOURCE)
-    action_url: str | None = Field(default=None, min_length=1, max_length=MAX_SHORT_SOURCE)
+def _one(self: Strict) -> Strict:
+    if not any(getattr(self, name) for name in NAMES):
+        raise ValueError(f"give at least one of {', '.join(NAMES)}")
+    return self
 
 
-class ChannelSources(Strict):
-    """One variant per channel; a channel without one gets the first variant's title and
-    body (in the order in_app, push, email, sms)."""
-
-    sms: SmsSource | None = None
-    push: PushSource | None = None
-    email: EmailSource | None = None
-    in_app: InAppSource | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> ChannelSources:
-        if not any((self.sms, self.push, self.email, self.in_app)):
-            raise ValueError("give at least one of sms, push, email, in_app")
-        return self
+ChannelSources = create_model(
+    "ChannelSources", __base__=Strict,
+    __doc__="One variant per channel; a channel without one gets the first variant's title and\n"
+            f"body (in the order {', '.join(ROUTE_ORDER)}).",
+    __validators__={"_one": model_validator(mode="after")(_one)},
+    **{spec.name: (_source_model(spec) | None, None) for spec in DECLARED})
 
 
 class TemplateVersionIn(Strict):

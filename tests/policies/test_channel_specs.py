@@ -12,9 +12,10 @@ import channels
 from channels import DECLARED, ROUTE_ORDER, SPECS, Channel, Reach
 from orchestrator.content.channels import CHANNEL_FIELDS, for_channel
 from orchestrator.content.compiled import CHANNEL_SOURCE_FIELDS, REQUIRED_FIELDS
+from orchestrator.content.schemas import ChannelSources
 from orchestrator.lifecycle.planning import addresses_for
 from orchestrator.review import charts
-from orchestrator.schemas import ChannelOverrides, ChannelSwitches, Consents
+from orchestrator.schemas import ChannelOverrides, ChannelSwitches, Consents, Content
 from policies import Device, RecipientFacts
 from policies.constants import CHANNELS, CONSENT_KEYS, OUT_OF_APP_CHANNELS
 from policies.document import DEFAULT_CONSENTS
@@ -40,24 +41,30 @@ def test_the_policy_vocabulary_comes_from_the_specs():
 @pytest.mark.parametrize("spec", DECLARED, ids=lambda s: s.name)
 def test_each_spec_is_complete(spec):
     delivery_fields = {f.name for f in fields(Delivery)}
-    assert {target for _, target in spec.content_fields} <= delivery_fields
+    assert set(spec.delivery_fields.values()) <= delivery_fields
     assert set(spec.required_fields) <= set(spec.source_fields)
     assert spec.label and spec.word and spec.address_words and spec.unavailable_reason
     assert (spec.address_field is not None) == (spec.reach == Reach.FIELD)
-    assert CHANNEL_FIELDS[spec.name] == dict(spec.content_fields)
+    assert CHANNEL_FIELDS[spec.name] == spec.delivery_fields
     assert CHANNEL_SOURCE_FIELDS[spec.name] == spec.source_fields
     assert REQUIRED_FIELDS[spec.name] == spec.required_fields
     assert charts.COLOURS[spec.name] == spec.colour
 
 
-def test_every_spec_has_its_request_models():
-    """The per-channel request models (orchestrator/schemas.py) cover exactly the specs: an
-    override model with the channel's content keys, a consent and a preference switch."""
-    assert list(ChannelOverrides.model_fields) == ["sms", "push", "email", "in_app"]
-    assert set(ChannelOverrides.model_fields) == set(SPECS)
+def _variant(field):
+    return next(t for t in field.annotation.__args__ if t is not type(None))
+
+
+def test_the_request_models_are_built_from_the_specs():
+    """Per channel: an inline override with every content key, a template variant with the
+    templated ones, a consent and a preference switch."""
+    assert list(ChannelOverrides.model_fields) == list(ChannelSources.model_fields) == list(channels.NAMES)
     for name, field in ChannelOverrides.model_fields.items():
-        model = next(t for t in field.annotation.__args__ if t is not type(None))
-        assert set(model.model_fields) == {key for key, _ in SPECS[name].content_fields}, name
+        assert list(_variant(field).model_fields) == list(SPECS[name].delivery_fields), name
+    for name, field in ChannelSources.model_fields.items():
+        assert tuple(_variant(field).model_fields) == SPECS[name].source_fields, name
+    assert [_variant(f).__name__ for f in ChannelOverrides.model_fields.values()] == [
+        "InAppOverride", "PushOverride", "SmsOverride", "EmailOverride"]
     assert list(Consents.model_fields) == [*channels.NAMES, "marketing"]
     assert list(ChannelSwitches.model_fields) == list(channels.NAMES)
 
@@ -84,3 +91,17 @@ def test_channel_content_lays_over_the_base_by_the_spec():
     assert (for_channel(stored, "sms")["title"], for_channel(stored, "sms")["body"]) == ("", "S")  # text_is_whole
     assert for_channel(stored, "push")["html"] is None                                               # keeps_html off
     assert (for_channel(stored, "email")["title"], for_channel(stored, "email")["html"]) == ("E", "<p>B</p>")
+
+
+@pytest.mark.parametrize(("channels_given", "field"), [
+    ({"sms": {"text": ""}}, "channels.sms.text"),                     # required: never empty
+    ({"push": {"image_url": "http://x.example"}}, "channels.push.image_url"),  # an image is https
+    ({"email": {"subject": "s" * 501}}, "channels.email.subject"),   # a SHORT field's limit
+    ({"email": {"reply_to": "not an address"}}, "channels.email.reply_to"),
+])
+def test_override_limits_follow_the_field_kinds(channels_given, field):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Content(body="b", channels=channels_given)
+    assert [".".join(map(str, e["loc"])) for e in caught.value.errors()] == [field]
