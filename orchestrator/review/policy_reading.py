@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import policies
-from channels import DECLARED
+from channels import DECLARED, ChannelSpec, Reach
 from policies import Device, MessageFacts, Policy, RecipientFacts
 from policies.constants import MODE_ESCALATE, MODE_FALLBACK, MODE_FIRST, MODE_PARALLEL
 from policies.effects import parse_duration
@@ -97,6 +97,12 @@ def _at(state: str, **kw: Any) -> Callable[[Policy, datetime], tuple[RecipientFa
     return build
 
 
+def _reach_facts(reached_so: Callable[[ChannelSpec], bool]) -> frozenset[str]:
+    """The reachable/available facts of every channel whose spec reaches the person that way."""
+    return frozenset(f"{kind}.{spec.name}" for spec in DECLARED if reached_so(spec)
+                     for kind in ("reachable", "available"))
+
+
 def _states(policy: Policy) -> tuple[RecipientState, ...]:
     dormant = policy.thresholds.get("dormant_after_days", 30)
     return (
@@ -105,11 +111,11 @@ def _states(policy: Policy) -> tuple[RecipientState, ...]:
         RecipientState("inactive", f"inactive (not seen for over {dormant} days)", frozenset({"lifecycle"}),
                        _at("inactive")),
         RecipientState("no_push", "not in the app, no push device",
-                       frozenset({"reachable.push", "available.push"}), _at("no_push", devices=False)),
-        RecipientState("no_phone", "no usable phone number", frozenset({"reachable.sms", "available.sms"}),
+                       _reach_facts(lambda spec: spec.reach == Reach.DEVICES), _at("no_push", devices=False)),
+        RecipientState("no_phone", "no usable phone number", _reach_facts(lambda spec: spec.address_field == "phone"),
                        _at("no_phone", phone=False)),
         RecipientState("no_email", "no usable email address",
-                       frozenset({"reachable.email", "available.email"}), _at("no_email", email=False)),
+                       _reach_facts(lambda spec: spec.address_field == "email"), _at("no_email", email=False)),
         RecipientState("quiet", "not in the app, during quiet hours", frozenset({"in_quiet_hours"}),
                        _at("quiet")),
         RecipientState("no_marketing", "no marketing consent", frozenset({"consent.marketing"}),
