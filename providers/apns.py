@@ -331,5 +331,5 @@ class APNsProvider:
 
 
 # Push platform "apns"; a dead token shows as ProviderError.deactivate_address at send time.
-SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.PUSH, platform=PROVIDER_NAME,
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.PUSH, rank=31, platform=PROVIDER_NAME,
                     settings=ApnsSettings.from_env, build=APNsProvider.from_settings)

@@ -1,33 +1,37 @@
-"""Every provider the service can use, by name: each module declares its `SPEC`
-(providers/spec.py) and is listed here once. The orchestrator's registry builds the
-configured ones from this list (orchestrator/dispatch/registry.py), the push platforms a
-device may name are the platforms listed here, and address signals are read through each
-spec's error table. Adding a provider: write its module, add its SPEC below, document its
-variables in README.md."""
+"""Every provider the service can use, by name: each module of `providers/` that declares a
+`SPEC` (a providers.spec.ProviderSpec) is in the catalog, in the order of the specs' ranks.
+The orchestrator's registry builds the configured ones from it (orchestrator/dispatch/
+registry.py), the push platforms a device may name are its platforms, and address signals
+are read through each spec's error table. Adding a provider: write its module with its SPEC,
+and pass and document its variables (docker/compose.yaml, README.md)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import apns, fcm, sendgrid_events, ses_events, smtp_email, twilio_sms
 from .spec import AddressReading, ProviderSpec
 
+
+def _declared() -> tuple[ProviderSpec, ...]:
+    package = __name__.rpartition(".")[0]
+    modules = [importlib.import_module(f"{package}.{m.name}")
+               for m in pkgutil.iter_modules(importlib.import_module(package).__path__) if m.name != "catalog"]
+    specs = [m.SPEC for m in modules if isinstance(getattr(m, "SPEC", None), ProviderSpec)]
+    return tuple(sorted(specs, key=lambda spec: spec.rank))
+
+
 # Order matters where several serve one channel: the first configured is tried first.
-PROVIDERS: tuple[ProviderSpec, ...] = (
-    twilio_sms.SPEC,
-    smtp_email.SPEC,
-    sendgrid_events.SPEC,
-    ses_events.SPEC,
-    fcm.SPEC,
-    apns.SPEC,
-)
+PROVIDERS: tuple[ProviderSpec, ...] = _declared()
 BY_NAME: dict[str, ProviderSpec] = {spec.name: spec for spec in PROVIDERS}
 # The push platforms a device can be registered on ("fcm", "apns").
 PUSH_PLATFORMS: tuple[str, ...] = tuple(spec.platform for spec in PROVIDERS if spec.platform)
 
-if len(BY_NAME) != len(PROVIDERS) or len(set(PUSH_PLATFORMS)) != len(PUSH_PLATFORMS):
-    raise RuntimeError("providers: names and push platforms must be unique")
+if (len(BY_NAME) != len(PROVIDERS) or len(set(PUSH_PLATFORMS)) != len(PUSH_PLATFORMS)
+        or len({spec.rank for spec in PROVIDERS}) != len(PROVIDERS)):
+    raise RuntimeError("providers: names, ranks and push platforms must be unique")
 
 
 def for_channel(channel: str) -> Iterator[ProviderSpec]:

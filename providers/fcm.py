@@ -360,5 +360,5 @@ class FCMProvider:
 
 
 # Push platform "fcm"; a dead token shows as ProviderError.deactivate_address at send time.
-SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.PUSH, platform=PROVIDER_NAME, settings=FcmSettings.from_env,
-                    build=FCMProvider.from_settings)
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.PUSH, rank=30, platform=PROVIDER_NAME,
+                    settings=FcmSettings.from_env, build=FCMProvider.from_settings)

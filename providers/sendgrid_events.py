@@ -263,5 +263,5 @@ class SendGridSettings:
 
 
 # Receipts only: the email itself goes by SMTP (smtp_email.py).
-SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, settings=SendGridSettings.from_env,
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, rank=21, settings=SendGridSettings.from_env,
                     signals=email_address_signal)

@@ -392,5 +392,5 @@ class SesSettings:
 
 
 # Receipts only: the email itself goes by SMTP (smtp_email.py).
-SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, settings=SesSettings.from_env,
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, rank=22, settings=SesSettings.from_env,
                     signals=email_address_signal)

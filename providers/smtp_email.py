@@ -517,5 +517,5 @@ def _env_timeout(text: str) -> float:
     return value
 
 
-SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, settings=SmtpSettings.from_env,
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.EMAIL, rank=20, settings=SmtpSettings.from_env,
                     build=SMTPEmailProvider.from_settings, signals=email_address_signal)

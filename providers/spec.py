@@ -43,6 +43,9 @@ def _no_signals(code: str, status: AttemptStatus | str | None) -> AddressReading
 class ProviderSpec:
     name: str                                         # breakers, attempts, /readyz, receipts' source
     channel: Channel
+    # Its place in the catalog: the registry tries a channel's providers in this order, and
+    # /readyz and the startup line list them in it.
+    rank: int
     # Typed settings from env-style variables: None when the provider is not configured.
     settings: Callable[[Mapping[str, str]], Any | None]
     # A client from its settings; None for a provider that only reports receipts (a webhook).

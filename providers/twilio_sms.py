@@ -477,5 +477,5 @@ def address_signal(code: str, status: AttemptStatus | str | None) -> AddressRead
     return None
 
 
-SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.SMS, settings=TwilioSettings.from_env,
+SPEC = ProviderSpec(name=PROVIDER_NAME, channel=Channel.SMS, rank=10, settings=TwilioSettings.from_env,
                     build=TwilioSMSProvider.from_settings, backup_prefix="TWILIO", signals=address_signal)
