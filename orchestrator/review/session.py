@@ -43,7 +43,7 @@ def _setup(setup_state) -> None:
     sessions then end at restart and do not work across several processes."""
     app = setup_state.app
     settings = app.extensions[EXTENSION_KEY].settings
-    secret = settings.env.get("SECRET_KEY")
+    secret = settings.secret_key
     if not secret:
         log.warning("SECRET_KEY is not set: review sessions use a random per-process key; "
                     "set SECRET_KEY for sessions that survive restarts and span processes")
