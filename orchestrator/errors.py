@@ -1,6 +1,11 @@
 """Every 4xx is JSON: a stable machine `code`, a human `message` naming the field, and the
 `field` itself where one is at fault. Codes are constants so tests and clients share them.
 
+The service layer raises domain errors (domain/errors.py: `Invalid`, `NotFound`, `Conflict`...),
+which carry no status: `HTTP_STATUS` below is the one table giving each kind its status, used
+by the app's handler here and by the review pages' (review/session.py). `ApiError` is for
+refusals the HTTP edge decides itself, with an explicit status and headers.
+
 Pages for people (the review pages) register an HTML error page for their path prefix in
 ``app.extensions[HTML_ERROR_PAGES]``: an error no view handled under that prefix (an unknown
 address, a wrong method, an unexpected failure) renders that page instead of the JSON."""
