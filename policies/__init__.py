@@ -4,6 +4,7 @@ No Flask, no database, no clock reads: ``now`` is always an argument. Never impo
 ``orchestrator`` or ``providers``.
 """
 
+from .constants import StepMode
 from .document import (
     CATEGORIES_DEFAULT_PATH,
     Policy,
@@ -31,6 +32,7 @@ __all__ = [
     "RuleMatch",
     "SegmentInfo",
     "Step",
+    "StepMode",
     "count_segments",
     "decide",
     "explain",

@@ -25,6 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from policies import StepMode
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
@@ -177,7 +178,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
                                     expired=message.expires_at is not None and message.expires_at <= now)
         if settled.outcome is not None:
             return settled.outcome
-    if attempt.mode == "escalate" or (message.expires_at is not None and message.expires_at <= now):
+    if attempt.mode == StepMode.ESCALATE or (message.expires_at is not None and message.expires_at <= now):
         with ctx.db.session() as session:
             full, msg = _load(session, attempt_id, attempt.message_id, now)
             if full.status != AttemptStatus.SENDING or full.leased_by != token:
@@ -216,7 +217,7 @@ def _precheck(attempt: Attempt, message: Message, now: datetime) -> str | None:
     if message.expires_at is not None and message.expires_at <= now:
         attempt.status, attempt.error_detail = AttemptStatus.EXPIRED, "message expired before sending"
         return Outcome.EXPIRED
-    if attempt.mode == "escalate":
+    if attempt.mode == StepMode.ESCALATE:
         earlier = [a for a in message.attempts if a.step_index < attempt.step_index]
         if plan_progress.watched_reached(earlier, attempt.unless_status):
             attempt.status = AttemptStatus.CANCELLED
@@ -323,5 +324,5 @@ def _finish(session: Session, message, now: datetime) -> None:
     """Advances the plan; what it releases is announced when this unit of work commits."""
     released = plan_progress.advance(message, now, session)
     for a in released:
-        if a.mode == "fallback":
+        if a.mode == StepMode.FALLBACK:
             metrics.FALLBACKS.labels(a.channel).inc()

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from policies import StepMode
 from policies.uncertain import UncertainAction
 from providers.base import (
     AttemptStatus,
@@ -195,7 +196,7 @@ def _end(ctx, attempt, token: str, now: datetime, resolution: UncertainResolutio
         _count(current, attempt.channel, resolution)
         if cancel_fallbacks:
             for a in msg.attempts:
-                if (a.step_index > current.step_index and a.mode == "fallback" and not a.released
+                if (a.step_index > current.step_index and a.mode == StepMode.FALLBACK and not a.released
                         and a.status == AttemptStatus.QUEUED):
                     a.status = AttemptStatus.CANCELLED
                     a.error_detail = "cancelled: an earlier step's send is uncertain and the policy says fail"
