@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 from datetime import datetime, timedelta
 
 import httpx
@@ -21,6 +20,7 @@ from .. import metrics
 from ..lifecycle.status_callbacks import CallbackState
 from ..logs import task_headers
 from ..storage.models import ApiKey, StatusCallback
+from .backoff import backoff_seconds
 
 log = logging.getLogger("orchestrator.callbacks")
 
@@ -29,6 +29,7 @@ TIMESTAMP_HEADER = "X-Orchestrator-Timestamp"
 MAX_TRIES = 10
 LEASE = timedelta(seconds=30)
 TIMEOUT_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 600
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -93,7 +94,7 @@ def deliver(db, callback_id: int, now: datetime, client: httpx.Client | None = N
             return CallbackState.DELIVERED
         cb.last_error = f"HTTP {status}" if status is not None else error
         if _retryable(status) and tries < MAX_TRIES:
-            cb.due_at = now + timedelta(seconds=min(600, 2 ** tries) * random.uniform(0.5, 1.5))
+            cb.due_at = now + timedelta(seconds=backoff_seconds(tries, cap=MAX_BACKOFF_SECONDS))
             metrics.CALLBACK_FAILURES.labels("retry").inc()
             log.warning("status callback failed; will retry", extra={"message_id": cb.message_id,
                                                                     "error_code": cb.last_error})

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from ..logs import MESSAGE_ID
 from ..storage.db import after_commit
 from ..storage.models import Attempt, Confirmation, Message
 from . import uncertain
+from .backoff import backoff_seconds
 from .provider_calls import observed_send
 
 log = logging.getLogger("orchestrator.dispatch")
@@ -298,8 +298,7 @@ def _record_error(session: Session, attempt: Attempt, message: Message, error: P
     extra = {"message_id": message.id, "attempt_id": attempt.id, "channel": attempt.channel,
              "provider": error.provider, "error_class": error.error_class.value, "error_code": error.code}
     if error.error_class == ErrorClass.TRANSIENT:
-        backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(attempt.tries, 12)) * random.uniform(0.5, 1.5)
-        retry_at = now + timedelta(seconds=backoff)
+        retry_at = now + timedelta(seconds=backoff_seconds(attempt.tries, cap=MAX_BACKOFF_SECONDS))
         if attempt.deadline_at is None or retry_at < attempt.deadline_at:
             if error.retry_after:
                 retry_at = max(retry_at, now + timedelta(seconds=error.retry_after))
