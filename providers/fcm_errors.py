@@ -14,13 +14,12 @@ dead token, while a bare 403 PERMISSION_DENIED is our project's configuration.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .base import ErrorClass, ProviderError
+from .retry_after import parse_retry_after
 
 PROVIDER_NAME = "fcm"
 
@@ -84,22 +83,6 @@ def _fallback_for_status(http_status: int) -> Outcome:
     if http_status in BY_HTTP_STATUS:
         return BY_HTTP_STATUS[http_status]
     return TRANSIENT if http_status >= 500 else PERMANENT
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After is either delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _fcm_error_code(details: list[Any]) -> str | None:
