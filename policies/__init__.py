@@ -4,7 +4,7 @@ No Flask, no database, no clock reads: ``now`` is always an argument. Never impo
 ``orchestrator`` or ``providers``.
 """
 
-from .constants import StepMode
+from .constants import StepMode, WatchedStatus
 from .document import (
     CATEGORIES_DEFAULT_PATH,
     Policy,
@@ -33,6 +33,7 @@ __all__ = [
     "SegmentInfo",
     "Step",
     "StepMode",
+    "WatchedStatus",
     "count_segments",
     "decide",
     "explain",

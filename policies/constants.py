@@ -36,7 +36,18 @@ MODES: tuple[StepMode, ...] = (StepMode.FIRST, StepMode.PARALLEL, StepMode.FALLB
 # A route entry may ask for these; FIRST is assigned by the engine to whichever step survives first.
 ROUTE_MODES: tuple[StepMode, ...] = (StepMode.PARALLEL, StepMode.FALLBACK, StepMode.ESCALATE)
 
-ESCALATION_STATUSES: tuple[str, ...] = ("seen", "read", "delivered", "acknowledged")
+
+class WatchedStatus(StrEnum):
+    """What an escalation step watches on the step before (`unless:`): reached in time, the
+    escalation is cancelled."""
+
+    SEEN = "seen"
+    READ = "read"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+
+
+ESCALATION_STATUSES: tuple[WatchedStatus, ...] = tuple(WatchedStatus)
 CONFIRMATIONS: tuple[str, ...] = ("delivery_confirmation", "read_confirmation")
 
 URGENCIES: tuple[str, ...] = ("low", "normal", "high", "critical")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from providers.base import Channel, ErrorClass, Provider, ProviderError
@@ -16,6 +17,13 @@ from ..config import ConfigError, Settings
 from .breaker import BreakerStore, CircuitBreaker, LocalBreakerStore
 
 BACKUP_MARK = "_BACKUP_"
+
+
+class ProviderMode(StrEnum):
+    """How a configured provider sends (health check, `providers`)."""
+
+    LIVE = "live"        # to the real service
+    SANDBOX = "sandbox"  # recorded only: no credentials for the real one
 
 
 def backup_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -92,7 +100,7 @@ class ProviderRegistry:
         return {
             p.name: {
                 "channel": str(p.channel),
-                "mode": "sandbox" if isinstance(p, SandboxProvider) else "live",
+                "mode": ProviderMode.SANDBOX if isinstance(p, SandboxProvider) else ProviderMode.LIVE,
                 "circuit": self.breakers[p.name].state,
             }
             for p in self.all()

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
-from policies import StepMode
+from policies import StepMode, WatchedStatus
 from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
 from ..domain.statuses import MessageStatus, derive_message_status
@@ -37,10 +37,10 @@ from .status_callbacks import record_status_change
 
 # Which attempt facts satisfy an escalation's `unless_status`.
 WATCHED = {
-    "delivered": lambda a: a.status == AttemptStatus.DELIVERED or a.seen_at or a.read_at,
-    "seen": lambda a: a.seen_at or a.read_at or a.acknowledged_at,
-    "read": lambda a: a.read_at or a.acknowledged_at,
-    "acknowledged": lambda a: a.acknowledged_at,
+    WatchedStatus.DELIVERED: lambda a: a.status == AttemptStatus.DELIVERED or a.seen_at or a.read_at,
+    WatchedStatus.SEEN: lambda a: a.seen_at or a.read_at or a.acknowledged_at,
+    WatchedStatus.READ: lambda a: a.read_at or a.acknowledged_at,
+    WatchedStatus.ACKNOWLEDGED: lambda a: a.acknowledged_at,
 }
 
 
