@@ -29,7 +29,7 @@ from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, Provide
 
 from .. import metrics
 from ..content.channels import for_channel
-from ..domain.statuses import DeliveryOutcome
+from ..domain.statuses import DeliveryOutcome, DispatchErrorCode
 from ..lifecycle import address_signals, plan_progress, plan_rows
 from ..lifecycle.receipts import apply_parked
 from ..logs import MESSAGE_ID
@@ -284,7 +284,8 @@ def _record_sent(session: Session, attempt: Attempt, result: SendResult, now: da
 
 def _record_error(session: Session, attempt: Attempt, message: Message, error: ProviderError | None,
                   now: datetime) -> DeliveryOutcome:
-    error = error or ProviderError(ErrorClass.CONFIGURATION, "no_provider", "no provider for this channel")
+    error = error or ProviderError(ErrorClass.CONFIGURATION, DispatchErrorCode.NO_PROVIDER,
+                                   "no provider for this channel")
     attempt.error_class, attempt.error_code = error.error_class.value, error.code
     attempt.error_detail = error.detail[:500] if error.detail else None
     extra = {"message_id": message.id, "attempt_id": attempt.id, "channel": attempt.channel,

@@ -14,6 +14,7 @@ from providers.base import Channel, ErrorClass, Provider, ProviderError
 from providers.sandbox import SandboxProvider
 
 from ..config import ConfigError, Settings
+from ..domain.statuses import DispatchErrorCode
 from .breaker import BreakerStore, CircuitBreaker, LocalBreakerStore
 
 BACKUP_MARK = "_BACKUP_"
@@ -82,8 +83,9 @@ class ProviderRegistry:
         if not pool:
             return None
         wait = min(self.breakers[p.name].seconds_until_trial() for p in pool)
-        return ProviderError(ErrorClass.TRANSIENT, "circuit_open", "every provider's circuit breaker is open",
-                             provider=pool[0].name, retry_after=max(wait, 1.0))
+        return ProviderError(ErrorClass.TRANSIENT, DispatchErrorCode.CIRCUIT_OPEN,
+                             "every provider's circuit breaker is open", provider=pool[0].name,
+                             retry_after=max(wait, 1.0))
 
     def status_callback_url(self, channel: str, public_base_url: str) -> str | None:
         """Where the channel's provider wants its delivery receipts, if it calls back: each

@@ -43,13 +43,12 @@ from providers.base import (
 )
 
 from .. import metrics
-from ..domain.statuses import DeliveryOutcome, UncertainResolution
+from ..domain.statuses import DeliveryOutcome, DispatchErrorCode, UncertainResolution
 from ..lifecycle import plan_rows
 from ..storage.models import Attempt, Message
 
 log = logging.getLogger("orchestrator.dispatch")
 
-ERROR_CODE = "uncertain_send"
 RECHECK_AFTER = timedelta(seconds=30)  # the provider could not be asked: look again after this
 KNOWN_BATCH = 500  # provider ids per IN list when looking up which matches other attempts hold
 
@@ -92,7 +91,7 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
                 # Asking again would read as much and still not cover it: the policy decides.
                 log.warning("uncertain send: the provider's search could not cover the window (%s); the policy "
                             "decides", incomplete.detail,
-                            extra={"attempt_id": attempt.id, "error_code": "search_incomplete"})
+                            extra={"attempt_id": attempt.id, "error_code": DispatchErrorCode.SEARCH_INCOMPLETE})
                 can_tell = False
         except ProviderError as exc:
             if exc.error_class == ErrorClass.TRANSIENT and (attempt.deadline_at is None or now < attempt.deadline_at):
@@ -123,7 +122,7 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
     resolution = UncertainResolution.FELL_BACK if action == UncertainAction.FALLBACK else UncertainResolution.FAILED
 
     def end_failed(session, a) -> None:
-        a.status, a.error_code, a.error_class = AttemptStatus.FAILED, ERROR_CODE, None
+        a.status, a.error_code, a.error_class = AttemptStatus.FAILED, DispatchErrorCode.UNCERTAIN_SEND, None
         a.error_detail = (f"the send's outcome is unknown (its worker stopped mid-send) and the provider cannot "
                           f"be asked; policy: {action.value}")
 

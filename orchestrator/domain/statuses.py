@@ -13,6 +13,7 @@ __all__ = [
     "CallbackOutcome",
     "ChangeKind",
     "DeliveryOutcome",
+    "DispatchErrorCode",
     "Engagement",
     "ImpactRunStatus",
     "MessageStatus",
@@ -75,6 +76,15 @@ class DeliveryOutcome(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"          # the message expired before the send
     CANCELLED = "cancelled"      # an escalation whose watched status arrived in time
+
+
+class DispatchErrorCode(StrEnum):
+    """Error codes the dispatcher itself gives an attempt (providers give theirs; API `error.code`)."""
+
+    CIRCUIT_OPEN = "circuit_open"            # every provider's breaker is open: retried later
+    NO_PROVIDER = "no_provider"              # none configured for the channel
+    UNCERTAIN_SEND = "uncertain_send"        # the send's outcome is unknown and the policy said fail/fall back
+    SEARCH_INCOMPLETE = "search_incomplete"  # the provider's search could not cover the window (logs only)
 
 
 class CallbackOutcome(StrEnum):
