@@ -6,6 +6,7 @@ the rules."""
 
 from __future__ import annotations
 
+import logging
 import os
 import pkgutil
 import tomllib
@@ -24,11 +25,17 @@ def test_every_import_contract_is_kept(capsys):
     from importlinter.cli import lint_imports
 
     cwd = os.getcwd()
+    # import-linter configures logging with dictConfig, which disables every logger that exists
+    # already: the service's loggers would then be silent for every test run after this one.
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    was_disabled = {lg: lg.disabled for lg in loggers}
     os.chdir(ROOT)  # import-linter reads pyproject.toml from the working directory
     try:
         status = lint_imports(no_cache=True, no_logo=True)
     finally:
         os.chdir(cwd)
+        for lg, disabled in was_disabled.items():
+            lg.disabled = disabled
     report = capsys.readouterr().out
     assert status == 0, report
     assert "BROKEN" not in report

@@ -47,7 +47,7 @@ from sqlalchemy import Text, cast, func, select
 
 import policies
 from channels import NAMES
-from policies import MessageFacts, Policy, RecipientFacts
+from policies import MessageFacts, Policy, RecipientFacts, StepMode
 from policies.derive import cap_windows
 from policies.plan import fast_new
 
@@ -59,7 +59,7 @@ from .plan_changes import KIND_LABELS, PlanKey, classify, plan_key, stored_steps
 CHANNEL_ORDER = NAMES  # the channel specs' declaration order
 SUPPRESSED = "(suppressed)"
 DEFERRED = "(deferred)"
-STRAIGHT_AWAY = ("first", "parallel")
+STRAIGHT_AWAY = (StepMode.FIRST, StepMode.PARALLEL)
 
 
 class _ReplayedCounts:
