@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
 from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
-from ..domain.statuses import MessageStatus, derive_message_status
+from ..domain.statuses import derive_message_status
 from ..storage.db import announce
 from ..storage.models import Attempt, Message
+from . import transitions
 from .planning import MODE_ESCALATE, MODE_FALLBACK
-from .status_callbacks import record_status_change
 
 # Which attempt facts satisfy an escalation's `unless_status`.
 WATCHED = {
@@ -167,14 +167,10 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
                 for a in due_now:
                     a.due_at = now
                 released.extend(due_now)
-    status = derive_message_status(message.attempts)
-    if previous == MessageStatus.UNACKNOWLEDGED and status != MessageStatus.ACKNOWLEDGED:
-        status = MessageStatus.UNACKNOWLEDGED  # final unless acknowledged (sending/confirmations)
-    message.status = status
     session = session or object_session(message)
+    transitions.change_status(session, message, transitions.after_advance(previous, derive_message_status(
+        message.attempts)), now)
     if session is not None:
-        if message.status != previous:
-            record_status_change(session, message, previous, now)
         for a in released:
             a.enqueued_at = now
         announce(session, [a.id for a in released])  # woken once this unit of work commits

@@ -28,6 +28,7 @@ from providers.base import AttemptStatus
 
 from ..audit import log as audit
 from ..domain.statuses import MessageStatus, derive_message_status
+from ..lifecycle import transitions
 from ..sending import confirmations
 from ..sending.stored_facts import redact_stored
 from ..storage.models import Attempt, Device, InAppToken, Message, ReceiptEvent, Recipient
@@ -36,6 +37,7 @@ ERASE_ACTION = "recipient.erase"
 REDACTED_RAW = {"redacted": "recipient erased"}
 ERASED_ERROR_CODE = "recipient_erased"
 BATCH = 500
+_ERASED_SCHEDULED = transitions.checked(MessageStatus.SCHEDULED, MessageStatus.CANCELLED)
 
 
 @dataclass
@@ -65,7 +67,7 @@ def erase_recipient(session: Session, user_id: str, *, actor: str, now: datetime
     session.execute(update(Attempt).where(Attempt.user_id == user_id).values(address=None))
     session.execute(
         update(Message).where(Message.user_id == user_id, Message.status == MessageStatus.SCHEDULED.value)
-        .values(status=MessageStatus.CANCELLED.value, cancelled_at=now, cancelled_by={"reason": ERASED_ERROR_CODE},
+        .values(status=_ERASED_SCHEDULED.value, cancelled_at=now, cancelled_by={"reason": ERASED_ERROR_CODE},
                 updated_at=now)
     )
     confirmations.stop_timers_of_user(session, user_id)
@@ -88,5 +90,7 @@ def _redact_messages(session: Session, ids: list[str], now: datetime, *, statuse
         if message.erased_at is None:
             message.erased_at = now
         if statuses and message.attempts:
-            message.status = derive_message_status(message.attempts).value
+            # Erasure records no status callbacks (it never did); `unacknowledged` stays final.
+            derived = transitions.after_advance(message.status, derive_message_status(message.attempts))
+            transitions.change_status(session, message, derived, now, callback=False)
         message.updated_at = now

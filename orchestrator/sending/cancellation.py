@@ -16,8 +16,7 @@ from providers.base import AttemptStatus
 
 from ..audit import log as audit
 from ..domain.statuses import MessageStatus
-from ..lifecycle import plan_progress
-from ..lifecycle.status_callbacks import record_status_change
+from ..lifecycle import plan_progress, transitions
 
 CANCEL_ACTION = "message.cancel"
 
@@ -53,8 +52,7 @@ def cancel(session, message_id: str, api_key, now: datetime, *, visible, reason:
     message.cancelled_at = now
     message.cancelled_by = by
     if previous == MessageStatus.SCHEDULED:
-        message.status = MessageStatus.CANCELLED.value
-        record_status_change(session, message, previous, now)
+        transitions.change_status(session, message, MessageStatus.CANCELLED, now)
     else:
         plan_progress.advance(message, now, session)  # derives the status, posts the callback
     audit.append(session, actor=api_key.name, action=CANCEL_ACTION, subject=f"message:{message_id}", now=now,
