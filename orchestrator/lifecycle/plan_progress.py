@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, load_only, object_session, selectinload
+from sqlalchemy.orm import Session, object_session
 
 from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
@@ -42,27 +41,6 @@ WATCHED = {
     "read": lambda a: a.read_at or a.acknowledged_at,
     "acknowledged": lambda a: a.acknowledged_at,
 }
-
-
-def lock_message(session: Session, message_id: str, now: datetime) -> Message:
-    """Loads a message and its attempts after taking its row lock. Every change that
-    advances a plan goes through here first: two workers finishing sibling attempts at the
-    same time would otherwise each see the other still `sending`, and the message would
-    keep a stale status or never release its fallback. The UPDATE takes the row lock on
-    PostgreSQL and the write lock on SQLite, so the reads that follow are current."""
-    session.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
-    return session.scalar(_LOAD, {"message_id": message_id})
-
-
-# Only what advancing needs: the route, content and decision facts (kilobytes of JSON) stay
-# in the database. Built once: expression construction is a real cost on this path.
-PLAN_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
-                Message.expires_at, Message.updated_at, Message.cancelled_at)
-LOCK_MESSAGE = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
-                .execution_options(synchronize_session=False))
-_LOAD = (select(Message).where(Message.id == bindparam("message_id"))
-         .options(load_only(*PLAN_COLUMNS), selectinload(Message.attempts))
-         .execution_options(populate_existing=True))
 
 
 def groups_of(message: Message) -> dict[int, list[Attempt]]:

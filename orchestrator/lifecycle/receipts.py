@@ -15,7 +15,7 @@ from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
 from .. import metrics
 from ..domain.statuses import ReceiptOutcome
 from ..storage.models import Attempt, ReceiptEvent
-from . import address_signals, plan_progress
+from . import address_signals, plan_progress, plans
 
 log = logging.getLogger("orchestrator.receipts")
 
@@ -77,9 +77,7 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
            attempt_id: str | None = None) -> tuple[ReceiptOutcome, list[str]]:
     """Records the receipt; returns its outcome and any attempt ids released by it (they are
     announced when the caller's unit of work commits). The attempt and its plan are read and
-    written as plain rows (lifecycle.plan_rows), under the message lock."""
-    from . import plan_rows
-
+    written as plain rows (lifecycle.plans), under the message lock."""
     conn = session.connection()  # plain column SELECTs: no need for the ORM's execute path
     duplicate = conn.execute(_DUPLICATE, {"source": source, "event_id": receipt.event_id}).first()
     if attempt_id:
@@ -97,7 +95,7 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
     elif found is None or found.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
         outcome, applied = ReceiptOutcome.PARKED, False
     else:
-        message = plan_rows.load(session, found.message_id, now)
+        message = plans.load_rows(session, found.message_id, now)
         attempt = next(a for a in message.attempts if a.id == found.id)
         changed = _apply(attempt, status, engagement, receipt.occurred_at or now)
         outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
@@ -106,7 +104,7 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
         address_signals.apply_receipt(session, attempt, status, receipt.error_code, now)
         if changed:
             released = [a.id for a in plan_progress.advance(message, now, session)]
-            plan_rows.save(session, message, now)
+            plans.save_rows(session, message, now)
     message_id = found.message_id if found else receipt.message_id
     _record_event(session, source, receipt, status, engagement, outcome, applied, now, message_id,
                   found.id if found else None)
@@ -119,11 +117,9 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
 def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: str, message_id: str,
                  now: datetime) -> ReceiptOutcome:
     """`ingest` for a receipt whose attempt we know and whose send has committed (the in-app
-    stream showing an item), on plain rows (lifecycle.plan_rows) rather than the ORM: the
+    stream showing an item), on plain rows (lifecycle.plans) rather than the ORM: the
     same event, the same forward-only rule, the same plan advance, fewer statements."""
-    from . import plan_rows
-
-    message = plan_rows.load(session, message_id, now)
+    message = plans.load_rows(session, message_id, now)
     attempt = next((a for a in message.attempts if a.id == attempt_id), None)
     status = receipt.status.value if receipt.status else None
     engagement = receipt.engagement.value if receipt.engagement else None
@@ -132,12 +128,12 @@ def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: st
     _record_event(session, source, receipt, status, engagement, outcome, True, now, message_id, attempt_id)
     if changed:
         plan_progress.advance(message, now, session)
-        plan_rows.save(session, message, now)
+        plans.save_rows(session, message, now)
     metrics.RECEIPTS.labels(source, outcome).inc()
     return outcome
 
 
-_INSERT_EVENT = insert(ReceiptEvent.__table__)  # built once (see plan_rows)
+_INSERT_EVENT = insert(ReceiptEvent.__table__)  # built once (see plans)
 
 
 def _record_event(session: Session, source: str, receipt: Receipt, status: str | None, engagement: str | None,
@@ -189,7 +185,7 @@ def apply_late_parked(session: Session, now: datetime, limit: int = 500) -> tupl
     released: list[str] = []
     applied = 0
     for _, attempt_id, message_id in {(r[0], r[1], r[2]) for r in rows}:
-        message = plan_progress.lock_message(session, message_id, now)
+        message = plans.load_orm(session, message_id, now)
         attempt = next(a for a in message.attempts if a.id == attempt_id)
         applied += apply_parked(session, attempt, now)
         released.extend(a.id for a in plan_progress.advance(message, now))

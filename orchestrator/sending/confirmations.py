@@ -136,13 +136,13 @@ def stop_timers_of_user(session: Session, user_id: str) -> None:
 def sweep(session: Session, now: datetime, deadline_seconds: int) -> list[str]:
     """Reminders and escalations that are due; returns the reminder attempts to announce
     (announced by this unit of work on commit as well). Under each message's lock."""
-    from ..lifecycle import plan_progress, transitions
+    from ..lifecycle import plans, transitions
     due = session.scalars(select(Confirmation).where(
         Confirmation.stage.in_([s.value for s in OPEN_STAGES]), Confirmation.due_at <= now,
     ).order_by(Confirmation.due_at).limit(BATCH)).all()
     created: list[str] = []
     for row in due:
-        message = plan_progress.lock_message(session, row.message_id, now)
+        message = plans.load_orm(session, row.message_id, now)
         session.refresh(row)  # an acknowledgement may have committed meanwhile
         if row.stage not in OPEN_STAGES or row.due_at is None or row.due_at > now:
             continue
