@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 
 import httpx
 from flask import Blueprint, current_app, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from providers import event_fields
 from providers.base import MalformedEvent, Receipt, RejectedEvent, SignatureError
@@ -28,7 +26,6 @@ from ..errors import ApiError, ErrorCode
 from ..lifecycle import address_signals
 from ..lifecycle.receipts import ingest
 from ..sending import parked_receipts
-from ..storage.models import Attempt, ReceiptEvent
 from .declare import Auth, declare
 from .models import SendGridEvents, SnsMessage
 from .requests import load_json
@@ -75,21 +72,6 @@ def _confirmer() -> Callable[[str], Any]:
 
 
 # -- recording ------------------------------------------------------------------------------
-
-
-def _recorded_attempt(session: Session, source: str, receipt: Receipt) -> Attempt | None:
-    """The attempt the receipt just recorded was attributed to (None when parked)."""
-    attempt_id = session.scalar(
-        select(ReceiptEvent.attempt_id)
-        .where(ReceiptEvent.source == source, ReceiptEvent.provider_event_id == receipt.event_id)
-        .order_by(ReceiptEvent.id.desc()).limit(1)
-    )
-    return session.get(Attempt, attempt_id) if attempt_id else None
-
-
-def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt) -> None:
-    """Kept for callers; `ingest` already applies these (lifecycle.address_signals)."""
-    address_signals.apply_receipt(session, attempt, receipt.status, receipt.error_code, state().clock())
 
 
 def _record(source: str, receipts: list[Receipt], refused: Sequence[RejectedEvent] = ()) -> list[str]:

@@ -15,10 +15,10 @@ from ..app_state import state
 from ..content import templates
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
+from ..lifecycle import messages as message_rows
 from ..schemas import SendRequest
 from ..sending import batch, cancellation, message_view, messages
 from ..sending.routing import check_against_policy, decide_route
-from ..storage.models import Message
 from .declare import declare
 from .models import (
     BatchIn,
@@ -119,7 +119,7 @@ def get_message(message_id: str):
         return jsonify(message_view.message_dict(session, message))
 
 
-MESSAGE_PAGER = Pager((Message.created_at, Message.id), (datetime, str))
+MESSAGE_PAGER = Pager(message_rows.LIST_ORDER, (datetime, str))
 LIST_ARGS = {"status", "category", "channel", "user_id", "from", "to", "idempotency_key", "limit", "cursor"}
 
 

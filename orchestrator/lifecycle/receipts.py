@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
@@ -15,7 +15,7 @@ from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
 from .. import metrics
 from ..domain.statuses import ReceiptOutcome
 from ..storage.models import Attempt, ReceiptEvent
-from . import address_signals, plan_progress, plans
+from . import address_signals, plan_progress, plans, receipt_events
 
 log = logging.getLogger("orchestrator.receipts")
 
@@ -66,8 +66,6 @@ def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: dat
     return changed
 
 
-_DUPLICATE = select(ReceiptEvent.id).where(ReceiptEvent.source == bindparam("source"),
-                                           ReceiptEvent.provider_event_id == bindparam("event_id")).limit(1)
 _ATTEMPT_BY_ID = select(Attempt.id, Attempt.message_id, Attempt.status).where(Attempt.id == bindparam("id"))
 _ATTEMPT_BY_PROVIDER_ID = (select(Attempt.id, Attempt.message_id, Attempt.status)
                            .where(Attempt.provider_message_id == bindparam("pmid")).limit(1))
@@ -79,7 +77,7 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
     announced when the caller's unit of work commits). The attempt and its plan are read and
     written as plain rows (lifecycle.plans), under the message lock."""
     conn = session.connection()  # plain column SELECTs: no need for the ORM's execute path
-    duplicate = conn.execute(_DUPLICATE, {"source": source, "event_id": receipt.event_id}).first()
+    duplicate = receipt_events.seen_before(conn, source, receipt.event_id)
     if attempt_id:
         found = conn.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
     elif receipt.provider_message_id:
@@ -90,7 +88,7 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
     engagement = receipt.engagement.value if receipt.engagement else None
     released: list[str] = []
     applied = True
-    if duplicate is not None:
+    if duplicate:
         outcome = ReceiptOutcome.DUPLICATE
     elif found is None or found.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
         outcome, applied = ReceiptOutcome.PARKED, False
@@ -133,36 +131,25 @@ def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: st
     return outcome
 
 
-_INSERT_EVENT = insert(ReceiptEvent.__table__)  # built once (see plans)
-
-
 def _record_event(session: Session, source: str, receipt: Receipt, status: str | None, engagement: str | None,
                   outcome: ReceiptOutcome, applied: bool, now: datetime, message_id: str | None,
                   attempt_id: str | None) -> None:
     """The receipt's row in `receipt_events`, on the session's connection."""
-    session.connection().execute(_INSERT_EVENT, [{
+    receipt_events.append(session.connection(), {
         "source": source, "provider": receipt.provider, "provider_message_id": receipt.provider_message_id,
         "provider_event_id": receipt.event_id, "status": status, "engagement": engagement,
         "error_code": receipt.error_code, "outcome": outcome.value, "applied": applied, "raw": receipt.raw,
         "occurred_at": receipt.occurred_at, "received_at": now, "message_id": message_id, "attempt_id": attempt_id,
-    }])
-
-
-_PARKED_FOR = (select(ReceiptEvent).where(ReceiptEvent.applied.is_(False),
-                                          ReceiptEvent.provider_message_id == bindparam("pmid"))
-               .order_by(ReceiptEvent.id))
-_ANY_PARKED = (select(ReceiptEvent.id).where(ReceiptEvent.applied.is_(False),
-                                             ReceiptEvent.provider_message_id == bindparam("pmid")).limit(1))
+    })
 
 
 def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
     """Applies receipts that arrived before this attempt's send was committed."""
     if not attempt.provider_message_id:
         return 0
-    # Nearly always none: look with a plain statement, load ORM objects only when some wait.
-    if session.connection().execute(_ANY_PARKED, {"pmid": attempt.provider_message_id}).first() is None:
+    if not receipt_events.any_parked(session.connection(), attempt.provider_message_id):
         return 0
-    parked = session.scalars(_PARKED_FOR, {"pmid": attempt.provider_message_id}).all()
+    parked = receipt_events.parked_for(session, attempt.provider_message_id)
     for event in parked:
         _apply(attempt, event.status, event.engagement, event.occurred_at or now)
         address_signals.apply_receipt(session, attempt, event.status, event.error_code, now)

@@ -21,14 +21,14 @@ from ..api.recipients import check_user_id
 from ..app_state import state
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
+from ..lifecycle import messages as message_rows
 from ..sending import message_view
-from ..storage.models import Message
 from . import forms
 from .charts import CHANNEL_LABELS
 from .session import bp, page
 
 PAGE_SIZE = 50
-SEARCH_PAGER = Pager((Message.created_at, Message.id), (datetime, str), default_limit=PAGE_SIZE,
+SEARCH_PAGER = Pager(message_rows.LIST_ORDER, (datetime, str), default_limit=PAGE_SIZE,
                      max_limit=200)
 FIELDS = ("user_id", "category", "channel", "status", "from", "to")
 CATEGORIES = tuple(sorted(REQUIRED_CATEGORIES))
