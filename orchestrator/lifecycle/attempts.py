@@ -21,6 +21,22 @@ def acknowledgement_target(session: Session, attempt_id: str) -> Row | None:
         .join(Message, Message.id == Attempt.message_id).where(Attempt.id == attempt_id)).first()
 
 
+def channels_used(session: Session, message_ids: list[str]) -> dict[str, list[str]]:
+    """Per message id, the channels it went out on (an attempt sent on them), in plan order.
+    Ids without a sent attempt are absent."""
+    used: dict[str, list[str]] = {}
+    if not message_ids:
+        return used
+    rows = session.execute(select(Attempt.message_id, Attempt.channel)
+                           .where(Attempt.message_id.in_(message_ids), Attempt.sent_at.is_not(None))
+                           .order_by(Attempt.message_id, Attempt.step_index, Attempt.id))
+    for message_id, channel in rows:
+        channels = used.setdefault(message_id, [])
+        if channel not in channels:
+            channels.append(channel)
+    return used
+
+
 # --- erasure of a recipient (recipients/erasure.py) ----------------------------------------
 
 def cancel_queued_of_user(session: Session, user_id: str, now: datetime, error_code: str) -> int:

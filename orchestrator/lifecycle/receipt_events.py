@@ -40,3 +40,10 @@ def parked_for(session: Session, provider_message_id: str) -> list[ReceiptEvent]
 def redact_raw(session: Session, message_ids: list[str], raw: dict) -> None:
     """Replaces the raw provider payloads (they carry addresses) of these messages' receipts."""
     session.execute(update(ReceiptEvent).where(ReceiptEvent.message_id.in_(message_ids)).values(raw=raw))
+
+
+def of_message(session: Session, message_id: str) -> list[ReceiptEvent]:
+    """The message's receipt timeline, in arrival order."""
+    return list(session.scalars(
+        select(ReceiptEvent).where(ReceiptEvent.message_id == message_id).order_by(ReceiptEvent.id)
+    ).all())
