@@ -79,7 +79,7 @@ def contents(session: Session, message_ids: list[str]) -> dict[str, Any]:
     if not message_ids:
         return {}
     rows = session.execute(select(Message.id, Message.content).where(Message.id.in_(message_ids)))
-    return dict(rows.tuples())
+    return {message_id: content for message_id, content in rows}
 
 
 def created_routes(session: Session, since: datetime, until: datetime) -> Iterable[tuple[datetime, dict | None]]:
