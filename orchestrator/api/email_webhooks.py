@@ -24,7 +24,7 @@ from providers.email_common import DEFAULT_MESSAGE_ID_DOMAIN
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
 from ..lifecycle import address_signals
-from ..lifecycle.receipts import ingest
+from ..lifecycle.receipts import find, ingest
 from ..sending import parked_receipts
 from .declare import Auth, declare
 from .models import SendGridEvents, SnsMessage
@@ -81,10 +81,11 @@ def _record(source: str, receipts: list[Receipt], refused: Sequence[RejectedEven
     outcomes: list[str] = []
     with st.db.session() as session:
         for receipt in receipts:
-            if not parked_receipts.admit(session, source, receipt, st.settings.parked_receipts_max):
+            found = find(session, receipt)  # read once, for admission and ingestion both
+            if not parked_receipts.admit(session, source, found, st.settings.parked_receipts_max):
                 outcomes.append(parked_receipts.DROPPED)
                 continue
-            outcome, _ = ingest(session, source, receipt, st.clock())  # applies recipient signals too
+            outcome, _ = ingest(session, source, receipt, st.clock(), found=found)  # applies recipient signals too
             outcomes.append(str(outcome))
         for event in refused:
             outcomes.append(parked_receipts.park_rejected(session, source, event, st.clock(),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
@@ -31,14 +31,6 @@ IMPLIED = {
     Engagement.CLICKED: (Engagement.SEEN, Engagement.READ),
     Engagement.ACKNOWLEDGED: (Engagement.SEEN, Engagement.READ),
 }
-
-
-def find_attempt(session: Session, receipt: Receipt, attempt_id: str | None = None) -> Attempt | None:
-    if attempt_id:
-        return session.get(Attempt, attempt_id)
-    if not receipt.provider_message_id:
-        return None
-    return session.scalar(select(Attempt).where(Attempt.provider_message_id == receipt.provider_message_id))
 
 
 def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: datetime) -> bool:
@@ -71,19 +63,30 @@ _ATTEMPT_BY_PROVIDER_ID = (select(Attempt.id, Attempt.message_id, Attempt.status
                            .where(Attempt.provider_message_id == bindparam("pmid")).limit(1))
 
 
-def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
-           attempt_id: str | None = None) -> tuple[ReceiptOutcome, list[str]]:
-    """Records the receipt; returns its outcome and any attempt ids released by it (they are
-    announced when the caller's unit of work commits). The attempt and its plan are read and
-    written as plain rows (lifecycle.plans), under the message lock."""
-    conn = session.connection()  # plain column SELECTs: no need for the ORM's execute path
-    duplicate = receipt_events.seen_before(conn, source, receipt.event_id)
+def find(session: Session, receipt: Receipt, attempt_id: str | None = None) -> Row | None:
+    """The attempt a receipt is about (its id, message_id and status), by id or by the
+    provider's message id; None when we know no such send (yet). A plain column SELECT on the
+    session's connection: no need for the ORM's execute path."""
+    conn = session.connection()
     if attempt_id:
-        found = conn.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
-    elif receipt.provider_message_id:
-        found = conn.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
-    else:
-        found = None
+        return conn.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
+    if receipt.provider_message_id:
+        return conn.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
+    return None
+
+
+_LOOK_UP = object()
+
+
+def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
+           attempt_id: str | None = None, found: Row | None | object = _LOOK_UP) -> tuple[ReceiptOutcome, list[str]]:
+    """Records the receipt; returns its outcome and any attempt ids released by it (they are
+    announced when the caller's unit of work commits). `found`: what `find` returned, when the
+    caller already looked (the webhooks, to admit the receipt): the attempt row is then read
+    once more only, with its plan under the message lock (plain rows, lifecycle.plans)."""
+    duplicate = receipt_events.seen_before(session.connection(), source, receipt.event_id)
+    if found is _LOOK_UP:
+        found = find(session, receipt, attempt_id)
     status = receipt.status.value if receipt.status else None
     engagement = receipt.engagement.value if receipt.engagement else None
     released: list[str] = []
