@@ -204,6 +204,16 @@ class Settings:
     audit_anchor_file: str | None = None
     schedule_max_ahead_seconds: int = 90 * 86400
     rate_limit_per_minute: int = 1200
+    # ORCHESTRATOR_DATA_DIR: where files the service creates itself live by default.
+    data_dir: str = DEFAULT_DATA_DIR
+    # SECRET_KEY signs review sessions, encrypts unsubscribe links and signs acknowledgement
+    # links; every process of a deployment must share it. Unset (or blank), each consumer
+    # falls back on its own, as before this was a field: review sessions (review/session.py)
+    # and unsubscribe links (recipients/unsubscribe.py) use a random per-process key and log a
+    # warning (sessions end and links stop working at restart); acknowledgement links
+    # (sending/ack_links.py) use a random key created once in `data_dir` (ack-link.key),
+    # silently, so they survive restarts of processes sharing that directory.
+    secret_key: str | None = field(default=None, repr=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -267,5 +277,7 @@ class Settings:
             schedule_max_ahead_seconds=_int(env, "SCHEDULE_MAX_AHEAD_SECONDS", 90 * 86400, minimum=60),
             # Requests per minute per API key unless the key has its own (0: unlimited).
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 1200),
+            data_dir=data_dir,
+            secret_key=env.get("SECRET_KEY") or None,
             env=env,
         )

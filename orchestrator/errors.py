@@ -1,103 +1,89 @@
 """Every 4xx is JSON: a stable machine `code`, a human `message` naming the field, and the
 `field` itself where one is at fault. Codes are constants so tests and clients share them.
 
+The service layer raises domain errors (domain/errors.py: `Invalid`, `NotFound`, `Conflict`...),
+which carry no status: `HTTP_STATUS` below is the one table giving each kind its status, used
+by the app's handler here and by the review pages' (review/session.py). `ApiError` is for
+refusals the HTTP edge decides itself, with an explicit status and headers.
+
 Pages for people (the review pages) register an HTML error page for their path prefix in
 ``app.extensions[HTML_ERROR_PAGES]``: an error no view handled under that prefix (an unknown
 address, a wrong method, an unexpected failure) renders that page instead of the JSON."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from .domain.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    field_path,
+    invalid_from_validation,
+)
 
-class ErrorCode(StrEnum):
-    INVALID_JSON = "invalid_json"
-    NESTING_TOO_DEEP = "nesting_too_deep"
-    INVALID_NUMBER = "invalid_number"
-    INVALID_CHARACTER = "invalid_character"
-    INVALID_URL = "invalid_url"
-    DATE_OUT_OF_RANGE = "date_out_of_range"
-    VALIDATION_ERROR = "validation_error"
-    UNKNOWN_CATEGORY = "unknown_category"
-    PREFERENCE_LOCKED = "preference_locked"
-    INVALID_PHONE = "invalid_phone"
-    INVALID_TIMEZONE = "invalid_timezone"
-    ALREADY_EXPIRED = "already_expired"
-    CONTENT_TOO_LARGE = "content_too_large"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    UNAUTHORIZED = "unauthorized"
-    TOKEN_EXPIRED = "token_expired"  # an in-app user token past its expires_at: ask for a new one
-    TOKEN_REVOKED = "token_revoked"  # an in-app user token that was revoked: sign the user out
-    FORBIDDEN = "forbidden"
-    NOT_FOUND = "not_found"
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    IDEMPOTENCY_CONFLICT = "idempotency_key_reused"
-    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    BAD_SIGNATURE = "bad_signature"
-    INVALID_POLICY = "invalid_policy"
-    VERSION_EXISTS = "version_exists"
-    VERSION_MISMATCH = "version_mismatch"
-    INVALID_TRANSITION = "invalid_transition"
-    MESSAGE_FINAL = "message_final"
-    SELF_APPROVAL_FORBIDDEN = "self_approval_forbidden"
-    TOO_MANY_STREAMS = "too_many_streams"
-    LINK_EXPIRED = "link_expired"
-    UNKNOWN_TEMPLATE = "unknown_template"
-    TEMPLATE_EXISTS = "template_exists"
-    INVALID_TEMPLATE = "invalid_template"
-    MISSING_VARIABLE = "missing_variable"
-    UNEXPECTED_VARIABLE = "unexpected_variable"
-    RENDER_FAILED = "render_failed"
-    RATE_LIMITED = "rate_limited"
-    UNAVAILABLE = "service_unavailable"
-    INTERNAL = "internal_error"
+__all__ = ["HTML_ERROR_PAGES", "ApiError", "DomainError", "ErrorCode", "HTTP_STATUS", "error_body", "field_path",
+           "from_validation_error", "http_headers", "http_status", "register_error_handlers", "reject_nul_in_url"]
 
 
-class ApiError(Exception):
+class ApiError(DomainError):
+    """A refusal decided at the HTTP edge itself (request parsing, rate limits, webhooks), with
+    its own status and headers. A DomainError, so one handler and one `except` serve both."""
+
     def __init__(self, status: int, code: ErrorCode, message: str, *, field: str | None = None,
                  details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(code, message, field=field, details=details)
         self.headers = headers or {}
         self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": str(self.code), "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        if self.details:
-            body["details"] = self.details
-        return {"error": body}
+        return error_body(self)
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "body"
+# The one place a kind of domain refusal becomes an HTTP status.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    Invalid: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    Unavailable: 503,
+}
 
 
-def from_validation_error(exc: ValidationError) -> ApiError:
-    details = []
-    for err in exc.errors(include_url=False, include_input=False):
-        path = field_path(err["loc"])
-        # Custom validators raise ValueError("code: sentence"): keep their stable code.
-        msg = err["msg"].removeprefix("Value error, ")
-        code = ErrorCode.VALIDATION_ERROR
-        if ": " in msg and msg.split(": ", 1)[0] in ErrorCode._value2member_map_:
-            code_str, msg = msg.split(": ", 1)
-            code = ErrorCode(code_str)
-        details.append({"field": path, "code": str(code), "message": msg})
-    first = details[0]
-    return ApiError(
-        422, ErrorCode(first["code"]), f"{first['field']}: {first['message']}",
-        field=first["field"], details=details,
-    )
+def http_status(exc: DomainError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    for kind in type(exc).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    raise TypeError(f"{type(exc).__name__} has no HTTP status: add its kind to HTTP_STATUS")
+
+
+def http_headers(exc: DomainError) -> dict[str, str]:
+    return exc.headers if isinstance(exc, ApiError) else {}
+
+
+def error_body(exc: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": str(exc.code), "message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    if exc.details:
+        body["details"] = exc.details
+    return {"error": body}
+
+
+def from_validation_error(exc: ValidationError) -> Invalid:
+    return invalid_from_validation(exc)
 
 
 def reject_nul_in_url() -> None:
@@ -126,14 +112,14 @@ def _html_page(app: Flask, status: int, title: str, message: str):
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return jsonify(exc.to_dict()), exc.status, exc.headers
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError):
+        return jsonify(error_body(exc)), http_status(exc), http_headers(exc)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):
         err = from_validation_error(exc)
-        return jsonify(err.to_dict()), err.status
+        return jsonify(error_body(err)), http_status(err)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

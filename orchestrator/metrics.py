@@ -11,6 +11,7 @@ the process holding the sweeper lease counts) or the most recent write (breaker 
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -30,6 +31,15 @@ ATTEMPTS_FAILED = Counter("orchestrator_attempts_failed_total", "Attempts ended 
 RETRIES = Counter("orchestrator_retries_total", "Transient failures retried", ["channel", "provider"],
                   registry=REGISTRY)
 FALLBACKS = Counter("orchestrator_fallbacks_total", "Fallback steps released", ["channel"], registry=REGISTRY)
+
+
+class EscalationOutcome(StrEnum):
+    """ESCALATIONS' `outcome` label."""
+
+    FIRED = "fired"          # the watched status did not arrive in time: the escalation is sent
+    CANCELLED = "cancelled"  # it did: nothing sent
+
+
 ESCALATIONS = Counter("orchestrator_escalations_total", "Escalation steps fired or cancelled",
                       ["outcome"], registry=REGISTRY)
 UNCERTAIN_SENDS = Counter("orchestrator_uncertain_sends_total",
@@ -58,12 +68,20 @@ PROVIDER_SENDS = Counter("orchestrator_provider_sends_total",
                          "configuration, unexpected)", ["channel", "provider", "outcome"], registry=REGISTRY)
 BREAKER_STATE = Gauge("orchestrator_circuit_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
                       ["provider"], registry=REGISTRY, multiprocess_mode="livemostrecent")
-BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
 
 HTTP_REQUEST_SECONDS = Histogram("orchestrator_http_request_duration_seconds",
                                  "HTTP requests by route template (never the raw path), method and status",
                                  ["method", "route", "status"], registry=REGISTRY,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+class CallbackFailure(StrEnum):
+    """CALLBACK_FAILURES' `outcome` label."""
+
+    RETRY = "retry"    # will be retried
+    FAILED = "failed"  # given up
+
+
 CALLBACK_FAILURES = Counter("orchestrator_status_callback_failures_total",
                             "Status webhooks to product backends that failed: retry (will be retried) "
                             "or failed (given up)", ["outcome"], registry=REGISTRY)

@@ -4,6 +4,7 @@ No Flask, no database, no clock reads: ``now`` is always an argument. Never impo
 ``orchestrator`` or ``providers``.
 """
 
+from .constants import StepMode, WatchedStatus
 from .document import (
     CATEGORIES_DEFAULT_PATH,
     Policy,
@@ -31,6 +32,8 @@ __all__ = [
     "RuleMatch",
     "SegmentInfo",
     "Step",
+    "StepMode",
+    "WatchedStatus",
     "count_segments",
     "decide",
     "explain",

@@ -5,6 +5,8 @@ Kept in one place so the schema validator, the engine and the golden runner cann
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 IN_APP = "in_app"
 PUSH = "push"
 SMS = "sms"
@@ -15,15 +17,37 @@ EMAIL = "email"
 CHANNELS: tuple[str, ...] = (IN_APP, PUSH, EMAIL, SMS)
 OUT_OF_APP_CHANNELS: frozenset[str] = frozenset({PUSH, EMAIL, SMS})
 
-MODE_FIRST = "first"
-MODE_PARALLEL = "parallel"
-MODE_FALLBACK = "fallback"
-MODE_ESCALATE = "escalate"
-MODES: tuple[str, ...] = (MODE_FIRST, MODE_PARALLEL, MODE_FALLBACK, MODE_ESCALATE)
-# A route entry may ask for these; "first" is assigned by the engine to whichever step survives first.
-ROUTE_MODES: tuple[str, ...] = (MODE_PARALLEL, MODE_FALLBACK, MODE_ESCALATE)
 
-ESCALATION_STATUSES: tuple[str, ...] = ("seen", "read", "delivered", "acknowledged")
+class StepMode(StrEnum):
+    """How a plan step starts relative to the step before it. The one definition: the policy
+    documents spell these values in YAML, the engine assigns them, attempt rows store them."""
+
+    FIRST = "first"          # the plan's first step: sent straight away (assigned by the engine)
+    PARALLEL = "parallel"    # with the step before
+    FALLBACK = "fallback"    # only if every attempt of the step before failed
+    ESCALATE = "escalate"    # `after` the step before started, unless it reached `unless_status`
+    # Not a policy step: an attempt the orchestrator adds to send a legal notice again
+    # (sending/confirmations.py). Attempt rows carry it in the same `mode` column.
+    REMINDER = "reminder"
+
+
+# Modes a plan step can have.
+MODES: tuple[StepMode, ...] = (StepMode.FIRST, StepMode.PARALLEL, StepMode.FALLBACK, StepMode.ESCALATE)
+# A route entry may ask for these; FIRST is assigned by the engine to whichever step survives first.
+ROUTE_MODES: tuple[StepMode, ...] = (StepMode.PARALLEL, StepMode.FALLBACK, StepMode.ESCALATE)
+
+
+class WatchedStatus(StrEnum):
+    """What an escalation step watches on the step before (`unless:`): reached in time, the
+    escalation is cancelled."""
+
+    SEEN = "seen"
+    READ = "read"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+
+
+ESCALATION_STATUSES: tuple[WatchedStatus, ...] = tuple(WatchedStatus)
 CONFIRMATIONS: tuple[str, ...] = ("delivery_confirmation", "read_confirmation")
 
 URGENCIES: tuple[str, ...] = ("low", "normal", "high", "critical")

@@ -38,10 +38,9 @@ from .constants import (
     IN_APP_OVER_CAP_EXCLUDE,
     IN_APP_OVER_CAP_MODES,
     IN_APP_OVER_CAP_QUIET,
-    MODE_ESCALATE,
-    MODE_FALLBACK,
     OVER_CAP_MODES,
     ROUTE_MODES,
+    StepMode,
 )
 from .quoting import quote
 
@@ -83,13 +82,13 @@ def format_duration(value: timedelta) -> str:
 @dataclass(frozen=True, slots=True)
 class RouteEntry:
     channel: str
-    mode: str = MODE_FALLBACK
+    mode: StepMode = StepMode.FALLBACK
     after: timedelta | None = None
     unless: str | None = None
 
     def describe(self) -> str:
         text = f"{self.channel} {self.mode}"
-        if self.mode == MODE_ESCALATE:
+        if self.mode == StepMode.ESCALATE:
             text += f" after {format_duration(self.after)} unless {self.unless}"  # type: ignore[arg-type]
         return text
 
@@ -166,12 +165,12 @@ class _Parser:
             self.error(path, f"unknown key(s) {quote(unknown)}")
         if not self.channels(raw.get("channel"), f"{path}.channel"):
             return None
-        mode = raw.get("mode", MODE_FALLBACK)
+        mode = raw.get("mode", StepMode.FALLBACK)
         if mode not in ROUTE_MODES:
             self.error(f"{path}.mode", f"unknown mode {quote(mode)} (allowed: {', '.join(ROUTE_MODES)})")
             return None
         after = unless = None
-        if mode == MODE_ESCALATE:
+        if mode == StepMode.ESCALATE:
             after = parse_duration(raw.get("after"))
             if after is None:
                 self.error(f"{path}.after", f"escalate needs a duration like '10m', got {quote(raw.get('after'))}")
@@ -183,7 +182,7 @@ class _Parser:
                 return None
         elif "after" in raw or "unless" in raw:
             self.error(path, "'after' and 'unless' only apply to mode escalate")
-        return RouteEntry(raw["channel"], mode, after, unless)
+        return RouteEntry(raw["channel"], StepMode(mode), after, unless)
 
     def parse(self, then: Any) -> Effects:
         if not isinstance(then, Mapping) or not then:

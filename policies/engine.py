@@ -29,9 +29,8 @@ from .constants import (
     ENGINE_ROUTE,
     IN_APP,
     IN_APP_OVER_CAP_QUIET,
-    MODE_ESCALATE,
-    MODE_FIRST,
     OVER_CAP_SUPPRESS,
+    StepMode,
 )
 from .derive import cap_windows, derive
 from .document import Policy, Rule
@@ -293,9 +292,9 @@ def _materialise(d: _Decision, chosen: list[tuple[RouteEntry, str]], quiet_end: 
         quiet = ch == IN_APP and d.quiet is not None
         if quiet:
             reason = d.quiet
-        mode = entry.mode if steps else MODE_FIRST  # whichever step survives first starts first
+        mode = entry.mode if steps else StepMode.FIRST  # whichever step survives first starts first
         provider = d.providers.get(ch)
-        if mode == MODE_ESCALATE:
+        if mode == StepMode.ESCALATE:
             steps.append(_step(ch, mode, provider, entry.after, entry.unless, not_before, hold, reason, quiet))
         else:
             steps.append(_step(ch, mode, provider, None, None, not_before, hold, reason, quiet))
@@ -349,7 +348,7 @@ _STEPS: dict[tuple[Any, ...], Step] = {}
 _EXCLUSIONS: dict[tuple[str, str, str], Exclusion] = {}
 
 
-def _step(channel: str, mode: str, provider: str | None, after: timedelta | None, unless: str | None,
+def _step(channel: str, mode: StepMode, provider: str | None, after: timedelta | None, unless: str | None,
           not_before: datetime | None, hold: timedelta | None, reason: str, quiet: bool = False) -> Step:
     key = (channel, mode, provider, after, unless, not_before, hold, reason, quiet)
     found = _STEPS.get(key)

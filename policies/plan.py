@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from .constants import StepMode
+
 _T = TypeVar("_T")
 
 
@@ -24,9 +26,7 @@ def _seconds(value: timedelta | None) -> int | None:
 @dataclass(frozen=True)
 class Step:
     channel: str  # "in_app" | "push" | "sms" | "email"
-    # "first" | "parallel" (with the previous step) | "fallback" (if the previous step failed
-    # permanently) | "escalate" (``after`` the previous step started, unless it reached ``unless_status``)
-    mode: str
+    mode: StepMode  # how it starts relative to the step before (constants.StepMode)
     provider: str | None = None
     after: timedelta | None = None
     unless_status: str | None = None
@@ -40,7 +40,7 @@ class Step:
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
-            "mode": self.mode,
+            "mode": str(self.mode),
             "provider": self.provider,
             "after_seconds": _seconds(self.after),
             "unless_status": self.unless_status,

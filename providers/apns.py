@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from .apns_errors import Reason, outcome_for
+from .apns_errors import Reason, handling_for
 from .apns_token import ProviderTokenCache
 from .base import Channel, Delivery, ErrorClass, ProviderError, SendResult
 
@@ -250,17 +250,17 @@ class APNsProvider:
                     raw["apns-unique-id"] = response.headers[Header.UNIQUE_ID]
                 return SendResult(self.name, apns_id, sandboxed=False, raw=raw)
             reason, detail = self._reason(response)
-            outcome = outcome_for(response.status_code, reason)
-            if outcome.resign and first_try:
+            handling = handling_for(response.status_code, reason)
+            if handling.resign and first_try:
                 bearer = self.tokens.renew(bearer)
                 continue
             log.info("apns send to %s failed: %s %s", _redact(device), response.status_code, reason)
             raise ProviderError(
-                outcome.error_class,
+                handling.error_class,
                 reason or f"HTTP_{response.status_code}",
                 detail,
                 provider=self.name,
-                deactivate_address=outcome.deactivate_address,
+                deactivate_address=handling.deactivate_address,
             )
         raise AssertionError("unreachable")  # pragma: no cover
 

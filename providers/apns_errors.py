@@ -15,7 +15,9 @@ from .base import ErrorClass
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ApnsErrorHandling:
+    """What we do with one APNs failure: its error class, and whether the token is dead or the JWT re-signed."""
+
     error_class: ErrorClass
     deactivate_address: bool = False
     # ExpiredProviderToken: our JWT is older than an hour (or our clock is off); sign a new
@@ -23,11 +25,11 @@ class Outcome:
     resign: bool = False
 
 
-TRANSIENT = Outcome(ErrorClass.TRANSIENT)
-PERMANENT = Outcome(ErrorClass.PERMANENT)
-DEAD_TOKEN = Outcome(ErrorClass.PERMANENT, deactivate_address=True)
-CONFIGURATION = Outcome(ErrorClass.CONFIGURATION)
-EXPIRED_JWT = Outcome(ErrorClass.CONFIGURATION, resign=True)
+TRANSIENT = ApnsErrorHandling(ErrorClass.TRANSIENT)
+PERMANENT = ApnsErrorHandling(ErrorClass.PERMANENT)
+DEAD_TOKEN = ApnsErrorHandling(ErrorClass.PERMANENT, deactivate_address=True)
+CONFIGURATION = ApnsErrorHandling(ErrorClass.CONFIGURATION)
+EXPIRED_JWT = ApnsErrorHandling(ErrorClass.CONFIGURATION, resign=True)
 
 
 class Reason(StrEnum):
@@ -37,7 +39,7 @@ class Reason(StrEnum):
     PAYLOAD_TOO_LARGE = "PayloadTooLarge"
 
 
-REASONS: dict[str, Outcome] = {
+REASONS: dict[str, ApnsErrorHandling] = {
     # The device token is dead or not ours: stop choosing it. (BadDeviceToken is also what a
     # sandbox token sent to production gets; that too means "never deliverable here".)
     "BadDeviceToken": DEAD_TOKEN,
@@ -77,7 +79,7 @@ REASONS: dict[str, Outcome] = {
     "MethodNotAllowed": PERMANENT,              # 405
 }
 
-BY_HTTP_STATUS: dict[int, Outcome] = {
+BY_HTTP_STATUS: dict[int, ApnsErrorHandling] = {
     400: PERMANENT,
     403: CONFIGURATION,
     404: PERMANENT,
@@ -90,7 +92,7 @@ BY_HTTP_STATUS: dict[int, Outcome] = {
 }
 
 
-def outcome_for(http_status: int, reason: str | None) -> Outcome:
+def handling_for(http_status: int, reason: str | None) -> ApnsErrorHandling:
     if reason in REASONS:
         return REASONS[reason]
     if http_status in BY_HTTP_STATUS:

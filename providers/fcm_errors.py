@@ -14,13 +14,12 @@ dead token, while a bare 403 PERMISSION_DENIED is our project's configuration.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .base import ErrorClass, ProviderError
+from .retry_after import parse_retry_after
 
 PROVIDER_NAME = "fcm"
 
@@ -31,18 +30,20 @@ TOKEN_FIELD = "message.token"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class FcmErrorHandling:
+    """What we do with one FCM failure: its error class, and whether the token is dead."""
+
     error_class: ErrorClass
     deactivate_address: bool = False
 
 
-TRANSIENT = Outcome(ErrorClass.TRANSIENT)
-PERMANENT = Outcome(ErrorClass.PERMANENT)
-DEAD_TOKEN = Outcome(ErrorClass.PERMANENT, deactivate_address=True)
-CONFIGURATION = Outcome(ErrorClass.CONFIGURATION)
+TRANSIENT = FcmErrorHandling(ErrorClass.TRANSIENT)
+PERMANENT = FcmErrorHandling(ErrorClass.PERMANENT)
+DEAD_TOKEN = FcmErrorHandling(ErrorClass.PERMANENT, deactivate_address=True)
+CONFIGURATION = FcmErrorHandling(ErrorClass.CONFIGURATION)
 
 # FCM's own errorCode (details[].errorCode of type FcmError).
-BY_FCM_ERROR_CODE: dict[str, Outcome] = {
+BY_FCM_ERROR_CODE: dict[str, FcmErrorHandling] = {
     "UNREGISTERED": DEAD_TOKEN,            # app uninstalled / token expired
     "SENDER_ID_MISMATCH": DEAD_TOKEN,      # token belongs to another sender: never ours to reach
     "INVALID_ARGUMENT": PERMANENT,         # bad payload; a bad *token* is upgraded below
@@ -54,7 +55,7 @@ BY_FCM_ERROR_CODE: dict[str, Outcome] = {
 }
 
 # google.rpc status (error.status) when no FcmError detail came with it.
-BY_RPC_STATUS: dict[str, Outcome] = {
+BY_RPC_STATUS: dict[str, FcmErrorHandling] = {
     "NOT_FOUND": DEAD_TOKEN,
     "INVALID_ARGUMENT": PERMANENT,
     "UNAUTHENTICATED": CONFIGURATION,
@@ -66,7 +67,7 @@ BY_RPC_STATUS: dict[str, Outcome] = {
 }
 
 # HTTP status when the body says nothing usable (proxies, load balancers, HTML pages).
-BY_HTTP_STATUS: dict[int, Outcome] = {
+BY_HTTP_STATUS: dict[int, FcmErrorHandling] = {
     400: PERMANENT,
     401: CONFIGURATION,
     403: CONFIGURATION,
@@ -80,26 +81,10 @@ BY_HTTP_STATUS: dict[int, Outcome] = {
 }
 
 
-def _fallback_for_status(http_status: int) -> Outcome:
+def _fallback_for_status(http_status: int) -> FcmErrorHandling:
     if http_status in BY_HTTP_STATUS:
         return BY_HTTP_STATUS[http_status]
     return TRANSIENT if http_status >= 500 else PERMANENT
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After is either delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _fcm_error_code(details: list[Any]) -> str | None:
@@ -136,27 +121,27 @@ def classify_response(
     rpc_status = error.get("status")
 
     if fcm_code in BY_FCM_ERROR_CODE:
-        code, outcome = fcm_code, BY_FCM_ERROR_CODE[fcm_code]
+        code, handling = fcm_code, BY_FCM_ERROR_CODE[fcm_code]
     elif rpc_status in BY_RPC_STATUS:
-        code, outcome = rpc_status, BY_RPC_STATUS[rpc_status]
+        code, handling = rpc_status, BY_RPC_STATUS[rpc_status]
     else:
-        code, outcome = f"HTTP_{http_status}", _fallback_for_status(http_status)
+        code, handling = f"HTTP_{http_status}", _fallback_for_status(http_status)
 
     if code == "INVALID_ARGUMENT" and _names_bad_token(error):
-        code, outcome = "INVALID_REGISTRATION_TOKEN", DEAD_TOKEN
+        code, handling = "INVALID_REGISTRATION_TOKEN", DEAD_TOKEN
 
     retry_after = None
     detail = str(error.get("message", ""))[:300]
-    if outcome.error_class == ErrorClass.TRANSIENT:
+    if handling.error_class == ErrorClass.TRANSIENT:
         hint = parse_retry_after((headers or {}).get("Retry-After"))
         if hint is not None:
             detail = f"{detail} (Retry-After {hint:g}s)".strip()
             retry_after = hint if max_retry_after is None else min(hint, max_retry_after)
     return ProviderError(
-        outcome.error_class,
+        handling.error_class,
         code,
         detail,
         provider=PROVIDER_NAME,
         retry_after=retry_after,
-        deactivate_address=outcome.deactivate_address,
+        deactivate_address=handling.deactivate_address,
     )

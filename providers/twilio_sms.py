@@ -37,6 +37,7 @@ from .base import (
     SendResult,
 )
 from .masking import mask_phone
+from .retry_after import parse_retry_after
 from .sms_text import sms_text
 from .twilio_errors import TwilioErrorRule, classify_delivery_error, classify_http_error, rule_for_code
 from .twilio_http import PooledTwilioHttpClient
@@ -86,19 +87,6 @@ CODE_CONNECTION = "connection_error"
 CODE_TIMEOUT = "timeout"
 CODE_BAD_RESPONSE = "bad_response"
 CODE_EXPIRED = "expired_before_send"
-
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    # Only the delta-seconds form: Twilio sends that, and an HTTP-date needs a clock compare
-    # that the orchestrator's own backoff handles anyway.
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 class TwilioSMSProvider:
@@ -294,7 +282,7 @@ class TwilioSMSProvider:
                      status, code, delivery.message_id, masked, rule.error_class)
         retry_after = None
         if rule.error_class == ErrorClass.TRANSIENT:
-            retry_after = _retry_after_seconds(self._http.last_header("Retry-After"))
+            retry_after = parse_retry_after(self._http.last_header("Retry-After"))
         return ProviderError(
             rule.error_class,
             str(code if code is not None else status),

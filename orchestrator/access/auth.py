@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import rate_limits
+from ..domain.errors import ErrorCode, Forbidden, Unauthenticated
 from ..domain.statuses import Scope
-from ..errors import ApiError, ErrorCode
 from ..storage.models import ApiKey
 
 KEY_PREFIX = "ok_"
@@ -122,17 +122,17 @@ class KeyCache:
 
 def _split(header: str | None) -> tuple[str, str]:
     if not header or not header.startswith("Bearer "):
-        raise ApiError(401, ErrorCode.UNAUTHORIZED,
-                       "missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
+        raise Unauthenticated(ErrorCode.UNAUTHORIZED,
+                              "missing API key: send 'Authorization: Bearer <key>'", field="Authorization")
     token = header.removeprefix("Bearer ").strip()
     parts = token.removeprefix(KEY_PREFIX).split("_", 1)
     if not token.startswith(KEY_PREFIX) or len(parts) != 2:
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "malformed API key", field="Authorization")
+        raise Unauthenticated(ErrorCode.UNAUTHORIZED, "malformed API key", field="Authorization")
     return token, parts[0]
 
 
-def _unknown() -> ApiError:
-    return ApiError(401, ErrorCode.UNAUTHORIZED, "unknown or revoked API key", field="Authorization")
+def _unknown() -> Unauthenticated:
+    return Unauthenticated(ErrorCode.UNAUTHORIZED, "unknown or revoked API key", field="Authorization")
 
 
 def authenticate(session: Session, header: str | None) -> ApiKey:
@@ -184,8 +184,8 @@ def require_scope(*scopes: Scope) -> Callable:
             rate_limits.enforce(key.id, key.rate_limit_per_minute)
             if not any(holds_scope(key, s) for s in scopes):
                 need = " or ".join(s.value for s in scopes)
-                raise ApiError(403, ErrorCode.FORBIDDEN, f"this API key lacks the '{need}' scope",
-                               field="Authorization")
+                raise Forbidden(ErrorCode.FORBIDDEN, f"this API key lacks the '{need}' scope",
+                                field="Authorization")
             g.api_key = key
             return view(*args, **kwargs)
 

@@ -38,6 +38,8 @@ from .requests import parse_body, raw_json_object
 bp = Blueprint("messages", __name__, url_prefix="/v1")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A replay answers as the first request did (its stored answer was a 202).
+ACCEPT_STATUS = {messages.AcceptOutcome.ACCEPTED: 202, messages.AcceptOutcome.REPLAYED: 202}
 SEND_EXAMPLE = {"recipient": {"user_id": "u-1"}, "category": "security_alert", "urgency": "critical",
                 "content": {"title": "New sign-in", "body": "A new device signed in to your account."}}
 
@@ -58,13 +60,13 @@ def send_message():
         deadline_seconds=st.settings.attempt_deadline_seconds, presence=st.presence,
         max_ahead_seconds=st.settings.schedule_max_ahead_seconds, writer=st.send_writer,
     )
-    if not result.replayed and result.status_code == 202:
+    if result.outcome is messages.AcceptOutcome.ACCEPTED:
         metrics.MESSAGES_ACCEPTED.labels(req.category).inc()
         request_log.accepted(result.body["id"], result.body.get("status", ""))
     response = jsonify(result.body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return response, result.status_code
+    return response, ACCEPT_STATUS[result.outcome]
 
 
 BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024  # 1,000 items with their variables; MAX_BODY_BYTES if larger
@@ -96,7 +98,7 @@ def send_batch():
     response = jsonify(result.body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return response, result.status_code
+    return response, ACCEPT_STATUS[result.outcome]
 
 
 def _idempotency_key() -> str | None:

@@ -67,6 +67,6 @@ def one_click(token: str):
     user_id, category = _read(token)
     outcome = unsubscribe_flow.unsubscribe(st.db, st.policies.active(), user_id, category)
     label = category.replace("_", " ")
-    if outcome == unsubscribe_flow.Outcome.LOCKED:
+    if outcome == unsubscribe_flow.UnsubscribeOutcome.LOCKED:
         return _page("Cannot unsubscribe", f"{label.capitalize()} emails cannot be turned off.", status=409)
     return _page("Unsubscribed", f"You will no longer receive {label} emails.")

@@ -48,7 +48,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..config import ConfigError
-from ..errors import ApiError, ErrorCode
+from ..domain.errors import ErrorCode, Unavailable
 from ..storage.models import AUDIT_STATE_ID, AuditEntry, AuditState
 from .key import AuditKey
 
@@ -192,7 +192,7 @@ def append(session: Session, *, actor: str, action: str, subject: str, now: date
         if last is not None and last.key_id is None:
             # A keyed entry after them would make their re-key impossible (the service does
             # not start in this state: install_audit_key; this guards every other path).
-            raise ApiError(503, ErrorCode.UNAVAILABLE, "the audit log holds entries from before keying: an "
+            raise Unavailable(ErrorCode.UNAVAILABLE, "the audit log holds entries from before keying: an "
                                                        f"operator must run `{REKEY_COMMAND}` once before anything "
                                                        "more can be audited")
         update_state(session, at, keyed_since=at)

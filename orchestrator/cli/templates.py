@@ -43,13 +43,13 @@ def _load(path: str, param: str) -> dict[str, Any]:
 
 def _api_errors(run):
     """Runs `run()`; a validation or API error becomes one line naming the field, exit 2."""
-    from ..errors import ApiError, from_validation_error
+    from ..errors import DomainError, from_validation_error
 
     try:
         return run()
     except ValidationError as exc:
         err = from_validation_error(exc)
-    except ApiError as exc:
+    except DomainError as exc:
         err = exc
     click.echo(f"orchestrator: error: {err.message}", err=True)
     raise click.exceptions.Exit(2)

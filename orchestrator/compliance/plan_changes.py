@@ -20,16 +20,17 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 import policies
+from policies import StepMode
 from policies.effects import format_duration
 
 from ..domain.statuses import ChangeKind
 
 CHANNEL_LABELS = {"in_app": "in-app", "push": "push", "sms": "SMS", "email": "email"}
 MODE_LABELS = {
-    "first": "first (sent straight away)",
-    "parallel": "parallel (sent together with the step before)",
-    "fallback": "fallback (only if the step before fails)",
-    "escalate": "escalation (after a delay, unless the step before was seen)",
+    StepMode.FIRST: "first (sent straight away)",
+    StepMode.PARALLEL: "parallel (sent together with the step before)",
+    StepMode.FALLBACK: "fallback (only if the step before fails)",
+    StepMode.ESCALATE: "escalation (after a delay, unless the step before was seen)",
 }
 KIND_LABELS = {
     ChangeKind.NEWLY_SUPPRESSED: "newly suppressed (nothing would be sent)",

@@ -2,13 +2,13 @@
 
 Four eyes: whoever wrote or edited a draft cannot approve it. Exactly one version is active;
 activating one retires the previous active version in the same transaction, and every step
-is appended to the audit log (audit.log) in that transaction too. Errors are ApiErrors
+is appended to the audit log (audit.log) in that transaction too. Errors are DomainErrors
 with stable codes, so the HTTP layer and the compliance pages show the same answers.
 
 Service API (``session`` is an open SQLAlchemy session; ``now`` an aware datetime; ``actor``
 the API key's name):
 - ``list_versions(session) -> list[PolicyVersion]`` (newest first)
-- ``get_version(session, version) -> PolicyVersion`` (404 ``not_found``)
+- ``get_version(session, version) -> PolicyVersion`` (NotFound ``not_found``)
 - ``create_draft(session, document_text, actor, reason, now) -> PolicyVersion``
 - ``edit_draft(session, version, document_text, actor, reason, now) -> PolicyVersion``
 - ``approve(session, version, actor, reason, now) -> PolicyVersion``
@@ -16,7 +16,7 @@ the API key's name):
   session committed, call ``PolicyStore.refresh()`` so new messages use it at once
   (``activate_and_refresh(db, store, ...)`` does both)
 - ``version_dict(row)``, ``detail_dict(row)`` (document + rules), ``diff(session, a, b)``
-- ``validate_document(text) -> Policy`` (422 ``invalid_policy`` with every error)
+- ``validate_document(text) -> Policy`` (Invalid ``invalid_policy`` with every error)
 - ``compile_row(row, store=None) -> Policy`` (what simulation.simulate takes)
 """
 
@@ -35,8 +35,8 @@ from policies.diff import diff_documents
 
 from ..audit import log as audit
 from ..audit.log import AuditAction
+from ..domain.errors import Conflict, ErrorCode, Forbidden, Invalid, NotFound
 from ..domain.statuses import PolicyStatus
-from ..errors import ApiError, ErrorCode
 from ..storage.db import Database
 from ..storage.models import PolicyVersion
 
@@ -65,20 +65,20 @@ def normalise_text(text: str) -> str:
 
 
 def validate_document(text: str) -> Policy:
-    """Compile a policy document; 422 ``invalid_policy`` naming every rule and field at fault."""
+    """Compile a policy document; Invalid ``invalid_policy`` naming every rule and field at fault."""
     if not isinstance(text, str) or not text.strip():
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "document: required, the policy YAML text",
-                       field="document")
+        raise Invalid(ErrorCode.VALIDATION_ERROR, "document: required, the policy YAML text",
+                      field="document")
     if len(text) > MAX_DOCUMENT_CHARS:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"document: {len(text)} characters; the limit is {MAX_DOCUMENT_CHARS}", field="document")
+        raise Invalid(ErrorCode.VALIDATION_ERROR,
+                      f"document: {len(text)} characters; the limit is {MAX_DOCUMENT_CHARS}", field="document")
     try:
         return policies.load_policy(normalise_text(text))
     except PolicyError as exc:
         details = lint_details(exc.errors)
-        raise ApiError(422, ErrorCode.INVALID_POLICY,
-                       f"the policy document has {len(details)} error(s); first: {details[0]['message']}",
-                       field="document", details=details) from None
+        raise Invalid(ErrorCode.INVALID_POLICY,
+                      f"the policy document has {len(details)} error(s); first: {details[0]['message']}",
+                      field="document", details=details) from None
 
 
 def compile_row(row: PolicyVersion, store: Any | None = None) -> Policy:
@@ -105,7 +105,7 @@ def find_version(session: Session, version: str) -> PolicyVersion | None:
 def get_version(session: Session, version: str) -> PolicyVersion:
     row = find_version(session, version)
     if row is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"no policy version '{version}'", field="version")
+        raise NotFound(ErrorCode.NOT_FOUND, f"no policy version '{version}'", field="version")
     return row
 
 
@@ -113,18 +113,18 @@ def active_version(session: Session) -> PolicyVersion | None:
     return session.scalar(select(PolicyVersion).where(PolicyVersion.status == PolicyStatus.ACTIVE))
 
 
-def _transition_error(row: PolicyVersion, action: str, needed: str) -> ApiError:
-    return ApiError(409, ErrorCode.INVALID_TRANSITION,
+def _transition_error(row: PolicyVersion, action: str, needed: str) -> Conflict:
+    return Conflict(ErrorCode.INVALID_TRANSITION,
                     f"policy {row.version} is {row.status}; only a {needed} version can be {action}",
                     field="status")
 
 
 def create_draft(session: Session, document_text: str, actor: str, reason: str, now: datetime) -> PolicyVersion:
-    """A new draft; its version string is the document's ``version`` field (409 if taken)."""
+    """A new draft; its version string is the document's ``version`` field (Conflict if taken)."""
     policy = validate_document(document_text)
     audit.lock(session)
     if find_version(session, policy.version) is not None:
-        raise ApiError(409, ErrorCode.VERSION_EXISTS,
+        raise Conflict(ErrorCode.VERSION_EXISTS,
                        f"version: policy version '{policy.version}' already exists; change the document's "
                        "`version` field", field="version")
     row = PolicyVersion(version=policy.version, document=normalise_text(document_text), status=PolicyStatus.DRAFT,
@@ -145,9 +145,9 @@ def edit_draft(session: Session, version: str, document_text: str, actor: str, r
         raise _transition_error(row, "edited", "draft")
     policy = validate_document(document_text)
     if policy.version != row.version:
-        raise ApiError(422, ErrorCode.VERSION_MISMATCH,
-                       f"version: the document says '{policy.version}' but this draft is '{row.version}'; "
-                       "create a new draft for a new version", field="version")
+        raise Invalid(ErrorCode.VERSION_MISMATCH,
+                      f"version: the document says '{policy.version}' but this draft is '{row.version}'; "
+                      "create a new draft for a new version", field="version")
     changes = diff_documents(_parse(row.document), policy.document)
     row.document = normalise_text(document_text)
     audit.append(session, actor=actor, action=AuditAction.POLICY_EDIT, subject=f"policy:{version}",
@@ -165,9 +165,9 @@ def approve(session: Session, version: str, actor: str, reason: str, now: dateti
     writers = {row.author} | audit.actors_for(session, f"policy:{version}",
                                               (AuditAction.POLICY_DRAFT, AuditAction.POLICY_EDIT))
     if actor in writers:
-        raise ApiError(403, ErrorCode.SELF_APPROVAL_FORBIDDEN,
-                       f"'{actor}' wrote or edited policy {version}; another person must approve it",
-                       field="Authorization")
+        raise Forbidden(ErrorCode.SELF_APPROVAL_FORBIDDEN,
+                        f"'{actor}' wrote or edited policy {version}; another person must approve it",
+                        field="Authorization")
     row.status = PolicyStatus.APPROVED
     row.approved_by = actor
     row.approved_at = now

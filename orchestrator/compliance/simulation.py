@@ -46,7 +46,7 @@ import orjson
 from sqlalchemy import Text, cast, func, select
 
 import policies
-from policies import MessageFacts, Policy, RecipientFacts
+from policies import MessageFacts, Policy, RecipientFacts, StepMode
 from policies.derive import cap_windows
 from policies.plan import fast_new
 
@@ -58,7 +58,7 @@ from .plan_changes import KIND_LABELS, PlanKey, classify, plan_key, stored_steps
 CHANNEL_ORDER = ("in_app", "push", "sms", "email")
 SUPPRESSED = "(suppressed)"
 DEFERRED = "(deferred)"
-STRAIGHT_AWAY = ("first", "parallel")
+STRAIGHT_AWAY = (StepMode.FIRST, StepMode.PARALLEL)
 
 
 class _ReplayedCounts:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from providers.base import Channel
 
 from ..audit import log as audit
-from ..errors import ApiError, ErrorCode
+from ..domain.errors import Conflict, ErrorCode, Invalid, NotFound
 from ..schemas import (
     ChannelOverrides,
     Content,
@@ -99,8 +99,8 @@ def cache_for(db: Database) -> TemplateCache:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _unknown(template_id: str, field: str = "id") -> ApiError:
-    return ApiError(404, ErrorCode.NOT_FOUND, f"{field}: no template '{template_id}'", field=field)
+def _unknown(template_id: str, field: str = "id") -> NotFound:
+    return NotFound(ErrorCode.NOT_FOUND, f"{field}: no template '{template_id}'", field=field)
 
 
 def get_row(session: Session, template_id: str) -> Template | None:
@@ -138,8 +138,8 @@ def compiled(db: Database, session: Session | None, template_id: str, version: i
         if version is None:
             latest = s.scalar(select(Template.latest_version).where(Template.id == template_id))
             if latest is None:
-                raise ApiError(422, ErrorCode.UNKNOWN_TEMPLATE, f"{field_prefix}id: no template '{template_id}'",
-                               field=f"{field_prefix}id")
+                raise Invalid(ErrorCode.UNKNOWN_TEMPLATE, f"{field_prefix}id: no template '{template_id}'",
+                              field=f"{field_prefix}id")
             version = latest
             cache.put_latest(template_id, latest)
             found = cache.version((template_id, version))
@@ -150,7 +150,7 @@ def compiled(db: Database, session: Session | None, template_id: str, version: i
             exists = s.get(Template, template_id) is not None
             field = f"{field_prefix}version" if exists else f"{field_prefix}id"
             what = f"template '{template_id}' has no version {version}" if exists else f"no template '{template_id}'"
-            raise ApiError(422, ErrorCode.UNKNOWN_TEMPLATE, f"{field}: {what}", field=field)
+            raise Invalid(ErrorCode.UNKNOWN_TEMPLATE, f"{field}: {what}", field=field)
         result = compile_version(row.template_id, row.version, row.default_locale, row.definition)
         cache.put_version(result)
         return result
@@ -172,13 +172,13 @@ def _compile_for_save(template_id: str, version: int, body: TemplateVersionIn) -
         compiled_.dry_run()
         return compiled_
     except SourceError as exc:
-        raise ApiError(422, ErrorCode.INVALID_TEMPLATE, f"{exc.field}: {exc.message}", field=exc.field) from None
+        raise Invalid(ErrorCode.INVALID_TEMPLATE, f"{exc.field}: {exc.message}", field=exc.field) from None
 
 
 def create(db: Database, session: Session, body: TemplateCreate, actor: str, now: datetime) -> TemplateVersion:
     compiled_ = _compile_for_save(body.id, 1, body)
     if session.get(Template, body.id) is not None:
-        raise ApiError(409, ErrorCode.TEMPLATE_EXISTS,
+        raise Conflict(ErrorCode.TEMPLATE_EXISTS,
                        f"id: template '{body.id}' exists; post a new version to /v1/templates/{body.id}/versions",
                        field="id")
     session.add(Template(id=body.id, latest_version=1, created_by=actor, created_at=now, updated_at=now))
@@ -186,7 +186,7 @@ def create(db: Database, session: Session, body: TemplateCreate, actor: str, now
     try:
         session.flush()
     except IntegrityError:
-        raise ApiError(409, ErrorCode.TEMPLATE_EXISTS, f"id: template '{body.id}' exists", field="id") from None
+        raise Conflict(ErrorCode.TEMPLATE_EXISTS, f"id: template '{body.id}' exists", field="id") from None
     audit.append(session, actor=actor, action=ACTION_CREATE, subject=f"template:{body.id}",
                  detail=_audit_detail(row), reason=body.reason, now=now)
     cache_for(db).forget(body.id)
@@ -206,7 +206,7 @@ def add_version(db: Database, session: Session, template_id: str, body: Template
     try:
         session.flush()
     except IntegrityError:  # another writer added this version number first (SQLite has no row lock)
-        raise ApiError(409, ErrorCode.VERSION_EXISTS,
+        raise Conflict(ErrorCode.VERSION_EXISTS,
                        f"version: {template_id} version {version} was just added by another request; retry",
                        field="version") from None
     audit.append(session, actor=actor, action=ACTION_VERSION, subject=f"template:{template_id}",
@@ -253,34 +253,34 @@ def template_dict(template: Template, latest: TemplateVersion | None = None) -> 
 def check_variables(version: CompiledVersion, given: dict[str, Any], prefix: str = "template.variables") -> None:
     missing = sorted(version.variables - set(given))
     if missing:
-        raise ApiError(422, ErrorCode.MISSING_VARIABLE,
-                       f"{prefix}.{missing[0]}: template '{version.template_id}' version {version.version} "
-                       f"needs it (needs: {', '.join(sorted(version.variables)) or 'none'})",
-                       field=f"{prefix}.{missing[0]}")
+        raise Invalid(ErrorCode.MISSING_VARIABLE,
+                      f"{prefix}.{missing[0]}: template '{version.template_id}' version {version.version} "
+                      f"needs it (needs: {', '.join(sorted(version.variables)) or 'none'})",
+                      field=f"{prefix}.{missing[0]}")
     extra = sorted(set(given) - version.variables)
     if extra:
-        raise ApiError(422, ErrorCode.UNEXPECTED_VARIABLE,
-                       f"{prefix}.{extra[0]}: template '{version.template_id}' version {version.version} does "
-                       f"not use it (uses: {', '.join(sorted(version.variables)) or 'none'})",
-                       field=f"{prefix}.{extra[0]}")
+        raise Invalid(ErrorCode.UNEXPECTED_VARIABLE,
+                      f"{prefix}.{extra[0]}: template '{version.template_id}' version {version.version} does "
+                      f"not use it (uses: {', '.join(sorted(version.variables)) or 'none'})",
+                      field=f"{prefix}.{extra[0]}")
 
 
 def render(version: CompiledVersion, locale: str | None, variables: dict[str, Any], *,
            reply_to: str | None = None, link_schemes: tuple[str, ...] = (), prefix: str = "template."):
-    """Rendered per-channel content, or ApiError 422 naming the variable or field at fault."""
+    """Rendered per-channel content, or Invalid naming the variable or field at fault."""
     check_variables(version, variables, f"{prefix}variables")
     try:
         rendered = version.render(locale, variables, reply_to)
     except RenderError as exc:
         field = f"{prefix}variables.{exc.variable}" if exc.variable else f"{prefix}variables"
-        raise ApiError(422, ErrorCode.RENDER_FAILED, f"{field}: {exc.message}", field=field) from None
+        raise Invalid(ErrorCode.RENDER_FAILED, f"{field}: {exc.message}", field=field) from None
     for channel, fields in rendered.channels.items():
         for name in REQUIRED_FIELDS.get(channel, ()):
             if not fields.get(name, "").strip():
                 field = f"{prefix}channels.{channel}.{name}"
-                raise ApiError(422, ErrorCode.RENDER_FAILED,
-                               f"{field}: renders empty with these variables; a {channel} message needs it",
-                               field=field)
+                raise Invalid(ErrorCode.RENDER_FAILED,
+                              f"{field}: renders empty with these variables; a {channel} message needs it",
+                              field=field)
         for name in URL_FIELDS:
             value = fields.get(name)
             if value:
@@ -289,8 +289,8 @@ def render(version: CompiledVersion, locale: str | None, variables: dict[str, An
                     check_link(value, schemes)
                 except ValueError as exc:
                     field = f"{prefix}channels.{channel}.{name}"
-                    raise ApiError(422, ErrorCode.INVALID_URL, f"{field}: rendered '{value[:100]}': "
-                                   f"{str(exc).split(': ', 1)[-1]}", field=field) from None
+                    raise Invalid(ErrorCode.INVALID_URL, f"{field}: rendered '{value[:100]}': "
+                                  f"{str(exc).split(': ', 1)[-1]}", field=field) from None
     return rendered
 
 
@@ -310,8 +310,8 @@ def resolve(db: Database, req: SendRequest, max_content_chars: int) -> SendReque
     is checked against `max_content_chars`."""
     if (req.content is None) == (req.template is None):
         field = "content" if req.content is None else "template"
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"{field}: give exactly one of content (inline) and template", field=field)
+        raise Invalid(ErrorCode.VALIDATION_ERROR,
+                      f"{field}: give exactly one of content (inline) and template", field=field)
     if req.content is not None:
         if req.content.channels is not None:
             _check_sizes(req.content, max_content_chars)
@@ -325,9 +325,9 @@ def resolve(db: Database, req: SendRequest, max_content_chars: int) -> SendReque
     for channel, fields in rendered.channels.items():
         size = sum(len(fields.get(k, "")) for k in ("title", "subject", "body", "text"))
         if size > max_content_chars:
-            raise ApiError(422, ErrorCode.CONTENT_TOO_LARGE,
-                           f"template: the rendered {channel} title and body are {size} characters; "
-                           f"the limit is {max_content_chars}", field="template")
+            raise Invalid(ErrorCode.CONTENT_TOO_LARGE,
+                          f"template: the rendered {channel} title and body are {size} characters; "
+                          f"the limit is {max_content_chars}", field="template")
     content = _content(rendered)
     content._source = {"id": version.template_id, "version": version.version, "locale": rendered.locale}
     return req.model_copy(update={"content": content})
@@ -349,9 +349,9 @@ def _check_sizes(content: Content, max_content_chars: int) -> None:
         size = len(c["title"] or "") + len(c["body"] or "")
         if size > max_content_chars:
             field = f"content.channels.{channel}"
-            raise ApiError(422, ErrorCode.CONTENT_TOO_LARGE,
-                           f"{field}: the {channel} title and body are {size} characters; "
-                           f"the limit is {max_content_chars}", field=field)
+            raise Invalid(ErrorCode.CONTENT_TOO_LARGE,
+                          f"{field}: the {channel} title and body are {size} characters; "
+                          f"the limit is {max_content_chars}", field=field)
 
 
 def stored_content(content: Content) -> dict[str, Any]:

@@ -39,6 +39,10 @@ class BreakerState(StrEnum):
     OPEN = "open"
 
 
+# BREAKER_STATE's value per state (metrics.py: "0 closed, 1 half-open, 2 open").
+_GAUGE_CODES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     failures: int = 0
@@ -206,7 +210,7 @@ class CircuitBreaker:
             state = BreakerState.HALF_OPEN
         else:
             state = BreakerState.OPEN
-        metrics.BREAKER_STATE.labels(self.name).set(metrics.BREAKER_CODES[state])
+        metrics.BREAKER_STATE.labels(self.name).set(_GAUGE_CODES[state])
         return state
 
     def seconds_until_trial(self) -> float:
@@ -225,9 +229,9 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         self.store.record_success(self.name)
-        metrics.BREAKER_STATE.labels(self.name).set(metrics.BREAKER_CODES[BreakerState.CLOSED])
+        metrics.BREAKER_STATE.labels(self.name).set(_GAUGE_CODES[BreakerState.CLOSED])
 
     def record_failure(self) -> None:
         snap = self.store.record_failure(self.name, self.threshold, self.clock())
         if snap.opened_at is not None:
-            metrics.BREAKER_STATE.labels(self.name).set(metrics.BREAKER_CODES[BreakerState.OPEN])
+            metrics.BREAKER_STATE.labels(self.name).set(_GAUGE_CODES[BreakerState.OPEN])

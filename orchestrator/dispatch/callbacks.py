@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 from datetime import datetime, timedelta
 
 import httpx
@@ -18,9 +17,11 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import metrics
+from ..domain.statuses import CallbackOutcome
 from ..lifecycle.status_callbacks import CallbackState
 from ..logs import task_headers
 from ..storage.models import ApiKey, StatusCallback
+from .backoff import backoff_seconds
 
 log = logging.getLogger("orchestrator.callbacks")
 
@@ -29,6 +30,7 @@ TIMESTAMP_HEADER = "X-Orchestrator-Timestamp"
 MAX_TRIES = 10
 LEASE = timedelta(seconds=30)
 TIMEOUT_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 600
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -56,7 +58,7 @@ def _retryable(status: int | None) -> bool:
     return status is None or status == 429 or status >= 500
 
 
-def deliver(db, callback_id: int, now: datetime, client: httpx.Client | None = None) -> str:
+def deliver(db, callback_id: int, now: datetime, client: httpx.Client | None = None) -> CallbackOutcome:
     with db.session() as session:
         claimed = session.execute(
             update(StatusCallback).where(
@@ -67,7 +69,7 @@ def deliver(db, callback_id: int, now: datetime, client: httpx.Client | None = N
             .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
-            return "not_claimed"
+            return CallbackOutcome.NOT_CLAIMED
         cb = session.get(StatusCallback, callback_id)
         secret = session.scalar(select(ApiKey.callback_secret).where(ApiKey.id == cb.api_key_id)) or ""
         url, payload, tries = cb.url, cb.payload, cb.tries
@@ -90,16 +92,16 @@ def deliver(db, callback_id: int, now: datetime, client: httpx.Client | None = N
         cb.lease_until = None
         if status is not None and 200 <= status < 300:
             cb.state, cb.delivered_at, cb.last_error = CallbackState.DELIVERED, now, None
-            return CallbackState.DELIVERED
+            return CallbackOutcome.DELIVERED
         cb.last_error = f"HTTP {status}" if status is not None else error
         if _retryable(status) and tries < MAX_TRIES:
-            cb.due_at = now + timedelta(seconds=min(600, 2 ** tries) * random.uniform(0.5, 1.5))
-            metrics.CALLBACK_FAILURES.labels("retry").inc()
+            cb.due_at = now + timedelta(seconds=backoff_seconds(tries, cap=MAX_BACKOFF_SECONDS))
+            metrics.CALLBACK_FAILURES.labels(metrics.CallbackFailure.RETRY).inc()
             log.warning("status callback failed; will retry", extra={"message_id": cb.message_id,
                                                                     "error_code": cb.last_error})
-            return "retry_later"
+            return CallbackOutcome.RETRY_LATER
         cb.state = CallbackState.FAILED
-        metrics.CALLBACK_FAILURES.labels("failed").inc()
+        metrics.CALLBACK_FAILURES.labels(metrics.CallbackFailure.FAILED).inc()
         log.warning("status callback failed for good", extra={"message_id": cb.message_id,
                                                              "error_code": cb.last_error})
-        return CallbackState.FAILED
+        return CallbackOutcome.FAILED

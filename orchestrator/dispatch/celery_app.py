@@ -4,7 +4,6 @@ attempt id, and everything it needs is read from the database."""
 from __future__ import annotations
 
 import logging
-import os
 
 from celery import Celery
 from celery.signals import setup_logging
@@ -17,9 +16,12 @@ DELIVER_TASK = "orchestrator.deliver_attempt"
 CALLBACK_TASK = "orchestrator.deliver_callback"
 
 _runtime = None  # set by configure_runtime in each process that runs tasks
+_log_level = "INFO"  # Settings.log_level, set by configure (before any worker starts)
 
 
 def configure(settings: Settings) -> Celery:
+    global _log_level
+    _log_level = settings.log_level
     broker = settings.broker_url
     if celery_app.conf.broker_url not in (None, broker):
         # Celery caches its connection and producer pools on first publish; a process that
@@ -94,5 +96,5 @@ def deliver_callback_task(self, callback_id: int) -> str:
 def _json_logs(loglevel=None, **_kwargs) -> None:
     """Celery's own logs (worker start, tasks received and done, connection trouble) as the
     same JSON lines as ours: a receiver here stops Celery from installing its text handlers."""
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    configure_logging(_log_level)
     logging.getLogger("celery").setLevel(logging.INFO)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,31 +24,25 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from policies import StepMode
 from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, ProviderError, SendResult
 
 from .. import metrics
 from ..content.channels import for_channel
+from ..domain.statuses import DeliveryOutcome, DispatchErrorCode
 from ..lifecycle import address_signals, plan_progress, plans
 from ..lifecycle.receipts import apply_parked
 from ..logs import MESSAGE_ID
 from ..storage.db import after_commit
 from ..storage.models import Attempt, Confirmation, Message
 from . import uncertain
+from .backoff import backoff_seconds
 from .provider_calls import observed_send
 
 log = logging.getLogger("orchestrator.dispatch")
 
 IN_TASK_TRIES = 3
 MAX_BACKOFF_SECONDS = 300
-
-
-class Outcome:
-    NOT_CLAIMED = "not_claimed"
-    SENT = "sent"
-    RETRY_LATER = "retry_later"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
 
 
 @dataclass
@@ -152,7 +145,7 @@ def build_delivery(attempt, message, content: dict, status_callback_url: str | N
     )
 
 
-def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str = "") -> str:
+def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str = "") -> DeliveryOutcome:
     """Claim (one transaction), send (no transaction open), record and advance the plan
     (one transaction). Expired messages and escalations take the careful path: their
     outcome depends on the rest of the plan, read under the message lock."""
@@ -160,7 +153,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     with ctx.db.session() as session:
         claimed = claim_for_send(session, attempt_id, now, ctx.lease_seconds, ctx.worker_id)
         if claimed is None:
-            return Outcome.NOT_CLAIMED
+            return DeliveryOutcome.NOT_CLAIMED
         token, attempt, message = claimed
         MESSAGE_ID.set(attempt.message_id)  # for this task's log lines (Dispatcher.deliver scopes it)
     if attempt.due_at:
@@ -173,15 +166,15 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         delivery = replace(delivery, unsubscribe_url=ctx.unsubscribe_url(attempt.user_id, message.category))
     if attempt.uncertain_at is not None and attempt.uncertain_at == now:
         # This claim took over a send whose worker died mid-call: settle it before sending.
-        settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish, Outcome,
+        settled = uncertain.resolve(ctx, attempt, delivery, token, now, _record_sent, _finish,
                                     expired=message.expires_at is not None and message.expires_at <= now)
         if settled.outcome is not None:
             return settled.outcome
-    if attempt.mode == "escalate" or (message.expires_at is not None and message.expires_at <= now):
+    if attempt.mode == StepMode.ESCALATE or (message.expires_at is not None and message.expires_at <= now):
         with ctx.db.session() as session:
             full, msg = _load(session, attempt_id, attempt.message_id, now)
             if full.status != AttemptStatus.SENDING or full.leased_by != token:
-                return Outcome.NOT_CLAIMED
+                return DeliveryOutcome.NOT_CLAIMED
             early = _precheck(full, msg, now)
             if early:
                 full.lease_until = None
@@ -196,12 +189,12 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         if current.status != AttemptStatus.SENDING or current.leased_by != token:
             # Our lease expired and another worker took over; its outcome wins.
             log.warning("lease lost during send", extra={"attempt_id": attempt_id})
-            return Outcome.NOT_CLAIMED
+            return DeliveryOutcome.NOT_CLAIMED
         current.provider = provider_name or current.provider
         current.lease_until = None
         if result is not None:
             _record_sent(session, current, result, done)
-            outcome = Outcome.SENT
+            outcome = DeliveryOutcome.SENT
             if current.channel == Channel.IN_APP and ctx.notify_inapp is not None:
                 user_id = current.user_id
                 after_commit(session, lambda: ctx.notify_inapp(user_id))
@@ -212,18 +205,18 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     return outcome
 
 
-def _precheck(attempt: Attempt, message: Message, now: datetime) -> str | None:
+def _precheck(attempt: Attempt, message: Message, now: datetime) -> DeliveryOutcome | None:
     if message.expires_at is not None and message.expires_at <= now:
         attempt.status, attempt.error_detail = AttemptStatus.EXPIRED, "message expired before sending"
-        return Outcome.EXPIRED
-    if attempt.mode == "escalate":
+        return DeliveryOutcome.EXPIRED
+    if attempt.mode == StepMode.ESCALATE:
         earlier = [a for a in message.attempts if a.step_index < attempt.step_index]
         if plan_progress.watched_reached(earlier, attempt.unless_status):
             attempt.status = AttemptStatus.CANCELLED
             attempt.error_detail = f"escalation cancelled: '{attempt.unless_status}' reached in time"
-            metrics.ESCALATIONS.labels("cancelled").inc()
-            return Outcome.CANCELLED
-        metrics.ESCALATIONS.labels("fired").inc()
+            metrics.ESCALATIONS.labels(metrics.EscalationOutcome.CANCELLED).inc()
+            return DeliveryOutcome.CANCELLED
+        metrics.ESCALATIONS.labels(metrics.EscalationOutcome.FIRED).inc()
     return None
 
 
@@ -290,27 +283,27 @@ def _record_sent(session: Session, attempt: Attempt, result: SendResult, now: da
 
 
 def _record_error(session: Session, attempt: Attempt, message: Message, error: ProviderError | None,
-                  now: datetime) -> str:
-    error = error or ProviderError(ErrorClass.CONFIGURATION, "no_provider", "no provider for this channel")
+                  now: datetime) -> DeliveryOutcome:
+    error = error or ProviderError(ErrorClass.CONFIGURATION, DispatchErrorCode.NO_PROVIDER,
+                                   "no provider for this channel")
     attempt.error_class, attempt.error_code = error.error_class.value, error.code
     attempt.error_detail = error.detail[:500] if error.detail else None
     extra = {"message_id": message.id, "attempt_id": attempt.id, "channel": attempt.channel,
              "provider": error.provider, "error_class": error.error_class.value, "error_code": error.code}
     if error.error_class == ErrorClass.TRANSIENT:
-        backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(attempt.tries, 12)) * random.uniform(0.5, 1.5)
-        retry_at = now + timedelta(seconds=backoff)
+        retry_at = now + timedelta(seconds=backoff_seconds(attempt.tries, cap=MAX_BACKOFF_SECONDS))
         if attempt.deadline_at is None or retry_at < attempt.deadline_at:
             if error.retry_after:
                 retry_at = max(retry_at, now + timedelta(seconds=error.retry_after))
             attempt.status, attempt.due_at = AttemptStatus.QUEUED, retry_at
             metrics.RETRIES.labels(attempt.channel, error.provider or "-").inc()
             log.warning("transient failure; retrying later", extra=extra)
-            return Outcome.RETRY_LATER
+            return DeliveryOutcome.RETRY_LATER
     attempt.status = AttemptStatus.FAILED
     _mark_address_dead(session, attempt, error, now)
     metrics.ATTEMPTS_FAILED.labels(attempt.channel, error.provider or "-", error.error_class.value).inc()
     log.warning("attempt failed", extra=extra)
-    return Outcome.FAILED
+    return DeliveryOutcome.FAILED
 
 
 def _mark_address_dead(session: Session, attempt, error: ProviderError, now: datetime) -> None:
@@ -323,5 +316,5 @@ def _finish(session: Session, message, now: datetime) -> None:
     """Advances the plan; what it releases is announced when this unit of work commits."""
     released = plan_progress.advance(message, now, session)
     for a in released:
-        if a.mode == "fallback":
+        if a.mode == StepMode.FALLBACK:
             metrics.FALLBACKS.labels(a.channel).inc()

@@ -7,15 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from providers.base import Channel, ErrorClass, Provider, ProviderError
 from providers.sandbox import SandboxProvider
 
 from ..config import ConfigError, Settings
+from ..domain.statuses import DispatchErrorCode
 from .breaker import BreakerStore, CircuitBreaker, LocalBreakerStore
 
 BACKUP_MARK = "_BACKUP_"
+
+
+class ProviderMode(StrEnum):
+    """How a configured provider sends (health check, `providers`)."""
+
+    LIVE = "live"        # to the real service
+    SANDBOX = "sandbox"  # recorded only: no credentials for the real one
 
 
 def backup_env(env: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -74,8 +83,9 @@ class ProviderRegistry:
         if not pool:
             return None
         wait = min(self.breakers[p.name].seconds_until_trial() for p in pool)
-        return ProviderError(ErrorClass.TRANSIENT, "circuit_open", "every provider's circuit breaker is open",
-                             provider=pool[0].name, retry_after=max(wait, 1.0))
+        return ProviderError(ErrorClass.TRANSIENT, DispatchErrorCode.CIRCUIT_OPEN,
+                             "every provider's circuit breaker is open", provider=pool[0].name,
+                             retry_after=max(wait, 1.0))
 
     def status_callback_url(self, channel: str, public_base_url: str) -> str | None:
         """Where the channel's provider wants its delivery receipts, if it calls back: each
@@ -92,7 +102,7 @@ class ProviderRegistry:
         return {
             p.name: {
                 "channel": str(p.channel),
-                "mode": "sandbox" if isinstance(p, SandboxProvider) else "live",
+                "mode": ProviderMode.SANDBOX if isinstance(p, SandboxProvider) else ProviderMode.LIVE,
                 "circuit": self.breakers[p.name].state,
             }
             for p in self.all()

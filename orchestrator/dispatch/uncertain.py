@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from policies import StepMode
 from policies.uncertain import UncertainAction
 from providers.base import (
     AttemptStatus,
@@ -42,13 +43,12 @@ from providers.base import (
 )
 
 from .. import metrics
-from ..domain.statuses import UncertainResolution
+from ..domain.statuses import DeliveryOutcome, DispatchErrorCode, UncertainResolution
 from ..lifecycle import plans
 from ..storage.models import Attempt, Message
 
 log = logging.getLogger("orchestrator.dispatch")
 
-ERROR_CODE = "uncertain_send"
 RECHECK_AFTER = timedelta(seconds=30)  # the provider could not be asked: look again after this
 KNOWN_BATCH = 500  # provider ids per IN list when looking up which matches other attempts hold
 
@@ -56,7 +56,7 @@ KNOWN_BATCH = 500  # provider ids per IN list when looking up which matches othe
 class Resolved:
     """What deliver_attempt does next: `outcome` set → stop with it; otherwise send."""
 
-    def __init__(self, outcome: str | None = None) -> None:
+    def __init__(self, outcome: DeliveryOutcome | None = None) -> None:
         self.outcome = outcome
 
 
@@ -65,10 +65,10 @@ def _finder(provider) -> Callable[[Delivery, datetime], list[SendResult]] | None
 
 
 def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
-            record_sent: Callable, finish: Callable, outcomes, *, expired: bool = False) -> Resolved:
+            record_sent: Callable, finish: Callable, *, expired: bool = False) -> Resolved:
     """Settles the uncertain send of a just-claimed attempt (see the module doc).
     `record_sent`/`finish` are deliver.py's, so a reconciled send is recorded exactly like a
-    sent one; `outcomes` is deliver.Outcome."""
+    sent one."""
     if attempt.channel == Channel.IN_APP:
         # In-app is ours: nothing reached anyone until the attempt is recorded sent.
         return _go_ahead(ctx, attempt, token, now, UncertainResolution.NOT_SENT)
@@ -91,7 +91,7 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
                 # Asking again would read as much and still not cover it: the policy decides.
                 log.warning("uncertain send: the provider's search could not cover the window (%s); the policy "
                             "decides", incomplete.detail,
-                            extra={"attempt_id": attempt.id, "error_code": "search_incomplete"})
+                            extra={"attempt_id": attempt.id, "error_code": DispatchErrorCode.SEARCH_INCOMPLETE})
                 can_tell = False
         except ProviderError as exc:
             if exc.error_class == ErrorClass.TRANSIENT and (attempt.deadline_at is None or now < attempt.deadline_at):
@@ -102,14 +102,14 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
                     session.execute(update(Attempt).where(Attempt.id == attempt.id, Attempt.leased_by == token)
                                     .values(lease_until=now + RECHECK_AFTER)
                                     .execution_options(synchronize_session=False))
-                return Resolved(outcomes.RETRY_LATER)
+                return Resolved(DeliveryOutcome.RETRY_LATER)
             # It will not answer (refused, or the sending window is over): as if it could not be asked.
             log.warning("uncertain send: provider cannot be asked; the policy decides",
                         extra={"attempt_id": attempt.id, "error_code": exc.code})
             can_tell = False
     if can_tell and found is not None:
         return Resolved(_end(ctx, attempt, token, now, UncertainResolution.RECONCILED,
-                             lambda session, a: record_sent(session, a, found, now), finish, outcomes.SENT))
+                             lambda session, a: record_sent(session, a, found, now), finish, DeliveryOutcome.SENT))
     if can_tell:
         return _go_ahead(ctx, attempt, token, now, UncertainResolution.NOT_SENT)
 
@@ -122,11 +122,11 @@ def resolve(ctx, attempt, delivery: Delivery, token: str, now: datetime,
     resolution = UncertainResolution.FELL_BACK if action == UncertainAction.FALLBACK else UncertainResolution.FAILED
 
     def end_failed(session, a) -> None:
-        a.status, a.error_code, a.error_class = AttemptStatus.FAILED, ERROR_CODE, None
+        a.status, a.error_code, a.error_class = AttemptStatus.FAILED, DispatchErrorCode.UNCERTAIN_SEND, None
         a.error_detail = (f"the send's outcome is unknown (its worker stopped mid-send) and the provider cannot "
                           f"be asked; policy: {action.value}")
 
-    return Resolved(_end(ctx, attempt, token, now, resolution, end_failed, finish, outcomes.FAILED,
+    return Resolved(_end(ctx, attempt, token, now, resolution, end_failed, finish, DeliveryOutcome.FAILED,
                          cancel_fallbacks=action == UncertainAction.FAIL))
 
 
@@ -173,7 +173,7 @@ def _go_ahead(ctx, attempt, token: str, now: datetime, resolution: UncertainReso
     with ctx.db.session() as session:
         row = session.scalar(select(Attempt).where(Attempt.id == attempt.id, Attempt.leased_by == token))
         if row is None:
-            return Resolved("not_claimed")
+            return Resolved(DeliveryOutcome.NOT_CLAIMED)
         _count(row, attempt.channel, resolution)
         if resolution == UncertainResolution.RESENT:
             row.send_count = (row.send_count or 0) + 1
@@ -182,20 +182,20 @@ def _go_ahead(ctx, attempt, token: str, now: datetime, resolution: UncertainReso
 
 
 def _end(ctx, attempt, token: str, now: datetime, resolution: UncertainResolution, apply, finish,
-         outcome: str, *, cancel_fallbacks: bool = False) -> str:
+         outcome: DeliveryOutcome, *, cancel_fallbacks: bool = False) -> DeliveryOutcome:
     """One transaction, as deliver_attempt records an outcome: lock the plan, change the
     attempt, advance the plan."""
     with ctx.db.session() as session:
         msg = plans.load_rows(session, attempt.message_id, now)
         current = next(a for a in msg.attempts if a.id == attempt.id)
         if current.status != AttemptStatus.SENDING or current.leased_by != token:
-            return "not_claimed"
+            return DeliveryOutcome.NOT_CLAIMED
         current.lease_until = None
         apply(session, current)
         _count(current, attempt.channel, resolution)
         if cancel_fallbacks:
             for a in msg.attempts:
-                if (a.step_index > current.step_index and a.mode == "fallback" and not a.released
+                if (a.step_index > current.step_index and a.mode == StepMode.FALLBACK and not a.released
                         and a.status == AttemptStatus.QUEUED):
                     a.status = AttemptStatus.CANCELLED
                     a.error_detail = "cancelled: an earlier step's send is uncertain and the policy says fail"

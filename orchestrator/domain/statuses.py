@@ -10,7 +10,10 @@ from providers.base import AttemptStatus, Engagement, is_terminal
 
 __all__ = [
     "AttemptStatus",
+    "CallbackOutcome",
     "ChangeKind",
+    "DeliveryOutcome",
+    "DispatchErrorCode",
     "Engagement",
     "ImpactRunStatus",
     "MessageStatus",
@@ -62,6 +65,35 @@ class AckChannel(StrEnum):
 
     EMAIL_LINK = "email_link"      # the signed link in the email
     INBOX = "inbox"                # POST /v1/inbox/{id}/acknowledged with the user's in-app token
+
+
+class DeliveryOutcome(StrEnum):
+    """What one run of the deliver task did with its attempt (dispatch/deliver.py, uncertain.py)."""
+
+    NOT_CLAIMED = "not_claimed"  # not due, not queued, or another worker holds it: nothing done
+    SENT = "sent"
+    RETRY_LATER = "retry_later"  # transient failure: queued again with a later due_at
+    FAILED = "failed"
+    EXPIRED = "expired"          # the message expired before the send
+    CANCELLED = "cancelled"      # an escalation whose watched status arrived in time
+
+
+class DispatchErrorCode(StrEnum):
+    """Error codes the dispatcher itself gives an attempt (providers give theirs; API `error.code`)."""
+
+    CIRCUIT_OPEN = "circuit_open"            # every provider's breaker is open: retried later
+    NO_PROVIDER = "no_provider"              # none configured for the channel
+    UNCERTAIN_SEND = "uncertain_send"        # the send's outcome is unknown and the policy said fail/fall back
+    SEARCH_INCOMPLETE = "search_incomplete"  # the provider's search could not cover the window (logs only)
+
+
+class CallbackOutcome(StrEnum):
+    """What one delivery run of a status webhook did (dispatch/callbacks.py)."""
+
+    NOT_CLAIMED = "not_claimed"  # not pending, not due, or leased by another run
+    DELIVERED = "delivered"      # the receiver answered 2xx
+    RETRY_LATER = "retry_later"  # 5xx, 429 or a network error: due again after a backoff
+    FAILED = "failed"            # another 4xx, or out of tries: given up
 
 
 class ReceiptOutcome(StrEnum):

@@ -30,7 +30,7 @@ from providers.base import AttemptStatus, Receipt
 
 from .. import metrics
 from ..domain.statuses import TokenState
-from ..errors import ApiError, ErrorCode
+from ..errors import ApiError, DomainError, ErrorCode, error_body, http_status
 from ..lifecycle.receipts import ingest_known
 from . import cors, inbox, locales, tokens
 from .bus import Notice, Subscriber
@@ -123,7 +123,7 @@ class StreamHub:
             ident = await asyncio.to_thread(self._identify, headers.get("authorization"),
                                             (query.get("token") or [None])[0])
             self._check_limits(ident)
-        except ApiError as exc:
+        except DomainError as exc:
             await _error(send, exc, cors_headers)
             return
         await self._serve(ident, since, wanted, receive, send, cors_headers)
@@ -350,5 +350,5 @@ async def _respond(send, status: int, body: dict | None, headers: dict[str, str]
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _error(send, exc: ApiError, headers: dict[str, str]) -> None:
-    await _respond(send, exc.status, exc.to_dict(), headers)
+async def _error(send, exc: DomainError, headers: dict[str, str]) -> None:
+    await _respond(send, http_status(exc), error_body(exc), headers)

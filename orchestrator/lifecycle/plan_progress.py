@@ -26,20 +26,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, object_session
 
+from policies import StepMode, WatchedStatus
 from providers.base import TERMINAL_FAILURES, AttemptStatus, Channel
 
 from ..domain.statuses import derive_message_status
 from ..storage.db import announce
 from ..storage.models import Attempt, Message
 from . import transitions
-from .planning import MODE_ESCALATE, MODE_FALLBACK
 
 # Which attempt facts satisfy an escalation's `unless_status`.
 WATCHED = {
-    "delivered": lambda a: a.status == AttemptStatus.DELIVERED or a.seen_at or a.read_at,
-    "seen": lambda a: a.seen_at or a.read_at or a.acknowledged_at,
-    "read": lambda a: a.read_at or a.acknowledged_at,
-    "acknowledged": lambda a: a.acknowledged_at,
+    WatchedStatus.DELIVERED: lambda a: a.status == AttemptStatus.DELIVERED or a.seen_at or a.read_at,
+    WatchedStatus.SEEN: lambda a: a.seen_at or a.read_at or a.acknowledged_at,
+    WatchedStatus.READ: lambda a: a.read_at or a.acknowledged_at,
+    WatchedStatus.ACKNOWLEDGED: lambda a: a.acknowledged_at,
 }
 
 
@@ -123,7 +123,7 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
         pending = [a for a in group if a.status == AttemptStatus.QUEUED]
         if not pending:
             continue
-        if group[0].mode == MODE_FALLBACK and not group[0].released:
+        if group[0].mode == StepMode.FALLBACK and not group[0].released:
             if _delivered(prev):
                 _cancel(pending, "not needed: the step before delivered")
             elif _failed(prev):
@@ -136,7 +136,7 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
                 # The step before was handed over (e.g. SMS `sent`) and neither failed nor
                 # confirmed within the window: stop waiting, or the message never settles.
                 _cancel(pending, "not needed: the step before neither failed nor delivered in time")
-        elif group[0].mode == MODE_ESCALATE:
+        elif group[0].mode == StepMode.ESCALATE:
             if watched_reached(earlier, group[0].unless_status):
                 _cancel(pending, f"escalation cancelled: '{group[0].unless_status}' reached in time")
             elif _failed(prev):

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from policies import RecipientFacts, RoutePlan, Step
+from policies import RecipientFacts, RoutePlan, Step, StepMode
 from providers.base import AttemptStatus, Channel
 
 from ..storage.models import new_id
-
-MODE_FIRST = "first"
-MODE_PARALLEL = "parallel"
-MODE_FALLBACK = "fallback"
-MODE_ESCALATE = "escalate"
 
 
 def addresses_for(channel: str, facts: RecipientFacts) -> list[tuple[str | None, str | None]]:
@@ -36,7 +31,7 @@ def step_groups(steps: tuple[Step, ...]) -> list[int]:
     """Group number per step: a parallel step joins the group before it."""
     groups: list[int] = []
     for i, step in enumerate(steps):
-        if i > 0 and step.mode == MODE_PARALLEL:
+        if i > 0 and step.mode == StepMode.PARALLEL:
             groups.append(groups[-1])
         else:
             groups.append(len(set(groups)))
@@ -60,11 +55,11 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
     for index, (step, group) in enumerate(zip(plan.steps, groups, strict=True)):
         released = True
         due: datetime | None = now
-        if step.mode == MODE_FALLBACK or (
-            step.mode == MODE_PARALLEL and group in group_start and group_start[group] is None
+        if step.mode == StepMode.FALLBACK or (
+            step.mode == StepMode.PARALLEL and group in group_start and group_start[group] is None
         ):
             released, due = False, None
-        elif step.mode == MODE_ESCALATE:
+        elif step.mode == StepMode.ESCALATE:
             base = group_start.get(group - 1) or now
             due = base + (step.after or timedelta(0))
         if due is not None and step.not_before is not None:
@@ -75,7 +70,7 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
             group_hold_end[group] = max(hold_until, group_hold_end.get(group, hold_until))
         # A fallback after a held step waits at least until the hold ends: its window starts
         # there, so the sweeper does not look at it again and again while the user is away.
-        waits_from = group_hold_end.get(group - 1) if step.mode == MODE_FALLBACK else None
+        waits_from = group_hold_end.get(group - 1) if step.mode == StepMode.FALLBACK else None
         for address, platform in addresses_for(step.channel, facts):
             attempts.append({
                 "id": new_id(),  # known before the INSERT, so the caller can announce it after commit
@@ -84,7 +79,7 @@ def build_attempts(message_id: str, user_id: str, expires_at: datetime | None, p
                 "step_index": index,
                 "step_group": group,
                 "channel": step.channel,
-                "mode": step.mode,
+                "mode": StepMode(step.mode).value,
                 "provider": step.provider,
                 "address": address,
                 "platform": platform,

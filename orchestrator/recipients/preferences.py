@@ -18,24 +18,24 @@ from typing import Any
 from policies import Policy
 from policies.constants import CHANNELS
 
-from ..errors import ApiError, ErrorCode
+from ..domain.errors import ErrorCode, Invalid
 from ..schemas import ChannelSwitches
 from ..storage.models import Recipient
 
 
 def check(policy: Policy, changes: Mapping[str, ChannelSwitches], field: str = "preferences") -> None:
-    """Unknown categories and turning off a locked category are 422s naming the field."""
+    """Unknown categories and turning off a locked category are Invalid, naming the field."""
     for category, switches in changes.items():
         where = f"{field}.{category}"
         if not policy.has_category(category):
-            raise ApiError(422, ErrorCode.UNKNOWN_CATEGORY,
-                           f"{where}: '{category}' is not a category of policy {policy.version}", field=where)
+            raise Invalid(ErrorCode.UNKNOWN_CATEGORY,
+                          f"{where}: '{category}' is not a category of policy {policy.version}", field=where)
         if category in policy.locked_categories:
             off = [ch for ch, on in switches.model_dump(exclude_unset=True).items() if on is False]
             if off:
-                raise ApiError(422, ErrorCode.PREFERENCE_LOCKED,
-                               f"{where}.{off[0]}: {category} messages cannot be turned off "
-                               f"(locked by policy {policy.version})", field=f"{where}.{off[0]}")
+                raise Invalid(ErrorCode.PREFERENCE_LOCKED,
+                              f"{where}.{off[0]}: {category} messages cannot be turned off "
+                              f"(locked by policy {policy.version})", field=f"{where}.{off[0]}")
 
 
 def merged(current: Mapping[str, Any] | None, changes: Mapping[str, ChannelSwitches]) -> dict[str, dict[str, bool]]:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from providers.masking import mask_email, mask_phone, mask_token
 
-from ..errors import ApiError, ErrorCode
+from ..domain.errors import ErrorCode, Forbidden
 from ..schemas import RecipientUpsert
 from ..sending.facts import load_recipient
 from ..storage.models import Device, Recipient
@@ -27,9 +27,9 @@ def upsert(session: Session, user_id: str, data: RecipientUpsert, policy=None, *
            contact_changes_allowed: bool = True) -> tuple[Recipient, bool]:
     """`policy` (the active one) is needed only to check `preferences`. Without
     `contact_changes_allowed` (a key lacking the `recipients` scope), changing an existing
-    recipient's addresses, devices, consents or preferences is a 403 naming the field."""
+    recipient's addresses, devices, consents or preferences is Forbidden, naming the field."""
     if data.preferences is not None and policy is not None:
-        preferences.check(policy, data.preferences)  # before any write: a 422 leaves no half-update
+        preferences.check(policy, data.preferences)  # before any write: an Invalid leaves no half-update
     row = load_recipient(session, user_id)
     created = row is None
     if row is not None and not contact_changes_allowed:
@@ -75,14 +75,14 @@ def upsert(session: Session, user_id: str, data: RecipientUpsert, policy=None, *
 
 
 def refuse_contact_changes(row: Recipient, data: RecipientUpsert) -> None:
-    """403 naming the first protected field `data` would change on `row`; values equal to
+    """Forbidden, naming the first protected field `data` would change on `row`; values equal to
     what is stored are no change (a backend may repeat the profile it registered)."""
     field = _changed_contact_field(row, data)
     if field is not None:
-        raise ApiError(403, ErrorCode.FORBIDDEN,
-                       f"{field}: changing an existing recipient's addresses, devices, consents or preferences "
-                       f"needs the 'recipients' scope; a 'send' key may override an address for one message "
-                       f"with recipient.email or recipient.phone of POST /v1/messages", field=field)
+        raise Forbidden(ErrorCode.FORBIDDEN,
+                        f"{field}: changing an existing recipient's addresses, devices, consents or preferences "
+                        f"needs the 'recipients' scope; a 'send' key may override an address for one message "
+                        f"with recipient.email or recipient.phone of POST /v1/messages", field=field)
 
 
 def _changed_contact_field(row: Recipient, data: RecipientUpsert) -> str | None:

@@ -44,7 +44,7 @@ class UnsubscribeLinks:
 
     @classmethod
     def from_settings(cls, settings) -> UnsubscribeLinks:
-        secret = settings.env.get("SECRET_KEY")
+        secret = settings.secret_key
         if not secret:
             log.warning("SECRET_KEY is not set: unsubscribe links use a random per-process key and stop "
                         "working at restart; set SECRET_KEY")

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from policies import StepMode
 from policies.diff import CATEGORY_CHANGED, EFFECT_CHANGED, THRESHOLD_CHANGED, render
 
 CHANNEL_WORDS = {"in_app": "in-app", "push": "push", "sms": "SMS", "email": "email"}
@@ -49,13 +50,13 @@ def _steps(route: Any) -> list[tuple[str, str]]:
     out = []
     for i, entry in enumerate(route if isinstance(route, list) else []):
         entry = entry if isinstance(entry, Mapping) else {"channel": entry}
-        mode = entry.get("mode") or "fallback"
-        if mode == "escalate":
+        mode = entry.get("mode") or StepMode.FALLBACK
+        if mode == StepMode.ESCALATE:
             place = f"escalation after {duration(entry.get('after'))} unless {entry.get('unless')}"
-        elif mode == "parallel":
+        elif mode == StepMode.PARALLEL:
             place = "in parallel"
         else:
-            place = "first" if i == 0 else "fallback"
+            place = StepMode.FIRST.value if i == 0 else StepMode.FALLBACK.value
         out.append((str(entry.get("channel")), place))
     return out
 

@@ -25,7 +25,7 @@ import yaml
 from policies import yaml_text
 
 from ..compliance import policy_versions
-from ..errors import ApiError
+from ..errors import DomainError
 
 RULES_FIELD = "rules"
 DOCUMENT_FIELD = "document"
@@ -191,7 +191,7 @@ def lint(document: str, rules_start: int, rules_lines: int) -> list[Problem]:
         return [_yaml_problem(exc, rules_start, rules_lines)]
     try:
         policy_versions.validate_document(document)
-    except ApiError as exc:
+    except DomainError as exc:
         if not exc.details:
             return [Problem(DOCUMENT_FIELD, exc.message)]
         root = yaml.compose(document, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # bounded above

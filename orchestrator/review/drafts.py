@@ -21,7 +21,7 @@ from ..app_state import state
 from ..audit import log as audit
 from ..compliance import policy_versions
 from ..domain.statuses import PolicyStatus, Scope
-from ..errors import ApiError, ErrorCode
+from ..errors import ApiError, DomainError, ErrorCode
 from ..storage.models import AuditEntry
 from . import diff_words, draft_text, forms
 from .draft_text import Problem
@@ -134,7 +134,7 @@ def start_draft(version: str):
             with st.db.session() as s:
                 policy_versions.create_draft(s, draft_text.set_version(document, new_version), g.review_key.name,
                                              reason, st.clock())
-        except ApiError as exc:
+        except DomainError as exc:
             field = "new_version" if exc.field == "version" else (exc.field or "document")
             problems.append(Problem(field, exc.message))
         else:
@@ -177,7 +177,7 @@ def _submitted(stored: str) -> tuple[str, str, dict[str, str], list[Problem]]:
             if not re.fullmatch(r"-?\d+", raw):
                 raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name}: {label}: a whole number", field=name)
             thresholds[name] = int(raw)
-        except ApiError as exc:
+        except DomainError as exc:
             problems.append(Problem(f"thresholds.{name}", exc.message))
     quiet = []
     for end in ("start", "end"):
@@ -195,7 +195,7 @@ def _submitted(stored: str) -> tuple[str, str, dict[str, str], list[Problem]]:
         if not rules:
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, "rules: required, the rules section", field="rules")
         problems += draft_text.check_rules_text(rules)
-    except ApiError as exc:
+    except DomainError as exc:
         problems.append(Problem(draft_text.RULES_FIELD, exc.message))
     if problems:
         return "", rules, values, problems
@@ -266,13 +266,13 @@ def save_draft(version: str):
     reason = forms.redisplay("reason", max_chars=MAX_REASON_CHARS)
     try:
         reason = _reason()
-    except ApiError as exc:
+    except DomainError as exc:
         problems.append(Problem("reason", exc.message))
     if not problems:
         try:
             with st.db.session() as s:
                 policy_versions.edit_draft(s, version, document, g.review_key.name, reason, st.clock())
-        except ApiError as exc:
+        except DomainError as exc:
             problems.append(Problem(exc.field or draft_text.DOCUMENT_FIELD, exc.message))
     if problems:
         return _editor(version, form={"values": values, "rules": rules, "reason": reason}, problems=problems,

@@ -21,7 +21,7 @@ from ..compliance import policy_versions
 from ..compliance.impact_runs import ImpactRun, ImpactRuns
 from ..compliance.plan_changes import CHANNEL_LABELS, KIND_LABELS, MODE_LABELS
 from ..domain.statuses import ImpactRunStatus, PolicyStatus, Scope
-from ..errors import ApiError, ErrorCode
+from ..errors import ApiError, DomainError, ErrorCode, error_body, http_status
 from ..storage.models import PolicyVersion
 from . import forms
 from .session import answers_json, bp, holds, not_found, page
@@ -77,7 +77,7 @@ def impact_summary(version: str) -> dict[str, Any]:
             return {"run": None, "reason": f"No policy version '{version}'.", "days": DEFAULT_DAYS}
         try:
             run, reason = _impact(row, DEFAULT_DAYS)
-        except ApiError as exc:
+        except DomainError as exc:
             run, reason = None, exc.message
         except policies.PolicyError as exc:  # a stored version this engine no longer compiles
             run, reason = None, f"Policy {version} does not compile: {'; '.join(exc.errors)[:500]}"
@@ -98,8 +98,8 @@ bp.record_once(_register_globals)
 def impact(version: str):
     try:
         days = parse_days(request.args.get("days"))
-    except ApiError as exc:
-        return render_template("review/error.html", title="Impact", message=exc.message), exc.status
+    except DomainError as exc:
+        return render_template("review/error.html", title="Impact", message=exc.message), http_status(exc)
     with state().db.session() as s:
         row = policy_versions.find_version(s, version)
         if row is None:
@@ -118,8 +118,8 @@ def impact_progress(version: str):
     """JSON for the page's progress poll."""
     try:
         days = parse_days(request.args.get("days"))
-    except ApiError as exc:
-        return jsonify(exc.to_dict()), exc.status  # the JSON API's error shape
+    except DomainError as exc:
+        return jsonify(error_body(exc)), http_status(exc)  # the JSON API's error shape
     st = state()
     with st.db.session() as s:
         row = policy_versions.find_version(s, version)
@@ -138,8 +138,8 @@ def impact_recompute(version: str):
     """Forget the cached figures and compute them again."""
     try:
         days = parse_days(request.form.get("days"))
-    except ApiError as exc:
-        return render_template("review/error.html", title="Impact", message=exc.message), exc.status
+    except DomainError as exc:
+        return render_template("review/error.html", title="Impact", message=exc.message), http_status(exc)
     st = state()
     with st.db.session() as s:
         row = policy_versions.find_version(s, version)

@@ -13,7 +13,7 @@ from flask import Response, render_template, request, stream_with_context
 from ..api.pagination import Pager, PageRequest, limit_arg
 from ..app_state import state
 from ..domain.statuses import ConfirmationStage, Scope
-from ..errors import ApiError, ErrorCode
+from ..errors import ApiError, DomainError, ErrorCode, http_status
 from ..sending import confirmations
 from .session import bp, page
 
@@ -42,8 +42,8 @@ def legal():
     try:
         stage = _stage_arg()
         wanted = _page_request()
-    except ApiError as exc:
-        return render_template("review/error.html", title="Legal notices", message=exc.message), exc.status
+    except DomainError as exc:
+        return render_template("review/error.html", title="Legal notices", message=exc.message), http_status(exc)
     with state().db.session() as s:
         rows = confirmations.notices(s, wanted.limit + 1, stage, wanted.after)
     rows, next_cursor = PAGER.finish(rows, wanted, confirmations.notice_key)
@@ -57,8 +57,8 @@ def legal_csv():
     """Every notice (at the stage asked), streamed page by page."""
     try:
         stage = _stage_arg()
-    except ApiError as exc:
-        return render_template("review/error.html", title="Cannot export", message=exc.message), exc.status
+    except DomainError as exc:
+        return render_template("review/error.html", title="Cannot export", message=exc.message), http_status(exc)
     db = state().db
 
     def chunks():

@@ -18,8 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import policies
-from policies import Device, MessageFacts, Policy, RecipientFacts
-from policies.constants import MODE_ESCALATE, MODE_FALLBACK, MODE_FIRST, MODE_PARALLEL
+from policies import Device, MessageFacts, Policy, RecipientFacts, StepMode
 from policies.effects import parse_duration
 from policies.plan import RoutePlan
 
@@ -145,14 +144,14 @@ def plan_words(plan: RoutePlan) -> str:
     previous = ""
     for step in plan.steps:
         name = CHANNEL_WORDS.get(step.channel, step.channel)
-        if step.mode == MODE_FIRST:
+        if step.mode == StepMode.FIRST:
             text = f"{name} first"
-        elif step.mode == MODE_PARALLEL:
+        elif step.mode == StepMode.PARALLEL:
             text = f"{name} at the same time"
-        elif step.mode == MODE_ESCALATE:
+        elif step.mode == StepMode.ESCALATE:
             status = STATUS_WORDS.get(step.unless_status or "", step.unless_status or "answered")
             text = f"if not {status} within {duration_words(step.after)}, {name}"
-        elif step.mode == MODE_FALLBACK:
+        elif step.mode == StepMode.FALLBACK:
             text = f"then {name} as fallback if {previous} fails"
         else:
             text = f"{name} ({step.mode})"
@@ -321,12 +320,12 @@ def _route_words(route: list[Any]) -> str:
     for i, entry in enumerate(route):
         spec = entry if isinstance(entry, Mapping) else {"channel": entry}
         name = CHANNEL_WORDS.get(str(spec.get("channel")), str(spec.get("channel")))
-        mode = spec.get("mode", MODE_FALLBACK)
+        mode = spec.get("mode", StepMode.FALLBACK)
         if i == 0:
             parts.append(f"{name} first")
-        elif mode == MODE_PARALLEL:
+        elif mode == StepMode.PARALLEL:
             parts.append(f"{name} at the same time")
-        elif mode == MODE_ESCALATE:
+        elif mode == StepMode.ESCALATE:
             after = parse_duration(spec.get("after"))
             status = STATUS_WORDS.get(str(spec.get("unless")), str(spec.get("unless")))
             parts.append(f"if not {status} within {duration_words(after) if after else spec.get('after')}, {name}")

@@ -20,7 +20,7 @@ from ..api.pagination import Pager
 from ..api.recipients import check_user_id
 from ..app_state import state
 from ..domain.statuses import MessageStatus, Scope
-from ..errors import ApiError, ErrorCode
+from ..errors import ApiError, DomainError, ErrorCode, http_status
 from ..lifecycle import attempts
 from ..lifecycle import messages as message_rows
 from ..sending import message_view
@@ -97,7 +97,7 @@ def message_search():
     rows, next_cursor, error = [], None, None
     try:
         rows, next_cursor = search(filters_from_request())
-    except ApiError as exc:
+    except DomainError as exc:
         error = exc
     # The filters (and a page size asked for) carried into the first- and next-page links.
     first_args = {k: v for k, v in values.items() if v}
@@ -109,4 +109,4 @@ def message_search():
         error=error,
         paged=bool(request.args.get("cursor")), categories=CATEGORIES, channels=tuple(Channel),
         labels=CHANNEL_LABELS, statuses=tuple(MessageStatus), page_size=PAGE_SIZE,
-    ), error.status if error else 200
+    ), http_status(error) if error else 200

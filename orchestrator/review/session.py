@@ -23,7 +23,7 @@ from flask import Blueprint, g, jsonify, make_response, redirect, render_templat
 from ..access.auth import authenticate
 from ..app_state import EXTENSION_KEY, state
 from ..domain.statuses import Scope
-from ..errors import HTML_ERROR_PAGES, ApiError
+from ..errors import HTML_ERROR_PAGES, DomainError, error_body, http_headers, http_status
 from ..storage.models import ApiKey, ReviewSession
 from . import forms
 
@@ -43,7 +43,7 @@ def _setup(setup_state) -> None:
     sessions then end at restart and do not work across several processes."""
     app = setup_state.app
     settings = app.extensions[EXTENSION_KEY].settings
-    secret = settings.env.get("SECRET_KEY")
+    secret = settings.secret_key
     if not secret:
         log.warning("SECRET_KEY is not set: review sessions use a random per-process key; "
                     "set SECRET_KEY for sessions that survive restarts and span processes")
@@ -148,8 +148,8 @@ def login():
             raw = forms.form_text("api_key", max_chars=MAX_KEY_CHARS)
             with state().db.session() as s:
                 key = authenticate(s, f"Bearer {raw}")
-        except ApiError as exc:
-            error, status = exc.message, exc.status
+        except DomainError as exc:
+            error, status = exc.message, http_status(exc)
         else:
             start_session(key.id)
             return redirect(safe_next(request.form.get("next")))
@@ -197,14 +197,15 @@ def answers_json(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-@bp.errorhandler(ApiError)
-def _refused(exc: ApiError):
+@bp.errorhandler(DomainError)
+def _refused(exc: DomainError):
     """A refusal no page handled itself (a NUL in the URL, refused app-wide before any route by
     errors.reject_nul_in_url): the review pages' error page naming the field, not the API's JSON,
     except on the routes that answer JSON."""
     if request.endpoint in JSON_ENDPOINTS:
-        return jsonify(exc.to_dict()), exc.status, exc.headers
-    return render_template("review/error.html", title="Refused", message=exc.message), exc.status, exc.headers
+        return jsonify(error_body(exc)), http_status(exc), http_headers(exc)
+    page = render_template("review/error.html", title="Refused", message=exc.message)
+    return page, http_status(exc), http_headers(exc)
 
 
 _ROUTING_ERRORS = {

@@ -12,7 +12,7 @@ from flask import Response, flash, g, redirect, render_template, stream_with_con
 from ..app_state import state
 from ..compliance import decisions_export, policy_versions
 from ..domain.statuses import PolicyStatus, Scope
-from ..errors import ApiError, ErrorCode
+from ..errors import ApiError, DomainError, ErrorCode, http_status
 from ..lifecycle import messages as message_rows
 from ..sending import decision_replay, message_view
 from . import charts, forms, policy_reading
@@ -67,7 +67,7 @@ def _policy_page(version: str, *, error: ApiError | None = None, reason: str = "
     words = {r["id"]: (policy_reading.condition_words(r.get("when"), thresholds),
                        policy_reading.effect_words(r.get("then"))) for r in detail["rules"]}
     key = g.review_key
-    status = error.status if error else 200
+    status = http_status(error) if error else 200
     return render_template(
         "review/policy.html", p=detail, active=active.version if active else None, reading=reading,
         rule_words=words, flow_error=flow_error, error=error, reason=reason,
@@ -96,7 +96,7 @@ def approve(version: str):
         reason = _reason()
         with st.db.session() as s:
             policy_versions.approve(s, version, g.review_key.name, reason, st.clock())
-    except ApiError as exc:
+    except DomainError as exc:
         return _policy_page(version, error=exc, reason=forms.redisplay("reason", max_chars=MAX_REASON_CHARS))
     flash(f"Policy {version} approved by {g.review_key.name}.")
     return redirect(url_for("review.policy", version=version))
@@ -109,7 +109,7 @@ def activate(version: str):
     try:
         reason = _reason()
         policy_versions.activate_and_refresh(st.db, st.policies, version, g.review_key.name, reason, st.clock())
-    except ApiError as exc:
+    except DomainError as exc:
         return _policy_page(version, error=exc, reason=forms.redisplay("reason", max_chars=MAX_REASON_CHARS))
     flash(f"Policy {version} is now active; new messages use it.")
     return redirect(url_for("review.policy", version=version))
@@ -126,10 +126,10 @@ def diff():
             a, b = forms.arg_text("from"), forms.arg_text("to")
             if a and b:
                 changes = policy_versions.diff(s, a, b)
-        except ApiError as exc:
+        except DomainError as exc:
             error = exc
     return render_template("review/diff.html", versions=versions, a=a, b=b, changes=changes,
-                           error=error), error.status if error else 200
+                           error=error), http_status(error) if error else 200
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -138,8 +138,8 @@ def diff():
 def message_lookup():
     try:
         message_id = forms.arg_text("id")
-    except ApiError as exc:
-        return render_template("review/error.html", title="Message lookup", message=exc.message), exc.status
+    except DomainError as exc:
+        return render_template("review/error.html", title="Message lookup", message=exc.message), http_status(exc)
     if message_id:
         return redirect(url_for("review.message", message_id=message_id))
     return render_template("review/message_lookup.html")
@@ -204,8 +204,8 @@ def decisions_csv():
         since_day = forms.arg_day("from") or until_day - timedelta(days=MIX_DAYS - 1)
         if since_day > until_day:
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, "from: must not be after 'to'", field="from")
-    except ApiError as exc:
-        return render_template("review/error.html", title="Cannot export", message=exc.message), exc.status
+    except DomainError as exc:
+        return render_template("review/error.html", title="Cannot export", message=exc.message), http_status(exc)
     since = datetime.combine(since_day, time(0), tzinfo=UTC)
     until = datetime.combine(until_day, time.max, tzinfo=UTC)
     chunks = decisions_export.iter_csv(state().db, since, until)

@@ -36,13 +36,11 @@ class LinkExpired(ValueError):
     """A link we signed, older than the maximum age."""
 
 
-def link_secret(env: dict[str, str] | os._Environ, data_dir: str | None) -> str:
-    secret = env.get("SECRET_KEY")
-    if secret:
-        return secret
-    from ..config import DEFAULT_DATA_DIR
-
-    folder = Path(data_dir or env.get("ORCHESTRATOR_DATA_DIR") or DEFAULT_DATA_DIR)
+def link_secret(secret_key: str | None, data_dir: str) -> str:
+    """SECRET_KEY (Settings.secret_key) when set; else the random key kept in `data_dir`."""
+    if secret_key:
+        return secret_key
+    folder = Path(data_dir)
     path = folder / "ack-link.key"
     try:
         return path.read_text(encoding="ascii").strip()
@@ -99,7 +97,8 @@ class AckLinks:
         """The service's links (built once per process, reading the service's clock)."""
         links = getattr(st, "ack_links", None)
         if links is None:
-            links = cls(link_secret(st.settings.env, None), st.settings.public_base_url, clock=lambda: st.clock())
+            secret = link_secret(st.settings.secret_key, st.settings.data_dir)
+            links = cls(secret, st.settings.public_base_url, clock=lambda: st.clock())
             st.ack_links = links
         return links
 

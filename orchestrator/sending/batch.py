@@ -23,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ..content import templates
 from ..content.limits import render_pool
-from ..errors import ApiError, ErrorCode, from_validation_error
+from ..domain.errors import DomainError, ErrorCode, Invalid, invalid_from_validation
 from ..schemas import LINK_SCHEMES_CONTEXT, SendRequest
 from ..storage.db import announce
 from . import scheduling
 from .facts import prefetch_recipients
-from .messages import Acceptance, _replay, record_idempotency, request_hash
+from .messages import Acceptance, AcceptOutcome, _replay, record_idempotency, request_hash
 from .routing import check_against_policy, insert_planned, plan_message
 
 MAX_ITEMS = 1000
@@ -47,7 +47,7 @@ class BatchLimits:
     link_schemes: tuple[str, ...]
 
 
-def _item_error(index: int, err: ApiError) -> dict[str, Any]:
+def _item_error(index: int, err: DomainError) -> dict[str, Any]:
     field = f"recipients[{index}].{err.field}" if err.field else f"recipients[{index}]"
     message = err.message.split(": ", 1)[1] if err.field and err.message.startswith(f"{err.field}: ") else err.message
     return {"index": index, "error": {"code": str(err.code), "field": field, "message": f"{field}: {message}"}}
@@ -68,40 +68,40 @@ def check_shape(body: dict[str, Any]) -> list[Any]:
     for name in body:
         if name not in (*SHARED_FIELDS, "recipients"):
             shown = str(name)[:60]
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{shown}: not a field of a batch request", field=shown)
+            raise Invalid(ErrorCode.VALIDATION_ERROR, f"{shown}: not a field of a batch request", field=shown)
     items = body.get("recipients")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"recipients: a list of 1 to {MAX_ITEMS} items, each {{recipient, variables?, metadata?}}",
-                       field="recipients")
+        raise Invalid(ErrorCode.VALIDATION_ERROR,
+                      f"recipients: a list of 1 to {MAX_ITEMS} items, each {{recipient, variables?, metadata?}}",
+                      field="recipients")
     return items
 
 
 def item_request(body: dict[str, Any], item: Any, index: int) -> dict[str, Any]:
-    """The send request of one item (a dict for SendRequest), or ApiError naming the item."""
+    """The send request of one item (a dict for SendRequest), or Invalid naming the item."""
     if not isinstance(item, dict):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "must be an object with recipient", field="")
+        raise Invalid(ErrorCode.VALIDATION_ERROR, "must be an object with recipient", field="")
     for name in item:
         if name not in ITEM_FIELDS:
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{str(name)[:60]}: not a field of a batch item",
-                           field=str(name)[:60])
+            raise Invalid(ErrorCode.VALIDATION_ERROR, f"{str(name)[:60]}: not a field of a batch item",
+                          field=str(name)[:60])
     request = {k: body[k] for k in SHARED_FIELDS if k in body}
     request["recipient"] = item.get("recipient")
     if "metadata" in item:
         if not isinstance(item["metadata"], dict):
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR, "metadata: must be an object", field="metadata")
+            raise Invalid(ErrorCode.VALIDATION_ERROR, "metadata: must be an object", field="metadata")
         shared = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
         request["metadata"] = {**shared, **item["metadata"]}
     if "variables" in item:
         variables = item["variables"]
         if not isinstance(variables, dict) or len(variables) > MAX_VARIABLES:
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                           f"variables: an object of at most {MAX_VARIABLES} names", field="variables")
+            raise Invalid(ErrorCode.VALIDATION_ERROR,
+                          f"variables: an object of at most {MAX_VARIABLES} names", field="variables")
         template = body.get("template")
         if not isinstance(template, dict):
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                           "variables: only with a shared template (inline content has no variables)",
-                           field="variables")
+            raise Invalid(ErrorCode.VALIDATION_ERROR,
+                          "variables: only with a shared template (inline content has no variables)",
+                          field="variables")
         shared_vars = template.get("variables") if isinstance(template.get("variables"), dict) else {}
         request["template"] = {**template, "variables": {**shared_vars, **variables}}
     return request
@@ -123,13 +123,13 @@ def accept_batch(db, policy, body: dict[str, Any], api_key, *, raw_body: bytes, 
         for index, item in enumerate(items):
             try:
                 data = item_request(body, item, index)
-            except ApiError as err:
+            except DomainError as err:
                 results[index] = _item_error(index, err)
                 continue
             try:
                 req = SendRequest.model_validate(data, context=context)
             except ValidationError as exc:
-                err = from_validation_error(exc)
+                err = invalid_from_validation(exc)
                 if not _owned_by_item(err.field, has_template):
                     raise err from None  # a shared field: every item would fail the same way
                 results[index] = _item_error(index, err)
@@ -138,7 +138,7 @@ def accept_batch(db, policy, body: dict[str, Any], api_key, *, raw_body: bytes, 
                 req = templates.resolve(db, req, limits.max_content_chars)  # rendered per recipient
                 check_against_policy(policy, req, now, limits.max_content_chars)
                 scheduling.check_send_at(req, now, limits.max_ahead_seconds)
-            except ApiError as err:
+            except DomainError as err:
                 if err.field in SHARED_CHECKS:
                     raise
                 results[index] = _item_error(index, err)  # e.g. content too large once rendered
@@ -172,4 +172,4 @@ def accept_batch(db, policy, body: dict[str, Any], api_key, *, raw_body: bytes, 
         if replay:
             return replay
         raise
-    return Acceptance(202, response, due)
+    return Acceptance(AcceptOutcome.ACCEPTED, response, due)

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from policies import StepMode
 from providers.base import AttemptStatus, Channel
 
 from ..domain.statuses import AckChannel, ConfirmationStage, MessageStatus, ReadChannel
@@ -45,7 +46,6 @@ from ..storage.models import Attempt, Confirmation, Message, new_id
 
 log = logging.getLogger("orchestrator.confirmations")
 
-MODE_REMINDER = "reminder"  # an attempt the sweeper added: the notice sent again
 BATCH = 200
 OPEN_STAGES = (ConfirmationStage.AWAITING, ConfirmationStage.REMINDED)
 UNDELIVERABLE_REASON_CHARS = 500
@@ -174,7 +174,7 @@ def _reminder(message: Message, now: datetime, deadline_seconds: int) -> Attempt
     """The notice's email again, as a new step of the same message (with a new link); for a
     notice that went without email (to the inbox, announced by push), the push again."""
     went_out = [a for a in message.attempts if a.address and a.status in (AttemptStatus.SENT, AttemptStatus.DELIVERED)
-                and a.mode != MODE_REMINDER]
+                and a.mode != StepMode.REMINDER]
     emails = [a for a in went_out if a.channel == Channel.EMAIL] or [a for a in went_out if a.channel == Channel.PUSH]
     if not emails or (message.expires_at is not None and message.expires_at <= now):
         return None  # nothing went out outside the app (bounced, failed), or the notice expired
@@ -189,7 +189,7 @@ def _reminder(message: Message, now: datetime, deadline_seconds: int) -> Attempt
         deadline = min(deadline, message.expires_at)
     return Attempt(
         id=new_id(), message_id=message.id, user_id=message.user_id, step_index=last_index + 1,
-        step_group=last_group + 1, channel=first.channel, mode=MODE_REMINDER, provider=first.provider,
+        step_group=last_group + 1, channel=first.channel, mode=StepMode.REMINDER, provider=first.provider,
         address=first.address, platform=first.platform, status=AttemptStatus.QUEUED.value, released=True, due_at=due,
         deadline_at=deadline, tries=0, send_count=0, sandboxed=False, enqueued_at=now, created_at=now,
         updated_at=now, quiet=False,
@@ -344,8 +344,8 @@ def _earliest(pairs: list[tuple[datetime, str]]) -> tuple[datetime | None, str |
 
 def _state(conf: Confirmation, category: str, version: str, status: str, content: Any,
            mine: list[Any]) -> NoticeState:
-    first = [a for a in mine if a.mode != MODE_REMINDER]
-    reminders = [a for a in mine if a.mode == MODE_REMINDER]
+    first = [a for a in mine if a.mode != StepMode.REMINDER]
+    reminders = [a for a in mine if a.mode == StepMode.REMINDER]
     sent = sorted((a.sent_at, a.channel) for a in first if a.sent_at)
     delivered_at, delivered_channel = _earliest([(a.delivered_at, a.channel) for a in mine if a.delivered_at])
     # Opened: the inbox opening the confirmation records, else an email open the provider reported.

@@ -2,7 +2,7 @@
 facts run again through the policy version that decided it. The two must match; when they
 do not (an engine change since), ``differences`` names the parts that moved.
 
-Service API: ``explain_message(session, store, message_id) -> dict`` (404 ``not_found``).
+Service API: ``explain_message(session, store, message_id) -> dict`` (NotFound ``not_found``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 import policies
 from policies import MessageFacts, RecipientFacts
 
-from ..errors import ApiError, ErrorCode
+from ..domain.errors import ErrorCode, NotFound
 from ..storage.models import Message
 
 COMPARED_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppressed_reasons", "trace", "requires",
@@ -35,7 +35,7 @@ def replay(store: Any, message: Message) -> dict[str, Any]:
 def explain_message(session: Session, store: Any, message_id: str) -> dict[str, Any]:
     message = session.get(Message, message_id)
     if message is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id")
+        raise NotFound(ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id")
     stored = message.route or {}
     try:
         replayed = replay(store, message)

@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -17,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from policies import Policy
 
 from ..content import templates
-from ..errors import ApiError, ErrorCode
+from ..domain.errors import Conflict, ErrorCode
 from ..schemas import SendRequest
 from ..storage.db import Database, announce
 from ..storage.group_commit import GroupCommit
@@ -29,12 +30,20 @@ from .facts import (
 from .routing import Planned, check_against_policy, insert_planned, plan_message
 
 
+class AcceptOutcome(StrEnum):
+    ACCEPTED = "accepted"  # written now
+    REPLAYED = "replayed"  # an Idempotency-Key seen before with the same body: its first answer again
+
+
 @dataclass
 class Acceptance:
-    status_code: int
+    outcome: AcceptOutcome
     body: dict[str, Any]
     due_attempt_ids: list[str] = field(default_factory=list)
-    replayed: bool = False
+
+    @property
+    def replayed(self) -> bool:
+        return self.outcome is AcceptOutcome.REPLAYED
 
 
 def request_hash(raw: bytes) -> str:
@@ -86,7 +95,7 @@ def accept(db: Database, policy: Policy, req: SendRequest, api_key, *, raw_body:
         if replay:
             return replay
         raise
-    return Acceptance(202, planned.body, planned.due)
+    return Acceptance(AcceptOutcome.ACCEPTED, planned.body, planned.due)
 
 
 def write_sends(db: Database, sends: list[PendingSend]) -> list[Planned | Exception]:
@@ -177,7 +186,7 @@ def _replay(db: Database, api_key_id: str, key: str, digest: str) -> Acceptance 
         if record is None:
             return None
         if record.request_hash != digest:
-            raise ApiError(409, ErrorCode.IDEMPOTENCY_CONFLICT,
+            raise Conflict(ErrorCode.IDEMPOTENCY_CONFLICT,
                            "Idempotency-Key was already used with a different request body",
                            field="Idempotency-Key")
-        return Acceptance(record.response_status, record.response_body, replayed=True)
+        return Acceptance(AcceptOutcome.REPLAYED, record.response_body)

@@ -17,8 +17,8 @@ from policies import Policy
 from providers.base import Channel
 
 from ..content import templates
+from ..domain.errors import ErrorCode, Invalid
 from ..domain.statuses import MessageStatus
-from ..errors import ApiError, ErrorCode
 from ..lifecycle.planning import build_attempts
 from ..schemas import SendRequest
 from ..storage.models import Attempt, Message, new_id
@@ -33,17 +33,17 @@ ROUTE_PUBLIC_KEYS = ("policy_version", "steps", "excluded", "suppressed", "suppr
 def check_against_policy(policy: Policy, req: SendRequest, now: datetime, max_content_chars: int) -> None:
     if not policy.has_category(req.category):
         known = ", ".join(sorted(policy.categories))
-        raise ApiError(422, ErrorCode.UNKNOWN_CATEGORY,
-                       f"category: '{req.category}' is not a category of policy {policy.version}; "
-                       f"known categories: {known}", field="category")
+        raise Invalid(ErrorCode.UNKNOWN_CATEGORY,
+                      f"category: '{req.category}' is not a category of policy {policy.version}; "
+                      f"known categories: {known}", field="category")
     if req.expires_at is not None and req.expires_at <= now:
-        raise ApiError(422, ErrorCode.ALREADY_EXPIRED,
-                       f"expires_at: {req.expires_at.isoformat()} is already in the past", field="expires_at")
+        raise Invalid(ErrorCode.ALREADY_EXPIRED,
+                      f"expires_at: {req.expires_at.isoformat()} is already in the past", field="expires_at")
     size = len(req.content.title) + len(req.content.body)
     if size > max_content_chars:
-        raise ApiError(422, ErrorCode.CONTENT_TOO_LARGE,
-                       f"content.body: title and body are {size} characters; the limit is {max_content_chars}",
-                       field="content.body")
+        raise Invalid(ErrorCode.CONTENT_TOO_LARGE,
+                      f"content.body: title and body are {size} characters; the limit is {max_content_chars}",
+                      field="content.body")
 
 
 def decide_route(session: Session, policy: Policy, req: SendRequest, now: datetime, presence=None, *,

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from ..content.templates import content_from_stored
+from ..domain.errors import DomainError, ErrorCode, Invalid
 from ..domain.statuses import MessageStatus
-from ..errors import ApiError, ErrorCode
 from ..lifecycle.transitions import checked
 from ..schemas import RecipientRef, SendRequest, Urgency
 from ..storage.db import announce
@@ -50,13 +50,13 @@ def check_send_at(req: SendRequest, now: datetime, max_ahead_seconds: int | None
         return
     if max_ahead_seconds is not None and req.send_at > now + timedelta(seconds=max_ahead_seconds):
         days = max_ahead_seconds / 86400
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"send_at: at most {days:g} days ahead ({max_ahead_seconds} s); "
-                       f"got {req.send_at.isoformat()}", field="send_at")
+        raise Invalid(ErrorCode.VALIDATION_ERROR,
+                      f"send_at: at most {days:g} days ahead ({max_ahead_seconds} s); "
+                      f"got {req.send_at.isoformat()}", field="send_at")
     if req.expires_at is not None and req.send_at >= req.expires_at:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR,
-                       f"send_at: {req.send_at.isoformat()} must be before expires_at "
-                       f"{req.expires_at.isoformat()}", field="send_at")
+        raise Invalid(ErrorCode.VALIDATION_ERROR,
+                      f"send_at: {req.send_at.isoformat()} must be before expires_at "
+                      f"{req.expires_at.isoformat()}", field="send_at")
 
 
 def scheduled_message(req: SendRequest, api_key_id: str | None, now: datetime, message_id: str | None = None):
@@ -118,7 +118,7 @@ def release_one(state, message_id: str, now: datetime) -> bool:
         due: list[str] = []
         try:
             check_against_policy(policy, req, now, settings.max_content_chars)
-        except ApiError as exc:
+        except DomainError as exc:
             # The world changed since accept (the message expired while waiting, the active
             # policy dropped its category): it ends here, saying why, and is never sent.
             status = (MessageStatus.EXPIRED if exc.code == ErrorCode.ALREADY_EXPIRED

@@ -151,11 +151,12 @@ def test_batch_overrides_reach_their_items_only(client, state, owner, send_key, 
 def test_a_send_key_losing_a_create_race_gets_the_rule_too(state, owner):
     """Two creates at once: the loser's retry runs as an update of the row the winner wrote,
     so the rule is checked there as well (the service, not the route, enforces it)."""
-    from orchestrator.errors import ApiError
+    from orchestrator.domain.errors import Forbidden
+    from orchestrator.errors import http_status
     from orchestrator.recipients import recipients
     from orchestrator.schemas import RecipientUpsert
 
-    with state.db.session() as s, pytest.raises(ApiError) as refused:
+    with state.db.session() as s, pytest.raises(Forbidden) as refused:
         recipients.upsert(s, "u-1", RecipientUpsert(phone=ATTACKER_PHONE), contact_changes_allowed=False)
-    assert refused.value.status == 403 and refused.value.field == "phone"
+    assert http_status(refused.value) == 403 and refused.value.field == "phone"
     assert stored(state).phone == STORED_PHONE

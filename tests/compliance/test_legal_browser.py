@@ -6,11 +6,11 @@ SQLite only (the page's database behaviour is covered on both by tests/dispatch/
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
+
+from .browser_kit import check_page, serving, sign_in
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -25,12 +25,8 @@ def app(make_app):
 
 @pytest.fixture
 def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base
 
 
 def _seed(client, auth, clock, drain) -> dict[str, str]:
@@ -67,17 +63,6 @@ def _seed(client, auth, clock, drain) -> dict[str, str]:
     return ids
 
 
-def _check(page, name: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"{name}: the page scrolls sideways ({widths[0]} px in {widths[1]} px)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 @pytest.mark.parametrize("width", [1280, 375])
 def test_the_legal_page_is_accessible_and_fits_a_phone(browser, server, client, auth, clock, drain, make_key,
                                                        width):
@@ -86,17 +71,14 @@ def test_the_legal_page_is_accessible_and_fits_a_phone(browser, server, client, 
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(f"{server}/review/legal")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server}/review/legal")
+    sign_in(page, server, key, "/review/legal")
 
     table = page.locator("#legal-table")
     assert "undeliverable" in table.locator(f'tr[data-id="{ids["undeliverable"]}"]').inner_text()
     opened = table.locator(f'tr[data-id="{ids["opened"]}"]').inner_text()
     assert "opened" in opened and "inbox_open" in opened and "acknowledged" in opened and "u-2" in opened
     assert "escalated" in table.locator(f'tr[data-id="{ids["escalated"]}"]').inner_text()
-    _check(page, f"legal-{width}")
+    check_page(page, f"legal-{width}", SHOTS)
 
     # Keyboard only: the stage filter narrows the list to the undeliverable notice.
     page.get_by_label("Stage").select_option("undeliverable")
@@ -104,5 +86,5 @@ def test_the_legal_page_is_accessible_and_fits_a_phone(browser, server, client, 
     page.wait_for_url(f"{server}/review/legal?stage=undeliverable")
     rows = page.locator("#legal-table tbody tr[data-id]")
     assert rows.count() == 1 and "none is usable" in rows.first.inner_text()
-    _check(page, f"legal-undeliverable-{width}")
+    check_page(page, f"legal-undeliverable-{width}", SHOTS)
     context.close()

@@ -6,19 +6,18 @@ covered on both databases by test_message_search.py and test_policy_reading.py).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
 
 from ..conftest import due_ids
+from .browser_kit import check_page, serving, sign_in
 from .conftest import DEFAULT_VERSION
 
-axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+pytest.importorskip("axe_playwright_python.sync_playwright")
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SHOTS = Path("/tmp/shots/reading")
@@ -49,22 +48,13 @@ def server(make_app, clock):
         for attempt in due_ids(st):
             st.dispatcher.deliver(attempt)
         clock.advance(minutes=5)
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}", reviewer
-    srv.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base, reviewer
 
 
 def _check(page, name: str) -> None:
     """No axe-core violation, no horizontal page scroll; a full-page screenshot to look at."""
-    results = axe_playwright.Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert scroll <= inner, f"{name}: the page is {scroll} px wide in a {inner} px window"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    check_page(page, name, SHOTS)
 
 
 # 375 px: tests/compliance/test_review_journey_browser.py sweeps this page (and every other) at phone width
@@ -74,10 +64,7 @@ def test_find_messages_and_read_the_policy(browser, server, width):
     context = browser.new_context(viewport={"width": WIDTHS[width], "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(f"{base}/review/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/review/")
+    sign_in(page, base, key)
 
     # Find a user's messages: the form, then two pages (the cursor link), then one trace.
     page.get_by_role("link", name="Find messages").click()

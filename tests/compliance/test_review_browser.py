@@ -6,15 +6,13 @@ behaviour is covered on both databases by test_review_pages.py)."""
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
 
+from .browser_kit import serving, sign_in
 from .conftest import DEFAULT_VERSION, draft_text
 
 FIRST, SECOND = "2099-01-01.1", "2099-02-01.1"
@@ -26,18 +24,13 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.fixture
 def server(make_app):
     app = make_app(SECRET_KEY="browser-test-secret")
-    st = app.extensions[EXTENSION_KEY]
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
     keys = {}
-    with st.db.session() as s:
+    with app.extensions[EXTENSION_KEY].db.session() as s:
         # The author may also approve in general, but never their own draft.
         keys["alice"] = create_api_key(s, "alice", ["policy:write", "policy:approve", "compliance:read"])[1]
         keys["bob"] = create_api_key(s, "bob", ["compliance:read", "policy:approve"])[1]
-    yield f"http://127.0.0.1:{srv.server_port}", keys
-    srv.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base, keys
 
 
 def _create_draft(base: str, key: str, version: str) -> None:
@@ -49,9 +42,7 @@ def _create_draft(base: str, key: str, version: str) -> None:
 def _sign_in(page, base: str, key: str) -> None:
     page.goto(f"{base}/review/")
     assert "/review/login" in page.url
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/review/")
+    sign_in(page, base, key)
 
 
 def test_reviewer_approves_anothers_draft_and_author_cannot_approve_own(browser, server, tmp_path):

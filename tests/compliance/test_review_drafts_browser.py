@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
 
+from .browser_kit import check_page, serving, sign_in
 from .conftest import DEFAULT_VERSION
 
-axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+pytest.importorskip("axe_playwright_python.sync_playwright")
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots/drafts"))
@@ -31,25 +30,14 @@ PHONE_RULE_EFFECT = "    when: {fact: reachable.sms, is: false}\n    then: {excl
 @pytest.fixture
 def server(make_app):
     app = make_app(SECRET_KEY="browser-test-secret")
-    st = app.extensions[EXTENSION_KEY]
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    with st.db.session() as s:
+    with app.extensions[EXTENSION_KEY].db.session() as s:
         key = create_api_key(s, "alice", ["policy:write", "compliance:read"])[1]
-    yield f"http://127.0.0.1:{srv.server_port}", key
-    srv.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base, key
 
 
 def _check_page(page, name: str) -> None:
-    """No axe-core violation; no sideways scroll; a screenshot to look at."""
-    results = axe_playwright.Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], f"{name}: the page is {width[0]} px wide in a {width[1]} px window"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))  # the part in view: what the step is about
+    check_page(page, name, SHOTS, full_page=False)  # the part in view: what the step is about
 
 
 # 375 px: tests/compliance/test_review_journey_browser.py sweeps this page (and every other) at phone width
@@ -59,10 +47,7 @@ def test_author_drafts_a_change_in_the_browser(browser, server, width):
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(f"{base}/review/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/review/")
+    sign_in(page, base, key)
 
     page.get_by_role("link", name=f"Draft a change to the active policy ({DEFAULT_VERSION})").click()
     page.wait_for_url(f"{base}/review/policies/{DEFAULT_VERSION}/draft")

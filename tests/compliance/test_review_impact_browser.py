@@ -6,16 +6,15 @@ SQLite only (the figures are tested on both databases in test_review_impact.py).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
 
+from .browser_kit import check_page, serving, sign_in
 from .conftest import draft_text
 
 DRAFT = "2099-01-01.1"
@@ -30,17 +29,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def server(make_app):
     app = make_app(SECRET_KEY="browser-test-secret")
     app.config["REVIEW_IMPACT_INLINE_MAX"] = 0  # computed in the background: the page shows progress
-    st = app.extensions[EXTENSION_KEY]
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    with st.db.session() as s:
+    with app.extensions[EXTENSION_KEY].db.session() as s:
         keys = {"alice": create_api_key(s, "alice", ["policy:write", "compliance:read"])[1],
                 "bob": create_api_key(s, "bob", ["compliance:read", "policy:approve"])[1],
                 "backend": create_api_key(s, "backend", ["send", "recipients"])[1]}
-    yield f"http://127.0.0.1:{srv.server_port}", keys
-    srv.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base, keys
 
 
 def _history(base: str, keys: dict[str, str]) -> None:
@@ -58,19 +52,9 @@ def _history(base: str, keys: dict[str, str]) -> None:
     call("POST", "/v1/policies", "alice", {"document": FIRST_TO_FALLBACK, "reason": "codes by email first"})
 
 
-def _check(page, name: str, fits: str = "html") -> None:
-    """axe-core finds nothing; `fits` (the page, or one part of it) needs no horizontal scroll."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-    if fits == "html":
-        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert wide <= 0, f"{name}: the page scrolls sideways by {wide} px"
-    else:
-        right = page.evaluate("(sel) => document.querySelector(sel).getBoundingClientRect().right", fits)
-        assert right <= page.viewport_size["width"], f"{name}: {fits} ends at {right} px"
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def _check(page, name: str, fits: str | None = None) -> None:
+    """axe-core finds nothing; the page (or only the element `fits`) needs no horizontal scroll."""
+    check_page(page, name, SHOTS, part=fits)
 
 
 # 375 px: tests/compliance/test_review_journey_browser.py sweeps this page (and every other) at phone width
@@ -81,10 +65,7 @@ def test_impact_pages_are_accessible_and_fit_a_phone(browser, server, width):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     page.set_default_timeout(30_000)
-    page.goto(f"{base}/review/")
-    page.get_by_label("API key").fill(keys["bob"])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/review/")
+    sign_in(page, base, keys["bob"])
 
     # The draft's page: the impact (polled until computed) above the approval form.
     page.goto(f"{base}/review/policies/{DRAFT}")

@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
@@ -34,9 +32,10 @@ from orchestrator.cli.main import main as cli
 from ..conftest import due_ids
 from ..fakes.oidc_provider import FakeOidcProvider
 from ..live_server import free_port
+from .browser_kit import check_page, serving
 from .conftest import DEFAULT_VERSION, OTP_ROUTE
 
-axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+pytest.importorskip("axe_playwright_python.sync_playwright")
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots/e2e-review"))
@@ -109,34 +108,15 @@ def served(make_app, clock, settings_env):
             keys = {name: create_api_key(s, name, scopes)[1] for name, scopes in (
                 ("root", ["admin"]), ("backend", ["send", "read", "recipients"]),
                 ("pat", ["policy:write", "compliance:read", "policy:approve"]), ("ops", ["send"]))}
-        srv = make_server("127.0.0.1", port, app, threaded=True)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
         env = {**settings_env, "PUBLIC_BASE_URL": base}
-        yield base, keys, env, idp, app
-        srv.shutdown()
-        thread.join(5)
-
-
-# -- the two checks -------------------------------------------------------------------------
-def _axe(page, name: str) -> None:
-    results = axe_playwright.Axe().run(page)
-    assert results.violations_count == 0, f"{name}:\n{results.generate_report()}"
-
-
-def _fits(page, name: str) -> None:
-    scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    assert scroll <= client, f"{name}: the page is {scroll} px wide in a {client} px window (scrolls sideways)"
+        with serving(app, port):
+            yield base, keys, env, idp, app
 
 
 def _check(page, name: str) -> None:
     """At 375 px: no sideways scroll, no axe-core violation; a full-page screenshot to look at.
     Every <details> is opened first: what it hides must fit too."""
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    _fits(page, name)
-    _axe(page, name)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    check_page(page, name, SHOTS, without_scrollbar=True, open_details=True)
 
 
 def _tab_to(page, selector: str, limit: int = 120) -> None:

@@ -9,18 +9,17 @@ side is covered on both by test_reviewers.py and test_review_sso.py)."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from orchestrator.access.auth import create_api_key
 from orchestrator.app_state import EXTENSION_KEY
 
 from ..fakes.oidc_provider import FakeOidcProvider
 from ..live_server import free_port
+from .browser_kit import check_page, serving
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SHOTS = Path("/tmp/shots/signin")
@@ -37,23 +36,12 @@ def served(make_app):
                        REVIEW_OIDC_GROUP_SCOPES=json.dumps(GROUPS), REVIEW_OIDC_PROVIDER_NAME="Acme SSO")
         with app.extensions[EXTENSION_KEY].db.session() as s:
             admin = {"Authorization": f"Bearer {create_api_key(s, 'root', ['admin'])[1]}"}
-        srv = make_server("127.0.0.1", port, app, threaded=True)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        yield base, admin, idp
-        srv.shutdown()
-        thread.join(5)
+        with serving(app, port):
+            yield base, admin, idp
 
 
 def _check(page, name: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"{name}: the page scrolls sideways ({widths[0]} px in {widths[1]} px)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    check_page(page, name, SHOTS)
 
 
 @pytest.mark.parametrize("width", [1280, 375])

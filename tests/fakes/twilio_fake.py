@@ -19,6 +19,17 @@ Scripted behaviour is consumed one request at a time, in order: `fail_next`, `ha
 created half-way through, so a client that stops waiting (or dies) in the first half left
 nothing, and in the second half left a message it never heard of.
 
+WhatsApp goes through the same endpoint, as with Twilio's WhatsApp sender: `To` and `From` are
+`whatsapp:+E164` (one with the prefix and one without: 400, code 21910). A business-initiated
+message is a pre-approved template, sent as `ContentSid` (`HX` + 32 hex) with optional
+`ContentVariables` (a JSON object of strings; anything else: 400, 21656) and no `Body`. A
+free-form `Body` is allowed only within 24 hours of the user's last inbound message
+(`whatsapp_inbound`); outside it Twilio still answers 201 and the message then fails with
+error 63016, which this fake records on the message (`_fails_with`) and puts in its status
+callback (`status_callback_for(sid, "failed")` picks it up). A number in `not_on_whatsapp`
+fails the same way with 63003 (the channel could not find the address). Status callbacks of a
+WhatsApp message carry `ChannelPrefix=whatsapp` and may say `read`.
+
 Also builds signed status callbacks (`signed_callback`, `status_callback_for`) for webhook
 tests, signed the way Twilio signs them (RequestValidator.compute_signature).
 """
@@ -66,7 +77,14 @@ ERROR_MESSAGES: dict[int, str] = {
     21612: "The 'To' phone number is not currently reachable via SMS",
     21614: "'To' number is not a valid mobile number",
     21617: "The concatenated message body exceeds the 1600 character limit.",
+    21656: "The ContentVariables Parameter is invalid.",
+    21910: "Invalid From and To pair. From and To should be of the same channel",
+    63003: "Channel could not find To address",
+    63016: "Failed to send freeform message because you are outside the allowed window.",
 }
+WHATSAPP = "whatsapp:"
+CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
+SESSION_SECONDS = 24 * 3600  # WhatsApp's customer service window
 
 
 def new_message_sid() -> str:
@@ -213,6 +231,8 @@ class TwilioFake:
         self.send_delay = send_delay
         self.requests: list[ReceivedRequest] = []
         self.messages: dict[str, dict[str, Any]] = {}
+        self.whatsapp_sessions: dict[str, float] = {}  # number -> time of the user's last inbound message
+        self.not_on_whatsapp: set[str] = set()
         self._script: deque[_Script] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -305,11 +325,18 @@ class TwilioFake:
         target = url or message.get("_status_callback")
         if not target:
             raise ValueError(f"message {message_sid} was sent without StatusCallback; pass url=")
+        if error_code is None and status in ("failed", "undelivered"):
+            error_code = message.get("_fails_with")
+        whatsapp = message["to"].startswith(WHATSAPP)
         return signed_callback(
             self.auth_token, target, message_sid=message_sid, status=status,
             account_sid=self.account_sid, to=message["to"], from_=message["from"] or "",
-            error_code=error_code,
+            error_code=error_code, extra={"ChannelPrefix": "whatsapp"} if whatsapp else None,
         )
+
+    def whatsapp_inbound(self, number: str, at: float | None = None) -> None:
+        """The user wrote to the business on WhatsApp: a free-form window opens for 24 hours."""
+        self.whatsapp_sessions[number.removeprefix(WHATSAPP)] = time.time() if at is None else at
 
     # --- request handling ------------------------------------------------------------------
 
@@ -357,8 +384,15 @@ class TwilioFake:
             return 400, error_body(400, 21604)
         if not form.get("From") and not form.get("MessagingServiceSid"):
             return 400, error_body(400, 21603)
+        if form.get("From") and form["To"].startswith(WHATSAPP) != form["From"].startswith(WHATSAPP):
+            return 400, error_body(400, 21910)
         body = form.get("Body", "")
-        if not body and not form.get("MediaUrl"):
+        if form.get("ContentSid"):
+            if not CONTENT_SID.match(form["ContentSid"]):
+                return 404, error_body(404, 20404)
+            if not _content_variables_ok(form.get("ContentVariables")):
+                return 400, error_body(400, 21656)
+        elif not body and not form.get("MediaUrl"):
             return 400, error_body(400, 21602)
         if len(body) > MAX_BODY_CHARS:
             return 400, error_body(400, 21617)
@@ -399,12 +433,27 @@ class TwilioFake:
             "to": form["To"],
             "uri": uri,
         }
-        stored = {**message, "_status_callback": form.get("StatusCallback"), "_created": created}
+        stored = {**message, "_status_callback": form.get("StatusCallback"), "_created": created,
+                  "_content_sid": form.get("ContentSid"), "_content_variables": form.get("ContentVariables"),
+                  "_fails_with": self._whatsapp_failure(form, created)}
         with self._lock:
             self.messages[sid] = stored
         if self.on_message is not None:
             self.on_message(stored)
         return message
+
+    def _whatsapp_failure(self, form: dict[str, str], now: float) -> int | None:
+        """The error a WhatsApp message will fail with after its 201 (None: it goes through)."""
+        to = form["To"]
+        if not to.startswith(WHATSAPP):
+            return None
+        number = to.removeprefix(WHATSAPP)
+        if number in self.not_on_whatsapp:
+            return 63003
+        if form.get("ContentSid"):
+            return None  # a template may start a conversation
+        opened = self.whatsapp_sessions.get(number)
+        return None if opened is not None and now - opened < SESSION_SECONDS else 63016
 
     def add_message(self, to: str, body: str, *, from_: str, created: datetime,
                     sent: datetime | None = None) -> str:
@@ -504,6 +553,16 @@ class TwilioFake:
             h.wfile.flush()  # headers + body: one send
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout test); nothing to tell it
+
+
+def _content_variables_ok(raw: str | None) -> bool:
+    if raw is None:
+        return True
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
 def _basic_auth(header: str | None) -> tuple[str, str] | None:

@@ -212,11 +212,19 @@ def test_unknown_twilio_code_on_5xx_is_transient(fake, provider):
     assert send_expecting_error(provider).error_class == ErrorClass.TRANSIENT
 
 
-def test_retry_after_is_passed_on(fake, provider):
-    fake.fail_next(status=429, code=20429, headers={"Retry-After": "7"})
+@pytest.mark.parametrize(("header", "expected"), [
+    ("7", 7.0),
+    ("99999999999", 3600.0),  # capped (providers/retry_after.py)
+    ("inf", None),            # once passed on as inf: deliver's retry time overflowed
+    ("1e12", None),
+    ("nan", None),
+    ("-3", None),
+])
+def test_retry_after_is_passed_on(fake, provider, header, expected):
+    fake.fail_next(status=429, code=20429, headers={"Retry-After": header})
     err = send_expecting_error(provider)
     assert err.error_class == ErrorClass.TRANSIENT
-    assert err.retry_after == 7.0
+    assert err.retry_after == expected
 
 
 def test_real_bad_credentials_are_configuration(fake):
