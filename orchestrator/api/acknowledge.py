@@ -9,17 +9,16 @@ would need the link itself (no CSRF exposure); the page may not be framed (click
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template_string
-from sqlalchemy import select
 
 from providers.base import Engagement, Receipt
 
 from ..app_state import state
 from ..domain.statuses import AckChannel
 from ..errors import ApiError, ErrorCode
+from ..lifecycle import attempts
 from ..lifecycle.receipts import ingest
 from ..sending import confirmations
 from ..sending.ack_links import PATH, AckLinks, LinkExpired, LinkInvalid
-from ..storage.models import Attempt, Message
 from .declare import Media, declare
 
 bp = Blueprint("acknowledge", __name__)
@@ -53,10 +52,7 @@ def _attempt_for(token: str):
         raise ApiError(404, ErrorCode.NOT_FOUND, "token: not an acknowledgement link of this service",
                        field="token") from None
     with st.db.session() as session:
-        row = session.execute(
-            select(Attempt.id, Attempt.message_id, Attempt.user_id, Attempt.acknowledged_at,
-                                            Message.content)
-            .join(Message, Message.id == Attempt.message_id).where(Attempt.id == attempt_id)).first()
+        row = attempts.acknowledgement_target(session, attempt_id)
     if row is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "token: the notice no longer exists", field="token")
     return row

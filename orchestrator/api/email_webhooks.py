@@ -15,18 +15,14 @@ from urllib.parse import urlsplit
 
 import httpx
 from flask import Blueprint, current_app, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from providers import event_fields
 from providers.base import MalformedEvent, Receipt, RejectedEvent, SignatureError
 
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
-from ..lifecycle import address_signals
-from ..lifecycle.receipts import ingest
+from ..lifecycle.receipts import find, ingest
 from ..sending import parked_receipts
-from ..storage.models import Attempt, ReceiptEvent
 from .declare import Auth, declare
 from .models import SendGridEvents, SnsMessage
 from .requests import load_json
@@ -73,21 +69,6 @@ def _confirmer() -> Callable[[str], Any]:
 # -- recording ------------------------------------------------------------------------------
 
 
-def _recorded_attempt(session: Session, source: str, receipt: Receipt) -> Attempt | None:
-    """The attempt the receipt just recorded was attributed to (None when parked)."""
-    attempt_id = session.scalar(
-        select(ReceiptEvent.attempt_id)
-        .where(ReceiptEvent.source == source, ReceiptEvent.provider_event_id == receipt.event_id)
-        .order_by(ReceiptEvent.id.desc()).limit(1)
-    )
-    return session.get(Attempt, attempt_id) if attempt_id else None
-
-
-def apply_recipient_signals(session: Session, attempt: Attempt, receipt: Receipt) -> None:
-    """Kept for callers; `ingest` already applies these (lifecycle.address_signals)."""
-    address_signals.apply_receipt(session, attempt, receipt.status, receipt.error_code, state().clock())
-
-
 def _record(source: str, receipts: list[Receipt], refused: Sequence[RejectedEvent] = ()) -> list[str]:
     """One transaction for a body's receipts and its refused events (kept as parked
     `rejected` receipts): the good events of a batch are recorded whatever else it holds."""
@@ -95,10 +76,11 @@ def _record(source: str, receipts: list[Receipt], refused: Sequence[RejectedEven
     outcomes: list[str] = []
     with st.db.session() as session:
         for receipt in receipts:
-            if not parked_receipts.admit(session, source, receipt, st.settings.parked_receipts_max):
+            found = find(session, receipt)  # read once, for admission and ingestion both
+            if not parked_receipts.admit(session, source, found, st.settings.parked_receipts_max):
                 outcomes.append(parked_receipts.DROPPED)
                 continue
-            outcome, _ = ingest(session, source, receipt, st.clock())  # applies recipient signals too
+            outcome, _ = ingest(session, source, receipt, st.clock(), found=found)  # applies recipient signals too
             outcomes.append(str(outcome))
         for event in refused:
             outcomes.append(parked_receipts.park_rejected(session, source, event, st.clock(),

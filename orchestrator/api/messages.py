@@ -15,10 +15,10 @@ from ..app_state import state
 from ..content import templates
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, ErrorCode
+from ..lifecycle import messages as message_rows
 from ..schemas import SendRequest
 from ..sending import batch, cancellation, message_view, messages
 from ..sending.routing import check_against_policy, decide_route
-from ..storage.models import Message
 from .declare import declare
 from .models import (
     BatchIn,
@@ -115,13 +115,13 @@ def _idempotency_key() -> str | None:
 @require_scope(Scope.READ, Scope.COMPLIANCE_READ)
 def get_message(message_id: str):
     with state().db.session() as session:
-        message = message_view.load_message(session, message_id)
+        message = message_rows.load_with_attempts(session, message_id)
         if message is None or not _visible(message):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no message with id '{message_id}'", field="id")
         return jsonify(message_view.message_dict(session, message))
 
 
-MESSAGE_PAGER = Pager((Message.created_at, Message.id), (datetime, str))
+MESSAGE_PAGER = Pager(message_rows.LIST_ORDER, (datetime, str))
 LIST_ARGS = {"status", "category", "channel", "user_id", "from", "to", "idempotency_key", "limit", "cursor"}
 
 
@@ -136,12 +136,12 @@ def list_messages():
     page = MESSAGE_PAGER.from_request()
     filters = _list_filters()
     with state().db.session() as session:
-        rows = session.execute(MESSAGE_PAGER.apply(message_view.list_query(filters), page)).all()
+        rows = message_rows.list_rows(session, filters, lambda query: MESSAGE_PAGER.apply(query, page))
     rows, next_cursor = MESSAGE_PAGER.finish(rows, page, lambda r: (r.created_at, r.id))
     return jsonify({"messages": [message_view.summary_dict(r) for r in rows], "next_cursor": next_cursor})
 
 
-def _list_filters() -> message_view.ListFilters:
+def _list_filters() -> message_rows.ListFilters:
     args = request.args
     statuses: tuple[str, ...] = ()
     if "status" in args:
@@ -162,7 +162,7 @@ def _list_filters() -> message_view.ListFilters:
     if created_from and created_to and created_from >= created_to:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "to: must be after from", field="to")
     sees_all = bool(g.api_key.scope_set & {Scope.COMPLIANCE_READ.value, Scope.ADMIN.value})
-    return message_view.ListFilters(
+    return message_rows.ListFilters(
         api_key_id=None if sees_all else g.api_key.id, statuses=statuses, category=category, user_id=user_id,
         created_from=created_from, created_to=created_to, idempotency_key=_text_arg("idempotency_key", 255),
         channel=channel)

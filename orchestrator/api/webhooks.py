@@ -14,7 +14,7 @@ from providers.base import MalformedEvent, RejectedEvent, SignatureError
 
 from ..app_state import state
 from ..errors import ApiError, ErrorCode
-from ..lifecycle.receipts import ingest
+from ..lifecycle.receipts import find, ingest
 from ..recipients import sms_keywords
 from ..sending import parked_receipts
 from .declare import Auth, Media, declare
@@ -37,8 +37,9 @@ def _record(source: str, receipts: list, refused: Sequence[RejectedEvent] = ()) 
     st = state()
     with st.db.session() as session:
         for receipt in receipts:
-            if parked_receipts.admit(session, source, receipt, st.settings.parked_receipts_max):
-                ingest(session, source, receipt, st.clock())
+            found = find(session, receipt)  # read once, for admission and ingestion both
+            if parked_receipts.admit(session, source, found, st.settings.parked_receipts_max):
+                ingest(session, source, receipt, st.clock(), found=found)
         for event in refused:
             parked_receipts.park_rejected(session, source, event, st.clock(), st.settings.parked_receipts_max)
 

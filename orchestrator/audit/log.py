@@ -130,7 +130,7 @@ def key_for(session: Session) -> AuditKey:
 def lock(session: Session) -> None:
     """Serialize writers for the rest of this transaction. PostgreSQL: a transaction-scoped
     advisory lock. SQLite: a write statement first, which takes the database write lock (the
-    same trick as lifecycle.plan_progress.lock_message), so the reads that follow are current."""
+    same trick as lifecycle.plans.load_orm), so the reads that follow are current."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     else:

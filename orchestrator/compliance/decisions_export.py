@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from ..lifecycle import attempts
 from ..sending import message_view
 from ..storage.db import Database
 from ..storage.models import Message
@@ -62,7 +63,7 @@ def iter_csv(db: Database, since: datetime, until: datetime, batch_size: int = 2
             rows = session.execute(select(*columns).where(Message.created_at >= since, Message.created_at <= until,
                                                           Message.id > last_id)
                                    .order_by(Message.id).limit(batch_size)).all()
-            used = message_view.channels_used(session, [m.id for m in rows])
+            used = attempts.channels_used(session, [m.id for m in rows])
         if not rows:
             return
         for m in rows:

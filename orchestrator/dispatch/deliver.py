@@ -30,7 +30,7 @@ from providers.base import AttemptStatus, Channel, Delivery, ErrorClass, Provide
 from .. import metrics
 from ..content.channels import for_channel
 from ..domain.statuses import DeliveryOutcome, DispatchErrorCode
-from ..lifecycle import address_signals, plan_progress, plan_rows
+from ..lifecycle import address_signals, plan_progress, plans
 from ..lifecycle.receipts import apply_parked
 from ..logs import MESSAGE_ID
 from ..storage.db import after_commit
@@ -126,7 +126,7 @@ def claim_for_send(session: Session, attempt_id: str, now: datetime, lease_secon
 
 
 def _load(session: Session, attempt_id: str, message_id: str, now: datetime) -> tuple[Attempt, Message]:
-    message = plan_progress.lock_message(session, message_id, now)
+    message = plans.load_orm(session, message_id, now)
     attempt = next(a for a in message.attempts if a.id == attempt_id)
     return attempt, message
 
@@ -184,7 +184,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
     result, error, provider_name = _send(ctx, attempt, delivery, now)
     with ctx.db.session() as session:
         done = ctx.clock()
-        msg = plan_rows.load(session, attempt.message_id, done)
+        msg = plans.load_rows(session, attempt.message_id, done)
         current = next(a for a in msg.attempts if a.id == attempt_id)
         if current.status != AttemptStatus.SENDING or current.leased_by != token:
             # Our lease expired and another worker took over; its outcome wins.
@@ -201,7 +201,7 @@ def deliver_attempt(ctx: DeliveryContext, attempt_id: str, public_base_url: str 
         else:
             outcome = _record_error(session, current, msg, error, done)
         _finish(session, msg, done)
-        plan_rows.save(session, msg, done)
+        plans.save_rows(session, msg, done)
     return outcome
 
 

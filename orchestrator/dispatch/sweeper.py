@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from providers.base import AttemptStatus
 
 from .. import metrics
-from ..lifecycle import plan_progress
+from ..lifecycle import plan_progress, plans
 from ..lifecycle.receipts import apply_late_parked
 from ..sending import confirmations
 from ..storage.db import announce
@@ -84,7 +84,7 @@ def _end_stale(session, now: datetime, counts: dict[str, int]) -> list[str]:
     stale_ids = {row.id for row in stale}
     released: list[str] = []
     for message_id in dict.fromkeys(row.message_id for row in stale):
-        message = plan_progress.lock_message(session, message_id, now)  # fresh rows, locked
+        message = plans.load_orm(session, message_id, now)  # fresh rows, locked
         message_expired = message.expires_at is not None and message.expires_at <= now
         for a in message.attempts:
             # Unreleased fallbacks are the plan's call (plan_progress.advance), unless the

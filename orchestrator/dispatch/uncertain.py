@@ -44,7 +44,7 @@ from providers.base import (
 
 from .. import metrics
 from ..domain.statuses import DeliveryOutcome, DispatchErrorCode, UncertainResolution
-from ..lifecycle import plan_rows
+from ..lifecycle import plans
 from ..storage.models import Attempt, Message
 
 log = logging.getLogger("orchestrator.dispatch")
@@ -186,7 +186,7 @@ def _end(ctx, attempt, token: str, now: datetime, resolution: UncertainResolutio
     """One transaction, as deliver_attempt records an outcome: lock the plan, change the
     attempt, advance the plan."""
     with ctx.db.session() as session:
-        msg = plan_rows.load(session, attempt.message_id, now)
+        msg = plans.load_rows(session, attempt.message_id, now)
         current = next(a for a in msg.attempts if a.id == attempt.id)
         if current.status != AttemptStatus.SENDING or current.leased_by != token:
             return DeliveryOutcome.NOT_CLAIMED
@@ -200,5 +200,5 @@ def _end(ctx, attempt, token: str, now: datetime, resolution: UncertainResolutio
                     a.status = AttemptStatus.CANCELLED
                     a.error_detail = "cancelled: an earlier step's send is uncertain and the policy says fail"
         finish(session, msg, now)
-        plan_rows.save(session, msg, now)
+        plans.save_rows(session, msg, now)
     return outcome

@@ -22,7 +22,7 @@ later (a receipt webhook):
   carrier's block is per number). HELP changes nothing.
 
 `attempt` is any object with `channel`, `user_id` and `address` attributes: an ORM
-`Attempt`, or a deliver-path `plan_rows.Row`.
+`Attempt`, or a deliver-path `plans.Row`.
 """
 
 from __future__ import annotations

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, load_only, object_session, selectinload
+from sqlalchemy.orm import Session, object_session
 
 from channels import DECLARED
 from policies import StepMode, WatchedStatus
 from providers.base import TERMINAL_FAILURES, AttemptStatus
 
-from ..domain.statuses import MessageStatus, derive_message_status
+from ..domain.statuses import derive_message_status
 from ..storage.db import announce
 from ..storage.models import Attempt, Message
-from .status_callbacks import record_status_change
+from . import transitions
 
 # Which attempt facts satisfy an escalation's `unless_status`.
 WATCHED = {
@@ -43,27 +42,6 @@ WATCHED = {
     WatchedStatus.READ: lambda a: a.read_at or a.acknowledged_at,
     WatchedStatus.ACKNOWLEDGED: lambda a: a.acknowledged_at,
 }
-
-
-def lock_message(session: Session, message_id: str, now: datetime) -> Message:
-    """Loads a message and its attempts after taking its row lock. Every change that
-    advances a plan goes through here first: two workers finishing sibling attempts at the
-    same time would otherwise each see the other still `sending`, and the message would
-    keep a stale status or never release its fallback. The UPDATE takes the row lock on
-    PostgreSQL and the write lock on SQLite, so the reads that follow are current."""
-    session.execute(LOCK_MESSAGE, {"message_id": message_id, "now": now})
-    return session.scalar(_LOAD, {"message_id": message_id})
-
-
-# Only what advancing needs: the route, content and decision facts (kilobytes of JSON) stay
-# in the database. Built once: expression construction is a real cost on this path.
-PLAN_COLUMNS = (Message.id, Message.api_key_id, Message.user_id, Message.category, Message.status,
-                Message.expires_at, Message.updated_at, Message.cancelled_at)
-LOCK_MESSAGE = (update(Message).where(Message.id == bindparam("message_id")).values(updated_at=bindparam("now"))
-                .execution_options(synchronize_session=False))
-_LOAD = (select(Message).where(Message.id == bindparam("message_id"))
-         .options(load_only(*PLAN_COLUMNS), selectinload(Message.attempts))
-         .execution_options(populate_existing=True))
 
 
 def groups_of(message: Message) -> dict[int, list[Attempt]]:
@@ -168,14 +146,10 @@ def advance(message: Message, now: datetime, session: Session | None = None) -> 
                 for a in due_now:
                     a.due_at = now
                 released.extend(due_now)
-    status = derive_message_status(message.attempts)
-    if previous == MessageStatus.UNACKNOWLEDGED and status != MessageStatus.ACKNOWLEDGED:
-        status = MessageStatus.UNACKNOWLEDGED  # final unless acknowledged (sending/confirmations)
-    message.status = status
     session = session or object_session(message)
+    transitions.change_status(session, message, transitions.after_advance(previous, derive_message_status(
+        message.attempts)), now)
     if session is not None:
-        if message.status != previous:
-            record_status_change(session, message, previous, now)
         for a in released:
             a.enqueued_at = now
         announce(session, [a.id for a in released])  # woken once this unit of work commits

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
@@ -15,7 +15,7 @@ from providers.base import AttemptStatus, Engagement, Receipt, moves_forward
 from .. import metrics
 from ..domain.statuses import ReceiptOutcome
 from ..storage.models import Attempt, ReceiptEvent
-from . import address_signals, plan_progress
+from . import address_signals, plan_progress, plans, receipt_events
 
 log = logging.getLogger("orchestrator.receipts")
 
@@ -31,14 +31,6 @@ IMPLIED = {
     Engagement.CLICKED: (Engagement.SEEN, Engagement.READ),
     Engagement.ACKNOWLEDGED: (Engagement.SEEN, Engagement.READ),
 }
-
-
-def find_attempt(session: Session, receipt: Receipt, attempt_id: str | None = None) -> Attempt | None:
-    if attempt_id:
-        return session.get(Attempt, attempt_id)
-    if not receipt.provider_message_id:
-        return None
-    return session.scalar(select(Attempt).where(Attempt.provider_message_id == receipt.provider_message_id))
 
 
 def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: datetime) -> bool:
@@ -66,38 +58,45 @@ def _apply(attempt: Attempt, status: str | None, engagement: str | None, at: dat
     return changed
 
 
-_DUPLICATE = select(ReceiptEvent.id).where(ReceiptEvent.source == bindparam("source"),
-                                           ReceiptEvent.provider_event_id == bindparam("event_id")).limit(1)
 _ATTEMPT_BY_ID = select(Attempt.id, Attempt.message_id, Attempt.status).where(Attempt.id == bindparam("id"))
 _ATTEMPT_BY_PROVIDER_ID = (select(Attempt.id, Attempt.message_id, Attempt.status)
                            .where(Attempt.provider_message_id == bindparam("pmid")).limit(1))
 
 
-def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
-           attempt_id: str | None = None) -> tuple[ReceiptOutcome, list[str]]:
-    """Records the receipt; returns its outcome and any attempt ids released by it (they are
-    announced when the caller's unit of work commits). The attempt and its plan are read and
-    written as plain rows (lifecycle.plan_rows), under the message lock."""
-    from . import plan_rows
-
-    conn = session.connection()  # plain column SELECTs: no need for the ORM's execute path
-    duplicate = conn.execute(_DUPLICATE, {"source": source, "event_id": receipt.event_id}).first()
+def find(session: Session, receipt: Receipt, attempt_id: str | None = None) -> Row | None:
+    """The attempt a receipt is about (its id, message_id and status), by id or by the
+    provider's message id; None when we know no such send (yet). A plain column SELECT on the
+    session's connection: no need for the ORM's execute path."""
+    conn = session.connection()
     if attempt_id:
-        found = conn.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
-    elif receipt.provider_message_id:
-        found = conn.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
-    else:
-        found = None
+        return conn.execute(_ATTEMPT_BY_ID, {"id": attempt_id}).first()
+    if receipt.provider_message_id:
+        return conn.execute(_ATTEMPT_BY_PROVIDER_ID, {"pmid": receipt.provider_message_id}).first()
+    return None
+
+
+_LOOK_UP = object()
+
+
+def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
+           attempt_id: str | None = None, found: Row | None | object = _LOOK_UP) -> tuple[ReceiptOutcome, list[str]]:
+    """Records the receipt; returns its outcome and any attempt ids released by it (they are
+    announced when the caller's unit of work commits). `found`: what `find` returned, when the
+    caller already looked (the webhooks, to admit the receipt): the attempt row is then read
+    once more only, with its plan under the message lock (plain rows, lifecycle.plans)."""
+    duplicate = receipt_events.seen_before(session.connection(), source, receipt.event_id)
+    if found is _LOOK_UP:
+        found = find(session, receipt, attempt_id)
     status = receipt.status.value if receipt.status else None
     engagement = receipt.engagement.value if receipt.engagement else None
     released: list[str] = []
     applied = True
-    if duplicate is not None:
+    if duplicate:
         outcome = ReceiptOutcome.DUPLICATE
     elif found is None or found.status in (AttemptStatus.QUEUED, AttemptStatus.SENDING):
         outcome, applied = ReceiptOutcome.PARKED, False
     else:
-        message = plan_rows.load(session, found.message_id, now)
+        message = plans.load_rows(session, found.message_id, now)
         attempt = next(a for a in message.attempts if a.id == found.id)
         changed = _apply(attempt, status, engagement, receipt.occurred_at or now)
         outcome = ReceiptOutcome.APPLIED if changed else ReceiptOutcome.IGNORED
@@ -106,7 +105,7 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
         address_signals.apply_receipt(session, attempt, status, receipt.error_code, now)
         if changed:
             released = [a.id for a in plan_progress.advance(message, now, session)]
-            plan_rows.save(session, message, now)
+            plans.save_rows(session, message, now)
     message_id = found.message_id if found else receipt.message_id
     _record_event(session, source, receipt, status, engagement, outcome, applied, now, message_id,
                   found.id if found else None)
@@ -119,11 +118,9 @@ def ingest(session: Session, source: str, receipt: Receipt, now: datetime,
 def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: str, message_id: str,
                  now: datetime) -> ReceiptOutcome:
     """`ingest` for a receipt whose attempt we know and whose send has committed (the in-app
-    stream showing an item), on plain rows (lifecycle.plan_rows) rather than the ORM: the
+    stream showing an item), on plain rows (lifecycle.plans) rather than the ORM: the
     same event, the same forward-only rule, the same plan advance, fewer statements."""
-    from . import plan_rows
-
-    message = plan_rows.load(session, message_id, now)
+    message = plans.load_rows(session, message_id, now)
     attempt = next((a for a in message.attempts if a.id == attempt_id), None)
     status = receipt.status.value if receipt.status else None
     engagement = receipt.engagement.value if receipt.engagement else None
@@ -132,41 +129,30 @@ def ingest_known(session: Session, source: str, receipt: Receipt, attempt_id: st
     _record_event(session, source, receipt, status, engagement, outcome, True, now, message_id, attempt_id)
     if changed:
         plan_progress.advance(message, now, session)
-        plan_rows.save(session, message, now)
+        plans.save_rows(session, message, now)
     metrics.RECEIPTS.labels(source, outcome).inc()
     return outcome
-
-
-_INSERT_EVENT = insert(ReceiptEvent.__table__)  # built once (see plan_rows)
 
 
 def _record_event(session: Session, source: str, receipt: Receipt, status: str | None, engagement: str | None,
                   outcome: ReceiptOutcome, applied: bool, now: datetime, message_id: str | None,
                   attempt_id: str | None) -> None:
     """The receipt's row in `receipt_events`, on the session's connection."""
-    session.connection().execute(_INSERT_EVENT, [{
+    receipt_events.append(session.connection(), {
         "source": source, "provider": receipt.provider, "provider_message_id": receipt.provider_message_id,
         "provider_event_id": receipt.event_id, "status": status, "engagement": engagement,
         "error_code": receipt.error_code, "outcome": outcome.value, "applied": applied, "raw": receipt.raw,
         "occurred_at": receipt.occurred_at, "received_at": now, "message_id": message_id, "attempt_id": attempt_id,
-    }])
-
-
-_PARKED_FOR = (select(ReceiptEvent).where(ReceiptEvent.applied.is_(False),
-                                          ReceiptEvent.provider_message_id == bindparam("pmid"))
-               .order_by(ReceiptEvent.id))
-_ANY_PARKED = (select(ReceiptEvent.id).where(ReceiptEvent.applied.is_(False),
-                                             ReceiptEvent.provider_message_id == bindparam("pmid")).limit(1))
+    })
 
 
 def apply_parked(session: Session, attempt: Attempt, now: datetime) -> int:
     """Applies receipts that arrived before this attempt's send was committed."""
     if not attempt.provider_message_id:
         return 0
-    # Nearly always none: look with a plain statement, load ORM objects only when some wait.
-    if session.connection().execute(_ANY_PARKED, {"pmid": attempt.provider_message_id}).first() is None:
+    if not receipt_events.any_parked(session.connection(), attempt.provider_message_id):
         return 0
-    parked = session.scalars(_PARKED_FOR, {"pmid": attempt.provider_message_id}).all()
+    parked = receipt_events.parked_for(session, attempt.provider_message_id)
     for event in parked:
         _apply(attempt, event.status, event.engagement, event.occurred_at or now)
         address_signals.apply_receipt(session, attempt, event.status, event.error_code, now)
@@ -189,7 +175,7 @@ def apply_late_parked(session: Session, now: datetime, limit: int = 500) -> tupl
     released: list[str] = []
     applied = 0
     for _, attempt_id, message_id in {(r[0], r[1], r[2]) for r in rows}:
-        message = plan_progress.lock_message(session, message_id, now)
+        message = plans.load_orm(session, message_id, now)
         attempt = next(a for a in message.attempts if a.id == attempt_id)
         applied += apply_parked(session, attempt, now)
         released.extend(a.id for a in plan_progress.advance(message, now))

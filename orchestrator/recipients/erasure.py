@@ -21,16 +21,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from providers.base import AttemptStatus
-
 from ..audit import log as audit
-from ..domain.statuses import MessageStatus, derive_message_status
+from ..domain.statuses import derive_message_status
+from ..lifecycle import attempts, messages, receipt_events, transitions
 from ..sending import confirmations
 from ..sending.stored_facts import redact_stored
-from ..storage.models import Attempt, Device, InAppToken, Message, ReceiptEvent, Recipient
+from ..storage.models import Device, InAppToken, Recipient
 
 ERASE_ACTION = "recipient.erase"
 REDACTED_RAW = {"redacted": "recipient erased"}
@@ -58,18 +57,11 @@ def erase_recipient(session: Session, user_id: str, *, actor: str, now: datetime
     devices = session.execute(delete(Device).where(Device.user_id == user_id)).rowcount or 0
     profile = session.execute(delete(Recipient).where(Recipient.user_id == user_id)).rowcount or 0
     tokens = session.execute(delete(InAppToken).where(InAppToken.user_id == user_id)).rowcount or 0
-    cancelled = session.execute(
-        update(Attempt).where(Attempt.user_id == user_id, Attempt.status == AttemptStatus.QUEUED.value)
-        .values(status=AttemptStatus.CANCELLED.value, due_at=None, error_code=ERASED_ERROR_CODE, updated_at=now)
-    ).rowcount or 0
-    session.execute(update(Attempt).where(Attempt.user_id == user_id).values(address=None))
-    session.execute(
-        update(Message).where(Message.user_id == user_id, Message.status == MessageStatus.SCHEDULED.value)
-        .values(status=MessageStatus.CANCELLED.value, cancelled_at=now, cancelled_by={"reason": ERASED_ERROR_CODE},
-                updated_at=now)
-    )
+    cancelled = attempts.cancel_queued_of_user(session, user_id, now, ERASED_ERROR_CODE)
+    attempts.forget_addresses_of_user(session, user_id)
+    messages.cancel_scheduled_of_user(session, user_id, now, ERASED_ERROR_CODE)
     confirmations.stop_timers_of_user(session, user_id)
-    message_ids = list(session.scalars(select(Message.id).where(Message.user_id == user_id).order_by(Message.id)))
+    message_ids = messages.ids_of_user(session, user_id)
     for start in range(0, len(message_ids), BATCH):
         _redact_messages(session, message_ids[start:start + BATCH], now, statuses=cancelled > 0)
     entry = audit.append(session, actor=actor, action=ERASE_ACTION, subject=user_id, now=now, reason=reason,
@@ -80,13 +72,15 @@ def erase_recipient(session: Session, user_id: str, *, actor: str, now: datetime
 
 
 def _redact_messages(session: Session, ids: list[str], now: datetime, *, statuses: bool) -> None:
-    session.execute(update(ReceiptEvent).where(ReceiptEvent.message_id.in_(ids)).values(raw=REDACTED_RAW))
-    for message in session.scalars(select(Message).where(Message.id.in_(ids))):
+    receipt_events.redact_raw(session, ids, REDACTED_RAW)
+    for message in messages.by_ids(session, ids):
         message.content = {}
         message.overrides = {}
         message.decision_facts = redact_stored(message.decision_facts)
         if message.erased_at is None:
             message.erased_at = now
         if statuses and message.attempts:
-            message.status = derive_message_status(message.attempts).value
+            # Erasure records no status callbacks (it never did); `unacknowledged` stays final.
+            derived = transitions.after_advance(message.status, derive_message_status(message.attempts))
+            transitions.change_status(session, message, derived, now, callback=False)
         message.updated_at = now

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from markupsafe import Markup
-from sqlalchemy import select
 
 from channels import DECLARED, NAMES
 
+from ..lifecycle import messages as message_rows
 from ..storage.db import Database
-from ..storage.models import Message
 
 CHANNELS = NAMES  # every channel spec, in declaration order
 CHANNEL_LABELS = {spec.name: spec.label for spec in DECLARED}
@@ -39,9 +38,7 @@ def channel_mix(db: Database, now: datetime, days: int = 7) -> Mix:
     messages: Counter = Counter()
     suppressed: Counter = Counter()
     with db.session() as session:
-        rows = session.execute(select(Message.created_at, Message.route)
-                               .where(Message.created_at >= since, Message.created_at <= now)
-                               .execution_options(yield_per=2000))
+        rows = message_rows.created_routes(session, since, now)
         for created_at, route in rows:
             day = created_at.astimezone(UTC).date()
             if day not in counts or not route:  # no route yet: scheduled, decided at its send_at

@@ -1,6 +1,6 @@
 """Find messages on the review pages: by user id, category, channel sent on, status and a
 range of UTC days, newest first, in pages with the same cursors as GET /v1/messages (the same
-query, sending/message_view.list_query). Each row links to the message's trace.
+query, lifecycle/messages.list_query). Each row links to the message's trace.
 
 Every filter is checked here and refused with a 422 page naming the field (NUL bytes, over-long
 text, unknown category / channel / status, a day that is not a date or outside the years the
@@ -21,14 +21,15 @@ from ..api.recipients import check_user_id
 from ..app_state import state
 from ..domain.statuses import MessageStatus, Scope
 from ..errors import ApiError, DomainError, ErrorCode, http_status
+from ..lifecycle import attempts
+from ..lifecycle import messages as message_rows
 from ..sending import message_view
-from ..storage.models import Message
 from . import forms
 from .charts import CHANNEL_LABELS
 from .session import bp, page
 
 PAGE_SIZE = 50
-SEARCH_PAGER = Pager((Message.created_at, Message.id), (datetime, str), default_limit=PAGE_SIZE,
+SEARCH_PAGER = Pager(message_rows.LIST_ORDER, (datetime, str), default_limit=PAGE_SIZE,
                      max_limit=200)
 FIELDS = ("user_id", "category", "channel", "status", "from", "to")
 CATEGORIES = tuple(sorted(REQUIRED_CATEGORIES))
@@ -54,7 +55,7 @@ def _choice(name: str, allowed: tuple[str, ...], what: str) -> str | None:
 
 
 
-def filters_from_request() -> message_view.ListFilters:
+def filters_from_request() -> message_rows.ListFilters:
     """The page's query string as the list filters (every message: the page needs compliance:read)."""
     user_id = forms.arg_text("user_id")
     category = _choice("category", CATEGORIES, "category")
@@ -63,7 +64,7 @@ def filters_from_request() -> message_view.ListFilters:
     since, until = forms.arg_day("from"), forms.arg_day("to")
     if since and until and since > until:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, "from: must not be after 'to'", field="from")
-    return message_view.ListFilters(
+    return message_rows.ListFilters(
         user_id=check_user_id(user_id) if user_id else None, category=category, channel=channel,
         statuses=(status,) if status else (),
         created_from=datetime.combine(since, time(0), tzinfo=UTC) if since else None,
@@ -71,14 +72,14 @@ def filters_from_request() -> message_view.ListFilters:
         created_to=datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC) if until else None)
 
 
-def search(filters: message_view.ListFilters) -> tuple[list[Row], str | None]:
+def search(filters: message_rows.ListFilters) -> tuple[list[Row], str | None]:
     """One page of matching messages, newest first, and the next page's cursor."""
     paging = SEARCH_PAGER.from_request()
     with state().db.session() as s:
-        found = s.execute(SEARCH_PAGER.apply(message_view.list_query(filters), paging)).all()
+        found = message_rows.list_rows(s, filters, lambda query: SEARCH_PAGER.apply(query, paging))
         found, next_cursor = SEARCH_PAGER.finish(found, paging, lambda r: (r.created_at, r.id))
         ids = [r.id for r in found]
-        titles, used = message_view.titles(s, ids), message_view.channels_used(s, ids)
+        titles, used = message_view.titles(s, ids), attempts.channels_used(s, ids)
     rows = [Row(r.id, r.created_at, r.user_id, r.category, titles.get(r.id, ""), used.get(r.id, []), r.status)
             for r in found]
     return rows, next_cursor

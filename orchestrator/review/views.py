@@ -13,6 +13,7 @@ from ..app_state import state
 from ..compliance import decisions_export, policy_versions
 from ..domain.statuses import PolicyStatus, Scope
 from ..errors import ApiError, DomainError, ErrorCode, http_status
+from ..lifecycle import messages as message_rows
 from ..sending import decision_replay, message_view
 from . import charts, forms, policy_reading
 from .session import bp, holds, not_found, page
@@ -172,7 +173,7 @@ def _timeline(view: dict[str, Any]) -> list[dict[str, Any]]:
 def message(message_id: str):
     st = state()
     with st.db.session() as s:
-        row = message_view.load_message(s, message_id)
+        row = message_rows.load_with_attempts(s, message_id)
         if row is None:
             return not_found(f"No message with id '{message_id}'.")
         view = message_view.message_dict(s, row)

@@ -1,6 +1,6 @@
 """Cancelling a message (POST /v1/messages/{id}/cancel).
 
-Runs under the message's row lock (plan_progress.lock_message), the same lock a worker's
+Runs under the message's row lock (lifecycle.plans), the same lock a worker's
 claim takes first (dispatch/deliver.py `claim`) and a scheduled message's decision takes
 (scheduling.py): so a cancel and a claim never interleave. Whatever is still `queued` is
 cancelled; an attempt already claimed (`sending`) or handed over is left to finish — it is
@@ -16,8 +16,7 @@ from providers.base import AttemptStatus
 
 from ..audit import log as audit
 from ..domain.statuses import MessageStatus
-from ..lifecycle import plan_progress
-from ..lifecycle.status_callbacks import record_status_change
+from ..lifecycle import plan_progress, plans, transitions
 
 CANCEL_ACTION = "message.cancel"
 
@@ -36,7 +35,7 @@ class AlreadyFinal(Exception):
 def cancel(session, message_id: str, api_key, now: datetime, *, visible, reason: str = "") -> dict[str, Any]:
     """Cancels what is not yet sent. `visible(message)` says whether this key may see it.
     Raises NotFound or AlreadyFinal; returns what was cancelled."""
-    message = plan_progress.lock_message(session, message_id, now)
+    message = plans.load_orm(session, message_id, now)
     if message is None or not visible(message):
         raise NotFound(message_id)
     previous = message.status
@@ -53,8 +52,7 @@ def cancel(session, message_id: str, api_key, now: datetime, *, visible, reason:
     message.cancelled_at = now
     message.cancelled_by = by
     if previous == MessageStatus.SCHEDULED:
-        message.status = MessageStatus.CANCELLED.value
-        record_status_change(session, message, previous, now)
+        transitions.change_status(session, message, MessageStatus.CANCELLED, now)
     else:
         plan_progress.advance(message, now, session)  # derives the status, posts the callback
     audit.append(session, actor=api_key.name, action=CANCEL_ACTION, subject=f"message:{message_id}", now=now,

@@ -136,15 +136,13 @@ def stop_timers_of_user(session: Session, user_id: str) -> None:
 def sweep(session: Session, now: datetime, deadline_seconds: int) -> list[str]:
     """Reminders and escalations that are due; returns the reminder attempts to announce
     (announced by this unit of work on commit as well). Under each message's lock."""
-    from ..lifecycle import plan_progress
-    from ..lifecycle.status_callbacks import record_status_change
-
+    from ..lifecycle import plans, transitions
     due = session.scalars(select(Confirmation).where(
         Confirmation.stage.in_([s.value for s in OPEN_STAGES]), Confirmation.due_at <= now,
     ).order_by(Confirmation.due_at).limit(BATCH)).all()
     created: list[str] = []
     for row in due:
-        message = plan_progress.lock_message(session, row.message_id, now)
+        message = plans.load_orm(session, row.message_id, now)
         session.refresh(row)  # an acknowledgement may have committed meanwhile
         if row.stage not in OPEN_STAGES or row.due_at is None or row.due_at > now:
             continue
@@ -165,10 +163,7 @@ def sweep(session: Session, now: datetime, deadline_seconds: int) -> list[str]:
             log.info("notice reminder", extra={"message_id": row.message_id, "count": row.reminders_sent})
         else:
             row.stage, row.escalated_at, row.due_at = ConfirmationStage.ESCALATED, now, None
-            previous = message.status
-            message.status = MessageStatus.UNACKNOWLEDGED
-            if previous != message.status:
-                record_status_change(session, message, previous, now)
+            transitions.change_status(session, message, MessageStatus.UNACKNOWLEDGED, now)
             log.warning("notice not acknowledged in time: escalated", extra={"message_id": row.message_id})
     session.flush()
     announce(session, created)

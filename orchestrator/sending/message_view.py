@@ -1,19 +1,20 @@
-"""The read side of a message: route, decision, attempts and the receipt timeline."""
+"""The read side of a message as the API and the review pages show it: route, decision, attempts and the
+receipt timeline. The queries are lifecycle/messages.py, attempts.py and receipt_events.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from channels import SPECS
 from providers.masking import mask_email, mask_phone, mask_token
 
 from ..domain.statuses import MessageStatus
-from ..storage.models import Attempt, IdempotencyRecord, Message, ReceiptEvent
+from ..lifecycle import messages as message_rows
+from ..lifecycle import receipt_events
+from ..storage.models import Attempt, Message, ReceiptEvent
 from .routing import public_route
 
 ENGAGEMENT_FIELDS = ("seen_at", "read_at", "clicked_at", "acknowledged_at")
@@ -76,16 +77,8 @@ def receipt_dict(r: ReceiptEvent) -> dict[str, Any]:
     }
 
 
-def load_message(session: Session, message_id: str) -> Message | None:
-    return session.scalar(
-        select(Message).where(Message.id == message_id).options(selectinload(Message.attempts))
-    )
-
-
 def message_dict(session: Session, message: Message) -> dict[str, Any]:
-    receipts = session.scalars(
-        select(ReceiptEvent).where(ReceiptEvent.message_id == message.id).order_by(ReceiptEvent.id)
-    ).all()
+    receipts = receipt_events.of_message(session, message.id)
     return {
         "id": message.id,
         "status": message.status,
@@ -111,48 +104,6 @@ def message_dict(session: Session, message: Message) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class ListFilters:
-    api_key_id: str | None = None  # only this key's messages (None: every key's, for compliance/admin)
-    statuses: tuple[str, ...] = ()
-    category: str | None = None
-    user_id: str | None = None
-    created_from: datetime | None = None  # inclusive
-    created_to: datetime | None = None    # exclusive
-    idempotency_key: str | None = None
-    channel: str | None = None  # only messages that went out on this channel (an attempt sent on it)
-
-
-LIST_COLUMNS = (Message.id, Message.status, Message.user_id, Message.category, Message.urgency,
-                Message.created_at, Message.updated_at, Message.send_at, Message.expires_at,
-                Message.policy_version, Message.cancelled_at, Message.cancelled_by, Message.meta)
-
-
-def list_query(f: ListFilters):
-    """Messages matching the filters (the caller adds order and paging)."""
-    query = select(*LIST_COLUMNS)
-    if f.api_key_id is not None:
-        query = query.where(Message.api_key_id == f.api_key_id)
-    if f.statuses:
-        query = query.where(Message.status.in_(f.statuses))
-    if f.category is not None:
-        query = query.where(Message.category == f.category)
-    if f.user_id is not None:
-        query = query.where(Message.user_id == f.user_id)
-    if f.created_from is not None:
-        query = query.where(Message.created_at >= f.created_from)
-    if f.created_to is not None:
-        query = query.where(Message.created_at < f.created_to)
-    if f.channel is not None:
-        # Correlated EXISTS: per candidate message one probe of ix_attempts_message_id.
-        query = query.where(exists().where(Attempt.message_id == Message.id, Attempt.channel == f.channel,
-                                           Attempt.sent_at.is_not(None)))
-    if f.idempotency_key is not None:
-        query = query.where(Message.id.in_(select(IdempotencyRecord.message_id).where(
-            IdempotencyRecord.key == f.idempotency_key, IdempotencyRecord.api_key_id == Message.api_key_id)))
-    return query
-
-
 def summary_dict(row: Any) -> dict[str, Any]:
     return {
         "id": row.id, "status": row.status, "user_id": row.user_id, "category": row.category,
@@ -164,28 +115,10 @@ def summary_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def channels_used(session: Session, message_ids: list[str]) -> dict[str, list[str]]:
-    """Per message id, the channels it went out on (an attempt sent on them), in plan order.
-    Ids without a sent attempt are absent."""
-    used: dict[str, list[str]] = {}
-    if not message_ids:
-        return used
-    rows = session.execute(select(Attempt.message_id, Attempt.channel)
-                           .where(Attempt.message_id.in_(message_ids), Attempt.sent_at.is_not(None))
-                           .order_by(Attempt.message_id, Attempt.step_index, Attempt.id))
-    for message_id, channel in rows:
-        channels = used.setdefault(message_id, [])
-        if channel not in channels:
-            channels.append(channel)
-    return used
-
-
 def titles(session: Session, message_ids: list[str]) -> dict[str, str]:
     """Per message id, its title ('' when it has none or the recipient was erased)."""
-    if not message_ids:
-        return {}
-    rows = session.execute(select(Message.id, Message.content).where(Message.id.in_(message_ids)))
-    return {message_id: title_of(content) for message_id, content in rows}
+    contents = message_rows.contents(session, message_ids)
+    return {message_id: title_of(content) for message_id, content in contents.items()}
 
 
 def title_of(content: Any) -> str:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from providers.base import Receipt, RejectedEvent
+from providers.base import RejectedEvent
 
 from .. import metrics
 from ..domain.statuses import ReceiptOutcome
-from ..lifecycle.receipts import find_attempt
 from ..storage.models import ReceiptEvent
 
 log = logging.getLogger("orchestrator.receipts")
@@ -35,10 +34,11 @@ def parked_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ReceiptEvent).where(ReceiptEvent.applied.is_(False))) or 0
 
 
-def admit(session: Session, source: str, receipt: Receipt, max_rows: int) -> bool:
-    """False when `receipt` names no attempt we know and the parked receipts are at the cap;
-    receipts for known attempts (the send-commit race) are always admitted."""
-    if find_attempt(session, receipt) is not None or parked_count(session) < max_rows:
+def admit(session: Session, source: str, found: Row | None, max_rows: int) -> bool:
+    """False when the receipt names no attempt we know (`found`: lifecycle.receipts.find) and
+    the parked receipts are at the cap; receipts for known attempts (the send-commit race) are
+    always admitted."""
+    if found is not None or parked_count(session) < max_rows:
         return True
     metrics.RECEIPTS.labels(source, DROPPED).inc()
     log.warning("parked receipts full: receipt for an unknown provider id dropped",

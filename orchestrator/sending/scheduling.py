@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select, update
 from ..content.templates import content_from_stored
 from ..domain.errors import DomainError, ErrorCode, Invalid
 from ..domain.statuses import MessageStatus
+from ..lifecycle.transitions import checked
 from ..schemas import RecipientRef, SendRequest, Urgency
 from ..storage.db import announce
 from ..storage.models import Message, new_id
@@ -32,7 +33,7 @@ BATCH = 200  # scheduled messages decided per sweeper pass at most
 _CLAIM = (update(Message)
           .where(Message.id == bindparam("message_id"), Message.status == MessageStatus.SCHEDULED.value,
                  Message.send_at <= bindparam("now"))
-          .values(status=MessageStatus.ACCEPTED.value, updated_at=bindparam("now"))
+          .values(status=checked(MessageStatus.SCHEDULED, MessageStatus.ACCEPTED).value, updated_at=bindparam("now"))
           .execution_options(synchronize_session=False))
 _ROW = select(Message.id, Message.api_key_id, Message.user_id, Message.category, Message.urgency,
               Message.content, Message.meta, Message.overrides, Message.expires_at,
@@ -134,6 +135,7 @@ def release_one(state, message_id: str, now: datetime) -> bool:
             insert_planned(session.connection(), [planned])
             due = planned.due
         values["updated_at"] = now
+        checked(MessageStatus.SCHEDULED, MessageStatus(values["status"]))
         session.execute(update(Message).where(Message.id == message_id).values(values)
                         .execution_options(synchronize_session=False))
         record_status_change(session, _Changed(row, values["status"]), MessageStatus.SCHEDULED.value, now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.lifecycle import address_signals as signals
-from orchestrator.lifecycle.plan_rows import Row
+from orchestrator.lifecycle.plans import Row
 from orchestrator.storage.models import Device, Recipient
 from providers.base import AttemptStatus, ErrorClass, ProviderError
 
