@@ -195,21 +195,7 @@ class TwilioSMSProvider:
     # --- sending -------------------------------------------------------------------------
 
     def send(self, delivery: Delivery) -> SendResult:
-        if delivery.channel != Channel.SMS:
-            raise ValueError(f"TwilioSMSProvider sends SMS, not {delivery.channel}")
-        params: dict[str, Any] = {
-            "to": delivery.to,
-            "body": sms_text(delivery.title, delivery.body),  # what the segment facts counted
-            "status_callback": delivery.status_callback_url or self.status_callback_url,
-        }
-        if self.from_number:
-            params["from_"] = self.from_number
-        if self.messaging_service_sid:
-            params["messaging_service_sid"] = self.messaging_service_sid
-        validity = self._validity_period(delivery)
-        if validity is not None:
-            params["validity_period"] = validity
-
+        params = self.message_params(delivery)
         masked = mask_phone(delivery.to)
         try:
             message = self._client.messages.create(**params)
@@ -269,6 +255,25 @@ class TwilioSMSProvider:
             status=status or AttemptStatus.QUEUED,
             raw=raw,
         )
+
+    def message_params(self, delivery: Delivery) -> dict[str, Any]:
+        """The Messages API parameters of one send: what differs between Twilio's channels
+        (SMS here; a subclass for another sender), while sending and error handling stay one."""
+        if delivery.channel != self.channel:
+            raise ValueError(f"{type(self).__name__} sends {self.channel}, not {delivery.channel}")
+        params: dict[str, Any] = {
+            "to": delivery.to,
+            "body": sms_text(delivery.title, delivery.body),  # what the segment facts counted
+            "status_callback": delivery.status_callback_url or self.status_callback_url,
+        }
+        if self.from_number:
+            params["from_"] = self.from_number
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        validity = self._validity_period(delivery)
+        if validity is not None:
+            params["validity_period"] = validity
+        return params
 
     def _page_error(self, exc: Exception) -> ProviderError:
         response = exc.args[1] if len(exc.args) > 1 else None
