@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from . import email, in_app, push, sms
+from . import email, in_app, push, sms, whatsapp
 from .spec import ChannelSpec
 
 # Declaration order: the order of per-channel facts and consent keys (stored data relies on
 # none of it, but recorded plans list facts in it).
-DECLARED: tuple[ChannelSpec, ...] = (in_app.SPEC, push.SPEC, sms.SPEC, email.SPEC)
+DECLARED: tuple[ChannelSpec, ...] = (in_app.SPEC, push.SPEC, sms.SPEC, email.SPEC, whatsapp.SPEC)
 
 
 class Channel(StrEnum):
-    """The stored channel values ("in_app", "push", "sms", "email")."""
+    """The stored channel values ("in_app", "push", "sms", "email", "whatsapp")."""
 
     IN_APP = in_app.SPEC.name
     PUSH = push.SPEC.name
     SMS = sms.SPEC.name
     EMAIL = email.SPEC.name
+    WHATSAPP = whatsapp.SPEC.name
 
 
 SPECS: dict[str, ChannelSpec] = {spec.name: spec for spec in DECLARED}

@@ -151,7 +151,7 @@ def test_serve_announces_live_and_sandboxed_channels(tmp_path):
     line = entry["msg"]
     assert line.startswith(f"orchestrator serve: http://127.0.0.1:{port} "), line
     assert "live=email(smtp)" in line and "in_app(inapp)" in line, line
-    assert "sandbox=sms push/fcm push/apns" in line, line
+    assert "sandbox=sms whatsapp push/fcm push/apns" in line, line
     assert f"database=sqlite:///{tmp_path}/orchestrator.sqlite3" in line and "broker=memory://" in line, line
 
 

@@ -89,7 +89,7 @@ def test_conditions_and_effects_read_as_sentences():
     assert "{" not in "".join(words.values())  # no JSON left
     effects = {rid: policy_reading.effect_words(r["then"]) for rid, r in rules.items()}
     assert effects["winback-never-in-app"] == "Do not use in-app. Route: email first; if not read within 2 days, push."
-    assert effects["quiet-hours-defer-interruptions"] == "Push and SMS wait until quiet hours end."
+    assert effects["quiet-hours-defer-interruptions"] == "Push, SMS and WhatsApp wait until quiet hours end."
     assert effects["frequency-cap-marketing"] == (
         "At most 6 a day and 20 a week across every channel; over that, the message is dropped.")
     assert policy_reading.condition_words({"not": {"fact": "expired", "is": True}}, {}) == (

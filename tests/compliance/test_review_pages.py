@@ -185,7 +185,7 @@ def test_mix_chart_counts_channels_per_day(app, client, people, recipient, clock
     assert len(rows) == 7
     numbers = {day: re.findall(r"<td>(\d+)</td>", cells) for day, cells in rows.items()}
     today, two_ago = clock.now.date().isoformat(), (clock.now - timedelta(days=2)).date().isoformat()
-    assert numbers[today] == ["0", "0", "1", "1", "0", "1"]   # in_app, push, sms, email, suppressed, messages
+    assert numbers[today] == ["0", "0", "1", "1", "0", "0", "1"]  # by channel, suppressed, messages
     assert numbers[two_ago][-1] == "1" and numbers[two_ago][3] == "1"  # transactional goes by email
     assert sum(int(n[-1]) for n in numbers.values()) == 2
 

@@ -19,7 +19,8 @@ def test_preferences_are_labelled_in_english_by_default(client, user, user_token
     body = client.get(PATH, headers=headers).get_json()
     assert body["locale"] == "en"
     assert body["channels"] == [{"id": "in_app", "label": "In-app"}, {"id": "push", "label": "Push"},
-                                {"id": "sms", "label": "SMS"}, {"id": "email", "label": "Email"}]
+                                {"id": "sms", "label": "SMS"}, {"id": "email", "label": "Email"},
+                                {"id": "whatsapp", "label": "WhatsApp"}]
     cats = by_category(body)
     assert cats["security_alert"]["label"] == "Security alerts" and cats["security_alert"]["locked"] is True
     assert cats["winback"]["label"] == "Come-back offers"
@@ -46,7 +47,7 @@ def test_the_locale_comes_from_the_query_or_accept_language(client, user, user_t
     social = by_category(body)["social"]
     if locale == "ko":
         assert (social["label"], social["description"]) == ("소셜 활동", "댓글, 멘션 및 팔로우")
-        assert [c["label"] for c in body["channels"]] == ["앱 내 알림", "푸시", "문자 메시지", "이메일"]
+        assert [c["label"] for c in body["channels"]] == ["앱 내 알림", "푸시", "문자 메시지", "이메일", "왓츠앱"]
     else:
         assert social["label"] == "Social activity"
 
@@ -89,7 +90,7 @@ def test_a_policy_without_labels_gets_humanised_ids(make_app, tmp_path):
     assert body["locale"] == "en"
     cats = by_category(body)
     assert (cats["trial_expiry"]["label"], cats["trial_expiry"]["description"]) == ("Trial expiry", "")
-    assert [c["label"] for c in body["channels"]] == ["In-app", "Push", "Email", "SMS"]
+    assert [c["label"] for c in body["channels"]] == ["In-app", "Push", "Email", "SMS", "WhatsApp"]
 
 
 def test_inbox_items_carry_the_category_label_in_the_asked_locale(client, auth, user, send, drain, user_token,

@@ -41,10 +41,10 @@ def test_preferences_panel_turns_a_category_off_by_email(browser, make_app):
         # Column headings name the channels; each checkbox is labelled by category and channel.
         served = httpx.get(f"{svc.base}/v1/inbox/preferences", headers={"Authorization": f"Bearer {token}"},
                            timeout=10).json()
-        names = {"in_app": "In-app", "push": "Push", "email": "Email", "sms": "SMS"}  # the client's own
+        names = {"in_app": "In-app", "push": "Push", "email": "Email", "sms": "SMS", "whatsapp": "WhatsApp"}
         order = [c["id"] for c in served["channels"]] if "channels" in served else list(names)
         assert column_headings(page) == ["Messages", *(names[c] for c in order)]  # the server's order
-        assert page.locator(f'{PREFS} th[scope="col"]').count() == 5
+        assert page.locator(f'{PREFS} th[scope="col"]').count() == 1 + len(order)
         social = next(c for c in served["categories"] if c["category"] == "social").get("label", "Social")
         box = page.get_by_role("checkbox", name=f"{social} by Email")
         assert box.is_checked() and box.is_enabled()
@@ -88,7 +88,7 @@ def test_preferences_panel_in_korean(browser, make_app):
         assert page.locator(f"{PREFS} h3").inner_text() == "알림 설정"
         assert shadow(page, "root.querySelector('.panel').lang") == "ko"
         headings = column_headings(page)
-        assert headings[0] == "메시지" and len(headings) == 5
+        assert headings[0] == "메시지" and len(headings) == 6
         if not has_preference_labels(svc, token):  # the client's own Korean names
             assert headings[1:] == ["인앱", "푸시", "이메일", "문자"]
         assert "항상 켜짐" in page.locator(f'{PREFS} tr[data-category="security_alert"] th').inner_text()

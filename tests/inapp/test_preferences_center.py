@@ -22,7 +22,8 @@ def test_read_change_and_read_back_own_preferences(client, auth, user, user_toke
     assert cats["social"] == {"category": "social", "label": "Social activity",
                               "description": "Comments, mentions and follows", "locked": False,
                               "unsubscribable": False,
-                              "channels": {"in_app": True, "push": True, "email": True, "sms": True}}
+                              "channels": {"in_app": True, "push": True, "email": True, "sms": True,
+                                           "whatsapp": True}}
     assert cats["security_alert"]["locked"] is True and cats["promotion"]["unsubscribable"] is True
 
     r = client.put(PATH, headers=headers, json={"preferences": {"social": {"email": False}}})

@@ -25,16 +25,17 @@ from providers.base import Delivery
 
 
 def test_the_stored_channel_values_do_not_change():
-    assert [c.value for c in Channel] == ["in_app", "push", "sms", "email"]
+    assert [c.value for c in Channel] == ["in_app", "push", "sms", "email", "whatsapp"]
     assert ProviderChannel is Channel
     assert set(SPECS) == {c.value for c in Channel}
 
 
 def test_the_policy_vocabulary_comes_from_the_specs():
-    assert CHANNELS == ROUTE_ORDER == ("in_app", "push", "email", "sms")  # the golden scenarios' order
-    assert CONSENT_KEYS == ("in_app", "push", "sms", "email", "marketing")
-    assert OUT_OF_APP_CHANNELS == {"push", "sms", "email"}
-    assert DEFAULT_CONSENTS == {"in_app": True, "push": True, "sms": True, "email": True, "marketing": False}
+    assert CHANNELS == ROUTE_ORDER == ("in_app", "push", "email", "sms", "whatsapp")  # the golden scenarios' order
+    assert CONSENT_KEYS == ("in_app", "push", "sms", "email", "whatsapp", "marketing")
+    assert OUT_OF_APP_CHANNELS == {"push", "sms", "email", "whatsapp"}
+    assert DEFAULT_CONSENTS == {"in_app": True, "push": True, "sms": True, "email": True, "whatsapp": False,
+                                "marketing": False}
     assert CHANNEL_NAMES == {"in_app": "In-app", "push": "Push", "sms": "SMS", "email": "Email"}
 
 
@@ -64,7 +65,7 @@ def test_the_request_models_are_built_from_the_specs():
     for name, field in ChannelSources.model_fields.items():
         assert tuple(_variant(field).model_fields) == SPECS[name].source_fields, name
     assert [_variant(f).__name__ for f in ChannelOverrides.model_fields.values()] == [
-        "InAppOverride", "PushOverride", "SmsOverride", "EmailOverride"]
+        "InAppOverride", "PushOverride", "SmsOverride", "EmailOverride", "WhatsappOverride"]
     assert list(Consents.model_fields) == [*channels.NAMES, "marketing"]
     assert list(ChannelSwitches.model_fields) == list(channels.NAMES)
 

@@ -34,7 +34,7 @@ def test_the_default_policy_labels_every_category_and_channel_in_english_and_kor
     assert labels.categories["security_alert"] == {"en": "Security alerts", "ko": "보안 알림"}
     for channel in CHANNELS:
         assert set(labels.channels[channel]) == {"en", "ko"}
-    assert labels.channel_order == ("in_app", "push", "sms", "email")  # as the section lists them
+    assert labels.channel_order == ("in_app", "push", "sms", "email", "whatsapp")  # as the section lists them
     # Korean labels are Korean, not copies of the English ones.
     assert all(labels.categories[c]["ko"] != labels.categories[c]["en"] for c in policy.categories)
 
@@ -68,7 +68,7 @@ def test_a_policy_without_labels_still_loads_and_humanises(doc):
     labels = load_policy(doc).labels
     assert labels.category("feature_announcement", "en") == "Feature announcement"
     assert labels.locales == {"en"}
-    assert [labels.channel(c, "en") for c in labels.channel_order] == ["In-app", "Push", "Email", "SMS"]
+    assert [labels.channel(c, "en") for c in labels.channel_order] == ["In-app", "Push", "Email", "SMS", "WhatsApp"]
 
 
 @pytest.mark.parametrize("labels, message", [

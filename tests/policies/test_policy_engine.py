@@ -205,7 +205,8 @@ def test_floor_excludes_unavailable_channels_even_without_rules(doc_with_rules):
     plan = decide(policy, message(), recipient(phone=None, devices=(), consents={"email": False}), NOW)
     assert plan.channels == ("in_app",)
     assert {e.channel: e.rule for e in plan.excluded} == {
-        "push": "engine:availability", "sms": "engine:availability", "email": "engine:availability"}
+        "push": "engine:availability", "sms": "engine:availability", "email": "engine:availability",
+        "whatsapp": "engine:availability"}
     assert plan.requires == ("delivery_confirmation",)
 
 
