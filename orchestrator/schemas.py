@@ -23,7 +23,7 @@ from pydantic import (
 
 from channels import DECLARED, ChannelSpec, ContentField, FieldKind
 from providers.base import Channel
-from providers.catalog import PUSH_PLATFORMS
+from providers.catalog import PUSH_PLATFORMS, device_token_problem
 
 from .domain.addresses import check_email, check_hhmm, check_timezone, to_e164
 from .domain.locales import LOCALE_PATTERN
@@ -101,6 +101,39 @@ def check_link(value: str | None, allowed_schemes: tuple[str, ...] | frozenset[s
 class DeviceIn(Strict):
     token: str = Field(min_length=1, max_length=4096)
     platform: Platform
+
+
+MAX_DEVICE_TOKEN_CHARS = 4096  # devices.token
+
+
+def _printable(token: str) -> str:
+    if any(not ch.isprintable() for ch in token):
+        raise ValueError("must be printable text: no control characters, tabs or line breaks")
+    return token
+
+
+DeviceToken = Annotated[str, Field(min_length=1, max_length=MAX_DEVICE_TOKEN_CHARS), AfterValidator(_printable)]
+
+
+class ClientDeviceIn(Strict):
+    """A push device (or browser push subscription) the in-app client registers for its user:
+    the platform is one the provider catalog declares, the token is checked by its provider."""
+
+    platform: Platform
+    token: DeviceToken
+
+    @field_validator("token")
+    @classmethod
+    def _token_fits_platform(cls, token: str, info: ValidationInfo) -> str:
+        platform = info.data.get("platform")  # absent when the platform itself was refused
+        problem = device_token_problem(platform.value, token) if platform is not None else None
+        if problem:
+            raise ValueError(problem)
+        return token
+
+
+class ClientDeviceRemove(Strict):
+    token: DeviceToken
 
 
 # One optional switch per channel spec (channels/), in declaration order.

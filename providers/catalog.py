@@ -28,6 +28,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = _declared()
 BY_NAME: dict[str, ProviderSpec] = {spec.name: spec for spec in PROVIDERS}
 # The push platforms a device can be registered on ("fcm", "apns").
 PUSH_PLATFORMS: tuple[str, ...] = tuple(spec.platform for spec in PROVIDERS if spec.platform)
+BY_PLATFORM: dict[str, ProviderSpec] = {spec.platform: spec for spec in PROVIDERS if spec.platform}
 
 if (len(BY_NAME) != len(PROVIDERS) or len(set(PUSH_PLATFORMS)) != len(PUSH_PLATFORMS)
         or len({spec.rank for spec in PROVIDERS}) != len(PROVIDERS)):
@@ -36,6 +37,12 @@ if (len(BY_NAME) != len(PROVIDERS) or len(set(PUSH_PLATFORMS)) != len(PUSH_PLATF
 
 def for_channel(channel: str) -> Iterator[ProviderSpec]:
     return (spec for spec in PROVIDERS if spec.channel == channel)
+
+
+def device_token_problem(platform: str, token: str) -> str | None:
+    """What is wrong with a device token a client registers on `platform` (by its provider's
+    `check_token`), or None."""
+    return BY_PLATFORM[platform].check_token(token)
 
 
 def settings_of(name: str, env: Mapping[str, str]) -> Any | None:

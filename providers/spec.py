@@ -39,6 +39,15 @@ def _no_signals(code: str, status: AttemptStatus | str | None) -> AddressReading
     return None
 
 
+# A push platform's device token as a client registered it -> what is wrong with it (one
+# sentence for a 422, never echoing the token), or None when it can be sent to.
+TokenCheck = Callable[[str], "str | None"]
+
+
+def _any_token(token: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     name: str                                         # breakers, attempts, /readyz, receipts' source
@@ -53,6 +62,7 @@ class ProviderSpec:
     platform: str | None = None                       # push: the device platform it serves
     backup_prefix: str | None = None                  # "TWILIO": a second account from TWILIO_BACKUP_*
     signals: SignalReader = _no_signals               # its error table, read as address signals
+    check_token: TokenCheck = _any_token              # push: a device token's shape, checked on registration
 
 
-__all__ = ["AddressReading", "AddressSignal", "ProviderSpec", "SignalReader"]
+__all__ = ["AddressReading", "AddressSignal", "ProviderSpec", "SignalReader", "TokenCheck"]

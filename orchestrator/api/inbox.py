@@ -20,6 +20,7 @@ from enum import StrEnum
 from flask import Blueprint, Response, jsonify, request
 
 from providers.base import Engagement, Receipt
+from providers.masking import mask_token
 
 from ..access.auth import require_scope
 from ..app_state import state
@@ -29,10 +30,14 @@ from ..errors import ApiError, ErrorCode
 from ..inapp import cors, inbox, locales, tokens
 from ..inapp.bus import Notice
 from ..lifecycle.receipts import ingest
+from ..recipients import recipients
+from ..schemas import ClientDeviceIn, ClientDeviceRemove
 from ..sending import confirmations
 from .declare import Auth, declare
 from .models import (
     ArchivedOut,
+    ClientDeviceOut,
+    ClientDeviceRemovedOut,
     EngagementOut,
     InAppTokenOut,
     InboxPage,
@@ -41,6 +46,7 @@ from .models import (
     TokenRevokedOut,
     UserTokensRevokedOut,
 )
+from .requests import parse_body
 
 log = logging.getLogger("orchestrator.inapp")
 
@@ -48,6 +54,7 @@ bp = Blueprint("inapp", __name__)
 
 INAPP_SOURCE = "in_app_client"
 CLIENT_PREFIX = "/v1/inbox"
+DEVICES_PATH = f"{CLIENT_PREFIX}/devices"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 MAX_CURSOR_CHARS = 200
 _DIGITS = re.compile(r"[0-9]{1,4}")
@@ -121,6 +128,43 @@ def revoke_user_tokens(user_id: str):
         count = tokens.revoke_user(session, user_id, st.clock())
     st.bus.publish(user_id, Notice.REVOKE)
     return jsonify({"user_id": user_id, "revoked": count})
+
+
+# -- push devices (user token) ---------------------------------------------------------------
+@bp.post(DEVICES_PATH)
+@declare("Register this device or browser for push (a browser: its PushSubscription.toJSON() as the token)",
+         body=ClientDeviceIn, body_example={"platform": "fcm", "token": "fcm-token-1"},
+         responses={200: ClientDeviceOut, 201: ClientDeviceOut}, auth=Auth.USER_TOKEN, tags=("in-app client",))
+def register_device():
+    """The user's own client hands over its push token, so the backend need not relay it. The
+    platform is one the provider catalog declares; the token is checked by its provider."""
+    from .recipients import retry_on_conflict
+
+    st = state()
+    _, data = parse_body(ClientDeviceIn)
+    now = st.clock()
+
+    def work(session):
+        user_id = tokens.user_for_request(session, now)
+        return recipients.register_device(session, user_id, data.platform.value, data.token, now)
+
+    created = retry_on_conflict(work)
+    body = {"platform": data.platform.value, "token": mask_token(data.token), "active": True, "created": created}
+    return jsonify(body), 201 if created else 200
+
+
+@bp.delete(DEVICES_PATH)
+@declare("Remove this device or browser from push (on unsubscribing)", body=ClientDeviceRemove,
+         body_example={"token": "fcm-token-1"}, responses={200: ClientDeviceRemovedOut}, auth=Auth.USER_TOKEN,
+         tags=("in-app client",))
+def remove_device():
+    st = state()
+    _, data = parse_body(ClientDeviceRemove)
+    now = st.clock()
+    with st.db.session() as session:
+        user_id = tokens.user_for_request(session, now)
+        removed = recipients.remove_device(session, user_id, data.token)
+    return jsonify({"removed": removed})
 
 
 # -- the inbox (user token) ------------------------------------------------------------------

@@ -344,6 +344,17 @@ class ArchivedOut(BaseModel):
     archived: bool
 
 
+class ClientDeviceOut(BaseModel):
+    platform: str
+    token: str = Field(description="shortened, as the recipient profile shows it")
+    active: bool
+    created: bool = Field(description="false: the token was already registered (it is active again)")
+
+
+class ClientDeviceRemovedOut(BaseModel):
+    removed: bool = Field(description="false: the token was not registered for this user")
+
+
 class EngagementOut(BaseModel):
     id: str
     event: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-ALLOW_METHODS = "GET, POST, PUT, OPTIONS"  # PUT: the preference center
+ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"  # PUT: the preference center; DELETE: push devices
 ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID"
 MAX_AGE = "600"
 

@@ -109,6 +109,43 @@ def _changed_contact_field(row: Recipient, data: RecipientUpsert) -> str | None:
     return None
 
 
+# As many devices as a profile PUT may list (schemas.RecipientUpsert.devices).
+MAX_DEVICES = 20
+
+
+def register_device(session: Session, user_id: str, platform: str, token: str, now: datetime) -> bool:
+    """A device (or browser push subscription) the user's own client registers: active from
+    now, filed under `platform`; a known token is re-activated. A user past MAX_DEVICES loses
+    the oldest device, inactive ones first (a browser re-subscribes with a new token each time
+    its subscription is renewed). True when the token is new for the user."""
+    row = load_recipient(session, user_id)
+    if row is None:
+        row = Recipient(user_id=user_id, consents={}, devices=[])
+        session.add(row)
+    device = next((d for d in row.devices if d.token == token), None)
+    created = device is None
+    if device is None:
+        others = sorted(row.devices, key=lambda d: (d.active, d.created_at or now, d.id or 0))
+        for old in others[:max(0, len(others) - MAX_DEVICES + 1)]:
+            row.devices.remove(old)
+        device = Device(token=token, created_at=now)
+        row.devices.append(device)
+    device.platform, device.active, device.deactivated_at = platform, True, None
+    session.flush()
+    return created
+
+
+def remove_device(session: Session, user_id: str, token: str) -> bool:
+    """The user's client unsubscribed: the device is forgotten. False when it was not known."""
+    row = load_recipient(session, user_id)
+    device = next((d for d in row.devices if d.token == token), None) if row is not None else None
+    if device is None:
+        return False
+    row.devices.remove(device)
+    session.flush()
+    return True
+
+
 def heartbeat(session: Session, user_id: str, now: datetime) -> Recipient:
     row = load_recipient(session, user_id)
     if row is None:

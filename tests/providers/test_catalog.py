@@ -23,10 +23,10 @@ TWILIO = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NU
 
 def test_the_catalog_names_each_provider_once_with_its_channel():
     assert [s.name for s in catalog.PROVIDERS] == [
-        "twilio", "twilio-whatsapp", "smtp", "sendgrid", "ses", "fcm", "apns"]
+        "twilio", "twilio-whatsapp", "smtp", "sendgrid", "ses", "fcm", "apns", "webpush"]
     assert {s.name: s.channel for s in catalog.PROVIDERS}["twilio"] == Channel.SMS
     assert [s.name for s in catalog.for_channel("email")] == ["smtp", "sendgrid", "ses"]
-    assert catalog.PUSH_PLATFORMS == ("fcm", "apns")
+    assert catalog.PUSH_PLATFORMS == ("fcm", "apns", "webpush")
     assert [p.value for p in Platform] == list(catalog.PUSH_PLATFORMS)  # what a device may name
 
 
@@ -80,7 +80,7 @@ def test_the_registry_builds_what_is_configured_from_the_catalog(tmp_path):
     assert isinstance(fcm_pool[0], SandboxProvider) and fcm_pool == apns_pool == registry.pool("push")
     assert [p.name for p in registry.pool("in_app")] == ["inapp"]
     assert registry.summary() == ("live=sms(twilio,twilio-backup) in_app(inapp) "
-                                  "sandbox=whatsapp email push/fcm push/apns")
+                                  "sandbox=whatsapp email push/fcm push/apns push/webpush")
 
 
 def test_a_mistake_in_a_backup_account_names_the_backup_variable():
