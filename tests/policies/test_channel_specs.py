@@ -36,7 +36,7 @@ def test_the_policy_vocabulary_comes_from_the_specs():
     assert OUT_OF_APP_CHANNELS == {"push", "sms", "email", "whatsapp"}
     assert DEFAULT_CONSENTS == {"in_app": True, "push": True, "sms": True, "email": True, "whatsapp": False,
                                 "marketing": False}
-    assert CHANNEL_NAMES == {"in_app": "In-app", "push": "Push", "sms": "SMS", "email": "Email"}
+    assert CHANNEL_NAMES == {"in_app": "In-app", "push": "Push", "sms": "SMS", "email": "Email", "whatsapp": "WhatsApp"}
 
 
 @pytest.mark.parametrize("spec", DECLARED, ids=lambda s: s.name)
