@@ -32,7 +32,7 @@ def with_rule(default_doc, **changes):
 def test_default_policy_loads_and_is_cached():
     policy = load_default_policy()
     assert policy is load_default_policy()
-    assert policy.version == "2026-12-07.1"
+    assert policy.version == "2026-12-08.1"
     assert len(policy.rules) >= 20
     assert all(policy.has_category(c) for c in REQUIRED_CATEGORIES)
     assert not policy.has_category("fax_blast")
@@ -50,7 +50,7 @@ def test_load_from_path_text_and_dict_give_the_same_rules():
     for other in (from_str_path, from_text, from_dict):
         assert [r.id for r in other.rules] == ids
         assert other.version == from_path.version
-    assert from_dict.document["version"] == "2026-12-07.1"
+    assert from_dict.document["version"] == "2026-12-08.1"
 
 
 def test_every_default_rule_cites_a_source_and_explains_itself():
