@@ -42,6 +42,9 @@ def check_page(page, name: str, shots: Path, *, full_page: bool = True, part: st
     view). With `open_details`, every <details> is opened first: what it hides must fit too."""
     from axe_playwright_python.sync_playwright import Axe
 
+    # A page reached by a form post may be checked as soon as its text shows, before its
+    # stylesheet has applied (seen under load: an unstyled page 511 px wide at 375 px).
+    page.wait_for_load_state("load")
     if open_details:
         page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
     if part is not None:

@@ -325,7 +325,7 @@ def test_the_embedded_serve_killed_mid_send_sends_no_sms_twice(database_url, mak
 # BUSY_SEND_DELAY, creating the message half-way), BUSY_CONCURRENCY at a time.
 BUSY_MESSAGES = 300
 BUSY_CONCURRENCY = 50
-BUSY_SEND_DELAY = 0.5
+BUSY_SEND_DELAY = 1.0
 # Long enough that what the dead worker held comes back only after the rest is sent: by then
 # Twilio lists ~250 newer messages to the number above each message the dead worker left.
 BUSY_LEASE_SECONDS = 12
