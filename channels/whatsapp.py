@@ -13,5 +13,5 @@ SPEC = ChannelSpec(
     content_fields=(ContentField("text", "body", FieldKind.TEXT, required=True),),
     text_is_whole=True, late_failure=True,
     engagement=frozenset({EngagementKind.READ}),
-    colour="#2f855a",
+    colour="#b83280",
 )

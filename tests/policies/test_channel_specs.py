@@ -106,3 +106,8 @@ def test_override_limits_follow_the_field_kinds(channels_given, field):
     with pytest.raises(ValidationError) as caught:
         Content(body="b", channels=channels_given)
     assert [".".join(map(str, e["loc"])) for e in caught.value.errors()] == [field]
+
+
+def test_every_channel_has_its_own_chart_colour():
+    # The review charts tell channels apart by colour alone in their bars.
+    assert len({spec.colour for spec in DECLARED}) == len(DECLARED)
